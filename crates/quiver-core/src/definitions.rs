@@ -1,0 +1,379 @@
+//! The declared objects — entities, sources, feature views, feature services — as the rest of
+//! Quiver sees them once parsed and validated.
+//!
+//! These types are what the registry stores (as JSON) and hashes, so every field is
+//! deterministic: lists keep the user's order where order means something (join keys,
+//! features), maps are sorted, and absent optional fields serialize as absent.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dtype::DType;
+use crate::duration::Ttl;
+use crate::error::{Error, Result};
+use crate::problem::ObjectKind;
+
+/// A named, typed column: a join key or a feature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub dtype: DType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Something features describe (a driver, a customer), identified by one or more join keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entity {
+    pub name: String,
+    pub join_keys: Vec<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// File format of a lake source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    Parquet,
+    Csv,
+    /// Newline-delimited JSON, one object per line.
+    Json,
+}
+
+impl SourceFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "parquet" => Some(SourceFormat::Parquet),
+            "csv" => Some(SourceFormat::Csv),
+            "json" => Some(SourceFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// The file extension expected when a source path names a folder.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            SourceFormat::Parquet => ".parquet",
+            SourceFormat::Csv => ".csv",
+            SourceFormat::Json => ".json",
+        }
+    }
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceFormat::Parquet => "parquet",
+            SourceFormat::Csv => "csv",
+            SourceFormat::Json => "json",
+        })
+    }
+}
+
+/// Options for CSV sources. Ignored for other formats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvOptions {
+    pub delimiter: char,
+    pub has_header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions { delimiter: ',', has_header: true }
+    }
+}
+
+/// Raw data in the lake: files of one format, found by a path or glob.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub name: String,
+    /// Relative to the configured lake, or a full URL. May hold globs (`*`, `?`, `[..]`).
+    pub path: String,
+    pub format: SourceFormat,
+    /// The column holding when each row's values became true (the event time).
+    pub timestamp_field: String,
+    /// The column holding when each row was written; breaks ties between equal event times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_timestamp_field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A group of features of the same entities, computed from one source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureView {
+    pub name: String,
+    pub entities: Vec<String>,
+    pub source: String,
+    /// How long a value stays valid after its event time; zero means forever.
+    pub ttl: Ttl,
+    /// Whether materialization writes this view to the online store.
+    pub online: bool,
+    pub features: Vec<Field>,
+    /// DataFusion SQL over the source, visible as table `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl FeatureView {
+    pub fn feature(&self, name: &str) -> Option<&Field> {
+        self.features.iter().find(|f| f.name == name)
+    }
+}
+
+/// A named set of features a model consumes, so training and serving ask for the same list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureService {
+    pub name: String,
+    /// As written: `view` (all its features) or `view:feature`.
+    pub features: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A reference to one feature, written `view:feature` everywhere (CLI, gRPC, services).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FeatureRef {
+    pub view: String,
+    pub feature: String,
+}
+
+impl FeatureRef {
+    /// Parses `view:feature`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.split_once(':') {
+            Some((view, feature))
+                if !view.is_empty() && !feature.is_empty() && !feature.contains(':') =>
+            {
+                Ok(FeatureRef { view: view.to_string(), feature: feature.to_string() })
+            }
+            _ => Err(Error::InvalidArgument(format!(
+                "'{text}' is not a feature reference; write it as view:feature, e.g. driver_stats:conv_rate"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for FeatureRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.view, self.feature)
+    }
+}
+
+/// The whole set of declared objects of a project. Each list is sorted by name and names are
+/// unique within a kind (validation guarantees it before anything is stored).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Definitions {
+    #[serde(default)]
+    pub entities: Vec<Entity>,
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    #[serde(default)]
+    pub feature_views: Vec<FeatureView>,
+    #[serde(default)]
+    pub feature_services: Vec<FeatureService>,
+}
+
+impl Definitions {
+    /// Sorts every list by name, the canonical order for storage and hashing.
+    pub fn sort(&mut self) {
+        self.entities.sort_by(|a, b| a.name.cmp(&b.name));
+        self.sources.sort_by(|a, b| a.name.cmp(&b.name));
+        self.feature_views.sort_by(|a, b| a.name.cmp(&b.name));
+        self.feature_services.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    pub fn entity(&self, name: &str) -> Option<&Entity> {
+        self.entities.iter().find(|e| e.name == name)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn feature_view(&self, name: &str) -> Option<&FeatureView> {
+        self.feature_views.iter().find(|v| v.name == name)
+    }
+
+    pub fn feature_service(&self, name: &str) -> Option<&FeatureService> {
+        self.feature_services.iter().find(|s| s.name == name)
+    }
+
+    /// The join keys of a view: the union of its entities' keys, in declaration order.
+    /// Entities missing from the definitions are skipped (validation reports them).
+    pub fn join_keys(&self, view: &FeatureView) -> Vec<Field> {
+        let mut keys: Vec<Field> = Vec::new();
+        for name in &view.entities {
+            if let Some(entity) = self.entity(name) {
+                for key in &entity.join_keys {
+                    if !keys.iter().any(|k| k.name == key.name) {
+                        keys.push(key.clone());
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    /// Expands a feature service into feature references, in the service's order.
+    pub fn resolve_service(&self, name: &str) -> Result<Vec<FeatureRef>> {
+        let service = self.feature_service(name).ok_or_else(|| Error::NotFound {
+            kind: "feature service",
+            name: name.to_string(),
+            hint: suggest(name, self.feature_services.iter().map(|s| s.name.as_str())),
+        })?;
+        let mut refs = Vec::new();
+        for item in &service.features {
+            refs.extend(self.expand_reference(item)?);
+        }
+        Ok(refs)
+    }
+
+    /// Expands `view` (all features) or `view:feature` (one, checked to exist).
+    pub fn expand_reference(&self, item: &str) -> Result<Vec<FeatureRef>> {
+        let (view_name, feature) = match item.split_once(':') {
+            Some((v, f)) => (v, Some(f)),
+            None => (item, None),
+        };
+        let view = self.feature_view(view_name).ok_or_else(|| Error::NotFound {
+            kind: "feature view",
+            name: view_name.to_string(),
+            hint: suggest(view_name, self.feature_views.iter().map(|v| v.name.as_str())),
+        })?;
+        match feature {
+            None => Ok(view
+                .features
+                .iter()
+                .map(|f| FeatureRef { view: view.name.clone(), feature: f.name.clone() })
+                .collect()),
+            Some(f) => {
+                if view.feature(f).is_none() {
+                    return Err(Error::NotFound {
+                        kind: "feature",
+                        name: format!("{}:{f}", view.name),
+                        hint: suggest(f, view.features.iter().map(|x| x.name.as_str())),
+                    });
+                }
+                Ok(vec![FeatureRef { view: view.name.clone(), feature: f.to_string() }])
+            }
+        }
+    }
+
+    /// Every object as `(kind, name, canonical JSON)`, in canonical order.
+    pub fn objects(&self) -> Vec<(ObjectKind, String, serde_json::Value)> {
+        fn push<T: Serialize>(
+            out: &mut Vec<(ObjectKind, String, serde_json::Value)>,
+            kind: ObjectKind,
+            name: &str,
+            obj: &T,
+        ) {
+            // Serializing these plain structs to a JSON value cannot fail (no maps with
+            // non-string keys, no custom serializers that error).
+            let value = serde_json::to_value(obj).unwrap_or(serde_json::Value::Null);
+            out.push((kind, name.to_string(), value));
+        }
+        let mut out = Vec::new();
+        for e in &self.entities {
+            push(&mut out, ObjectKind::Entity, &e.name, e);
+        }
+        for s in &self.sources {
+            push(&mut out, ObjectKind::Source, &s.name, s);
+        }
+        for v in &self.feature_views {
+            push(&mut out, ObjectKind::FeatureView, &v.name, v);
+        }
+        for s in &self.feature_services {
+            push(&mut out, ObjectKind::FeatureService, &s.name, s);
+        }
+        out
+    }
+
+    /// Content hash of every object, keyed `section/name` (e.g. `feature_views/driver_stats`).
+    pub fn hashes(&self) -> BTreeMap<String, String> {
+        self.objects()
+            .into_iter()
+            .map(|(kind, name, value)| (format!("{}/{name}", kind.section()), content_hash(&value)))
+            .collect()
+    }
+}
+
+/// SHA-256 of an object's canonical JSON (struct fields in declaration order, maps sorted).
+pub fn content_hash(value: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+/// ", did you mean 'x'?" when a known name is close to the unknown one, else a list of
+/// what exists (short) or nothing.
+pub fn suggest<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let known: Vec<&str> = known.collect();
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(unknown, k), *k))
+        .filter(|(d, k)| *d <= (k.len().max(unknown.len()) / 3).max(1))
+        .min();
+    if let Some((_, k)) = best {
+        return format!("; did you mean '{k}'?");
+    }
+    if known.is_empty() {
+        String::new()
+    } else if known.len() <= 8 {
+        format!("; known: {}", known.join(", "))
+    } else {
+        format!("; {} are known, e.g. {}", known.len(), known[..5].join(", "))
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_refs_parse_and_print() {
+        let r = FeatureRef::parse("driver_stats:conv_rate").unwrap();
+        assert_eq!(r.view, "driver_stats");
+        assert_eq!(r.feature, "conv_rate");
+        assert_eq!(r.to_string(), "driver_stats:conv_rate");
+        for bad in ["driver_stats", ":x", "v:", "a:b:c", ""] {
+            assert!(FeatureRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn suggestions_name_the_closest_known_name() {
+        assert_eq!(suggest("driver_stat", ["driver_stats", "customer"].into_iter()), "; did you mean 'driver_stats'?");
+        assert_eq!(suggest("zzz", ["a1", "b2"].into_iter()), "; known: a1, b2");
+        assert_eq!(suggest("zzz", std::iter::empty()), "");
+    }
+}

@@ -1,0 +1,135 @@
+//! Locations given as a local path or an object store URL, turned into an `ObjectStore` and
+//! a prefix inside it.
+//!
+//! Relative paths resolve against a base folder (the config file's folder). URLs with a
+//! scheme (`file://`, `s3://`, `gs://`, `az://`, `memory://`, `http(s)://`) go to the
+//! matching `object_store` backend; S3 reads endpoint, region and credentials from the
+//! usual `AWS_*` environment variables.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Whether `spec` is a URL (has a scheme) rather than a local path.
+pub fn is_url(spec: &str) -> bool {
+    match spec.split_once("://") {
+        Some((scheme, _)) => {
+            !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+        }
+        None => false,
+    }
+}
+
+/// Resolves a path or URL to a URL. A relative path is taken from `base_dir`; `..` and `.`
+/// are folded so the same folder always gives the same URL.
+pub fn resolve_location(spec: &str, base_dir: &Path) -> Result<Url> {
+    let spec = spec.trim();
+    if spec.is_empty() {
+        return Err(Error::InvalidArgument("an empty path or URL".into()));
+    }
+    if is_url(spec) {
+        return Url::parse(spec).map_err(|e| Error::InvalidArgument(format!("'{spec}' is not a valid URL: {e}")));
+    }
+    let path = Path::new(spec);
+    let joined = if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) };
+    let absolute = if joined.is_absolute() {
+        joined
+    } else {
+        std::env::current_dir().map_err(|e| Error::io(".", e))?.join(joined)
+    };
+    let normal = normalize(&absolute);
+    let mut url = Url::from_directory_path(&normal)
+        .map_err(|()| Error::InvalidArgument(format!("'{}' cannot be turned into a file URL", normal.display())))?;
+    if !spec.ends_with('/') && !normal.is_dir() {
+        // Keep a file path a file path (no trailing slash) when it is not a folder.
+        url = Url::from_file_path(&normal)
+            .map_err(|()| Error::InvalidArgument(format!("'{}' cannot be turned into a file URL", normal.display())))?;
+    }
+    Ok(url)
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// An object store and the prefix under which a location's objects live.
+#[derive(Clone, Debug)]
+pub struct StoreLocation {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: ObjectPath,
+    pub url: Url,
+}
+
+/// Opens the object store for a location URL. `file://` folders are created when missing,
+/// so a fresh project needs no setup.
+pub fn open_location(url: &Url) -> Result<StoreLocation> {
+    let storage_err = |e: object_store::Error| Error::storage(url, e);
+    match url.scheme() {
+        "file" => {
+            let path = url
+                .to_file_path()
+                .map_err(|()| Error::InvalidArgument(format!("'{url}' is not a local file URL")))?;
+            std::fs::create_dir_all(&path).map_err(|e| Error::io(path.display(), e))?;
+            let store = LocalFileSystem::new_with_prefix(&path).map_err(storage_err)?;
+            Ok(StoreLocation { store: Arc::new(store), prefix: ObjectPath::default(), url: url.clone() })
+        }
+        "memory" => Ok(StoreLocation {
+            store: Arc::new(InMemory::new()),
+            prefix: ObjectPath::from(url.path().trim_matches('/')),
+            url: url.clone(),
+        }),
+        "s3" | "s3a" => {
+            let bucket = url
+                .host_str()
+                .ok_or_else(|| Error::InvalidArgument(format!("'{url}' names no bucket")))?;
+            let store = AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(storage_err)?;
+            Ok(StoreLocation {
+                store: Arc::new(store),
+                prefix: ObjectPath::from(url.path().trim_matches('/')),
+                url: url.clone(),
+            })
+        }
+        _ => {
+            let options: Vec<(String, String)> = std::env::vars()
+                .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_"))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect();
+            let (store, prefix) = object_store::parse_url_opts(url, options).map_err(storage_err)?;
+            Ok(StoreLocation { store: Arc::from(store), prefix, url: url.clone() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_resolve_against_the_base() {
+        let base = Path::new("/srv/project");
+        assert_eq!(resolve_location(".quiver/registry/", base).unwrap().as_str(), "file:///srv/project/.quiver/registry/");
+        assert_eq!(resolve_location("../lake/x.parquet", base).unwrap().as_str(), "file:///srv/lake/x.parquet");
+        assert_eq!(resolve_location("/abs/dir/", base).unwrap().as_str(), "file:///abs/dir/");
+        assert_eq!(resolve_location("s3://bucket/reg", base).unwrap().as_str(), "s3://bucket/reg");
+        assert_eq!(resolve_location("memory://", base).unwrap().scheme(), "memory");
+        assert!(resolve_location("", base).is_err());
+    }
+}
