@@ -1,1 +1,156 @@
-fn main() {}
+//! `quiver`: the command line of the Quiver feature store.
+//!
+//! Every command reads `quiver.yaml` (from `--config`, else `QUIVER_CONFIG`, else the
+//! current folder), prints for people by default and JSON with `--json`, and exits
+//! 0 on success, 1 on an error (invalid definitions, unreadable data, storage), 2 on a
+//! usage error, and 3 when an apply lost a compare-and-swap race to another writer.
+
+mod commands;
+mod example;
+mod failure;
+mod output;
+mod quickstart;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::failure::Failure;
+
+#[derive(Parser)]
+#[command(name = "quiver", version, about = "Quiver feature store: declare, apply, materialize and serve ML features")]
+struct Cli {
+    /// Project config file [default: ./quiver.yaml]
+    #[arg(long, global = true, env = "QUIVER_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what `apply` would change, after validating the definitions against the data
+    Plan,
+    /// Validate the definitions and store them as a new registry version
+    Apply,
+    /// List applied objects of one kind
+    List {
+        #[arg(value_enum)]
+        kind: Kind,
+    },
+    /// Show one applied object in full
+    Describe {
+        #[arg(value_enum)]
+        kind: Kind,
+        name: String,
+    },
+    /// Registry commands
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Create an example project in DIR, with sample data, and run the whole flow on it
+    Quickstart {
+        /// Folder to create the project in (must not already hold a project)
+        #[arg(long, default_value = "quiver-quickstart")]
+        dir: PathBuf,
+        /// Rows of the largest sample table
+        #[arg(long, default_value_t = 20_000)]
+        rows: u64,
+    },
+    /// Write the example ride-hailing lake at any scale (deterministic for a seed)
+    SampleLake {
+        /// Folder to write the lake into
+        #[arg(long)]
+        dir: PathBuf,
+        /// Rows of the driver_stats table; other tables scale with it
+        #[arg(long, default_value_t = 20_000)]
+        rows: u64,
+        /// Number of drivers
+        #[arg(long, default_value_t = 100)]
+        drivers: u64,
+        /// Number of customers
+        #[arg(long, default_value_t = 500)]
+        customers: u64,
+        /// Days of data
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Random seed: the same seed writes the same bytes
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// First day of data (UTC), e.g. 2026-01-01
+        #[arg(long, default_value = "2026-01-01")]
+        start: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Every applied version, oldest first
+    History,
+}
+
+/// Object kinds, with the spellings people try.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Kind {
+    #[value(alias = "entity")]
+    Entities,
+    #[value(alias = "source")]
+    Sources,
+    #[value(alias = "view", alias = "feature-views", alias = "feature_views", alias = "feature-view")]
+    Views,
+    #[value(alias = "service", alias = "feature-services", alias = "feature_services", alias = "feature-service")]
+    Services,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QUIVER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report(json);
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let out = output::Output::new(cli.json);
+    match cli.command {
+        Command::Plan => commands::plan(&commands::load_config(cli.config.as_deref())?, &out).await,
+        Command::Apply => commands::apply(&commands::load_config(cli.config.as_deref())?, &out).await,
+        Command::List { kind } => commands::list(&commands::load_config(cli.config.as_deref())?, kind, &out).await,
+        Command::Describe { kind, name } => {
+            commands::describe(&commands::load_config(cli.config.as_deref())?, kind, &name, &out).await
+        }
+        Command::Registry { command: RegistryCommand::History } => {
+            commands::history(&commands::load_config(cli.config.as_deref())?, &out).await
+        }
+        Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, &out).await,
+        Command::SampleLake { dir, rows, drivers, customers, days, seed, start } => {
+            let start = commands::parse_day(&start)?;
+            let spec = quiver_sample::SampleSpec { rows, drivers, customers, days, seed, start };
+            commands::sample_lake(&dir, &spec, &out)
+        }
+    }
+}

@@ -35,6 +35,16 @@ impl ObjectKind {
         }
     }
 
+    /// "an entity", "a feature view".
+    pub fn with_article(&self) -> &'static str {
+        match self {
+            ObjectKind::Entity => "an entity",
+            ObjectKind::Source => "a source",
+            ObjectKind::FeatureView => "a feature view",
+            ObjectKind::FeatureService => "a feature service",
+        }
+    }
+
     /// The YAML section (and registry key prefix) holding this kind.
     pub fn section(&self) -> &'static str {
         match self {

@@ -7,7 +7,7 @@
 //! field is one problem for that field, and the rest of the file is still read, so a user
 //! sees every problem at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -55,6 +55,9 @@ pub struct LoadedDefinitions {
     pub problems: Problems,
     /// The files read, in the order read.
     pub files: Vec<String>,
+    /// Objects kept although part of them could not be read (a bad dtype, a bad ttl):
+    /// later checks still run on them, but do not report what is missing as a second problem.
+    pub incomplete: BTreeSet<(ObjectKind, String)>,
 }
 
 /// A YAML scalar read as text whatever its YAML type, so `ttl: 0` and `ttl: "0"` mean
@@ -225,6 +228,7 @@ pub fn parse_documents(docs: &[(String, String)]) -> LoadedDefinitions {
         origins: reader.origins,
         problems: reader.problems,
         files: reader.files,
+        incomplete: reader.incomplete,
     }
 }
 
@@ -236,6 +240,7 @@ struct Reader {
     files: Vec<String>,
     /// First place each name was declared, per kind, to report duplicates.
     seen: BTreeMap<(ObjectKind, String), Origin>,
+    incomplete: BTreeSet<(ObjectKind, String)>,
 }
 
 fn origin(file: &str, loc: &serde_saphyr::Location) -> Origin {
@@ -302,7 +307,7 @@ impl Reader {
         let object_origin = origin(file, at);
         let Some(name) = name else {
             self.problems.push(
-                Problem::in_file(object_origin, format!("a {kind} without a `name`"))
+                Problem::in_file(object_origin, format!("{} without a `name`", kind.with_article()))
                     .with_hint(format!("give every {kind} a unique `name`")),
             );
             return None;
@@ -323,7 +328,7 @@ impl Reader {
                     kind,
                     &n,
                     Some("name".into()),
-                    format!("duplicate name: a {kind} named '{n}' is already declared at {first}"),
+                    format!("duplicate name: {} named '{n}' is already declared at {first}", kind.with_article()),
                 )
                 .with_hint(format!("rename one of them or delete the copy; {kind} names are unique")),
             );
@@ -588,11 +593,14 @@ impl Reader {
             t.value
         });
         let tags = raw.tags.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-        let (Some(source), true) = (source, complete) else {
+        let Some(source) = source else {
             // Keep the name declared (so references to it do not also fail) but do not add a
-            // half-read view to the definitions.
+            // view without a source to the definitions.
             return;
         };
+        if !complete {
+            self.incomplete.insert((kind, name.clone()));
+        }
         self.definitions.feature_views.push(FeatureView {
             name,
             entities,

@@ -191,7 +191,7 @@ fn check_reference(defs: &Definitions, loaded: &LoadedDefinitions, item: &str) -
         ));
     };
     let feature = feature?;
-    if view.feature(feature).is_none() {
+    if view.feature(feature).is_none() && !loaded.incomplete.contains(&(ObjectKind::FeatureView, view_name.to_string())) {
         return Some((
             format!(
                 "view '{view_name}' has no feature '{feature}'{}",

@@ -1,0 +1,407 @@
+//! The registry commands: plan, apply, list, describe, registry history, sample-lake.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use quiver_core::config::Config;
+use quiver_core::definitions::Definitions;
+use quiver_core::diff::{Action, ObjectChange, diff};
+use quiver_core::problem::{ObjectKind, Problems};
+use quiver_core::registry::{ApplyOutcome, Registry, Snapshot};
+use quiver_core::repo::{LoadedDefinitions, load_dir};
+use quiver_core::validate::validate_references;
+use quiver_offline::check::check_against_lake;
+use quiver_offline::lake::Lake;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::Kind;
+use crate::failure::Failure;
+use crate::output::{Output, table};
+
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, Failure> {
+    Ok(Config::load(&Config::locate(explicit))?)
+}
+
+pub fn open_registry(config: &Config) -> Result<Registry, Failure> {
+    Ok(Registry::open(&config.registry, &config.project)?)
+}
+
+/// Reads the definitions folder and runs every check: structure, references, data.
+/// All problems come back together.
+pub async fn load_and_check(config: &Config) -> Result<LoadedDefinitions, Failure> {
+    let loaded = load_dir(&config.definitions, Some(&config.root))?;
+    let mut problems = Problems::default();
+    problems.extend(loaded.problems.clone());
+    problems.extend(validate_references(&loaded));
+    let lake = Lake::new(config.lake.clone());
+    problems.extend(check_against_lake(&loaded, &lake).await);
+    problems.into_result()?;
+    Ok(loaded)
+}
+
+fn sign(action: Action) -> &'static str {
+    match action {
+        Action::Added => "+",
+        Action::Changed => "~",
+        Action::Removed => "-",
+    }
+}
+
+fn print_changes(out: &Output, changes: &[ObjectChange]) {
+    for c in changes {
+        out.line(format!("  {} {} {}", sign(c.action), c.kind, c.name));
+        for f in &c.fields {
+            out.line(format!("      {f}"));
+        }
+    }
+}
+
+fn counts(changes: &[ObjectChange]) -> String {
+    let n = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    format!("{} added, {} changed, {} removed", n(Action::Added), n(Action::Changed), n(Action::Removed))
+}
+
+pub async fn plan(config: &Config, out: &Output) -> Result<(), Failure> {
+    let loaded = load_and_check(config).await?;
+    let registry = open_registry(config)?;
+    let head = registry.head().await?;
+    let version = head.as_ref().map_or(0, |h| h.version);
+    let empty = Definitions::default();
+    let changes = diff(head.as_ref().map_or(&empty, |h| &h.definitions), &loaded.definitions);
+    if out.json {
+        out.json(&json!({"ok": true, "project": config.project, "registry_version": version, "changes": changes}));
+        return Ok(());
+    }
+    out.line(format!(
+        "Definitions in {} are valid ({} files; checked against the lake).",
+        config.definitions.strip_prefix(&config.root).unwrap_or(&config.definitions).display(),
+        loaded.files.len()
+    ));
+    if changes.is_empty() {
+        out.line(format!("No changes: registry version {version} already matches."));
+    } else {
+        out.line(format!("Changes from registry version {version}:"));
+        print_changes(out, &changes);
+        out.line(format!("{}. Run `quiver apply` to apply them as version {}.", counts(&changes), version + 1));
+    }
+    Ok(())
+}
+
+fn applied_by() -> String {
+    std::env::var("QUIVER_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub async fn apply(config: &Config, out: &Output) -> Result<(), Failure> {
+    let loaded = load_and_check(config).await?;
+    let registry = open_registry(config)?;
+    let head = registry.head().await?;
+    let expected = head.as_ref().map_or(0, |h| h.version);
+    let empty = Definitions::default();
+    let changes = diff(head.as_ref().map_or(&empty, |h| &h.definitions), &loaded.definitions);
+    match registry.apply(&loaded.definitions, expected, &applied_by()).await? {
+        ApplyOutcome::Unchanged { version } => {
+            if out.json {
+                out.json(&json!({"ok": true, "applied": false, "version": version, "changes": []}));
+            } else {
+                out.line(format!("No changes: registry stays at version {version}."));
+            }
+        }
+        ApplyOutcome::Applied(snapshot) => {
+            if out.json {
+                out.json(&json!({"ok": true, "applied": true, "version": snapshot.version, "changes": changes}));
+            } else {
+                print_changes(out, &changes);
+                out.line(format!("Applied registry version {} ({}).", snapshot.version, counts(&changes)));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn head_or_explain(config: &Config) -> Result<Option<Snapshot>, Failure> {
+    open_registry(config)?.head().await.map_err(Failure::from)
+}
+
+pub async fn list(config: &Config, kind: Kind, out: &Output) -> Result<(), Failure> {
+    let head = head_or_explain(config).await?;
+    let version = head.as_ref().map_or(0, |h| h.version);
+    let empty = Definitions::default();
+    let defs = head.as_ref().map_or(&empty, |h| &h.definitions);
+    if out.json {
+        let items = match kind {
+            Kind::Entities => serde_json::to_value(&defs.entities),
+            Kind::Sources => serde_json::to_value(&defs.sources),
+            Kind::Views => serde_json::to_value(&defs.feature_views),
+            Kind::Services => serde_json::to_value(&defs.feature_services),
+        }
+        .map_err(|e| Failure::new(e.to_string()))?;
+        out.json(&json!({"ok": true, "registry_version": version, "items": items}));
+        return Ok(());
+    }
+    if head.is_none() {
+        out.line("Nothing applied yet: run `quiver plan`, then `quiver apply`.");
+        return Ok(());
+    }
+    let none = || "-".to_string();
+    let text = match kind {
+        Kind::Entities => table(
+            &["NAME", "JOIN KEYS", "DESCRIPTION"],
+            &defs
+                .entities
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.name.clone(),
+                        e.join_keys.iter().map(|k| format!("{}:{}", k.name, k.dtype)).collect::<Vec<_>>().join(", "),
+                        e.description.clone().unwrap_or_else(none),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::Sources => table(
+            &["NAME", "FORMAT", "PATH", "TIMESTAMP", "CREATED"],
+            &defs
+                .sources
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.format.to_string(),
+                        s.path.clone(),
+                        s.timestamp_field.clone(),
+                        s.created_timestamp_field.clone().unwrap_or_else(none),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::Views => table(
+            &["NAME", "ENTITIES", "FEATURES", "TTL", "ONLINE", "SOURCE", "TRANSFORM"],
+            &defs
+                .feature_views
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.name.clone(),
+                        v.entities.join(", "),
+                        v.features.len().to_string(),
+                        v.ttl.to_string(),
+                        v.online.to_string(),
+                        v.source.clone(),
+                        if v.transform.is_some() { "sql" } else { "-" }.to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::Services => table(
+            &["NAME", "FEATURES", "DESCRIPTION"],
+            &defs
+                .feature_services
+                .iter()
+                .map(|s| {
+                    let n = defs.resolve_service(&s.name).map(|r| r.len().to_string()).unwrap_or_else(|_| "?".into());
+                    vec![s.name.clone(), n, s.description.clone().unwrap_or_else(none)]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    };
+    out.line(text);
+    out.line(format!("(registry version {version})"));
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Described<'a, T: Serialize> {
+    ok: bool,
+    registry_version: u64,
+    kind: ObjectKind,
+    hash: Option<&'a String>,
+    object: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    join_keys: Option<Vec<quiver_core::definitions::Field>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_features: Option<Vec<String>>,
+}
+
+pub async fn describe(config: &Config, kind: Kind, name: &str, out: &Output) -> Result<(), Failure> {
+    let head = head_or_explain(config)
+        .await?
+        .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
+    let defs = &head.definitions;
+    let (object_kind, value, join_keys, resolved) = match kind {
+        Kind::Entities => {
+            let e = defs.entity(name).ok_or_else(|| not_found("entity", name, defs.entities.iter().map(|e| e.name.as_str())))?;
+            (ObjectKind::Entity, serde_json::to_value(e), None, None)
+        }
+        Kind::Sources => {
+            let s = defs.source(name).ok_or_else(|| not_found("source", name, defs.sources.iter().map(|s| s.name.as_str())))?;
+            (ObjectKind::Source, serde_json::to_value(s), None, None)
+        }
+        Kind::Views => {
+            let v = defs
+                .feature_view(name)
+                .ok_or_else(|| not_found("feature view", name, defs.feature_views.iter().map(|v| v.name.as_str())))?;
+            (ObjectKind::FeatureView, serde_json::to_value(v), Some(defs.join_keys(v)), None)
+        }
+        Kind::Services => {
+            let s = defs
+                .feature_service(name)
+                .ok_or_else(|| not_found("feature service", name, defs.feature_services.iter().map(|s| s.name.as_str())))?;
+            let refs = defs.resolve_service(&s.name)?.iter().map(|r| r.to_string()).collect();
+            (ObjectKind::FeatureService, serde_json::to_value(s), None, Some(refs))
+        }
+    };
+    let value = value.map_err(|e| Failure::new(e.to_string()))?;
+    let hash = head.hashes.get(&format!("{}/{name}", object_kind.section()));
+    if out.json {
+        out.json(&Described {
+            ok: true,
+            registry_version: head.version,
+            kind: object_kind,
+            hash,
+            object: &value,
+            join_keys,
+            resolved_features: resolved,
+        });
+        return Ok(());
+    }
+    out.line(format!("{object_kind} {name} (registry version {})", head.version));
+    if let Some(h) = hash {
+        out.line(format!("  hash: {h}"));
+    }
+    if let serde_json::Value::Object(map) = &value {
+        for (k, v) in map {
+            if k == "name" {
+                continue;
+            }
+            print_value(out, k, v, 1);
+        }
+    }
+    if let Some(keys) = join_keys {
+        out.line(format!(
+            "  join keys: {}",
+            keys.iter().map(|k| format!("{}:{}", k.name, k.dtype)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if let Some(refs) = resolved {
+        out.line("  resolves to:");
+        for r in refs {
+            out.line(format!("    {r}"));
+        }
+    }
+    Ok(())
+}
+
+fn print_value(out: &Output, key: &str, value: &serde_json::Value, depth: usize) {
+    let pad = "  ".repeat(depth);
+    match value {
+        serde_json::Value::String(s) if s.contains('\n') => {
+            out.line(format!("{pad}{key}: |"));
+            for l in s.lines() {
+                out.line(format!("{pad}  {l}"));
+            }
+        }
+        serde_json::Value::String(s) => out.line(format!("{pad}{key}: {s}")),
+        serde_json::Value::Array(items) => {
+            out.line(format!("{pad}{key}:"));
+            for item in items {
+                match item {
+                    serde_json::Value::Object(m) => {
+                        let parts: Vec<String> = m
+                            .iter()
+                            .map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                            .collect();
+                        out.line(format!("{pad}  - {}", parts.join(", ")));
+                    }
+                    serde_json::Value::String(s) => out.line(format!("{pad}  - {s}")),
+                    other => out.line(format!("{pad}  - {other}")),
+                }
+            }
+        }
+        serde_json::Value::Object(m) => {
+            out.line(format!("{pad}{key}:"));
+            for (k, v) in m {
+                print_value(out, k, v, depth + 1);
+            }
+        }
+        other => out.line(format!("{pad}{key}: {other}")),
+    }
+}
+
+fn not_found<'a>(kind: &str, name: &str, known: impl Iterator<Item = &'a str>) -> Failure {
+    Failure::new(format!("{kind} '{name}' is not in the registry{}", quiver_core::definitions::suggest(name, known)))
+}
+
+pub async fn history(config: &Config, out: &Output) -> Result<(), Failure> {
+    let registry = open_registry(config)?;
+    let versions = registry.history().await?;
+    if out.json {
+        let items: Vec<_> = versions
+            .iter()
+            .map(|s| {
+                json!({
+                    "version": s.version,
+                    "applied_at": s.applied_at,
+                    "applied_by": s.applied_by,
+                    "definitions_hash": s.definitions_hash,
+                    "summary": s.summary,
+                })
+            })
+            .collect();
+        out.json(&json!({"ok": true, "versions": items}));
+        return Ok(());
+    }
+    if versions.is_empty() {
+        out.line("Nothing applied yet.");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|s| {
+            let mut changes: Vec<String> = Vec::new();
+            changes.extend(s.summary.added.iter().map(|k| format!("+{k}")));
+            changes.extend(s.summary.changed.iter().map(|k| format!("~{k}")));
+            changes.extend(s.summary.removed.iter().map(|k| format!("-{k}")));
+            let shown = if changes.len() > 4 {
+                format!("{} … ({} objects)", changes[..4].join(" "), changes.len())
+            } else {
+                changes.join(" ")
+            };
+            vec![
+                s.version.to_string(),
+                s.applied_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                s.applied_by.clone(),
+                s.definitions_hash[..12].to_string(),
+                shown,
+            ]
+        })
+        .collect();
+    out.line(table(&["VERSION", "APPLIED AT", "BY", "HASH", "CHANGES"], &rows));
+    Ok(())
+}
+
+pub fn parse_day(text: &str) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| Failure::new(format!("'{text}' is not a date (YYYY-MM-DD) or an RFC 3339 time")))
+}
+
+pub fn sample_lake(dir: &Path, spec: &quiver_sample::SampleSpec, out: &Output) -> Result<(), Failure> {
+    let summary = quiver_sample::generate_lake(dir, spec)?;
+    if out.json {
+        let files: Vec<_> = summary.files.iter().map(|(p, n)| json!({"path": p, "rows": n})).collect();
+        out.json(&json!({"ok": true, "dir": dir, "files": files}));
+    } else {
+        let rows: Vec<Vec<String>> = summary.files.iter().map(|(p, n)| vec![p.clone(), n.to_string()]).collect();
+        out.line(table(&["FILE", "ROWS"], &rows));
+        out.line(format!("Wrote {} files under {}.", summary.files.len(), dir.display()));
+    }
+    Ok(())
+}
