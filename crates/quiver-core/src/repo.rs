@@ -92,7 +92,9 @@ impl<'de> Deserialize<'de> for Text {
                 Ok(Text(v.to_string()))
             }
         }
-        d.deserialize_any(V)
+        // Ask for a string, not "any": YAML 1.1 reads plain `n`, `yes` or `off` as booleans,
+        // and a feature named `n` must stay `n`.
+        d.deserialize_string(V)
     }
 }
 

@@ -247,3 +247,19 @@ fn every_dtype_in_the_contract_is_accepted_and_lists_of_bool_are_not() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     expect(&problems, "v", Some("features[bad].dtype"), "list<bool> is not supported");
 }
+
+#[test]
+fn plain_scalars_keep_their_text() {
+    // YAML 1.1 would read these as booleans or numbers; as names and durations they are text.
+    let yaml = "entities:\n  - {name: n, join_keys: [{name: yes, dtype: string}]}\nsources:\n  - {name: off, path: p/, format: json, timestamp_field: on}\nfeature_views:\n  - name: v\n    entities: [n]\n    source: off\n    ttl: 0\n    features: [{name: y, dtype: int64}, {name: 'no', dtype: int64}]\n";
+    let loaded = load(&[("x.yaml", yaml)]);
+    assert!(all_problems(&loaded).is_empty(), "{:?}", all_problems(&loaded));
+    let d = &loaded.definitions;
+    assert_eq!(d.entities[0].name, "n");
+    assert_eq!(d.entities[0].join_keys[0].name, "yes");
+    assert_eq!(d.sources[0].name, "off");
+    assert_eq!(d.sources[0].timestamp_field, "on");
+    let names: Vec<&str> = d.feature_views[0].features.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["y", "no"]);
+    assert!(d.feature_views[0].ttl.is_unbounded());
+}

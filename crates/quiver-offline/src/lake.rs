@@ -211,7 +211,8 @@ impl Lake {
     /// Plans `sql` with `input` visible as table `source`, in a session of its own so
     /// transforms of different views cannot see each other's tables.
     pub async fn transform(&self, view: &str, input: DataFrame, sql: &str) -> Result<DataFrame> {
-        let ctx = SessionContext::new_with_state(self.ctx.state());
+        // A fresh catalog over the same runtime (object stores, memory pool).
+        let ctx = SessionContext::new_with_config_rt(self.ctx.copied_config(), self.ctx.runtime_env());
         let fail = |e: datafusion::error::DataFusionError| Error::Transform { view: view.to_string(), message: first_line(&e.to_string()) };
         ctx.register_table("source", input.into_view()).map_err(fail)?;
         ctx.sql(sql).await.map_err(fail)

@@ -47,7 +47,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::error::{Error, Result};
 use crate::tables::{
-    CustomerEmbeddings, CustomerProfile, Ctx, DriverCityStats, DriverProfile, DriverStats, Trips,
+    Ctx, CustomerEmbeddings, CustomerProfile, DriverCityStats, DriverProfile, DriverStats, Trips,
     ZoneDemand,
 };
 use crate::write::{Layout, write_parquet, write_text};
@@ -146,7 +146,7 @@ impl SampleSpec {
             ));
         }
         let start = self.start.timestamp();
-        // days * 86400 < 2^32 * 2^17 and start is within ±2^38 s, so this cannot overflow.
+        // Cannot overflow: chrono keeps `start` within ±2^43 s and days * 86400 < 2^49.
         let end = start + i64::from(self.days) * SECONDS_PER_DAY;
         if start < EARLIEST_START || end > LATEST_END {
             return invalid(format!(
@@ -309,13 +309,34 @@ fn generate_lake_with(dir: &Path, spec: &SampleSpec, layout: &Layout) -> Result<
                 write_parquet(dir, table, &mut DriverStats::new(ctx), rows, layout, out)?;
             }
             Table::CustomerProfile => {
-                write_parquet(dir, table, &mut CustomerProfile::new(ctx), rows, layout, out)?;
+                write_parquet(
+                    dir,
+                    table,
+                    &mut CustomerProfile::new(ctx),
+                    rows,
+                    layout,
+                    out,
+                )?;
             }
             Table::DriverCityStats => {
-                write_parquet(dir, table, &mut DriverCityStats::new(ctx), rows, layout, out)?;
+                write_parquet(
+                    dir,
+                    table,
+                    &mut DriverCityStats::new(ctx),
+                    rows,
+                    layout,
+                    out,
+                )?;
             }
             Table::CustomerEmbeddings => {
-                write_parquet(dir, table, &mut CustomerEmbeddings::new(ctx), rows, layout, out)?;
+                write_parquet(
+                    dir,
+                    table,
+                    &mut CustomerEmbeddings::new(ctx),
+                    rows,
+                    layout,
+                    out,
+                )?;
             }
             Table::Trips => write_parquet(dir, table, &mut Trips::new(ctx), rows, layout, out)?,
             Table::ZoneDemand => {
@@ -334,4 +355,5 @@ fn generate_lake_with(dir: &Path, spec: &SampleSpec, layout: &Layout) -> Result<
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap, see STYLE.md
 mod tests;

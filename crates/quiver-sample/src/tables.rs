@@ -288,7 +288,8 @@ impl ParquetTable for DriverStats {
                 Some((driver, event_us, previous_created)) if tie => {
                     // A correction of the previous record: same key and event time,
                     // created 1 s to 10 min later.
-                    let delay = MICROS_PER_SECOND + rng.below(600 * MICROS_PER_SECOND as u64) as i64;
+                    let delay =
+                        MICROS_PER_SECOND + rng.below(600 * MICROS_PER_SECOND as u64) as i64;
                     (driver, event_us, previous_created + delay)
                 }
                 _ => {
@@ -302,8 +303,14 @@ impl ParquetTable for DriverStats {
             self.previous = Some((driver, event_us, created_us));
 
             let traits = driver_traits(self.ctx.seed, driver);
-            let conv = round_to((traits.quality + (rng.unit() - 0.5) * 0.2).clamp(0.0, 1.0), 1e4);
-            let acc = round_to((traits.acceptance + (rng.unit() - 0.5) * 0.1).clamp(0.0, 1.0), 1e4);
+            let conv = round_to(
+                (traits.quality + (rng.unit() - 0.5) * 0.2).clamp(0.0, 1.0),
+                1e4,
+            );
+            let acc = round_to(
+                (traits.acceptance + (rng.unit() - 0.5) * 0.1).clamp(0.0, 1.0),
+                1e4,
+            );
             let trips = (5.0 + 30.0 * traits.quality) as i64 + rng.below(11) as i64 - 5;
 
             driver_id.push(driver);
@@ -503,10 +510,8 @@ impl ParquetTable for CustomerEmbeddings {
         let len = (rows.end - rows.start) as usize;
         let mut customer_id = Vec::with_capacity(len);
         let mut event = Vec::with_capacity(len);
-        let mut embedding = ListBuilder::with_capacity(
-            Float32Builder::with_capacity(len * EMBEDDING_DIM),
-            len,
-        );
+        let mut embedding =
+            ListBuilder::with_capacity(Float32Builder::with_capacity(len * EMBEDDING_DIM), len);
         let mut model = Vec::with_capacity(len);
         for row in rows {
             let mut rng = self.ctx.row_rng(stream::CUSTOMER_EMBEDDINGS, row);
@@ -689,8 +694,10 @@ impl TextTable for DriverProfile {
         } else {
             traits.vehicle
         };
-        let rating =
-            round_to((3.6 + 1.2 * traits.quality + 0.3 * (rng.unit() - 0.5)).min(5.0), 100.0);
+        let rating = round_to(
+            (3.6 + 1.2 * traits.quality + 0.3 * (rng.unit() - 0.5)).min(5.0),
+            100.0,
+        );
         // Only fixed ASCII strings go in, so no JSON escaping is needed; `{:.2}` keeps a
         // decimal point in every rating so readers infer float64.
         writeln!(

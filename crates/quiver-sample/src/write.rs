@@ -70,7 +70,10 @@ fn file_ranges(rows: u64, rows_per_file: u64) -> impl Iterator<Item = (u64, std:
 }
 
 /// Batch-sized sub-ranges of `range`.
-fn batch_ranges(range: std::ops::Range<u64>, batch_rows: u64) -> impl Iterator<Item = std::ops::Range<u64>> {
+fn batch_ranges(
+    range: std::ops::Range<u64>,
+    batch_rows: u64,
+) -> impl Iterator<Item = std::ops::Range<u64>> {
     (range.start..range.end)
         .step_by(usize::try_from(batch_rows).unwrap_or(usize::MAX))
         .map(move |start| start..(start + batch_rows).min(range.end))
@@ -94,7 +97,14 @@ fn table_dir(lake: &Path, table: Table) -> Result<PathBuf> {
 }
 
 /// Moves a finished temporary file to its final name and records it in `files`.
-fn publish(tmp: &Path, dir: &Path, name: &str, table: Table, rows: u64, files: &mut Vec<(String, u64)>) -> Result<()> {
+fn publish(
+    tmp: &Path,
+    dir: &Path,
+    name: &str,
+    table: Table,
+    rows: u64,
+    files: &mut Vec<(String, u64)>,
+) -> Result<()> {
     let path = dir.join(name);
     fs::rename(tmp, &path).map_err(io_error(&path))?;
     files.push((format!("{}/{name}", table.dir_name()), rows));
