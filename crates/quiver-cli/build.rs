@@ -13,7 +13,9 @@ fn main() {
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
     files.sort();
-    let mut code = String::from("/// The example definitions: (file name, contents).\npub const FILES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// The example definitions: (file name, contents).\npub const FILES: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

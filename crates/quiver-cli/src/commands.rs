@@ -70,7 +70,9 @@ pub async fn plan(config: &Config, out: &Output) -> Result<(), Failure> {
     let empty = Definitions::default();
     let changes = diff(head.as_ref().map_or(&empty, |h| &h.definitions), &loaded.definitions);
     if out.json {
-        out.json(&json!({"ok": true, "project": config.project, "registry_version": version, "changes": changes}));
+        out.json(
+            &json!({"ok": true, "project": config.project, "registry_version": version, "changes": changes}),
+        );
         return Ok(());
     }
     out.line(format!(
@@ -83,15 +85,17 @@ pub async fn plan(config: &Config, out: &Output) -> Result<(), Failure> {
     } else {
         out.line(format!("Changes from registry version {version}:"));
         print_changes(out, &changes);
-        out.line(format!("{}. Run `quiver apply` to apply them as version {}.", counts(&changes), version + 1));
+        out.line(format!(
+            "{}. Run `quiver apply` to apply them as version {}.",
+            counts(&changes),
+            version + 1
+        ));
     }
     Ok(())
 }
 
 fn applied_by() -> String {
-    std::env::var("QUIVER_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
+    std::env::var("QUIVER_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
 }
 
 pub async fn apply(config: &Config, out: &Output) -> Result<(), Failure> {
@@ -111,7 +115,9 @@ pub async fn apply(config: &Config, out: &Output) -> Result<(), Failure> {
         }
         ApplyOutcome::Applied(snapshot) => {
             if out.json {
-                out.json(&json!({"ok": true, "applied": true, "version": snapshot.version, "changes": changes}));
+                out.json(
+                    &json!({"ok": true, "applied": true, "version": snapshot.version, "changes": changes}),
+                );
             } else {
                 print_changes(out, &changes);
                 out.line(format!("Applied registry version {} ({}).", snapshot.version, counts(&changes)));
@@ -155,7 +161,11 @@ pub async fn list(config: &Config, kind: Kind, out: &Output) -> Result<(), Failu
                 .map(|e| {
                     vec![
                         e.name.clone(),
-                        e.join_keys.iter().map(|k| format!("{}:{}", k.name, k.dtype)).collect::<Vec<_>>().join(", "),
+                        e.join_keys
+                            .iter()
+                            .map(|k| format!("{}:{}", k.name, k.dtype))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         e.description.clone().unwrap_or_else(none),
                     ]
                 })
@@ -201,7 +211,10 @@ pub async fn list(config: &Config, kind: Kind, out: &Output) -> Result<(), Failu
                 .feature_services
                 .iter()
                 .map(|s| {
-                    let n = defs.resolve_service(&s.name).map(|r| r.len().to_string()).unwrap_or_else(|_| "?".into());
+                    let n = defs
+                        .resolve_service(&s.name)
+                        .map(|r| r.len().to_string())
+                        .unwrap_or_else(|_| "?".into());
                     vec![s.name.clone(), n, s.description.clone().unwrap_or_else(none)]
                 })
                 .collect::<Vec<_>>(),
@@ -232,23 +245,27 @@ pub async fn describe(config: &Config, kind: Kind, name: &str, out: &Output) -> 
     let defs = &head.definitions;
     let (object_kind, value, join_keys, resolved) = match kind {
         Kind::Entities => {
-            let e = defs.entity(name).ok_or_else(|| not_found("entity", name, defs.entities.iter().map(|e| e.name.as_str())))?;
+            let e = defs
+                .entity(name)
+                .ok_or_else(|| not_found("entity", name, defs.entities.iter().map(|e| e.name.as_str())))?;
             (ObjectKind::Entity, serde_json::to_value(e), None, None)
         }
         Kind::Sources => {
-            let s = defs.source(name).ok_or_else(|| not_found("source", name, defs.sources.iter().map(|s| s.name.as_str())))?;
+            let s = defs
+                .source(name)
+                .ok_or_else(|| not_found("source", name, defs.sources.iter().map(|s| s.name.as_str())))?;
             (ObjectKind::Source, serde_json::to_value(s), None, None)
         }
         Kind::Views => {
-            let v = defs
-                .feature_view(name)
-                .ok_or_else(|| not_found("feature view", name, defs.feature_views.iter().map(|v| v.name.as_str())))?;
+            let v = defs.feature_view(name).ok_or_else(|| {
+                not_found("feature view", name, defs.feature_views.iter().map(|v| v.name.as_str()))
+            })?;
             (ObjectKind::FeatureView, serde_json::to_value(v), Some(defs.join_keys(v)), None)
         }
         Kind::Services => {
-            let s = defs
-                .feature_service(name)
-                .ok_or_else(|| not_found("feature service", name, defs.feature_services.iter().map(|s| s.name.as_str())))?;
+            let s = defs.feature_service(name).ok_or_else(|| {
+                not_found("feature service", name, defs.feature_services.iter().map(|s| s.name.as_str()))
+            })?;
             let refs = defs.resolve_service(&s.name)?.iter().map(|r| r.to_string()).collect();
             (ObjectKind::FeatureService, serde_json::to_value(s), None, Some(refs))
         }
@@ -311,7 +328,12 @@ fn print_value(out: &Output, key: &str, value: &serde_json::Value, depth: usize)
                     serde_json::Value::Object(m) => {
                         let parts: Vec<String> = m
                             .iter()
-                            .map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                            .map(|(k, v)| {
+                                format!(
+                                    "{k}: {}",
+                                    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                                )
+                            })
                             .collect();
                         out.line(format!("{pad}  - {}", parts.join(", ")));
                     }
@@ -331,7 +353,10 @@ fn print_value(out: &Output, key: &str, value: &serde_json::Value, depth: usize)
 }
 
 fn not_found<'a>(kind: &str, name: &str, known: impl Iterator<Item = &'a str>) -> Failure {
-    Failure::new(format!("{kind} '{name}' is not in the registry{}", quiver_core::definitions::suggest(name, known)))
+    Failure::new(format!(
+        "{kind} '{name}' is not in the registry{}",
+        quiver_core::definitions::suggest(name, known)
+    ))
 }
 
 pub async fn history(config: &Config, out: &Output) -> Result<(), Failure> {
@@ -399,7 +424,8 @@ pub fn sample_lake(dir: &Path, spec: &quiver_sample::SampleSpec, out: &Output) -
         let files: Vec<_> = summary.files.iter().map(|(p, n)| json!({"path": p, "rows": n})).collect();
         out.json(&json!({"ok": true, "dir": dir, "files": files}));
     } else {
-        let rows: Vec<Vec<String>> = summary.files.iter().map(|(p, n)| vec![p.clone(), n.to_string()]).collect();
+        let rows: Vec<Vec<String>> =
+            summary.files.iter().map(|(p, n)| vec![p.clone(), n.to_string()]).collect();
         out.line(table(&["FILE", "ROWS"], &rows));
         out.line(format!("Wrote {} files under {}.", summary.files.len(), dir.display()));
     }

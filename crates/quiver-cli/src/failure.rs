@@ -47,12 +47,17 @@ impl From<quiver_core::Error> for Failure {
             quiver_core::Error::Invalid(problems) => {
                 let n = problems.len();
                 Failure {
-                    message: format!("{n} problem{} in the definitions; nothing was applied", if n == 1 { "" } else { "s" }),
+                    message: format!(
+                        "{n} problem{} in the definitions; nothing was applied",
+                        if n == 1 { "" } else { "s" }
+                    ),
                     problems,
                     code: 1,
                 }
             }
-            e @ quiver_core::Error::Conflict { .. } => Failure { code: EXIT_CONFLICT, ..Failure::new(e.to_string()) },
+            e @ quiver_core::Error::Conflict { .. } => {
+                Failure { code: EXIT_CONFLICT, ..Failure::new(e.to_string()) }
+            }
             other => Failure::new(other.to_string()),
         }
     }

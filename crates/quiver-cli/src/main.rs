@@ -19,7 +19,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::failure::Failure;
 
 #[derive(Parser)]
-#[command(name = "quiver", version, about = "Quiver feature store: declare, apply, materialize and serve ML features")]
+#[command(
+    name = "quiver",
+    version,
+    about = "Quiver feature store: declare, apply, materialize and serve ML features"
+)]
 struct Cli {
     /// Project config file [default: ./quiver.yaml]
     #[arg(long, global = true, env = "QUIVER_CONFIG", value_name = "FILE")]
@@ -105,14 +109,20 @@ pub enum Kind {
     Sources,
     #[value(alias = "view", alias = "feature-views", alias = "feature_views", alias = "feature-view")]
     Views,
-    #[value(alias = "service", alias = "feature-services", alias = "feature_services", alias = "feature-service")]
+    #[value(
+        alias = "service",
+        alias = "feature-services",
+        alias = "feature_services",
+        alias = "feature-service"
+    )]
     Services,
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QUIVER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("QUIVER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -139,7 +149,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Plan => commands::plan(&commands::load_config(cli.config.as_deref())?, &out).await,
         Command::Apply => commands::apply(&commands::load_config(cli.config.as_deref())?, &out).await,
-        Command::List { kind } => commands::list(&commands::load_config(cli.config.as_deref())?, kind, &out).await,
+        Command::List { kind } => {
+            commands::list(&commands::load_config(cli.config.as_deref())?, kind, &out).await
+        }
         Command::Describe { kind, name } => {
             commands::describe(&commands::load_config(cli.config.as_deref())?, kind, &name, &out).await
         }

@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn columns_are_aligned() {
-        let t = table(&["NAME", "TTL"], &[vec!["driver_stats".into(), "2h".into()], vec!["x".into(), "0".into()]]);
+        let t = table(
+            &["NAME", "TTL"],
+            &[vec!["driver_stats".into(), "2h".into()], vec!["x".into(), "0".into()]],
+        );
         assert_eq!(t, "NAME          TTL\ndriver_stats  2h\nx             0");
     }
 }

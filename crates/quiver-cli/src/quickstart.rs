@@ -26,7 +26,8 @@ pub async fn run(dir: &Path, rows: u64, out: &Output) -> Result<(), Failure> {
     }
     let write = |path: &Path, text: &str| -> Result<(), Failure> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Failure::new(format!("{}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Failure::new(format!("{}: {e}", parent.display())))?;
         }
         std::fs::write(path, text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
     };
@@ -36,7 +37,11 @@ pub async fn run(dir: &Path, rows: u64, out: &Output) -> Result<(), Failure> {
     }
     let step = Output { json: false, quiet: out.json };
     step.line(format!("Created project 'rides' in {}", dir.display()));
-    step.line(format!("  quiver.yaml, {} definition files in {}", example::FILES.len(), example::DEFINITIONS_DIR));
+    step.line(format!(
+        "  quiver.yaml, {} definition files in {}",
+        example::FILES.len(),
+        example::DEFINITIONS_DIR
+    ));
 
     let spec = quiver_sample::SampleSpec { rows, ..Default::default() };
     let summary = quiver_sample::generate_lake(&dir.join("lake"), &spec)?;

@@ -74,7 +74,8 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
             path: shown.clone(),
             message: if e.kind() == std::io::ErrorKind::NotFound {
-                "not found; pass --config, set QUIVER_CONFIG, or run `quiver quickstart` to create a project".into()
+                "not found; pass --config, set QUIVER_CONFIG, or run `quiver quickstart` to create a project"
+                    .into()
             } else {
                 e.to_string()
             },
@@ -115,13 +116,21 @@ impl Config {
             Some(o) => match o.kind.as_deref().unwrap_or("embedded") {
                 "embedded" => {
                     if o.url.is_some() {
-                        return Err("online_store: `url` is for type redis; the embedded store takes `path`".into());
+                        return Err(
+                            "online_store: `url` is for type redis; the embedded store takes `path`".into()
+                        );
                     }
-                    OnlineStoreConfig::Embedded { path: root.join(o.path.as_deref().unwrap_or(".quiver/online")) }
+                    OnlineStoreConfig::Embedded {
+                        path: root.join(o.path.as_deref().unwrap_or(".quiver/online")),
+                    }
                 }
                 "redis" => {
-                    let url = o.url.ok_or("online_store: type redis needs `url`, e.g. redis://127.0.0.1:6379/0")?;
-                    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+cluster://")) {
+                    let url =
+                        o.url.ok_or("online_store: type redis needs `url`, e.g. redis://127.0.0.1:6379/0")?;
+                    if !(url.starts_with("redis://")
+                        || url.starts_with("rediss://")
+                        || url.starts_with("redis+cluster://"))
+                    {
                         return Err(format!("online_store: url '{url}' is not a redis:// or rediss:// URL"));
                     }
                     OnlineStoreConfig::Redis { url }

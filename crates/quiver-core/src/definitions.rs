@@ -158,9 +158,7 @@ impl FeatureRef {
     /// Parses `view:feature`.
     pub fn parse(text: &str) -> Result<Self> {
         match text.split_once(':') {
-            Some((view, feature))
-                if !view.is_empty() && !feature.is_empty() && !feature.contains(':') =>
-            {
+            Some((view, feature)) if !view.is_empty() && !feature.is_empty() && !feature.contains(':') => {
                 Ok(FeatureRef { view: view.to_string(), feature: feature.to_string() })
             }
             _ => Err(Error::InvalidArgument(format!(
@@ -372,7 +370,10 @@ mod tests {
 
     #[test]
     fn suggestions_name_the_closest_known_name() {
-        assert_eq!(suggest("driver_stat", ["driver_stats", "customer"].into_iter()), "; did you mean 'driver_stats'?");
+        assert_eq!(
+            suggest("driver_stat", ["driver_stats", "customer"].into_iter()),
+            "; did you mean 'driver_stats'?"
+        );
         assert_eq!(suggest("zzz", ["a1", "b2"].into_iter()), "; known: a1, b2");
         assert_eq!(suggest("zzz", std::iter::empty()), "");
     }

@@ -63,8 +63,12 @@ pub fn diff(before: &Definitions, after: &Definitions) -> Vec<ObjectChange> {
     for key in keys {
         let (kind, name) = key.clone();
         match (old.get(key), new.get(key)) {
-            (None, Some(_)) => changes.push(ObjectChange { kind, name, action: Action::Added, fields: vec![] }),
-            (Some(_), None) => changes.push(ObjectChange { kind, name, action: Action::Removed, fields: vec![] }),
+            (None, Some(_)) => {
+                changes.push(ObjectChange { kind, name, action: Action::Added, fields: vec![] })
+            }
+            (Some(_), None) => {
+                changes.push(ObjectChange { kind, name, action: Action::Removed, fields: vec![] })
+            }
             (Some(a), Some(b)) if a != b => {
                 let mut fields = Vec::new();
                 diff_values("", a, b, &mut fields);
@@ -82,7 +86,8 @@ fn join(prefix: &str, key: &str) -> String {
 
 /// `Some(names)` when every element is an object with a unique string `name`.
 fn names_of(items: &[Value]) -> Option<Vec<&str>> {
-    let names: Vec<&str> = items.iter().map(|v| v.get("name").and_then(Value::as_str)).collect::<Option<_>>()?;
+    let names: Vec<&str> =
+        items.iter().map(|v| v.get("name").and_then(Value::as_str)).collect::<Option<_>>()?;
     let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
     (unique.len() == names.len()).then_some(names)
 }
@@ -113,7 +118,11 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<FieldChange>) {
                 }
                 for (j, n) in yn.iter().enumerate() {
                     if !xn.contains(n) {
-                        out.push(FieldChange { path: format!("{path}[{n}]"), before: None, after: Some(y[j].clone()) });
+                        out.push(FieldChange {
+                            path: format!("{path}[{n}]"),
+                            before: None,
+                            after: Some(y[j].clone()),
+                        });
                     }
                 }
                 let common_x: Vec<&&str> = xn.iter().filter(|n| yn.contains(n)).collect();
@@ -126,9 +135,15 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<FieldChange>) {
                     });
                 }
             }
-            _ => out.push(FieldChange { path: path.to_string(), before: Some(a.clone()), after: Some(b.clone()) }),
+            _ => out.push(FieldChange {
+                path: path.to_string(),
+                before: Some(a.clone()),
+                after: Some(b.clone()),
+            }),
         },
-        _ => out.push(FieldChange { path: path.to_string(), before: Some(a.clone()), after: Some(b.clone()) }),
+        _ => {
+            out.push(FieldChange { path: path.to_string(), before: Some(a.clone()), after: Some(b.clone()) })
+        }
     }
 }
 
@@ -173,7 +188,15 @@ feature_views:
         let changes = diff(&defs(BASE), &defs(&after));
         let text: Vec<String> = changes
             .iter()
-            .map(|c| format!("{:?} {} {:?} {}", c.kind, c.name, c.action, c.fields.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")))
+            .map(|c| {
+                format!(
+                    "{:?} {} {:?} {}",
+                    c.kind,
+                    c.name,
+                    c.action,
+                    c.fields.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
+                )
+            })
             .collect();
         assert_eq!(
             text,

@@ -31,10 +31,7 @@ pub const DTYPE_NAMES: &str = "bool, int32, int64, float32, float64, string, byt
 impl DType {
     /// Whether this type may be the element of a `list<...>`.
     pub fn is_list_element(&self) -> bool {
-        matches!(
-            self,
-            DType::Int32 | DType::Int64 | DType::Float32 | DType::Float64 | DType::String
-        )
+        matches!(self, DType::Int32 | DType::Int64 | DType::Float32 | DType::Float64 | DType::String)
     }
 
     /// Whether this type may be a join key: exact, hashable values only.
@@ -121,8 +118,19 @@ mod tests {
     #[test]
     fn every_dtype_round_trips() {
         for s in [
-            "bool", "int32", "int64", "float32", "float64", "string", "bytes", "timestamp",
-            "list<int32>", "list<int64>", "list<float32>", "list<float64>", "list<string>",
+            "bool",
+            "int32",
+            "int64",
+            "float32",
+            "float64",
+            "string",
+            "bytes",
+            "timestamp",
+            "list<int32>",
+            "list<int64>",
+            "list<float32>",
+            "list<float64>",
+            "list<string>",
         ] {
             let d: DType = s.parse().unwrap();
             assert_eq!(d.to_string(), s);
@@ -131,10 +139,7 @@ mod tests {
 
     #[test]
     fn bad_dtypes_are_rejected_with_the_reason() {
-        assert_eq!(
-            "int".parse::<DType>().unwrap_err().0,
-            "unknown dtype 'int'"
-        );
+        assert_eq!("int".parse::<DType>().unwrap_err().0, "unknown dtype 'int'");
         assert!("list<bool>".parse::<DType>().unwrap_err().0.contains("list elements"));
         assert!("list<list<int64>>".parse::<DType>().is_err());
         assert!("list<int64".parse::<DType>().is_err());

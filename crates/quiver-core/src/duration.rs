@@ -95,11 +95,11 @@ impl fmt::Display for Ttl {
         let s = self.seconds;
         if s == 0 {
             f.write_str("0")
-        } else if s % 86_400 == 0 {
+        } else if s.is_multiple_of(86_400) {
             write!(f, "{}d", s / 86_400)
-        } else if s % 3_600 == 0 {
+        } else if s.is_multiple_of(3_600) {
             write!(f, "{}h", s / 3_600)
-        } else if s % 60 == 0 {
+        } else if s.is_multiple_of(60) {
             write!(f, "{}m", s / 60)
         } else {
             write!(f, "{s}s")

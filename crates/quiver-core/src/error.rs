@@ -47,11 +47,19 @@ pub enum Error {
 
     /// The object store behind the registry failed (network, permissions, disk).
     #[error("storage error at {location}: {source}")]
-    Storage { location: String, #[source] source: object_store::Error },
+    Storage {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
 
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: String, #[source] source: std::io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A condition that should be impossible: a bug in Quiver. Please report it.
     #[error("internal error (this is a bug in Quiver, please report it): {0}")]

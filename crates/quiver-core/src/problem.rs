@@ -18,12 +18,8 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 4] = [
-        ObjectKind::Entity,
-        ObjectKind::Source,
-        ObjectKind::FeatureView,
-        ObjectKind::FeatureService,
-    ];
+    pub const ALL: [ObjectKind; 4] =
+        [ObjectKind::Entity, ObjectKind::Source, ObjectKind::FeatureView, ObjectKind::FeatureService];
 
     /// Words used in messages: "feature view".
     pub fn label(&self) -> &'static str {

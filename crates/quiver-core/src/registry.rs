@@ -153,17 +153,25 @@ impl Registry {
     /// Reads one version and checks it is intact.
     pub async fn get(&self, version: u64) -> Result<Snapshot> {
         let path = self.version_path(version);
-        let shown = format!("{}/{}", self.location.url.as_str().trim_end_matches('/'), path_suffix(&path, &self.location.prefix));
+        let shown = format!(
+            "{}/{}",
+            self.location.url.as_str().trim_end_matches('/'),
+            path_suffix(&path, &self.location.prefix)
+        );
         let bytes = match self.location.store.get(&path).await {
             Ok(r) => r.bytes().await.map_err(|e| Error::storage(&shown, e))?,
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(Error::NotFound { kind: "registry version", name: version.to_string(), hint: String::new() });
+                return Err(Error::NotFound {
+                    kind: "registry version",
+                    name: version.to_string(),
+                    hint: String::new(),
+                });
             }
             Err(e) => return Err(Error::storage(&shown, e)),
         };
         let corrupt = |reason: String| Error::CorruptRegistry { location: shown.clone(), reason };
-        let snapshot: Snapshot =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a readable registry document ({e})")))?;
+        let snapshot: Snapshot = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(format!("not a readable registry document ({e})")))?;
         if snapshot.format != SNAPSHOT_FORMAT {
             return Err(corrupt(format!(
                 "document format {} is not understood by this Quiver (expects {SNAPSHOT_FORMAT}); upgrade Quiver",
@@ -171,7 +179,10 @@ impl Registry {
             )));
         }
         if snapshot.version != version {
-            return Err(corrupt(format!("the file is named version {version} but holds version {}", snapshot.version)));
+            return Err(corrupt(format!(
+                "the file is named version {version} but holds version {}",
+                snapshot.version
+            )));
         }
         if snapshot.project != self.project {
             return Err(Error::ProjectMismatch {
@@ -206,7 +217,12 @@ impl Registry {
     /// Unchanged definitions write nothing. Otherwise version `expected_version + 1` is
     /// created; if another writer created it first, or the registry had already moved on,
     /// the result is [`Error::Conflict`] and nothing is written.
-    pub async fn apply(&self, definitions: &Definitions, expected_version: u64, applied_by: &str) -> Result<ApplyOutcome> {
+    pub async fn apply(
+        &self,
+        definitions: &Definitions,
+        expected_version: u64,
+        applied_by: &str,
+    ) -> Result<ApplyOutcome> {
         let head = self.head().await?;
         let found = head.as_ref().map_or(0, |h| h.version);
         if found != expected_version {
@@ -243,11 +259,14 @@ impl Registry {
             hashes,
             definitions,
         };
-        let body = serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Internal(format!("serializing snapshot: {e}")))?;
+        let body = serde_json::to_vec_pretty(&snapshot)
+            .map_err(|e| Error::Internal(format!("serializing snapshot: {e}")))?;
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.location.store.put_opts(&self.version_path(version), PutPayload::from(body), opts).await {
             Ok(_) => Ok(ApplyOutcome::Applied(Box::new(snapshot))),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict { expected: expected_version, found: version }),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Err(Error::Conflict { expected: expected_version, found: version })
+            }
             Err(e) => Err(Error::storage(&self.location.url, e)),
         }
     }

@@ -257,7 +257,8 @@ pub fn is_valid_name(name: &str) -> bool {
         && name.len() <= 128
 }
 
-const NAME_HINT: &str = "names start with a letter or '_' and hold only letters, digits and '_' (at most 128)";
+const NAME_HINT: &str =
+    "names start with a letter or '_' and hold only letters, digits and '_' (at most 128)";
 
 impl Reader {
     fn read_file(&mut self, file: &str, text: &str) {
@@ -270,10 +271,11 @@ impl Reader {
         let raw: RawFile = match serde_saphyr::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
-                let at = e
-                    .location()
-                    .map(|l| origin(file, &l))
-                    .unwrap_or_else(|| Origin { file: file.to_string(), line: 0, column: 0 });
+                let at = e.location().map(|l| origin(file, &l)).unwrap_or_else(|| Origin {
+                    file: file.to_string(),
+                    line: 0,
+                    column: 0,
+                });
                 self.problems.push(
                     Problem::in_file(at, format!("cannot read this file: {}", first_line(&e.to_string())))
                         .with_hint(
@@ -330,7 +332,10 @@ impl Reader {
                     kind,
                     &n,
                     Some("name".into()),
-                    format!("duplicate name: {} named '{n}' is already declared at {first}", kind.with_article()),
+                    format!(
+                        "duplicate name: {} named '{n}' is already declared at {first}",
+                        kind.with_article()
+                    ),
                 )
                 .with_hint(format!("rename one of them or delete the copy; {kind} names are unique")),
             );
@@ -341,6 +346,8 @@ impl Reader {
         Some(n)
     }
 
+    // Every argument is a different fact about the field; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn required(
         &mut self,
         file: &str,
@@ -358,15 +365,27 @@ impl Reader {
             }
             Some(v) => {
                 self.problems.push(
-                    Problem::at(Some(origin(file, &v.referenced)), kind, name, Some(field.into()), "is empty")
-                        .with_hint(hint.to_string()),
+                    Problem::at(
+                        Some(origin(file, &v.referenced)),
+                        kind,
+                        name,
+                        Some(field.into()),
+                        "is empty",
+                    )
+                    .with_hint(hint.to_string()),
                 );
                 None
             }
             None => {
                 self.problems.push(
-                    Problem::at(Some(origin(file, at)), kind, name, Some(field.into()), format!("missing `{field}`"))
-                        .with_hint(hint.to_string()),
+                    Problem::at(
+                        Some(origin(file, at)),
+                        kind,
+                        name,
+                        Some(field.into()),
+                        format!("missing `{field}`"),
+                    )
+                    .with_hint(hint.to_string()),
                 );
                 None
             }
@@ -397,8 +416,14 @@ impl Reader {
             self.origins.insert(kind, object, &field_path, origin(file, &name.referenced));
             if !is_valid_name(&fname) {
                 self.problems.push(
-                    Problem::at(Some(origin(file, &name.referenced)), kind, object, Some(field_path.clone()), format!("invalid name '{fname}'"))
-                        .with_hint(NAME_HINT),
+                    Problem::at(
+                        Some(origin(file, &name.referenced)),
+                        kind,
+                        object,
+                        Some(field_path.clone()),
+                        format!("invalid name '{fname}'"),
+                    )
+                    .with_hint(NAME_HINT),
                 );
                 continue;
             }
@@ -417,8 +442,14 @@ impl Reader {
             }
             let Some(dtype) = raw.dtype else {
                 self.problems.push(
-                    Problem::at(Some(at), kind, object, Some(format!("{field_path}.dtype")), "missing `dtype`")
-                        .with_hint(format!("one of {DTYPE_NAMES}")),
+                    Problem::at(
+                        Some(at),
+                        kind,
+                        object,
+                        Some(format!("{field_path}.dtype")),
+                        "missing `dtype`",
+                    )
+                    .with_hint(format!("one of {DTYPE_NAMES}")),
                 );
                 continue;
             };
@@ -447,8 +478,14 @@ impl Reader {
             }
             None => {
                 self.problems.push(
-                    Problem::at(Some(origin(file, &at)), kind, &name, Some("join_keys".into()), "missing `join_keys`")
-                        .with_hint("e.g. join_keys: [{name: driver_id, dtype: int64}]"),
+                    Problem::at(
+                        Some(origin(file, &at)),
+                        kind,
+                        &name,
+                        Some("join_keys".into()),
+                        "missing `join_keys`",
+                    )
+                    .with_hint("e.g. join_keys: [{name: driver_id, dtype: int64}]"),
                 );
                 Vec::new()
             }
@@ -461,19 +498,41 @@ impl Reader {
         let raw = raw.value;
         let kind = ObjectKind::Source;
         let Some(name) = self.declare(file, kind, &at, raw.name) else { return };
-        let path = self.required(file, kind, &name, &at, "path", raw.path, "a path relative to the lake, or a URL; globs allowed");
+        let path = self.required(
+            file,
+            kind,
+            &name,
+            &at,
+            "path",
+            raw.path,
+            "a path relative to the lake, or a URL; globs allowed",
+        );
         let format_text = self.required(file, kind, &name, &at, "format", raw.format, "parquet, csv or json");
         let format = format_text.and_then(|f| match SourceFormat::parse(&f) {
             Some(f) => Some(f),
             None => {
                 self.problems.push(
-                    Problem::at(self.origins.field(kind, &name, "format"), kind, &name, Some("format".into()), format!("unknown format '{f}'"))
-                        .with_hint("parquet, csv or json (newline-delimited)"),
+                    Problem::at(
+                        self.origins.field(kind, &name, "format"),
+                        kind,
+                        &name,
+                        Some("format".into()),
+                        format!("unknown format '{f}'"),
+                    )
+                    .with_hint("parquet, csv or json (newline-delimited)"),
                 );
                 None
             }
         });
-        let ts = self.required(file, kind, &name, &at, "timestamp_field", raw.timestamp_field, "the column holding each row's event time");
+        let ts = self.required(
+            file,
+            kind,
+            &name,
+            &at,
+            "timestamp_field",
+            raw.timestamp_field,
+            "the column holding each row's event time",
+        );
         let created = raw.created_timestamp_field.map(|c| {
             self.origins.insert(kind, &name, "created_timestamp_field", origin(file, &c.referenced));
             c.value.0
@@ -489,8 +548,14 @@ impl Reader {
                     match (chars.next(), chars.next()) {
                         (Some(c), None) if c.is_ascii() => csv.delimiter = c,
                         _ => self.problems.push(
-                            Problem::at(Some(origin(file, &d.referenced)), kind, &name, Some("options.delimiter".into()), format!("'{}' is not one ASCII character", d.value.0))
-                                .with_hint("e.g. delimiter: \";\""),
+                            Problem::at(
+                                Some(origin(file, &d.referenced)),
+                                kind,
+                                &name,
+                                Some("options.delimiter".into()),
+                                format!("'{}' is not one ASCII character", d.value.0),
+                            )
+                            .with_hint("e.g. delimiter: \";\""),
                         ),
                     }
                 }
@@ -499,8 +564,14 @@ impl Reader {
                 }
                 if format.is_some_and(|f| f != SourceFormat::Csv) {
                     self.problems.push(
-                        Problem::at(Some(opts_at), kind, &name, Some("options".into()), "options apply to csv sources only")
-                            .with_hint("remove `options`, or set format: csv"),
+                        Problem::at(
+                            Some(opts_at),
+                            kind,
+                            &name,
+                            Some("options".into()),
+                            "options apply to csv sources only",
+                        )
+                        .with_hint("remove `options`, or set format: csv"),
                     );
                 }
                 Some(csv)
@@ -510,8 +581,14 @@ impl Reader {
             && ts == c
         {
             self.problems.push(
-                Problem::at(self.origins.field(kind, &name, "created_timestamp_field"), kind, &name, Some("created_timestamp_field".into()), "is the same column as timestamp_field")
-                    .with_hint("name the column holding when the row was written, or leave it out"),
+                Problem::at(
+                    self.origins.field(kind, &name, "created_timestamp_field"),
+                    kind,
+                    &name,
+                    Some("created_timestamp_field".into()),
+                    "is the same column as timestamp_field",
+                )
+                .with_hint("name the column holding when the row was written, or leave it out"),
             );
         }
         if let (Some(path), Some(format), Some(timestamp_field)) = (path, format, ts) {
@@ -539,21 +616,33 @@ impl Reader {
                 list.value
                     .into_iter()
                     .map(|e| {
-                        self.origins.insert(kind, &name, &format!("entities[{}]", e.value.0), origin(file, &e.referenced));
+                        self.origins.insert(
+                            kind,
+                            &name,
+                            &format!("entities[{}]", e.value.0),
+                            origin(file, &e.referenced),
+                        );
                         e.value.0
                     })
                     .collect()
             }
             None => {
                 self.problems.push(
-                    Problem::at(Some(origin(file, &at)), kind, &name, Some("entities".into()), "missing `entities`")
-                        .with_hint("list the entities the features describe, e.g. entities: [driver]"),
+                    Problem::at(
+                        Some(origin(file, &at)),
+                        kind,
+                        &name,
+                        Some("entities".into()),
+                        "missing `entities`",
+                    )
+                    .with_hint("list the entities the features describe, e.g. entities: [driver]"),
                 );
                 complete = false;
                 Vec::new()
             }
         };
-        let source = self.required(file, kind, &name, &at, "source", raw.source, "the name of a declared source");
+        let source =
+            self.required(file, kind, &name, &at, "source", raw.source, "the name of a declared source");
         complete &= source.is_some();
         let ttl = match raw.ttl {
             None => Ttl::NEVER_EXPIRES,
@@ -563,10 +652,10 @@ impl Reader {
                 match t.value.0.parse::<Ttl>() {
                     Ok(t) => t,
                     Err(e) => {
-                        self.problems.push(
-                            Problem::at(Some(o), kind, &name, Some("ttl".into()), e.0)
-                                .with_hint("a number and a unit s, m, h or d, e.g. 2h or 1d12h; 0 means values never expire"),
-                        );
+                        self.problems
+                            .push(Problem::at(Some(o), kind, &name, Some("ttl".into()), e.0).with_hint(
+                            "a number and a unit s, m, h or d, e.g. 2h or 1d12h; 0 means values never expire",
+                        ));
                         complete = false;
                         Ttl::NEVER_EXPIRES
                     }
@@ -583,8 +672,14 @@ impl Reader {
             }
             None => {
                 self.problems.push(
-                    Problem::at(Some(origin(file, &at)), kind, &name, Some("features".into()), "missing `features`")
-                        .with_hint("e.g. features: [{name: conv_rate, dtype: float32}]"),
+                    Problem::at(
+                        Some(origin(file, &at)),
+                        kind,
+                        &name,
+                        Some("features".into()),
+                        "missing `features`",
+                    )
+                    .with_hint("e.g. features: [{name: conv_rate, dtype: float32}]"),
                 );
                 complete = false;
                 Vec::new()
@@ -628,15 +723,26 @@ impl Reader {
                 list.value
                     .into_iter()
                     .map(|f| {
-                        self.origins.insert(kind, &name, &format!("features[{}]", f.value.0), origin(file, &f.referenced));
+                        self.origins.insert(
+                            kind,
+                            &name,
+                            &format!("features[{}]", f.value.0),
+                            origin(file, &f.referenced),
+                        );
                         f.value.0
                     })
                     .collect()
             }
             None => {
                 self.problems.push(
-                    Problem::at(Some(origin(file, &at)), kind, &name, Some("features".into()), "missing `features`")
-                        .with_hint("list whole views or view:feature references"),
+                    Problem::at(
+                        Some(origin(file, &at)),
+                        kind,
+                        &name,
+                        Some("features".into()),
+                        "missing `features`",
+                    )
+                    .with_hint("list whole views or view:feature references"),
                 );
                 return;
             }

@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 pub fn is_url(spec: &str) -> bool {
     match spec.split_once("://") {
         Some((scheme, _)) => {
-            !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+            !scheme.is_empty()
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
         }
         None => false,
     }
@@ -36,7 +37,8 @@ pub fn resolve_location(spec: &str, base_dir: &Path) -> Result<Url> {
         return Err(Error::InvalidArgument("an empty path or URL".into()));
     }
     if is_url(spec) {
-        return Url::parse(spec).map_err(|e| Error::InvalidArgument(format!("'{spec}' is not a valid URL: {e}")));
+        return Url::parse(spec)
+            .map_err(|e| Error::InvalidArgument(format!("'{spec}' is not a valid URL: {e}")));
     }
     let path = Path::new(spec);
     let joined = if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) };
@@ -46,12 +48,14 @@ pub fn resolve_location(spec: &str, base_dir: &Path) -> Result<Url> {
         std::env::current_dir().map_err(|e| Error::io(".", e))?.join(joined)
     };
     let normal = normalize(&absolute);
-    let mut url = Url::from_directory_path(&normal)
-        .map_err(|()| Error::InvalidArgument(format!("'{}' cannot be turned into a file URL", normal.display())))?;
+    let mut url = Url::from_directory_path(&normal).map_err(|()| {
+        Error::InvalidArgument(format!("'{}' cannot be turned into a file URL", normal.display()))
+    })?;
     if !spec.ends_with('/') && !normal.is_dir() {
         // Keep a file path a file path (no trailing slash) when it is not a folder.
-        url = Url::from_file_path(&normal)
-            .map_err(|()| Error::InvalidArgument(format!("'{}' cannot be turned into a file URL", normal.display())))?;
+        url = Url::from_file_path(&normal).map_err(|()| {
+            Error::InvalidArgument(format!("'{}' cannot be turned into a file URL", normal.display()))
+        })?;
     }
     Ok(url)
 }
@@ -97,9 +101,8 @@ pub fn open_location(url: &Url) -> Result<StoreLocation> {
             url: url.clone(),
         }),
         "s3" | "s3a" => {
-            let bucket = url
-                .host_str()
-                .ok_or_else(|| Error::InvalidArgument(format!("'{url}' names no bucket")))?;
+            let bucket =
+                url.host_str().ok_or_else(|| Error::InvalidArgument(format!("'{url}' names no bucket")))?;
             let store = AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(storage_err)?;
             Ok(StoreLocation {
                 store: Arc::new(store),
@@ -125,8 +128,14 @@ mod tests {
     #[test]
     fn relative_paths_resolve_against_the_base() {
         let base = Path::new("/srv/project");
-        assert_eq!(resolve_location(".quiver/registry/", base).unwrap().as_str(), "file:///srv/project/.quiver/registry/");
-        assert_eq!(resolve_location("../lake/x.parquet", base).unwrap().as_str(), "file:///srv/lake/x.parquet");
+        assert_eq!(
+            resolve_location(".quiver/registry/", base).unwrap().as_str(),
+            "file:///srv/project/.quiver/registry/"
+        );
+        assert_eq!(
+            resolve_location("../lake/x.parquet", base).unwrap().as_str(),
+            "file:///srv/lake/x.parquet"
+        );
         assert_eq!(resolve_location("/abs/dir/", base).unwrap().as_str(), "file:///abs/dir/");
         assert_eq!(resolve_location("s3://bucket/reg", base).unwrap().as_str(), "s3://bucket/reg");
         assert_eq!(resolve_location("memory://", base).unwrap().scheme(), "memory");

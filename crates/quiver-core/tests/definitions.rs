@@ -1,6 +1,8 @@
 //! Parsing and validating definitions: every kind of problem is reported, with its file,
 //! line, object and field, and all of them at once.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use quiver_core::definitions::FeatureRef;
 use quiver_core::dtype::DType;
 use quiver_core::problem::{ObjectKind, Problem};
@@ -108,7 +110,9 @@ fn files_are_merged_and_objects_can_reference_across_files() {
 fn expect(problems: &[Problem], object: &str, field: Option<&str>, text: &str) -> Problem {
     problems
         .iter()
-        .find(|p| p.object.as_deref() == Some(object) && p.field.as_deref() == field && p.message.contains(text))
+        .find(|p| {
+            p.object.as_deref() == Some(object) && p.field.as_deref() == field && p.message.contains(text)
+        })
         .cloned()
         .unwrap_or_else(|| panic!("no problem for {object} {field:?} containing {text:?} in:\n{problems:#?}"))
 }
@@ -119,7 +123,10 @@ fn every_structural_problem_is_reported_at_once_with_its_place() {
         .replace("source: driver_stats_src\n    ttl: 2h", "source: driver_stats_sr\n    ttl: 2x")
         .replace("{name: avg_daily_trips, dtype: int64}", "{name: avg_daily_trips, dtype: integer}")
         .replace("entities: [driver, driver_city]", "entities: [driver, drivr_city]")
-        .replace("features: [driver_stats, city_stats:trips]", "features: [driver_stats, city_stats:trip, nope]");
+        .replace(
+            "features: [driver_stats, city_stats:trips]",
+            "features: [driver_stats, city_stats:trip, nope]",
+        );
     let extra = r#"
 entities:
   - name: driver
@@ -145,7 +152,8 @@ entities:
     // a float join key
     expect(&problems, "rider", Some("join_keys[rider_id].dtype"), "cannot be a join key type");
     // unknown entity, with a suggestion
-    let unknown = expect(&problems, "city_stats", Some("entities[drivr_city]"), "unknown entity 'drivr_city'");
+    let unknown =
+        expect(&problems, "city_stats", Some("entities[drivr_city]"), "unknown entity 'drivr_city'");
     assert!(unknown.message.contains("did you mean 'driver_city'"));
     // bad service references
     expect(&problems, "model_v1", Some("features[city_stats:trip]"), "has no feature 'trip'");
@@ -160,7 +168,8 @@ entities:
 
 #[test]
 fn the_unknown_source_is_reported() {
-    let broken = GOOD.replace("    source: driver_stats_src\n    ttl: 0", "    source: driver_stat_src\n    ttl: 0");
+    let broken =
+        GOOD.replace("    source: driver_stats_src\n    ttl: 0", "    source: driver_stat_src\n    ttl: 0");
     let problems = all_problems(&load(&[("defs.yaml", &broken)]));
     let p = expect(&problems, "city_stats", Some("source"), "unknown source 'driver_stat_src'");
     assert!(p.message.contains("did you mean 'driver_stats_src'"));
@@ -236,7 +245,24 @@ feature_views:
 #[test]
 fn every_dtype_in_the_contract_is_accepted_and_lists_of_bool_are_not() {
     let mut features = String::new();
-    for (i, d) in ["bool", "int32", "int64", "float32", "float64", "string", "bytes", "timestamp", "list<int32>", "list<int64>", "list<float32>", "list<float64>", "list<string>"].iter().enumerate() {
+    for (i, d) in [
+        "bool",
+        "int32",
+        "int64",
+        "float32",
+        "float64",
+        "string",
+        "bytes",
+        "timestamp",
+        "list<int32>",
+        "list<int64>",
+        "list<float32>",
+        "list<float64>",
+        "list<string>",
+    ]
+    .iter()
+    .enumerate()
+    {
         features.push_str(&format!("      - {{name: f{i}, dtype: \"{d}\"}}\n"));
     }
     features.push_str("      - {name: bad, dtype: \"list<bool>\"}\n");

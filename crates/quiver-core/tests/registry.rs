@@ -2,6 +2,8 @@
 //! concurrent applies are compare-and-swap with no lost update, and damage is reported,
 //! never papered over.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::sync::Arc;
 
 use quiver_core::Error;
@@ -40,20 +42,29 @@ async fn versions_grow_unchanged_applies_write_nothing_and_history_is_kept() {
     assert!(reg.head().await.unwrap().is_none());
     assert!(reg.history().await.unwrap().is_empty());
 
-    let ApplyOutcome::Applied(v1) = reg.apply(&defs(&["driver"]), 0, "alice").await.unwrap() else { panic!("expected a write") };
+    let ApplyOutcome::Applied(v1) = reg.apply(&defs(&["driver"]), 0, "alice").await.unwrap() else {
+        panic!("expected a write")
+    };
     assert_eq!(v1.version, 1);
     assert_eq!(v1.summary.added, vec!["entities/driver"]);
 
-    assert_eq!(reg.apply(&defs(&["driver"]), 1, "alice").await.unwrap(), ApplyOutcome::Unchanged { version: 1 });
+    assert_eq!(
+        reg.apply(&defs(&["driver"]), 1, "alice").await.unwrap(),
+        ApplyOutcome::Unchanged { version: 1 }
+    );
     assert_eq!(reg.versions().await.unwrap(), vec![1]);
 
     let mut changed = defs(&["driver", "customer"]);
     changed.entities[1].description = Some("now described".into()); // driver
-    let ApplyOutcome::Applied(v2) = reg.apply(&changed, 1, "bob").await.unwrap() else { panic!("expected a write") };
+    let ApplyOutcome::Applied(v2) = reg.apply(&changed, 1, "bob").await.unwrap() else {
+        panic!("expected a write")
+    };
     assert_eq!(v2.version, 2);
     assert_eq!(v2.summary.added, vec!["entities/customer"]);
     assert_eq!(v2.summary.changed, vec!["entities/driver"]);
-    let ApplyOutcome::Applied(v3) = reg.apply(&defs(&["customer"]), 2, "bob").await.unwrap() else { panic!() };
+    let ApplyOutcome::Applied(v3) = reg.apply(&defs(&["customer"]), 2, "bob").await.unwrap() else {
+        panic!()
+    };
     assert_eq!(v3.summary.removed, vec!["entities/driver"]);
 
     let history = reg.history().await.unwrap();

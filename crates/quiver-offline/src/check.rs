@@ -95,7 +95,13 @@ fn column_list(schema: &Schema) -> String {
     schema.fields().iter().map(|f| format!("{} ({})", f.name(), f.data_type())).collect::<Vec<_>>().join(", ")
 }
 
-async fn check_view(lake: &Lake, loaded: &LoadedDefinitions, view: &FeatureView, source: &Source, source_frame: DataFrame) -> Problems {
+async fn check_view(
+    lake: &Lake,
+    loaded: &LoadedDefinitions,
+    view: &FeatureView,
+    source: &Source,
+    source_frame: DataFrame,
+) -> Problems {
     let kind = ObjectKind::FeatureView;
     let name = view.name.as_str();
     let origins = &loaded.origins;
@@ -111,8 +117,17 @@ async fn check_view(lake: &Lake, loaded: &LoadedDefinitions, view: &FeatureView,
                     other => other.to_string(),
                 };
                 problems.push(
-                    Problem::at(origins.field(kind, name, "transform"), kind, name, Some("transform".into()), format!("the SQL does not plan: {message}"))
-                        .with_hint(format!("the source is the table `source` with columns: {}", column_list(&input_schema))),
+                    Problem::at(
+                        origins.field(kind, name, "transform"),
+                        kind,
+                        name,
+                        Some("transform".into()),
+                        format!("the SQL does not plan: {message}"),
+                    )
+                    .with_hint(format!(
+                        "the source is the table `source` with columns: {}",
+                        column_list(&input_schema)
+                    )),
                 );
                 return problems;
             }
@@ -139,16 +154,24 @@ async fn check_view(lake: &Lake, loaded: &LoadedDefinitions, view: &FeatureView,
     }
 
     let keys = loaded.definitions.join_keys(view);
-    let checks = keys
-        .iter()
-        .map(|k| (format!("entities (join key {})", k.name), "entities".to_string(), k))
-        .chain(view.features.iter().map(|f| (format!("features[{}]", f.name), format!("features[{}].dtype", f.name), f)));
+    let checks =
+        keys.iter().map(|k| (format!("entities (join key {})", k.name), "entities".to_string(), k)).chain(
+            view.features
+                .iter()
+                .map(|f| (format!("features[{}]", f.name), format!("features[{}].dtype", f.name), f)),
+        );
     for (field, origin_field, declared) in checks {
         let what = if field.starts_with("entities") { "join key" } else { "feature" };
         match schema.field_with_name(&declared.name) {
             Err(_) => problems.push(
-                Problem::at(origins.field(kind, name, &origin_field), kind, name, Some(field), format!("{what} column '{}' is not in {from}", declared.name))
-                    .with_hint(format!("{from} has: {columns}")),
+                Problem::at(
+                    origins.field(kind, name, &origin_field),
+                    kind,
+                    name,
+                    Some(field),
+                    format!("{what} column '{}' is not in {from}", declared.name),
+                )
+                .with_hint(format!("{from} has: {columns}")),
             ),
             Ok(actual) if !is_compatible(&declared.dtype, actual.data_type()) => {
                 let hint = match suggested_dtype(actual.data_type()) {
@@ -156,15 +179,24 @@ async fn check_view(lake: &Lake, loaded: &LoadedDefinitions, view: &FeatureView,
                         "declare it as {d}, or cast it in a transform: SELECT CAST({n} AS <type>) AS {n} ...",
                         n = declared.name
                     ),
-                    None => format!("cast it in a transform: SELECT CAST({n} AS <type>) AS {n} ...", n = declared.name),
+                    None => format!(
+                        "cast it in a transform: SELECT CAST({n} AS <type>) AS {n} ...",
+                        n = declared.name
+                    ),
                 };
                 problems.push(
-                    Problem::at(origins.field(kind, name, &origin_field), kind, name, Some(field), format!(
-                        "{what} '{}' is declared {} but the column is {}",
-                        declared.name,
-                        declared.dtype,
-                        actual.data_type()
-                    ))
+                    Problem::at(
+                        origins.field(kind, name, &origin_field),
+                        kind,
+                        name,
+                        Some(field),
+                        format!(
+                            "{what} '{}' is declared {} but the column is {}",
+                            declared.name,
+                            declared.dtype,
+                            actual.data_type()
+                        ),
+                    )
                     .with_hint(hint),
                 );
             }
@@ -174,7 +206,9 @@ async fn check_view(lake: &Lake, loaded: &LoadedDefinitions, view: &FeatureView,
 
     if problems.is_empty() {
         // Planning is not running: casts, divisions and text timestamps fail only on data.
-        let ts: Vec<&str> = std::iter::once(source.timestamp_field.as_str()).chain(source.created_timestamp_field.as_deref()).collect();
+        let ts: Vec<&str> = std::iter::once(source.timestamp_field.as_str())
+            .chain(source.created_timestamp_field.as_deref())
+            .collect();
         let outcome = match crate::lake::normalize_timestamps(frame, &ts, true) {
             Ok(f) => sample(&f).await,
             Err(e) => Err(e.to_string()),
@@ -182,8 +216,14 @@ async fn check_view(lake: &Lake, loaded: &LoadedDefinitions, view: &FeatureView,
         if let Err(message) = outcome {
             let field = if view.transform.is_some() { "transform" } else { "source" };
             problems.push(
-                Problem::at(origins.field(kind, name, field), kind, name, Some(field.into()), format!("reading the first {SAMPLE_ROWS} rows failed: {message}"))
-                    .with_hint("fix the data or the transform so every row converts"),
+                Problem::at(
+                    origins.field(kind, name, field),
+                    kind,
+                    name,
+                    Some(field.into()),
+                    format!("reading the first {SAMPLE_ROWS} rows failed: {message}"),
+                )
+                .with_hint("fix the data or the transform so every row converts"),
             );
         }
     }

@@ -85,13 +85,16 @@ impl Lake {
             Some(i) => (format!("{}/", segments[..i].join("/")), Some(segments[i..].join("/"))),
             None => (path.to_string(), None),
         };
-        let prefix_text = if prefix_text == "/" && !path.starts_with('/') { String::new() } else { prefix_text };
+        let prefix_text =
+            if prefix_text == "/" && !path.starts_with('/') { String::new() } else { prefix_text };
         let mut prefix = if is_url(&prefix_text) {
             Url::parse(&prefix_text).map_err(|e| bad(format!("'{path}' is not a valid URL: {e}")))?
         } else if prefix_text.starts_with('/') {
             Url::from_file_path(&prefix_text).map_err(|()| bad(format!("'{path}' is not a valid path")))?
         } else {
-            self.base.join(&prefix_text).map_err(|e| bad(format!("'{path}' cannot be joined to the lake {}: {e}", self.base)))?
+            self.base
+                .join(&prefix_text)
+                .map_err(|e| bad(format!("'{path}' cannot be joined to the lake {}: {e}", self.base)))?
         };
         if glob.is_some() {
             if prefix_text.is_empty() || prefix_text.ends_with('/') {
@@ -103,7 +106,8 @@ impl Lake {
             }
             return Ok(SourceLocation { prefix, glob, is_folder: true });
         }
-        let local_dir = prefix.scheme() == "file" && prefix.to_file_path().map(|p| p.is_dir()).unwrap_or(false);
+        let local_dir =
+            prefix.scheme() == "file" && prefix.to_file_path().map(|p| p.is_dir()).unwrap_or(false);
         let is_folder = prefix.path().ends_with('/') || local_dir;
         if is_folder && !prefix.path().ends_with('/') {
             let p = format!("{}/", prefix.path());
@@ -133,7 +137,8 @@ impl Lake {
             Some(g) => Some(glob::Pattern::new(g).map_err(|e| fail(format!("bad glob '{g}': {e}")))?),
             None => None,
         };
-        let table_url = ListingTableUrl::try_new(location.prefix.clone(), pattern).map_err(|e| fail(e.to_string()))?;
+        let table_url =
+            ListingTableUrl::try_new(location.prefix.clone(), pattern).map_err(|e| fail(e.to_string()))?;
         let format: Arc<dyn FileFormat> = match source.format {
             SourceFormat::Parquet => Arc::new(ParquetFormat::default()),
             SourceFormat::Csv => {
@@ -148,7 +153,8 @@ impl Lake {
         };
         // A folder reads the format's files only; a glob or a single file says itself what
         // to read.
-        let extension = if location.is_folder && location.glob.is_none() { source.format.extension() } else { "" };
+        let extension =
+            if location.is_folder && location.glob.is_none() { source.format.extension() } else { "" };
         let options = ListingOptions::new(format).with_file_extension(extension);
         let state = self.ctx.state();
         let store = self.ctx.runtime_env().object_store(&table_url).map_err(|e| fail(e.to_string()))?;
@@ -162,7 +168,9 @@ impl Lake {
         if first.is_empty() {
             let what = match &location.glob {
                 Some(g) => format!("no file under {} matches '{g}'", location.prefix),
-                None if location.is_folder => format!("no {} file under {}", source.format.extension(), location.prefix),
+                None if location.is_folder => {
+                    format!("no {} file under {}", source.format.extension(), location.prefix)
+                }
                 None => format!("{} does not exist", location.prefix),
             };
             return Err(fail(what));
@@ -171,9 +179,8 @@ impl Lake {
             .infer_partitions(&state, &table_url)
             .await
             .map_err(|e| fail(format!("inconsistent partition folders: {e}")))?;
-        let options = options.with_table_partition_cols(
-            partitions.into_iter().map(|c| (c, DataType::Utf8)).collect(),
-        );
+        let options =
+            options.with_table_partition_cols(partitions.into_iter().map(|c| (c, DataType::Utf8)).collect());
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(options)
             .infer_schema(&state)
@@ -187,8 +194,9 @@ impl Lake {
     pub async fn source_frame(&self, source: &Source) -> Result<DataFrame> {
         let table = self.source_table(source).await?;
         let df = self.ctx.read_table(Arc::new(table))?;
-        let ts_columns: Vec<&str> =
-            std::iter::once(source.timestamp_field.as_str()).chain(source.created_timestamp_field.as_deref()).collect();
+        let ts_columns: Vec<&str> = std::iter::once(source.timestamp_field.as_str())
+            .chain(source.created_timestamp_field.as_deref())
+            .collect();
         normalize_timestamps(df, &ts_columns, false)
     }
 
@@ -196,15 +204,19 @@ impl Lake {
     /// source visible as table `source`). Timestamp columns come out as UTC nanoseconds.
     pub async fn view_frame(&self, definitions: &Definitions, view: &FeatureView) -> Result<DataFrame> {
         let source = definitions.source(&view.source).ok_or_else(|| {
-            Error::Internal(format!("view '{}' names source '{}' which validation should have caught", view.name, view.source))
+            Error::Internal(format!(
+                "view '{}' names source '{}' which validation should have caught",
+                view.name, view.source
+            ))
         })?;
         let frame = self.source_frame(source).await?;
         let frame = match &view.transform {
             None => frame,
             Some(sql) => self.transform(&view.name, frame, sql).await?,
         };
-        let ts_columns: Vec<&str> =
-            std::iter::once(source.timestamp_field.as_str()).chain(source.created_timestamp_field.as_deref()).collect();
+        let ts_columns: Vec<&str> = std::iter::once(source.timestamp_field.as_str())
+            .chain(source.created_timestamp_field.as_deref())
+            .collect();
         normalize_timestamps(frame, &ts_columns, true)
     }
 
@@ -213,7 +225,10 @@ impl Lake {
     pub async fn transform(&self, view: &str, input: DataFrame, sql: &str) -> Result<DataFrame> {
         // A fresh catalog over the same runtime (object stores, memory pool).
         let ctx = SessionContext::new_with_config_rt(self.ctx.copied_config(), self.ctx.runtime_env());
-        let fail = |e: datafusion::error::DataFusionError| Error::Transform { view: view.to_string(), message: first_line(&e.to_string()) };
+        let fail = |e: datafusion::error::DataFusionError| Error::Transform {
+            view: view.to_string(),
+            message: first_line(&e.to_string()),
+        };
         ctx.register_table("source", input.into_view()).map_err(fail)?;
         ctx.sql(sql).await.map_err(fail)
     }

@@ -1,9 +1,9 @@
 //! Quiver's offline side, on DataFusion.
 //!
-//! - [`lake`]: reading sources (parquet, csv, json; local or object store; globs and
+//! - [`lake`] — reading sources (parquet, csv, json; local or object store; globs and
 //!   hive-style partition folders) and running a view's SQL transform over them;
-//! - [`check`]: checking definitions against the real data before they are applied;
-//! - [`types`]: how declared dtypes map onto Arrow types.
+//! - [`check`] — checking definitions against the real data before they are applied;
+//! - [`types`] — how declared dtypes map onto Arrow types.
 
 pub mod check;
 pub mod error;

@@ -42,11 +42,23 @@ pub fn is_compatible(dtype: &DType, actual: &DataType) -> bool {
     match dtype {
         DType::Bool => matches!(actual, A::Boolean),
         DType::Int32 => matches!(actual, A::Int8 | A::Int16 | A::Int32 | A::UInt8 | A::UInt16),
-        DType::Int64 => matches!(actual, A::Int8 | A::Int16 | A::Int32 | A::Int64 | A::UInt8 | A::UInt16 | A::UInt32),
-        DType::Float32 => matches!(actual, A::Float16 | A::Float32 | A::Int8 | A::Int16 | A::UInt8 | A::UInt16),
+        DType::Int64 => {
+            matches!(actual, A::Int8 | A::Int16 | A::Int32 | A::Int64 | A::UInt8 | A::UInt16 | A::UInt32)
+        }
+        DType::Float32 => {
+            matches!(actual, A::Float16 | A::Float32 | A::Int8 | A::Int16 | A::UInt8 | A::UInt16)
+        }
         DType::Float64 => matches!(
             actual,
-            A::Float16 | A::Float32 | A::Float64 | A::Int8 | A::Int16 | A::Int32 | A::UInt8 | A::UInt16 | A::UInt32
+            A::Float16
+                | A::Float32
+                | A::Float64
+                | A::Int8
+                | A::Int16
+                | A::Int32
+                | A::UInt8
+                | A::UInt16
+                | A::UInt32
         ),
         DType::String => matches!(actual, A::Utf8 | A::LargeUtf8 | A::Utf8View),
         DType::Bytes => matches!(actual, A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_)),
@@ -120,7 +132,9 @@ mod tests {
 
     #[test]
     fn suggestions_round_trip_with_compatibility() {
-        for t in [DataType::Int64, DataType::Float32, DataType::Utf8, DataType::new_list(DataType::Int32, true)] {
+        for t in
+            [DataType::Int64, DataType::Float32, DataType::Utf8, DataType::new_list(DataType::Int32, true)]
+        {
             let d = suggested_dtype(&t).unwrap();
             assert!(is_compatible(&d, &t), "{t}");
         }

@@ -2,10 +2,14 @@
 //! is found before apply, and good definitions over parquet, csv, json, globs, hive
 //! partitions and SQL transforms pass.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use quiver_core::problem::Problem;
@@ -31,11 +35,15 @@ fn write_parquet(path: &Path, drivers: &[i64], hours: &[i64], rate: &[f64]) {
         vec![
             Arc::new(Int64Array::from(drivers.to_vec())),
             Arc::new(
-                TimestampMicrosecondArray::from(hours.iter().map(|h| JAN_1_2026_US + h * 3_600_000_000).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
+                TimestampMicrosecondArray::from(
+                    hours.iter().map(|h| JAN_1_2026_US + h * 3_600_000_000).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
             ),
             Arc::new(Float64Array::from(rate.to_vec())),
-            Arc::new(StringArray::from(drivers.iter().map(|d| format!("city_{}", d % 3)).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                drivers.iter().map(|d| format!("city_{}", d % 3)).collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap();
@@ -154,7 +162,8 @@ async fn text_timestamps_are_parsed_as_utc_and_partitions_become_columns() {
 
     // An explicit offset is honoured: 03:00+01:00 is 02:00 UTC.
     let profiles = lake.view_frame(defs, defs.feature_view("profile").unwrap()).await.unwrap();
-    let batches = profiles.sort_by(vec![datafusion::prelude::col("driver_id")]).unwrap().collect().await.unwrap();
+    let batches =
+        profiles.sort_by(vec![datafusion::prelude::col("driver_id")]).unwrap().collect().await.unwrap();
     let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
     assert_eq!(text.matches("2026-01-01T02:00:00Z").count(), 2, "{text}");
 

@@ -19,10 +19,8 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let number = |index: usize, default: u64| -> Result<u64, String> {
-        args.get(index).map_or(Ok(default), |text| {
-            text.parse()
-                .map_err(|e| format!("argument {index} ({text}): {e}"))
-        })
+        args.get(index)
+            .map_or(Ok(default), |text| text.parse().map_err(|e| format!("argument {index} ({text}): {e}")))
     };
     let defaults = SampleSpec::default();
     let spec = (|| -> Result<SampleSpec, String> {

@@ -52,8 +52,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Adapter for `map_err`: tags an I/O error with the path it happened on.
 pub(crate) fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| Error::Io { path: path.to_path_buf(), source }
 }

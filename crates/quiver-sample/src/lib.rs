@@ -13,7 +13,7 @@
 //! | `driver_stats/` | parquet | R | `driver_id` int64, `event_timestamp`, `created`, `conv_rate` float32, `acc_rate` float32, `avg_daily_trips` int64 |
 //! | `customer_profile/` | parquet | R / 4 | `customer_id` int64, `event_timestamp`, `created`, `current_balance` float32, `avg_passenger_count` float32, `lifetime_trip_count` int64 |
 //! | `driver_city_stats/` | parquet | R / 4 | `driver_id` int64, `city` utf8, `event_timestamp`, `trips_in_city` int64, `avg_fare_in_city` float64 |
-//! | `customer_embeddings/` | parquet | R / 20 | `customer_id` int64, `event_timestamp`, `embedding` list<float32> (8 values), `embedding_model` utf8 |
+//! | `customer_embeddings/` | parquet | R / 20 | `customer_id` int64, `event_timestamp`, `embedding` `list<float32>` (8 values), `embedding_model` utf8 |
 //! | `trips/` | parquet | R / 2 | `trip_id` int64, `driver_id` int64, `customer_id` int64, `event_timestamp`, `distance_km` float64, `fare` float64, `duration_min` float64 |
 //! | `zone_demand/` | csv with header | R / 10 | `zone_id` (`zone_000`…`zone_049`), `event_timestamp` (`YYYY-MM-DD HH:MM:SS`, UTC), `open_requests` int, `surge_multiplier` float (2 decimals) |
 //! | `driver_profile/` | JSON lines | R / 50 | `driver_id` int, `event_timestamp` (RFC 3339, `…Z`), `vehicle_type` string, `rating` float (2 decimals), `years_active` int |
@@ -47,8 +47,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::error::{Error, Result};
 use crate::tables::{
-    Ctx, CustomerEmbeddings, CustomerProfile, DriverCityStats, DriverProfile, DriverStats, Trips,
-    ZoneDemand,
+    Ctx, CustomerEmbeddings, CustomerProfile, DriverCityStats, DriverProfile, DriverStats, Trips, ZoneDemand,
 };
 use crate::write::{Layout, write_parquet, write_text};
 
@@ -118,9 +117,8 @@ impl SampleSpec {
     pub fn window(&self) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
         let (start, end) = self.window_seconds()?;
         let to_time = |secs| {
-            DateTime::from_timestamp(secs, 0).ok_or_else(|| {
-                Error::Internal(format!("validated window bound {secs} is out of range"))
-            })
+            DateTime::from_timestamp(secs, 0)
+                .ok_or_else(|| Error::Internal(format!("validated window bound {secs} is out of range")))
         };
         Ok((to_time(start)?, to_time(end)?))
     }
@@ -263,11 +261,7 @@ impl LakeSummary {
     /// Rows written for `table`, over all its files.
     pub fn rows(&self, table: Table) -> u64 {
         let prefix = format!("{}/", table.dir_name());
-        self.files
-            .iter()
-            .filter(|(path, _)| path.starts_with(&prefix))
-            .map(|(_, rows)| rows)
-            .sum()
+        self.files.iter().filter(|(path, _)| path.starts_with(&prefix)).map(|(_, rows)| rows).sum()
     }
 
     /// Rows written over all tables.
@@ -309,34 +303,13 @@ fn generate_lake_with(dir: &Path, spec: &SampleSpec, layout: &Layout) -> Result<
                 write_parquet(dir, table, &mut DriverStats::new(ctx), rows, layout, out)?;
             }
             Table::CustomerProfile => {
-                write_parquet(
-                    dir,
-                    table,
-                    &mut CustomerProfile::new(ctx),
-                    rows,
-                    layout,
-                    out,
-                )?;
+                write_parquet(dir, table, &mut CustomerProfile::new(ctx), rows, layout, out)?;
             }
             Table::DriverCityStats => {
-                write_parquet(
-                    dir,
-                    table,
-                    &mut DriverCityStats::new(ctx),
-                    rows,
-                    layout,
-                    out,
-                )?;
+                write_parquet(dir, table, &mut DriverCityStats::new(ctx), rows, layout, out)?;
             }
             Table::CustomerEmbeddings => {
-                write_parquet(
-                    dir,
-                    table,
-                    &mut CustomerEmbeddings::new(ctx),
-                    rows,
-                    layout,
-                    out,
-                )?;
+                write_parquet(dir, table, &mut CustomerEmbeddings::new(ctx), rows, layout, out)?;
             }
             Table::Trips => write_parquet(dir, table, &mut Trips::new(ctx), rows, layout, out)?,
             Table::ZoneDemand => {
@@ -347,13 +320,8 @@ fn generate_lake_with(dir: &Path, spec: &SampleSpec, layout: &Layout) -> Result<
             }
         }
     }
-    Ok(LakeSummary {
-        files,
-        window_start,
-        window_end,
-    })
+    Ok(LakeSummary { files, window_start, window_end })
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap, see STYLE.md
 mod tests;

@@ -22,8 +22,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float32Array, Float32Builder, Float64Array, Int64Array, ListBuilder, RecordBatch,
-    StringArray, TimestampMicrosecondArray,
+    ArrayRef, Float32Array, Float32Builder, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -173,11 +173,7 @@ fn round_to(value: f64, scale: f64) -> f64 {
 }
 
 fn maybe_null<T>(rng: &mut SplitMix64, value: T) -> Option<T> {
-    if rng.one_in(NULL_ONE_IN) {
-        None
-    } else {
-        Some(value)
-    }
+    if rng.one_in(NULL_ONE_IN) { None } else { Some(value) }
 }
 
 /// Stable traits of one driver, the same in every table.
@@ -229,13 +225,7 @@ fn customer_traits(seed: u64, customer_id: i64) -> CustomerTraits {
     for c in &mut centroid {
         *c = 2.0 * rng.unit() - 1.0;
     }
-    CustomerTraits {
-        wealth,
-        passengers,
-        trips_before,
-        trips_per_day,
-        centroid,
-    }
+    CustomerTraits { wealth, passengers, trips_before, trips_per_day, centroid }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -260,11 +250,7 @@ impl DriverStats {
             field("acc_rate", DataType::Float32),
             field("avg_daily_trips", DataType::Int64),
         ]));
-        Self {
-            ctx,
-            schema,
-            previous: None,
-        }
+        Self { ctx, schema, previous: None }
     }
 }
 
@@ -288,8 +274,7 @@ impl ParquetTable for DriverStats {
                 Some((driver, event_us, previous_created)) if tie => {
                     // A correction of the previous record: same key and event time,
                     // created 1 s to 10 min later.
-                    let delay =
-                        MICROS_PER_SECOND + rng.below(600 * MICROS_PER_SECOND as u64) as i64;
+                    let delay = MICROS_PER_SECOND + rng.below(600 * MICROS_PER_SECOND as u64) as i64;
                     (driver, event_us, previous_created + delay)
                 }
                 _ => {
@@ -303,14 +288,8 @@ impl ParquetTable for DriverStats {
             self.previous = Some((driver, event_us, created_us));
 
             let traits = driver_traits(self.ctx.seed, driver);
-            let conv = round_to(
-                (traits.quality + (rng.unit() - 0.5) * 0.2).clamp(0.0, 1.0),
-                1e4,
-            );
-            let acc = round_to(
-                (traits.acceptance + (rng.unit() - 0.5) * 0.1).clamp(0.0, 1.0),
-                1e4,
-            );
+            let conv = round_to((traits.quality + (rng.unit() - 0.5) * 0.2).clamp(0.0, 1.0), 1e4);
+            let acc = round_to((traits.acceptance + (rng.unit() - 0.5) * 0.1).clamp(0.0, 1.0), 1e4);
             let trips = (5.0 + 30.0 * traits.quality) as i64 + rng.below(11) as i64 - 5;
 
             driver_id.push(driver);
@@ -387,9 +366,7 @@ impl ParquetTable for CustomerProfile {
             balance.push(round_to(1000.0 * traits.wealth * (0.5 + rng.unit()), 100.0) as f32);
             let count = (traits.passengers + (rng.unit() - 0.5) * 0.4).max(1.0);
             passengers.push(round_to(count, 100.0) as f32);
-            lifetime.push(
-                traits.trips_before + (offset as i64) * traits.trips_per_day / SECONDS_PER_DAY,
-            );
+            lifetime.push(traits.trips_before + (offset as i64) * traits.trips_per_day / SECONDS_PER_DAY);
         }
         finish(
             "customer_profile",
@@ -454,10 +431,7 @@ impl ParquetTable for DriverCityStats {
             city.push(CITIES[city_index]);
             event.push(self.ctx.unix_seconds(offset) * MICROS_PER_SECOND);
             trips.push(rng.below(25) as i64);
-            fare.push(round_to(
-                CITY_BASE_FARE[city_index] * (0.85 + 0.3 * rng.unit()),
-                100.0,
-            ));
+            fare.push(round_to(CITY_BASE_FARE[city_index] * (0.85 + 0.3 * rng.unit()), 100.0));
         }
         finish(
             "driver_city_stats",
@@ -491,10 +465,7 @@ impl CustomerEmbeddings {
             field("event_timestamp", utc_micros()),
             // A plain List (not FixedSizeList): what pandas / pyarrow lakes usually hold.
             // The item field matches `ListBuilder`'s default ("item", nullable).
-            field(
-                "embedding",
-                DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
-            ),
+            field("embedding", DataType::List(Arc::new(Field::new("item", DataType::Float32, true)))),
             field("embedding_model", DataType::Utf8),
         ]));
         Self { ctx, schema }
@@ -655,11 +626,7 @@ impl TextTable for ZoneDemand {
         let pressure = open_requests as f64 / base as f64;
         let surge = round_to((1.0 + pressure * rng.unit()).min(3.0), 100.0);
         // `{:.2}` always prints a decimal point, so readers infer float64 for the column.
-        writeln!(
-            out,
-            "zone_{zone:03},{},{open_requests},{surge:.2}",
-            Civil::from_unix(unix).sql()
-        )
+        writeln!(out, "zone_{zone:03},{},{open_requests},{surge:.2}", Civil::from_unix(unix).sql())
     }
 }
 
@@ -689,15 +656,9 @@ impl TextTable for DriverProfile {
         let offset = self.ctx.event_offset(&mut rng, row);
         let traits = driver_traits(self.ctx.seed, driver);
         // Now and then a driver is seen with another vehicle.
-        let vehicle = if rng.one_in(20) {
-            rng.below(VEHICLE_TYPES.len() as u64) as usize
-        } else {
-            traits.vehicle
-        };
-        let rating = round_to(
-            (3.6 + 1.2 * traits.quality + 0.3 * (rng.unit() - 0.5)).min(5.0),
-            100.0,
-        );
+        let vehicle =
+            if rng.one_in(20) { rng.below(VEHICLE_TYPES.len() as u64) as usize } else { traits.vehicle };
+        let rating = round_to((3.6 + 1.2 * traits.quality + 0.3 * (rng.unit() - 0.5)).min(5.0), 100.0);
         // Only fixed ASCII strings go in, so no JSON escaping is needed; `{:.2}` keeps a
         // decimal point in every rating so readers infer float64.
         writeln!(
@@ -734,8 +695,7 @@ impl Civil {
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
         let day_of_era = z - era * 146_097;
-        let year_of_era =
-            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
         let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
         let mp = (5 * day_of_year + 2) / 153;
         let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
@@ -786,30 +746,15 @@ mod tests {
                 panic!("chrono cannot represent {unix}");
             };
             let civil = Civil::from_unix(unix);
-            assert_eq!(
-                civil.sql(),
-                expected.format("%Y-%m-%d %H:%M:%S").to_string(),
-                "{unix}"
-            );
-            assert_eq!(
-                civil.rfc3339(),
-                expected.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                "{unix}"
-            );
+            assert_eq!(civil.sql(), expected.format("%Y-%m-%d %H:%M:%S").to_string(), "{unix}");
+            assert_eq!(civil.rfc3339(), expected.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "{unix}");
         }
     }
 
     #[test]
     fn event_offsets_cover_the_window_in_order_of_rows() {
         for rows in [1_u64, 7, 1000, 5_000_000] {
-            let ctx = Ctx {
-                seed: 1,
-                drivers: 1,
-                customers: 1,
-                start_s: 0,
-                window_s: 86_400,
-                rows,
-            };
+            let ctx = Ctx { seed: 1, drivers: 1, customers: 1, start_s: 0, window_s: 86_400, rows };
             let probe = [0, rows / 2, rows - 1];
             let mut last = 0;
             for row in probe {

@@ -21,38 +21,21 @@ use super::*;
 use crate::tables::{CITIES, EMBEDDING_DIM, EMBEDDING_MODELS, VEHICLE_TYPES, ZONES};
 
 fn small_spec() -> SampleSpec {
-    SampleSpec {
-        rows: 3_000,
-        drivers: 20,
-        customers: 50,
-        days: 2,
-        seed: 7,
-        ..SampleSpec::default()
-    }
+    SampleSpec { rows: 3_000, drivers: 20, customers: 50, days: 2, seed: 7, ..SampleSpec::default() }
 }
 
 /// Small enough that every table of `small_spec` spans several batches and (for the big
 /// ones) several files.
 fn tiny_layout() -> Layout {
-    Layout {
-        batch_rows: 128,
-        rows_per_file: 700,
-        row_group_rows: 300,
-    }
+    Layout { batch_rows: 128, rows_per_file: 700, row_group_rows: 300 }
 }
 
 fn lake_dir() -> tempfile::TempDir {
-    match tempfile::tempdir() {
-        Ok(dir) => dir,
-        Err(e) => panic!("cannot create a temporary directory: {e}"),
-    }
+    tempfile::tempdir().unwrap()
 }
 
 fn generate(dir: &Path, spec: &SampleSpec, layout: &Layout) -> LakeSummary {
-    match generate_lake_with(dir, spec, layout) {
-        Ok(summary) => summary,
-        Err(e) => panic!("generation failed: {e}"),
-    }
+    generate_lake_with(dir, spec, layout).unwrap()
 }
 
 /// Every file under `dir`, by path relative to it, with its bytes.
@@ -65,11 +48,7 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let relative = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
                 out.insert(relative, fs::read(&path).unwrap());
             }
         }
@@ -79,11 +58,7 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
-    builder
-        .build()
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
+    builder.build().unwrap().collect::<Result<Vec<_>, _>>().unwrap()
 }
 
 /// All rows of a Parquet table, in file order, as one batch.
@@ -98,12 +73,7 @@ fn read_parquet_table(lake: &Path, summary: &LakeSummary, table: Table) -> Recor
 
 fn files_of(summary: &LakeSummary, table: Table) -> Vec<(String, u64)> {
     let prefix = format!("{}/", table.dir_name());
-    summary
-        .files
-        .iter()
-        .filter(|(f, _)| f.starts_with(&prefix))
-        .cloned()
-        .collect()
+    summary.files.iter().filter(|(f, _)| f.starts_with(&prefix)).cloned().collect()
 }
 
 fn window_micros(spec: &SampleSpec) -> (i64, i64) {
@@ -123,16 +93,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
 #[test]
 fn default_spec_is_the_quickstart_lake() {
     let spec = SampleSpec::default();
-    assert_eq!(
-        (
-            spec.rows,
-            spec.drivers,
-            spec.customers,
-            spec.days,
-            spec.seed
-        ),
-        (20_000, 100, 500, 7, 42)
-    );
+    assert_eq!((spec.rows, spec.drivers, spec.customers, spec.days, spec.seed), (20_000, 100, 500, 7, 42));
     assert_eq!(spec.start.to_rfc3339(), "2026-01-01T00:00:00+00:00");
     let rows: Vec<u64> = Table::ALL.iter().map(|t| spec.rows_of(*t)).collect();
     assert_eq!(rows, vec![20_000, 5_000, 5_000, 1_000, 10_000, 2_000, 400]);
@@ -146,25 +107,15 @@ fn same_spec_gives_identical_bytes() {
     let second = generate(b.path(), &spec, &Layout::default());
     assert_eq!(first, second);
     let (first_files, second_files) = (files_under(a.path()), files_under(b.path()));
-    assert_eq!(
-        first_files.keys().collect::<Vec<_>>(),
-        second_files.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(first_files.keys().collect::<Vec<_>>(), second_files.keys().collect::<Vec<_>>());
     for (path, bytes) in &first_files {
-        assert!(
-            bytes == &second_files[path],
-            "{path} differs between two runs"
-        );
+        assert!(bytes == &second_files[path], "{path} differs between two runs");
     }
 
     // Regenerating in place gives the same bytes too; another seed gives other data.
     generate(a.path(), &spec, &Layout::default());
     assert_eq!(files_under(a.path()), first_files);
-    generate(
-        c.path(),
-        &SampleSpec { seed: 8, ..spec },
-        &Layout::default(),
-    );
+    generate(c.path(), &SampleSpec { seed: 8, ..spec }, &Layout::default());
     let other = files_under(c.path());
     for path in first_files.keys() {
         assert_ne!(first_files[path], other[path], "{path} ignores the seed");
@@ -196,11 +147,7 @@ fn layout_does_not_change_the_rows() {
                     }
                     lines
                 };
-                assert_eq!(
-                    lines(a.path(), &whole),
-                    lines(b.path(), &split),
-                    "{table:?}"
-                );
+                assert_eq!(lines(a.path(), &whole), lines(b.path(), &split), "{table:?}");
             }
         }
     }
@@ -230,10 +177,7 @@ fn row_counts_match_the_spec_and_the_summary() {
     for (file, rows) in &summary.files {
         let path = dir.path().join(file);
         let actual = match path.extension().and_then(|e| e.to_str()) {
-            Some("parquet") => read_parquet(&path)
-                .iter()
-                .map(|b| b.num_rows() as u64)
-                .sum(),
+            Some("parquet") => read_parquet(&path).iter().map(|b| b.num_rows() as u64).sum(),
             Some("csv") => fs::read_to_string(&path).unwrap().lines().count() as u64 - 1,
             Some("json") => fs::read_to_string(&path).unwrap().lines().count() as u64,
             other => panic!("unexpected file {file} ({other:?})"),
@@ -241,11 +185,7 @@ fn row_counts_match_the_spec_and_the_summary() {
         assert_eq!(actual, *rows, "{file}");
         assert!(*rows <= 700, "{file} exceeds rows_per_file");
     }
-    assert!(
-        files_of(&summary, Table::DriverStats)[0]
-            .0
-            .ends_with("driver_stats/part-00000.parquet")
-    );
+    assert!(files_of(&summary, Table::DriverStats)[0].0.ends_with("driver_stats/part-00000.parquet"));
 }
 
 #[test]
@@ -291,10 +231,7 @@ fn parquet_tables_have_the_documented_schemas() {
             vec![
                 ("customer_id", DataType::Int64),
                 ("event_timestamp", ts.clone()),
-                (
-                    "embedding",
-                    DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
-                ),
+                ("embedding", DataType::List(Arc::new(Field::new("item", DataType::Float32, true)))),
                 ("embedding_model", DataType::Utf8),
             ],
         ),
@@ -329,25 +266,16 @@ fn event_timestamps_stay_inside_the_window() {
     let spec = small_spec();
     let (start, end) = window_micros(&spec);
     let summary = generate(dir.path(), &spec, &tiny_layout());
-    for table in Table::ALL
-        .into_iter()
-        .filter(|t| t.format() == FileFormat::Parquet)
-    {
+    for table in Table::ALL.into_iter().filter(|t| t.format() == FileFormat::Parquet) {
         let batch = read_parquet_table(dir.path(), &summary, table);
         let events: &TimestampMicrosecondArray = column(&batch, "event_timestamp");
         assert_eq!(events.null_count(), 0);
         let values = events.values();
         assert!(values.iter().all(|t| (start..end).contains(t)), "{table:?}");
-        assert!(
-            values.iter().all(|t| t % 1_000_000 == 0),
-            "{table:?}: not whole seconds"
-        );
+        assert!(values.iter().all(|t| t % 1_000_000 == 0), "{table:?}: not whole seconds");
         // Spread over the whole window, not bunched at one end.
         let (min, max) = (values.iter().min().unwrap(), values.iter().max().unwrap());
-        assert!(
-            min - start < (end - start) / 10 && end - max < (end - start) / 10,
-            "{table:?}"
-        );
+        assert!(min - start < (end - start) / 10 && end - max < (end - start) / 10, "{table:?}");
         if let Some(created) = batch.column_by_name("created") {
             let created = created.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
             assert_eq!(created.null_count(), 0);
@@ -370,28 +298,18 @@ fn driver_stats_holds_ties_and_nulls() {
 
     let mut groups: HashMap<(i64, i64), Vec<i64>> = HashMap::new();
     for i in 0..batch.num_rows() {
-        groups
-            .entry((drivers.value(i), events.value(i)))
-            .or_default()
-            .push(created.value(i));
+        groups.entry((drivers.value(i), events.value(i))).or_default().push(created.value(i));
     }
     let ties: Vec<_> = groups.values().filter(|c| c.len() > 1).collect();
     assert!(ties.len() >= 20, "only {} tied keys", ties.len());
     for created in ties {
         let distinct: HashSet<_> = created.iter().collect();
-        assert_eq!(
-            distinct.len(),
-            created.len(),
-            "a tie with equal created timestamps"
-        );
+        assert_eq!(distinct.len(), created.len(), "a tie with equal created timestamps");
     }
 
     for name in ["conv_rate", "acc_rate", "avg_daily_trips"] {
         let nulls = batch.column_by_name(name).unwrap().null_count();
-        assert!(
-            nulls > 0 && nulls * 100 < batch.num_rows() * 3,
-            "{name}: {nulls} nulls"
-        );
+        assert!(nulls > 0 && nulls * 100 < batch.num_rows() * 3, "{name}: {nulls} nulls");
     }
     let conv: &Float32Array = column(&batch, "conv_rate");
     assert!(conv.iter().flatten().all(|v| (0.0..=1.0).contains(&v)));
@@ -412,14 +330,7 @@ fn other_parquet_tables_hold_valid_keys_and_values() {
     let profile = read_parquet_table(dir.path(), &summary, Table::CustomerProfile);
     let customers: &Int64Array = column(&profile, "customer_id");
     assert!(customers.values().iter().all(|c| customer_ids.contains(c)));
-    assert_eq!(
-        profile
-            .columns()
-            .iter()
-            .map(|c| c.null_count())
-            .sum::<usize>(),
-        0
-    );
+    assert_eq!(profile.columns().iter().map(|c| c.null_count()).sum::<usize>(), 0);
 
     let city_stats = read_parquet_table(dir.path(), &summary, Table::DriverCityStats);
     let cities: &StringArray = column(&city_stats, "city");
@@ -429,10 +340,7 @@ fn other_parquet_tables_hold_valid_keys_and_values() {
     assert!(drivers.values().iter().all(|d| driver_ids.contains(d)));
 
     let embeddings = read_parquet_table(dir.path(), &summary, Table::CustomerEmbeddings);
-    let lists = embeddings
-        .column_by_name("embedding")
-        .unwrap()
-        .as_list::<i32>();
+    let lists = embeddings.column_by_name("embedding").unwrap().as_list::<i32>();
     assert_eq!(lists.null_count(), 0);
     for i in 0..lists.len() {
         let values = lists.value(i);
@@ -468,29 +376,20 @@ fn csv_reads_back_with_the_expected_types() {
         let mut reader = File::open(dir.path().join(&file)).unwrap();
         let format = arrow::csv::reader::Format::default().with_header(true);
         let (schema, _) = format.infer_schema(&mut reader, None).unwrap();
-        let types: Vec<_> = schema
-            .fields()
-            .iter()
-            .map(|f| (f.name().as_str(), f.data_type().clone()))
-            .collect();
+        let types: Vec<_> =
+            schema.fields().iter().map(|f| (f.name().as_str(), f.data_type().clone())).collect();
         assert_eq!(
             types,
             vec![
                 ("zone_id", DataType::Utf8),
-                (
-                    "event_timestamp",
-                    DataType::Timestamp(TimeUnit::Second, None)
-                ),
+                ("event_timestamp", DataType::Timestamp(TimeUnit::Second, None)),
                 ("open_requests", DataType::Int64),
                 ("surge_multiplier", DataType::Float64),
             ],
             "{file}"
         );
         reader.rewind().unwrap();
-        let csv = arrow::csv::ReaderBuilder::new(Arc::new(schema))
-            .with_header(true)
-            .build(reader)
-            .unwrap();
+        let csv = arrow::csv::ReaderBuilder::new(Arc::new(schema)).with_header(true).build(reader).unwrap();
         let batches = csv.collect::<Result<Vec<_>, _>>().unwrap();
         let batch = concat_batches(&batches[0].schema(), &batches).unwrap();
         assert_eq!(batch.num_rows() as u64, expected_rows);
@@ -521,14 +420,10 @@ fn json_reads_back_with_the_expected_types() {
     let (file, expected_rows) = &files[0];
     assert!(file.ends_with(".json"));
     let mut reader = BufReader::new(File::open(dir.path().join(file)).unwrap());
-    let (schema, _) =
-        arrow::json::reader::infer_json_schema_from_seekable(&mut reader, None).unwrap();
+    let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(&mut reader, None).unwrap();
     // Arrow's JSON inference orders fields by name, whatever the order in the file.
-    let mut types: Vec<_> = schema
-        .fields()
-        .iter()
-        .map(|f| (f.name().as_str(), f.data_type().clone()))
-        .collect();
+    let mut types: Vec<_> =
+        schema.fields().iter().map(|f| (f.name().as_str(), f.data_type().clone())).collect();
     types.sort_by_key(|(name, _)| *name);
     assert_eq!(
         types,
@@ -540,9 +435,7 @@ fn json_reads_back_with_the_expected_types() {
             ("years_active", DataType::Int64),
         ]
     );
-    let json = arrow::json::ReaderBuilder::new(Arc::new(schema))
-        .build(reader)
-        .unwrap();
+    let json = arrow::json::ReaderBuilder::new(Arc::new(schema)).build(reader).unwrap();
     let batches = json.collect::<Result<Vec<_>, _>>().unwrap();
     let batch = concat_batches(&batches[0].schema(), &batches).unwrap();
     assert_eq!(batch.num_rows() as u64, *expected_rows);
@@ -554,12 +447,7 @@ fn json_reads_back_with_the_expected_types() {
         assert!(time >= start && time < end, "{text}");
     }
     let vehicles: &StringArray = column(&batch, "vehicle_type");
-    assert!(
-        vehicles
-            .iter()
-            .flatten()
-            .all(|v| VEHICLE_TYPES.contains(&v))
-    );
+    assert!(vehicles.iter().flatten().all(|v| VEHICLE_TYPES.contains(&v)));
     let ratings: &Float64Array = column(&batch, "rating");
     assert!(ratings.values().iter().all(|r| (3.0..=5.0).contains(r)));
     let drivers: &Int64Array = column(&batch, "driver_id");
@@ -570,38 +458,14 @@ fn json_reads_back_with_the_expected_types() {
 fn invalid_specs_are_rejected_before_writing() {
     let base = small_spec();
     let cases = [
-        SampleSpec {
-            rows: 0,
-            ..base.clone()
-        },
-        SampleSpec {
-            drivers: 0,
-            ..base.clone()
-        },
-        SampleSpec {
-            customers: 0,
-            ..base.clone()
-        },
-        SampleSpec {
-            drivers: u64::MAX,
-            ..base.clone()
-        },
-        SampleSpec {
-            days: 0,
-            ..base.clone()
-        },
-        SampleSpec {
-            start: base.start + chrono::TimeDelta::milliseconds(1),
-            ..base.clone()
-        },
-        SampleSpec {
-            days: u32::MAX,
-            ..base.clone()
-        },
-        SampleSpec {
-            start: DateTime::<Utc>::MIN_UTC,
-            ..base.clone()
-        },
+        SampleSpec { rows: 0, ..base.clone() },
+        SampleSpec { drivers: 0, ..base.clone() },
+        SampleSpec { customers: 0, ..base.clone() },
+        SampleSpec { drivers: u64::MAX, ..base.clone() },
+        SampleSpec { days: 0, ..base.clone() },
+        SampleSpec { start: base.start + chrono::TimeDelta::milliseconds(1), ..base.clone() },
+        SampleSpec { days: u32::MAX, ..base.clone() },
+        SampleSpec { start: DateTime::<Utc>::MIN_UTC, ..base.clone() },
     ];
     for spec in cases {
         let dir = lake_dir();
@@ -622,22 +486,9 @@ fn regenerating_removes_stale_part_files_only() {
     assert_eq!(files_of(&big, Table::DriverStats).len(), 5);
     let notes = dir.path().join("driver_stats").join("README.txt");
     fs::write(&notes, "kept").unwrap();
-    fs::write(
-        dir.path()
-            .join("driver_stats")
-            .join(".part-00009.parquet.tmp"),
-        "junk",
-    )
-    .unwrap();
+    fs::write(dir.path().join("driver_stats").join(".part-00009.parquet.tmp"), "junk").unwrap();
 
-    let small = generate(
-        dir.path(),
-        &SampleSpec {
-            rows: 1_000,
-            ..small_spec()
-        },
-        &tiny_layout(),
-    );
+    let small = generate(dir.path(), &SampleSpec { rows: 1_000, ..small_spec() }, &tiny_layout());
     assert_eq!(files_of(&small, Table::DriverStats).len(), 2);
     let mut on_disk: Vec<String> = files_under(dir.path()).into_keys().collect();
     on_disk.retain(|f| !f.ends_with("README.txt"));
@@ -649,9 +500,7 @@ fn regenerating_removes_stale_part_files_only() {
 
 /// Pretty-prints `batch` and compares it line by line, showing the whole table on failure.
 fn assert_table_eq(expected: &[&str], batch: &RecordBatch) {
-    let actual = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
-        .unwrap()
-        .to_string();
+    let actual = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch)).unwrap().to_string();
     let actual: Vec<&str> = actual.lines().collect();
     assert_eq!(
         expected,
@@ -667,10 +516,7 @@ fn assert_table_eq(expected: &[&str], batch: &RecordBatch) {
 #[test]
 fn golden_rows_do_not_drift() {
     let dir = lake_dir();
-    let spec = SampleSpec {
-        rows: 100,
-        ..SampleSpec::default()
-    };
+    let spec = SampleSpec { rows: 100, ..SampleSpec::default() };
     let summary = generate(dir.path(), &spec, &Layout::default());
     let head = |table: Table| read_parquet_table(dir.path(), &summary, table).slice(0, 3);
 

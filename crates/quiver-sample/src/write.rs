@@ -39,11 +39,7 @@ pub(crate) struct Layout {
 
 impl Default for Layout {
     fn default() -> Self {
-        Self {
-            batch_rows: 65_536,
-            rows_per_file: 1_000_000,
-            row_group_rows: 131_072,
-        }
+        Self { batch_rows: 65_536, rows_per_file: 1_000_000, row_group_rows: 131_072 }
     }
 }
 
@@ -70,10 +66,7 @@ fn file_ranges(rows: u64, rows_per_file: u64) -> impl Iterator<Item = (u64, std:
 }
 
 /// Batch-sized sub-ranges of `range`.
-fn batch_ranges(
-    range: std::ops::Range<u64>,
-    batch_rows: u64,
-) -> impl Iterator<Item = std::ops::Range<u64>> {
+fn batch_ranges(range: std::ops::Range<u64>, batch_rows: u64) -> impl Iterator<Item = std::ops::Range<u64>> {
     (range.start..range.end)
         .step_by(usize::try_from(batch_rows).unwrap_or(usize::MAX))
         .map(move |start| start..(start + batch_rows).min(range.end))
@@ -127,17 +120,11 @@ pub(crate) fn write_parquet<T: ParquetTable>(
     for (index, range) in file_ranges(rows, layout.rows_per_file) {
         let name = part_name(index, extension);
         let tmp = dir.join(format!(".{name}.tmp"));
-        let parquet_error = |source| Error::Parquet {
-            path: tmp.clone(),
-            source,
-        };
+        let parquet_error = |source| Error::Parquet { path: tmp.clone(), source };
         let file = File::create(&tmp).map_err(io_error(&tmp))?;
-        let mut writer = ArrowWriter::try_new(
-            BufWriter::new(file),
-            generator.schema(),
-            Some(writer_properties(&layout)),
-        )
-        .map_err(parquet_error)?;
+        let mut writer =
+            ArrowWriter::try_new(BufWriter::new(file), generator.schema(), Some(writer_properties(&layout)))
+                .map_err(parquet_error)?;
         for batch in batch_ranges(range.clone(), layout.batch_rows) {
             let batch = generator.batch(batch)?;
             writer.write(&batch).map_err(parquet_error)?;
@@ -178,9 +165,7 @@ pub(crate) fn write_text<T: TextTable>(
         for row in range.clone() {
             generator.write_row(row, &mut out).map_err(io_error(&tmp))?;
         }
-        out.into_inner()
-            .map_err(|e| e.into_error())
-            .map_err(io_error(&tmp))?;
+        out.into_inner().map_err(|e| e.into_error()).map_err(io_error(&tmp))?;
         publish(&tmp, &dir, &name, table, range.end - range.start, files)?;
         count = index + 1;
     }
