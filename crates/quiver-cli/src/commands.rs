@@ -36,6 +36,7 @@ pub async fn load_and_check(config: &Config) -> Result<LoadedDefinitions, Failur
     problems.extend(validate_references(&loaded));
     let lake = Lake::new(config.lake.clone());
     problems.extend(check_against_lake(&loaded, &lake).await);
+    problems.sort_by_place();
     problems.into_result()?;
     Ok(loaded)
 }

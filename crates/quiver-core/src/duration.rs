@@ -51,6 +51,9 @@ impl FromStr for Ttl {
         if text.is_empty() {
             return Err(bad("it is empty"));
         }
+        if text.chars().any(char::is_whitespace) {
+            return Err(bad("write it without spaces, e.g. 2h or 1h30m"));
+        }
         if text == "0" {
             return Ok(Ttl::NEVER_EXPIRES);
         }
@@ -156,6 +159,7 @@ mod tests {
             ("h", "no number"),
             ("", "empty"),
             ("-1h", "unknown unit '-'"),
+            ("2 hours", "without spaces"),
             ("99999999999999999999d", "too large"),
         ] {
             let err = text.parse::<Ttl>().unwrap_err().0;

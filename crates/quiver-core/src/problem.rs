@@ -178,6 +178,17 @@ impl Problems {
         self.0.extend(other.0);
     }
 
+    /// Orders problems by file, line and column (problems without a place last), keeping
+    /// the order of problems at the same place.
+    pub fn sort_by_place(&mut self) {
+        self.0.sort_by(|a, b| {
+            let key = |p: &Problem| {
+                p.origin.as_ref().map(|o| (0, o.file.clone(), o.line, o.column)).unwrap_or((1, String::new(), 0, 0))
+            };
+            key(a).cmp(&key(b))
+        });
+    }
+
     /// Ok when empty, else the whole list as an [`crate::Error::Invalid`].
     pub fn into_result(self) -> crate::Result<()> {
         if self.is_empty() { Ok(()) } else { Err(crate::Error::Invalid(self)) }

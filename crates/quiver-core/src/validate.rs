@@ -129,7 +129,7 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
                 .with_hint("declare it under `sources:` or fix the name"),
             );
         }
-        if view.features.is_empty() {
+        if view.features.is_empty() && !loaded.incomplete.contains(&(kind, view.name.clone())) {
             problems.push(
                 Problem::at(
                     origins.field(kind, name, "features"),

@@ -1,0 +1,259 @@
+//! The `quiver` binary end to end, as a user runs it: quickstart in an empty folder, plan,
+//! apply, list, describe, history, and broken definitions that fail with every problem
+//! listed and the registry untouched.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn quiver(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("QUIVER_CONFIG")
+        .output()
+        .expect("the quiver binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = quiver(dir, args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "quiver {args:?} failed ({:?}):\n{out}\n{err}", o.status.code());
+    out
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ok(dir, &all)).expect("--json prints JSON")
+}
+
+/// A quickstart project in a fresh temporary folder.
+fn project() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(tmp.path(), &["quickstart", "--dir", "demo", "--rows", "2000"]);
+    assert!(out.contains("Applied registry version 1"), "{out}");
+    assert!(out.contains("driver_stats"), "{out}");
+    let dir = tmp.path().join("demo");
+    (tmp, dir)
+}
+
+fn registry_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join(".quiver/registry/versions"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn quickstart_runs_the_whole_flow_and_the_project_keeps_working() {
+    let (_tmp, dir) = project();
+    // The project's own commands, from inside the folder (./quiver.yaml is found).
+    assert!(ok(&dir, &["plan"]).contains("No changes: registry version 1 already matches"));
+    assert!(ok(&dir, &["apply"]).contains("No changes: registry stays at version 1"));
+
+    let views = json(&dir, &["list", "views"]);
+    let names: Vec<&str> = views["items"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    for expected in ["driver_stats", "customer_profile", "driver_city_stats", "customer_embeddings", "zone_demand", "driver_profile", "driver_trip_features"] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    assert_eq!(json(&dir, &["list", "entities"])["items"].as_array().unwrap().len(), 4);
+    assert_eq!(json(&dir, &["list", "services"])["items"].as_array().unwrap().len(), 2);
+    assert!(ok(&dir, &["list", "sources"]).contains("zone_demand"));
+
+    let described = ok(&dir, &["describe", "view", "driver_stats"]);
+    assert!(described.contains("ttl: 2h"), "{described}");
+    assert!(described.contains("join keys: driver_id:int64"), "{described}");
+    let d = json(&dir, &["describe", "view", "customer_embeddings"]);
+    let features = d["object"]["features"].as_array().unwrap();
+    assert!(features.iter().any(|f| f["dtype"] == "list<float32>"), "{d}");
+    assert_eq!(d["hash"].as_str().unwrap().len(), 64);
+
+    let history = json(&dir, &["registry", "history"]);
+    assert_eq!(history["versions"].as_array().unwrap().len(), 1);
+
+    // Another folder reaches the same project through --config and QUIVER_CONFIG.
+    let elsewhere = dir.parent().unwrap();
+    assert!(ok(elsewhere, &["--config", "demo/quiver.yaml", "plan"]).contains("No changes"));
+    let o = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["list", "views"])
+        .current_dir(elsewhere)
+        .env("QUIVER_CONFIG", dir.join("quiver.yaml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn a_change_is_planned_field_by_field_then_applied_as_a_new_version() {
+    let (_tmp, dir) = project();
+    let extra = "feature_views:\n  - name: driver_rates\n    entities: [driver]\n    source: driver_stats_src\n    ttl: 1d\n    features:\n      - {name: conv_rate, dtype: float32}\n";
+    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), extra).unwrap();
+    let plan = ok(&dir, &["plan"]);
+    assert!(plan.contains("+ feature view driver_rates"), "{plan}");
+    assert!(plan.contains("1 added, 0 changed, 0 removed"), "{plan}");
+
+    let changed = extra.replace("ttl: 1d", "ttl: 36h");
+    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), &changed).unwrap();
+    let applied = json(&dir, &["apply"]);
+    assert_eq!(applied["version"], 2);
+
+    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), changed.replace("ttl: 36h", "ttl: 2d")).unwrap();
+    let plan = json(&dir, &["plan"]);
+    assert_eq!(plan["registry_version"], 2);
+    let change = &plan["changes"][0];
+    assert_eq!(change["action"], "changed");
+    assert_eq!(change["fields"][0]["path"], "ttl");
+    assert_eq!(change["fields"][0]["before"], "36h");
+    assert_eq!(change["fields"][0]["after"], "2d");
+    ok(&dir, &["apply"]);
+
+    std::fs::remove_file(dir.join("feature_defs/rides/extra.yaml")).unwrap();
+    assert!(ok(&dir, &["apply"]).contains("- feature view driver_rates"));
+    let history = json(&dir, &["registry", "history"]);
+    let versions = history["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 4);
+    assert_eq!(versions[3]["summary"]["removed"][0], "feature_views/driver_rates");
+    // Version 4 has the same definitions as version 1, so the same hash.
+    assert_eq!(versions[3]["definitions_hash"], versions[0]["definitions_hash"]);
+}
+
+#[test]
+fn broken_definitions_fail_with_every_problem_and_the_registry_unchanged() {
+    let (_tmp, dir) = project();
+    let before = registry_files(&dir);
+    let broken = r#"
+entities:
+  - name: driver                      # duplicate name
+    join_keys: [{name: driver_id, dtype: int64}]
+sources:
+  - name: broken_src
+    path: driver_stats/*.parquet
+    format: parquet
+    timestamp_field: event_timestamp
+feature_views:
+  - name: bad_reference
+    entities: [drivr]                 # unknown entity
+    source: broken_src
+    features: [{name: conv_rate, dtype: float32}]
+  - name: bad_ttl
+    entities: [driver]
+    source: broken_src
+    ttl: 2 hours
+    features: [{name: conv_rate, dtype: float32}]
+  - name: bad_dtype
+    entities: [driver]
+    source: broken_src
+    features: [{name: conv_rate, dtype: integer}]
+  - name: wrong_type
+    entities: [driver]
+    source: broken_src
+    features: [{name: conv_rate, dtype: int64}]
+  - name: missing_column
+    entities: [driver]
+    source: broken_src
+    features: [{name: no_such_column, dtype: float32}]
+  - name: bad_sql
+    entities: [driver]
+    source: broken_src
+    features: [{name: conv_rate, dtype: float32}]
+    transform: SELEC driver_id FROM source
+"#;
+    std::fs::write(dir.join("feature_defs/rides/broken.yaml"), broken).unwrap();
+    for command in ["plan", "apply"] {
+        let o = quiver(&dir, &[command]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{command}: {out}\n{err}");
+        for expected in [
+            "entity 'driver', field 'name': duplicate name: an entity named 'driver' is already declared at feature_defs/rides/broken.yaml:3:5",
+            "feature view 'bad_reference', field 'entities[drivr]': unknown entity 'drivr'; did you mean 'driver'?",
+            "feature view 'bad_ttl', field 'ttl': cannot read '2 hours' as a duration: write it without spaces",
+            "feature view 'bad_dtype', field 'features[conv_rate].dtype': unknown dtype 'integer'",
+            "feature view 'wrong_type', field 'features[conv_rate]': feature 'conv_rate' is declared int64 but the column is Float32",
+            "feature view 'missing_column', field 'features[no_such_column]': feature column 'no_such_column' is not in the source",
+            "feature view 'bad_sql', field 'transform': the SQL does not plan",
+        ] {
+            assert!(err.contains(expected), "{command}: missing {expected:?} in:\n{err}");
+        }
+        assert!(err.contains("7 problems in the definitions; nothing was applied"), "{err}");
+    }
+    let o = quiver(&dir, &["plan", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let body: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["problems"].as_array().unwrap().len(), 7);
+    assert_eq!(body["problems"][0]["origin"]["file"], "feature_defs/rides/broken.yaml");
+    assert_eq!(registry_files(&dir), before, "the registry is untouched");
+}
+
+#[test]
+fn quickstart_refuses_a_folder_that_holds_a_project() {
+    let (tmp, _dir) = project();
+    let o = quiver(tmp.path(), &["quickstart", "--dir", "demo"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("already holds a project"), "{}", text(&o).1);
+}
+
+#[test]
+fn a_missing_or_bad_config_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = quiver(tmp.path(), &["plan"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("quiver.yaml: not found; pass --config, set QUIVER_CONFIG"), "{}", text(&o).1);
+    std::fs::write(tmp.path().join("quiver.yaml"), "project: rides\nregistyr: x\n").unwrap();
+    let o = quiver(tmp.path(), &["plan"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("registyr"), "{}", text(&o).1);
+    let o = quiver(tmp.path(), &["list", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn a_corrupt_registry_is_reported_not_reset() {
+    let (_tmp, dir) = project();
+    let file = dir.join(".quiver/registry/versions/v00000000000000000001.json");
+    std::fs::write(&file, b"{ not json").unwrap();
+    for command in ["plan", "apply", "list views", "registry history"] {
+        let args: Vec<&str> = command.split(' ').collect();
+        let o = quiver(&dir, &args);
+        assert_eq!(o.status.code(), Some(1), "{command}");
+        assert!(text(&o).1.contains("registry is corrupt"), "{command}: {}", text(&o).1);
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"{ not json");
+}
+
+#[test]
+fn sample_lake_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(tmp.path(), &["sample-lake", "--dir", "a", "--rows", "500", "--seed", "7"]);
+    ok(tmp.path(), &["sample-lake", "--dir", "b", "--rows", "500", "--seed", "7"]);
+    let listing = |d: &str| {
+        let mut v: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        let mut stack = vec![tmp.path().join(d)];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    v.push((p.strip_prefix(tmp.path().join(d)).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        v.sort();
+        v
+    };
+    let a = listing("a");
+    assert!(!a.is_empty());
+    assert_eq!(a, listing("b"));
+}
