@@ -63,8 +63,17 @@ fn quickstart_runs_the_whole_flow_and_the_project_keeps_working() {
     assert!(ok(&dir, &["apply"]).contains("No changes: registry stays at version 1"));
 
     let views = json(&dir, &["list", "views"]);
-    let names: Vec<&str> = views["items"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
-    for expected in ["driver_stats", "customer_profile", "driver_city_stats", "customer_embeddings", "zone_demand", "driver_profile", "driver_trip_features"] {
+    let names: Vec<&str> =
+        views["items"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    for expected in [
+        "driver_stats",
+        "customer_profile",
+        "driver_city_stats",
+        "customer_embeddings",
+        "zone_demand",
+        "driver_profile",
+        "driver_trip_features",
+    ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
     assert_eq!(json(&dir, &["list", "entities"])["items"].as_array().unwrap().len(), 4);
@@ -108,7 +117,8 @@ fn a_change_is_planned_field_by_field_then_applied_as_a_new_version() {
     let applied = json(&dir, &["apply"]);
     assert_eq!(applied["version"], 2);
 
-    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), changed.replace("ttl: 36h", "ttl: 2d")).unwrap();
+    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), changed.replace("ttl: 36h", "ttl: 2d"))
+        .unwrap();
     let plan = json(&dir, &["plan"]);
     assert_eq!(plan["registry_version"], 2);
     let change = &plan["changes"][0];
@@ -209,7 +219,11 @@ fn a_missing_or_bad_config_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     let o = quiver(tmp.path(), &["plan"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("quiver.yaml: not found; pass --config, set QUIVER_CONFIG"), "{}", text(&o).1);
+    assert!(
+        text(&o).1.contains("quiver.yaml: not found; pass --config, set QUIVER_CONFIG"),
+        "{}",
+        text(&o).1
+    );
     std::fs::write(tmp.path().join("quiver.yaml"), "project: rides\nregistyr: x\n").unwrap();
     let o = quiver(tmp.path(), &["plan"]);
     assert_eq!(o.status.code(), Some(1));
@@ -246,7 +260,10 @@ fn sample_lake_is_deterministic() {
                 if p.is_dir() {
                     stack.push(p);
                 } else {
-                    v.push((p.strip_prefix(tmp.path().join(d)).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+                    v.push((
+                        p.strip_prefix(tmp.path().join(d)).unwrap().to_path_buf(),
+                        std::fs::read(&p).unwrap(),
+                    ));
                 }
             }
         }

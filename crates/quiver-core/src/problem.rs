@@ -183,7 +183,12 @@ impl Problems {
     pub fn sort_by_place(&mut self) {
         self.0.sort_by(|a, b| {
             let key = |p: &Problem| {
-                p.origin.as_ref().map(|o| (0, o.file.clone(), o.line, o.column)).unwrap_or((1, String::new(), 0, 0))
+                p.origin.as_ref().map(|o| (0, o.file.clone(), o.line, o.column)).unwrap_or((
+                    1,
+                    String::new(),
+                    0,
+                    0,
+                ))
             };
             key(a).cmp(&key(b))
         });
