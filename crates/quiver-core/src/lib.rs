@@ -19,6 +19,7 @@ pub mod error;
 pub mod problem;
 pub mod registry;
 pub mod repo;
+pub mod state;
 pub mod storage;
 pub mod validate;
 

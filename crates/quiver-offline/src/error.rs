@@ -16,9 +16,26 @@ pub enum Error {
     #[error("{0}")]
     Schema(String),
 
+    /// The offline store (Delta Lake) could not be opened, read or written.
+    #[error("offline store: {0}")]
+    Store(String),
+
+    /// Bad input from the caller: a spine without a needed column, an unknown feature,
+    /// an empty window. The message says what to fix.
+    #[error("{0}")]
+    InvalidInput(String),
+
     /// DataFusion failed while running a query that planned fine.
     #[error("query failed: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+
+    /// Arrow failed (a cast, a column lookup) while building or running a plan.
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    /// Reading or writing a local file (a spine, a training set, a manifest) failed.
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
 
     /// Configuration, registry or definition error from `quiver-core`.
     #[error(transparent)]

@@ -7,7 +7,11 @@
 
 pub mod check;
 pub mod error;
+pub mod historical;
 pub mod lake;
+pub mod materialize;
+pub mod pit;
+pub mod store;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -1,0 +1,313 @@
+//! Materialization: computing a window of each feature view from the lake and committing it
+//! to the view's offline table, then recording the run and moving the view's watermark.
+//!
+//! Per view, per run:
+//! 1. the view's frame (source, or its transform) is filtered to `start <= event time < end`
+//!    and to rows whose join keys are all present;
+//! 2. columns are cast to the declared types and laid out as the offline table
+//!    ([`crate::store::offline_schema`]), sorted by (keys, event time, created time);
+//! 3. the rows stream into one Delta commit that replaces the window;
+//! 4. only then the run is recorded and the watermark moved (a failed or killed run leaves
+//!    both the table and the watermark as they were).
+//!
+//! The online store plugs in after step 3 (the latest row per entity of the window), in the
+//! online issue.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Expr, SortExpr, col, lit};
+use datafusion::prelude::{DataFrame, cast};
+use quiver_core::definitions::{Definitions, FeatureView};
+use quiver_core::registry::Registry;
+use quiver_core::state::{RunRecord, RunStatus, StateStore};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::store::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, offline_schema, stored_timestamp_type};
+use crate::types::{UTC, arrow_type, timestamp_type};
+
+/// What to materialize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span {
+    /// Exactly `[start, end)` for every selected view.
+    Window { start: DateTime<Utc>, end: DateTime<Utc> },
+    /// From each view's watermark (or the start of its data) to `end`.
+    Incremental { end: DateTime<Utc> },
+}
+
+/// The outcome for one view.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewReport {
+    pub view: String,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub rows: u64,
+    pub offline_version: Option<u64>,
+    pub seconds: f64,
+    /// Why nothing was done (already up to date, no data), when that is the case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Receives progress while views are materialized (the CLI draws a progress bar).
+pub trait Progress: Send + Sync {
+    /// A view starts writing; `rows` counts rows as they are written.
+    fn start_view(&self, view: &str, expected_rows: u64, rows: Arc<AtomicU64>);
+    /// A view is done (or failed, or was skipped).
+    fn finish_view(&self, report: &ViewReport);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start_view(&self, _: &str, _: u64, _: Arc<AtomicU64>) {}
+    fn finish_view(&self, _: &ViewReport) {}
+}
+
+fn ts_ns(t: DateTime<Utc>) -> Result<Expr> {
+    let ns = t.timestamp_nanos_opt().ok_or_else(|| {
+        Error::InvalidInput(format!("{t} is outside the range of nanosecond timestamps (1677-2262)"))
+    })?;
+    Ok(lit(ScalarValue::TimestampNanosecond(Some(ns), Some(UTC.into()))))
+}
+
+/// The rows of `[start, end)` of a view, laid out and typed as its offline table, sorted.
+pub async fn window_rows(
+    lake: &Lake,
+    defs: &Definitions,
+    view: &FeatureView,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<DataFrame> {
+    let source = defs
+        .source(&view.source)
+        .ok_or_else(|| Error::Internal(format!("view '{}' has no source in the registry", view.name)))?;
+    let frame = lake.view_frame(defs, view).await?;
+    let keys = defs.join_keys(view);
+    let ts = col(datafusion::common::Column::from_name(&source.timestamp_field));
+    let mut filter = ts.clone().gt_eq(ts_ns(start)?).and(ts.clone().lt(ts_ns(end)?));
+    for k in &keys {
+        filter = filter.and(col(datafusion::common::Column::from_name(&k.name)).is_not_null());
+    }
+    let mut exprs: Vec<Expr> = keys
+        .iter()
+        .map(|k| {
+            cast(col(datafusion::common::Column::from_name(&k.name)), arrow_type(&k.dtype)).alias(&k.name)
+        })
+        .collect();
+    exprs.push(cast(ts, stored_timestamp_type()).alias(EVENT_TIMESTAMP));
+    let created = match &source.created_timestamp_field {
+        Some(c) => cast(col(datafusion::common::Column::from_name(c)), stored_timestamp_type()),
+        None => cast(lit(ScalarValue::TimestampNanosecond(None, Some(UTC.into()))), stored_timestamp_type()),
+    };
+    exprs.push(created.alias(CREATED_TIMESTAMP));
+    for f in &view.features {
+        exprs.push(
+            cast(col(datafusion::common::Column::from_name(&f.name)), arrow_type(&f.dtype)).alias(&f.name),
+        );
+    }
+    let mut order: Vec<SortExpr> =
+        keys.iter().map(|k| col(datafusion::common::Column::from_name(&k.name)).sort(true, true)).collect();
+    order.push(col(EVENT_TIMESTAMP).sort(true, true));
+    order.push(col(CREATED_TIMESTAMP).sort(true, true));
+    let _ = timestamp_type; // the frame's timestamps are already normalized by the lake
+    Ok(frame.filter(filter)?.select(exprs)?.sort(order)?)
+}
+
+/// The earliest event time of a view's data, or `None` when it has no rows.
+pub async fn data_start(
+    lake: &Lake,
+    defs: &Definitions,
+    view: &FeatureView,
+) -> Result<Option<DateTime<Utc>>> {
+    let source = defs
+        .source(&view.source)
+        .ok_or_else(|| Error::Internal(format!("view '{}' has no source in the registry", view.name)))?;
+    let frame = lake.view_frame(defs, view).await?;
+    let ts = col(datafusion::common::Column::from_name(&source.timestamp_field));
+    let batches = frame
+        .aggregate(vec![], vec![datafusion::functions_aggregate::expr_fn::min(ts).alias("m")])?
+        .collect()
+        .await?;
+    let value = batches
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| ScalarValue::try_from_array(b.column(0), 0))
+        .transpose()?;
+    Ok(match value {
+        Some(ScalarValue::TimestampNanosecond(Some(ns), _)) => {
+            Some(DateTime::<Utc>::from_timestamp_nanos(ns))
+        }
+        _ => None,
+    })
+}
+
+/// Materializes views: the registry's applied definitions, the lake, the offline store and
+/// the state store together.
+pub struct Materializer {
+    pub lake: Lake,
+    pub store: OfflineStore,
+    pub registry: Registry,
+    pub state: StateStore,
+}
+
+impl Materializer {
+    /// Runs `span` for the named views (all views when empty), one after the other. A view
+    /// that fails is reported and the others still run; the result lists every view.
+    pub async fn run(
+        &self,
+        span: Span,
+        views: &[String],
+        progress: &dyn Progress,
+    ) -> Result<Vec<ViewReport>> {
+        let head = self.registry.head().await?.ok_or_else(|| {
+            Error::InvalidInput("nothing applied yet: run `quiver apply` before materializing".into())
+        })?;
+        let defs = &head.definitions;
+        let selected: Vec<&FeatureView> = if views.is_empty() {
+            defs.feature_views.iter().collect()
+        } else {
+            let mut out = Vec::new();
+            for name in views {
+                out.push(defs.feature_view(name).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "unknown feature view '{name}'{}",
+                        quiver_core::definitions::suggest(
+                            name,
+                            defs.feature_views.iter().map(|v| v.name.as_str())
+                        )
+                    ))
+                })?);
+            }
+            out
+        };
+        if let Span::Window { start, end } = span
+            && start >= end
+        {
+            return Err(Error::InvalidInput(format!(
+                "the window is empty: start {start} is not before end {end}"
+            )));
+        }
+        let mut reports = Vec::new();
+        for view in selected {
+            let report = self.run_view(defs, head.version, view, span, progress).await;
+            progress.finish_view(&report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    async fn run_view(
+        &self,
+        defs: &Definitions,
+        registry_version: u64,
+        view: &FeatureView,
+        span: Span,
+        progress: &dyn Progress,
+    ) -> ViewReport {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        let mut report = ViewReport {
+            view: view.name.clone(),
+            window_start: None,
+            window_end: None,
+            rows: 0,
+            offline_version: None,
+            seconds: 0.0,
+            skipped: None,
+            error: None,
+        };
+        let mut state = match self.state.view(&view.name).await {
+            Ok(s) => s,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        let (start, end) = match span {
+            Span::Window { start, end } => (start, end),
+            Span::Incremental { end } => match state.watermark {
+                Some(w) => (w, end),
+                None => match data_start(&self.lake, defs, view).await {
+                    Ok(Some(s)) => (s, end),
+                    Ok(None) => {
+                        report.skipped = Some("the source has no rows".into());
+                        return report;
+                    }
+                    Err(e) => {
+                        report.error = Some(e.to_string());
+                        return report;
+                    }
+                },
+            },
+        };
+        report.window_start = Some(start);
+        report.window_end = Some(end);
+        if start >= end {
+            report.skipped = Some(format!("already materialized up to {start}"));
+            return report;
+        }
+        let outcome = self.write(defs, view, start, end, progress).await;
+        report.seconds = started.elapsed().as_secs_f64();
+        let mut run = RunRecord {
+            run_id: format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.6fZ"), view.name),
+            started_at,
+            finished_at: Utc::now(),
+            window_start: start,
+            window_end: end,
+            status: RunStatus::Succeeded,
+            rows: 0,
+            offline_version: None,
+            online_rows: None,
+            registry_version,
+            error: None,
+        };
+        match outcome {
+            Ok(w) => {
+                report.rows = w.rows;
+                report.offline_version = Some(w.version);
+                run.rows = w.rows;
+                run.offline_version = Some(w.version);
+            }
+            Err(e) => {
+                report.error = Some(e.to_string());
+                run.status = RunStatus::Failed;
+                run.error = Some(e.to_string());
+            }
+        }
+        state.record(run);
+        if let Err(e) = self.state.save(&state).await {
+            report
+                .error
+                .get_or_insert(format!("the data was committed but the run could not be recorded: {e}"));
+        }
+        report
+    }
+
+    async fn write(
+        &self,
+        defs: &Definitions,
+        view: &FeatureView,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        progress: &dyn Progress,
+    ) -> Result<crate::store::WriteOutcome> {
+        let rows = window_rows(&self.lake, defs, view, start, end).await?;
+        let expected = rows.clone().count().await? as u64;
+        let counter = Arc::new(AtomicU64::new(0));
+        progress.start_view(&view.name, expected, counter.clone());
+        let plan = rows.create_physical_plan().await?;
+        let window = (start.timestamp_micros(), end.timestamp_micros());
+        self.store
+            .write_window(self.lake.session(), &view.name, offline_schema(defs, view), plan, window, counter)
+            .await
+    }
+}

@@ -1,0 +1,462 @@
+//! The point-in-time join operator: for each spine row, the latest feature row of the same
+//! entity whose event time is not after the spine row's time (and not older than the ttl).
+//!
+//! `AsofJoinExec` is a streaming sort-merge. Both inputs arrive sorted:
+//! - the spine by (join keys, timestamp);
+//! - the feature rows by (join keys, event time, created time, feature values).
+//!
+//! A cursor walks the feature rows once. For each spine row it advances past every feature
+//! row that sorts at or before (spine keys, spine time), remembering the last one with the
+//! same keys: that row is the candidate, because among equal event times the sort puts the
+//! latest created time (and, on a full tie, the greatest feature values) last. The candidate
+//! is used when it is within the ttl; otherwise the features are null. The row is taken as a
+//! whole, so a null feature in it stays null.
+//!
+//! Memory is a few batches whatever the input sizes: the current spine batch, the current
+//! feature batch and the batch holding the candidate. The sorts in front of the operator are
+//! DataFusion's, which spill to disk under the session's memory limit.
+//!
+//! Keys are compared as Arrow row-format bytes ([`RowConverter`]), so compound and string
+//! keys need no special cases; both inputs must be sorted ascending with nulls first, which
+//! is the row format's order. The operator checks the order as it goes and fails loudly if
+//! an input is not sorted, rather than return wrong answers.
+//!
+//! The operator is serializable through [`QuiverCodec`] (a DataFusion
+//! `PhysicalExtensionCodec`), so plans containing it can be shipped to other executors.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, new_null_array};
+use datafusion::arrow::compute::{cast, interleave};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampNanosecondType};
+use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+/// What the operator joins on and what it outputs. Column indices refer to the inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsofParams {
+    /// Join key columns of the spine, in key order.
+    pub spine_keys: Vec<usize>,
+    /// The spine's timestamp column.
+    pub spine_ts: usize,
+    /// Join key columns of the feature input, in the same key order and types.
+    pub feature_keys: Vec<usize>,
+    /// The feature input's event time column.
+    pub feature_ts: usize,
+    /// Feature input columns appended to each spine row.
+    pub feature_values: Vec<usize>,
+    /// Output names of those columns.
+    pub output_names: Vec<String>,
+    /// Maximum age of a feature row in nanoseconds; 0 means no limit.
+    pub ttl_ns: i64,
+}
+
+/// Point-in-time join of a sorted spine with sorted feature rows (see the module docs).
+#[derive(Debug, Clone)]
+pub struct AsofJoinExec {
+    spine: Arc<dyn ExecutionPlan>,
+    features: Arc<dyn ExecutionPlan>,
+    params: AsofParams,
+    schema: SchemaRef,
+    cache: Arc<PlanProperties>,
+}
+
+impl AsofJoinExec {
+    pub fn try_new(
+        spine: Arc<dyn ExecutionPlan>,
+        features: Arc<dyn ExecutionPlan>,
+        params: AsofParams,
+    ) -> DfResult<Self> {
+        let left = spine.schema();
+        let right = features.schema();
+        let bad = |m: String| DataFusionError::Plan(format!("point-in-time join: {m}"));
+        if params.spine_keys.len() != params.feature_keys.len() || params.spine_keys.is_empty() {
+            return Err(bad("spine and feature keys differ in number".into()));
+        }
+        if params.feature_values.len() != params.output_names.len() {
+            return Err(bad("one output name per feature column is needed".into()));
+        }
+        for (l, r) in params.spine_keys.iter().zip(&params.feature_keys) {
+            let (lt, rt) = (left.field(*l).data_type(), right.field(*r).data_type());
+            if lt != rt {
+                return Err(bad(format!("key types differ: spine {lt} vs features {rt}")));
+            }
+        }
+        for (side, schema, idx) in [("spine", &left, params.spine_ts), ("feature", &right, params.feature_ts)]
+        {
+            if !matches!(schema.field(idx).data_type(), DataType::Timestamp(_, _)) {
+                return Err(bad(format!("the {side} time column is not a timestamp")));
+            }
+        }
+        let mut fields: Vec<Arc<Field>> = left.fields().iter().cloned().collect();
+        for (i, name) in params.feature_values.iter().zip(&params.output_names) {
+            fields.push(Arc::new(Field::new(name, right.field(*i).data_type().clone(), true)));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let cache = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(AsofJoinExec { spine, features, params, schema, cache })
+    }
+
+    pub fn params(&self) -> &AsofParams {
+        &self.params
+    }
+}
+
+impl DisplayAs for AsofJoinExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "AsofJoinExec: keys={:?}={:?}, time={}<={}, ttl_ns={}, features={:?}",
+            self.params.spine_keys,
+            self.params.feature_keys,
+            self.params.feature_ts,
+            self.params.spine_ts,
+            self.params.ttl_ns,
+            self.params.output_names
+        )
+    }
+}
+
+impl ExecutionPlan for AsofJoinExec {
+    fn name(&self) -> &'static str {
+        "AsofJoinExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.cache
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.spine, &self.features]
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition, Distribution::SinglePartition]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true, false]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let [spine, features]: [Arc<dyn ExecutionPlan>; 2] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("AsofJoinExec takes two children".into()))?;
+        Ok(Arc::new(AsofJoinExec::try_new(spine, features, self.params.clone())?))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "AsofJoinExec has one partition, asked for {partition}"
+            )));
+        }
+        let spine = self.spine.execute(0, context.clone())?;
+        let features = self.features.execute(0, context)?;
+        let key_fields: Vec<SortField> = self
+            .params
+            .spine_keys
+            .iter()
+            .map(|i| SortField::new(self.spine.schema().field(*i).data_type().clone()))
+            .collect();
+        let converter = RowConverter::new(key_fields)?;
+        let value_fields: Vec<Arc<Field>> =
+            self.schema.fields().iter().skip(self.spine.schema().fields().len()).cloned().collect();
+        let state = JoinState {
+            spine,
+            features,
+            params: self.params.clone(),
+            schema: self.schema.clone(),
+            converter,
+            null_row: null_batch(&value_fields)?,
+            cursor: None,
+            features_done: false,
+            candidate: None,
+            last_spine: None,
+            last_feature: None,
+        };
+        let stream = futures::stream::try_unfold(state, |mut s| async move {
+            let out = s.next_output().await?;
+            Ok(out.map(|b| (b, s)))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+    }
+}
+
+/// A one-row batch of nulls: what a spine row without a match gets.
+fn null_batch(fields: &[Arc<Field>]) -> DfResult<RecordBatch> {
+    let schema = Arc::new(Schema::new(fields.to_vec()));
+    let columns: Vec<ArrayRef> = fields.iter().map(|f| new_null_array(f.data_type(), 1)).collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Timestamps of any unit as nanoseconds since the epoch.
+fn nanos(array: &ArrayRef) -> DfResult<ArrayRef> {
+    let tz = match array.data_type() {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        other => return Err(DataFusionError::Internal(format!("expected a timestamp column, got {other}"))),
+    };
+    Ok(cast(array, &DataType::Timestamp(TimeUnit::Nanosecond, tz))?)
+}
+
+/// The feature batch being walked.
+struct Cursor {
+    /// Feature value columns only (what is copied into the output).
+    values: RecordBatch,
+    keys: Rows,
+    /// Key columns, to know which rows have a null key.
+    key_valid: Vec<bool>,
+    ts: ArrayRef,
+    pos: usize,
+}
+
+/// The remembered candidate row.
+struct Candidate {
+    values: RecordBatch,
+    row: usize,
+    key: OwnedRow,
+    ts: i64,
+}
+
+struct JoinState {
+    spine: SendableRecordBatchStream,
+    features: SendableRecordBatchStream,
+    params: AsofParams,
+    schema: SchemaRef,
+    converter: RowConverter,
+    null_row: RecordBatch,
+    cursor: Option<Cursor>,
+    features_done: bool,
+    candidate: Option<Candidate>,
+    /// Last spine (key, time) seen, to check the input order.
+    last_spine: Option<(OwnedRow, i64)>,
+    last_feature: Option<(OwnedRow, i64)>,
+}
+
+fn valid_keys(columns: &[ArrayRef], len: usize) -> Vec<bool> {
+    (0..len).map(|i| columns.iter().all(|c| c.is_valid(i))).collect()
+}
+
+impl JoinState {
+    /// Makes sure the cursor points at a feature row; false when the features are exhausted.
+    async fn feature_row(&mut self) -> DfResult<bool> {
+        loop {
+            if let Some(c) = &self.cursor
+                && c.pos < c.values.num_rows()
+            {
+                return Ok(true);
+            }
+            if self.features_done {
+                return Ok(false);
+            }
+            match self.features.next().await {
+                None => {
+                    self.features_done = true;
+                    self.cursor = None;
+                    return Ok(false);
+                }
+                Some(batch) => {
+                    let batch = batch?;
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    let key_cols: Vec<ArrayRef> =
+                        self.params.feature_keys.iter().map(|i| batch.column(*i).clone()).collect();
+                    let keys = self.converter.convert_columns(&key_cols)?;
+                    let key_valid = valid_keys(&key_cols, batch.num_rows());
+                    let ts = nanos(batch.column(self.params.feature_ts))?;
+                    let values = batch.project(&self.params.feature_values)?;
+                    let values = RecordBatch::try_new(self.null_row.schema(), values.columns().to_vec())?;
+                    self.cursor = Some(Cursor { values, keys, key_valid, ts, pos: 0 });
+                }
+            }
+        }
+    }
+
+    async fn next_output(&mut self) -> DfResult<Option<RecordBatch>> {
+        let batch = loop {
+            match self.spine.next().await {
+                None => return Ok(None),
+                Some(b) => {
+                    let b = b?;
+                    if b.num_rows() > 0 {
+                        break b;
+                    }
+                }
+            }
+        };
+        let n = batch.num_rows();
+        let key_cols: Vec<ArrayRef> =
+            self.params.spine_keys.iter().map(|i| batch.column(*i).clone()).collect();
+        let keys = self.converter.convert_columns(&key_cols)?;
+        let key_valid = valid_keys(&key_cols, n);
+        let ts_array = nanos(batch.column(self.params.spine_ts))?;
+        let ts = ts_array.as_primitive::<TimestampNanosecondType>();
+
+        // Output rows take their feature values from these batches; 0 is the null row.
+        let mut sources: Vec<RecordBatch> = vec![self.null_row.clone()];
+        let mut indices: Vec<(usize, usize)> = Vec::with_capacity(n);
+        // Index in `sources` of the candidate's batch and of the cursor's batch, if added.
+        let mut candidate_source: Option<usize> = None;
+
+        for i in 0..n {
+            if !key_valid[i] || ts.is_null(i) {
+                indices.push((0, 0));
+                continue;
+            }
+            let lk = keys.row(i);
+            let lt = ts.value(i);
+            if let Some((pk, pt)) = &self.last_spine
+                && (pk.row(), *pt) > (lk, lt)
+            {
+                return Err(DataFusionError::Internal(
+                    "point-in-time join: the spine is not sorted by (keys, time); this is a bug in Quiver"
+                        .into(),
+                ));
+            }
+            self.last_spine = Some((lk.owned(), lt));
+
+            // Advance past every feature row at or before (lk, lt).
+            while self.feature_row().await? {
+                let Some(c) = self.cursor.as_mut() else { break };
+                let rk = c.keys.row(c.pos);
+                let rt_array = c.ts.as_primitive::<TimestampNanosecondType>();
+                if rt_array.is_null(c.pos) {
+                    c.pos += 1; // a feature row without event time can never be chosen
+                    continue;
+                }
+                let rt = rt_array.value(c.pos);
+                if (rk, rt) > (lk, lt) {
+                    break;
+                }
+                if let Some((pk, pt)) = &self.last_feature
+                    && (pk.row(), *pt) > (rk, rt)
+                {
+                    return Err(DataFusionError::Internal(
+                        "point-in-time join: feature rows are not sorted by (keys, time); this is a bug in Quiver"
+                            .into(),
+                    ));
+                }
+                self.last_feature = Some((rk.owned(), rt));
+                if rk == lk && c.key_valid[c.pos] {
+                    self.candidate =
+                        Some(Candidate { values: c.values.clone(), row: c.pos, key: rk.owned(), ts: rt });
+                    candidate_source = None;
+                }
+                c.pos += 1;
+            }
+            let ttl = self.params.ttl_ns;
+            let usable = self
+                .candidate
+                .as_ref()
+                .filter(|c| c.key.row() == lk && (ttl == 0 || c.ts >= lt.saturating_sub(ttl)));
+            match usable {
+                Some(cand) => {
+                    let src = match candidate_source {
+                        Some(s) => s,
+                        None => {
+                            // Consecutive candidates from one feature batch share one entry.
+                            let last_is_same = sources.len() > 1
+                                && sources.last().is_some_and(|b| same_batch(b, &cand.values));
+                            if !last_is_same {
+                                sources.push(cand.values.clone());
+                            }
+                            candidate_source = Some(sources.len() - 1);
+                            sources.len() - 1
+                        }
+                    };
+                    indices.push((src, cand.row));
+                }
+                None => indices.push((0, 0)),
+            }
+        }
+
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        for j in 0..self.null_row.num_columns() {
+            let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(j).as_ref()).collect();
+            columns.push(interleave(&arrays, &indices)?);
+        }
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}
+
+fn same_batch(a: &RecordBatch, b: &RecordBatch) -> bool {
+    a.num_columns() == b.num_columns()
+        && a.num_rows() == b.num_rows()
+        && a.columns().iter().zip(b.columns()).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+/// Serializes Quiver's custom operators inside DataFusion physical plans.
+#[derive(Debug, Default)]
+pub struct QuiverCodec;
+
+#[derive(Serialize, Deserialize)]
+enum Node {
+    AsofJoin(AsofParams),
+}
+
+impl PhysicalExtensionCodec for QuiverCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        _ctx: &TaskContext,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let node: Node = serde_json::from_slice(buf)
+            .map_err(|e| DataFusionError::Internal(format!("decoding a Quiver plan node: {e}")))?;
+        match node {
+            Node::AsofJoin(params) => {
+                let [spine, features] = inputs else {
+                    return Err(DataFusionError::Internal("AsofJoinExec needs two inputs".into()));
+                };
+                Ok(Arc::new(AsofJoinExec::try_new(spine.clone(), features.clone(), params)?))
+            }
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<()> {
+        let any: &dyn std::any::Any = node.as_ref();
+        match any.downcast_ref::<AsofJoinExec>() {
+            Some(join) => {
+                let bytes = serde_json::to_vec(&Node::AsofJoin(join.params.clone()))
+                    .map_err(|e| DataFusionError::Internal(format!("encoding AsofJoinExec: {e}")))?;
+                buf.extend_from_slice(&bytes);
+                Ok(())
+            }
+            None => Err(DataFusionError::NotImplemented(format!("Quiver cannot encode {}", node.name()))),
+        }
+    }
+}

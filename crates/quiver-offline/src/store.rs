@@ -1,0 +1,275 @@
+//! The offline store: one Delta Lake table per feature view, holding every materialized row.
+//!
+//! Table layout (columns, in order): the view's join keys (declared types), `event_timestamp`
+//! and `created_timestamp` (`Timestamp(µs, UTC)`, Delta's timestamp precision; `created` is
+//! null when the source has none), then the features (declared types).
+//!
+//! Writes replace a window of event time in one Delta commit (`replaceWhere`): rows already
+//! in the table inside `[start, end)` are removed and the new rows added atomically, so
+//! running a window twice leaves one copy of each row, and a reader never sees half a run.
+//! Rows are written sorted by (keys, event time, created time).
+//!
+//! Reads pin a table version and scan exactly that version's Parquet files with DataFusion's
+//! own Parquet scan (no custom table provider), which keeps read plans serializable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{col, lit};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion::prelude::{DataFrame, SessionContext};
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+use futures::StreamExt;
+use quiver_core::definitions::{Definitions, FeatureView};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::types::{UTC, arrow_type};
+
+/// Name of the event time column in offline tables.
+pub const EVENT_TIMESTAMP: &str = "event_timestamp";
+/// Name of the created time column in offline tables.
+pub const CREATED_TIMESTAMP: &str = "created_timestamp";
+
+/// The timestamp type of offline tables (Delta Lake stores microseconds).
+pub fn stored_timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
+}
+
+/// The schema of a view's offline table.
+pub fn offline_schema(defs: &Definitions, view: &FeatureView) -> SchemaRef {
+    let mut fields: Vec<ArrowField> =
+        defs.join_keys(view).iter().map(|k| ArrowField::new(&k.name, arrow_type(&k.dtype), true)).collect();
+    fields.push(ArrowField::new(EVENT_TIMESTAMP, stored_timestamp_type(), true));
+    fields.push(ArrowField::new(CREATED_TIMESTAMP, stored_timestamp_type(), true));
+    fields.extend(view.features.iter().map(|f| ArrowField::new(&f.name, arrow_type(&f.dtype), true)));
+    Arc::new(Schema::new(fields))
+}
+
+/// One committed write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The Delta table version the write created.
+    pub version: u64,
+    /// Rows added by this write (the window's rows).
+    pub rows: u64,
+}
+
+/// A pinned, readable version of a view's table.
+#[derive(Clone, Debug)]
+pub struct TableSnapshot {
+    pub url: Url,
+    pub version: u64,
+    /// Absolute URLs of the Parquet files live at that version.
+    pub files: Vec<String>,
+}
+
+/// Where the views' Delta tables live.
+#[derive(Clone, Debug)]
+pub struct OfflineStore {
+    root: Url,
+}
+
+impl OfflineStore {
+    /// A store rooted at a folder URL (`file://…/`).
+    pub fn new(root: Url) -> Self {
+        let mut root = root;
+        if !root.path().ends_with('/') {
+            let p = format!("{}/", root.path());
+            root.set_path(&p);
+        }
+        OfflineStore { root }
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// The Delta table of a view.
+    pub fn table_url(&self, view: &str) -> Result<Url> {
+        self.root
+            .join(&format!("{view}/"))
+            .map_err(|e| Error::Internal(format!("table URL for '{view}': {e}")))
+    }
+
+    async fn open(&self, view: &str) -> Result<DeltaTable> {
+        let url = self.table_url(view)?;
+        if url.scheme() == "file"
+            && let Ok(path) = url.to_file_path()
+        {
+            std::fs::create_dir_all(&path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+        }
+        DeltaTable::try_from_url(url.clone()).await.map_err(|e| Error::Store(format!("opening {url}: {e}")))
+    }
+
+    /// The latest version of a view's table, or `None` when nothing was materialized yet.
+    pub async fn latest_version(&self, view: &str) -> Result<Option<u64>> {
+        Ok(self.open(view).await?.version())
+    }
+
+    /// Replaces the rows of `[start_us, end_us)` (event time, microseconds since the epoch)
+    /// with `rows`, in one commit. `rows` must have exactly [`offline_schema`]'s columns.
+    /// `counter` is advanced as rows stream into the writer (for progress reports).
+    pub async fn write_window(
+        &self,
+        ctx: &SessionContext,
+        view: &str,
+        schema: SchemaRef,
+        rows: Arc<dyn ExecutionPlan>,
+        window_us: (i64, i64),
+        counter: Arc<AtomicU64>,
+    ) -> Result<WriteOutcome> {
+        let table = self.open(view).await?;
+        if table.version().is_some() {
+            check_schema(view, &table, &schema)?;
+        }
+        // The rows run in our session (its object stores, memory limit), whatever session the
+        // Delta writer plans with.
+        let counted = Arc::new(CountingPartition {
+            schema: schema.clone(),
+            plan: rows,
+            counter: counter.clone(),
+            task_ctx: ctx.task_ctx(),
+        });
+        let provider = StreamingTable::try_new(schema, vec![counted])?;
+        let input = ctx.read_table(Arc::new(provider))?;
+        let ts = |v: i64| lit(ScalarValue::TimestampMicrosecond(Some(v), Some(UTC.into())));
+        let predicate =
+            col(EVENT_TIMESTAMP).gt_eq(ts(window_us.0)).and(col(EVENT_TIMESTAMP).lt(ts(window_us.1)));
+        let before = counter.load(Ordering::Relaxed);
+        let written = table
+            .write(Vec::new())
+            .with_input_plan(input.logical_plan().clone())
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(predicate)
+            .with_table_name(view)
+            .await
+            .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
+        let version =
+            written.version().ok_or_else(|| Error::Internal("a committed write has no version".into()))?;
+        Ok(WriteOutcome { version, rows: counter.load(Ordering::Relaxed) - before })
+    }
+
+    /// The files of a view's table at `version` (latest when `None`).
+    pub async fn snapshot(&self, view: &str, version: Option<u64>) -> Result<Option<TableSnapshot>> {
+        let url = self.table_url(view)?;
+        let mut table = self.open(view).await?;
+        let Some(latest) = table.version() else { return Ok(None) };
+        if let Some(v) = version {
+            if v > latest {
+                return Err(Error::Store(format!(
+                    "view '{view}': table version {v} does not exist (latest is {latest})"
+                )));
+            }
+            if v != latest {
+                table
+                    .load_version(v)
+                    .await
+                    .map_err(|e| Error::Store(format!("view '{view}' version {v}: {e}")))?;
+            }
+        }
+        let version = table.version().unwrap_or(latest);
+        let files: Vec<String> = table
+            .get_file_uris()
+            .map_err(|e| Error::Store(format!("listing files of view '{view}': {e}")))?
+            .collect();
+        Ok(Some(TableSnapshot { url, version, files }))
+    }
+
+    /// A DataFrame over a pinned version of a view's table. A view never materialized reads
+    /// as empty (with the right schema).
+    pub async fn scan(
+        &self,
+        ctx: &SessionContext,
+        snapshot: Option<&TableSnapshot>,
+        schema: SchemaRef,
+    ) -> Result<DataFrame> {
+        let files = snapshot.map(|s| s.files.clone()).unwrap_or_default();
+        if files.is_empty() {
+            return Ok(ctx.read_batch(datafusion::arrow::array::RecordBatch::new_empty(schema))?);
+        }
+        let urls = files.iter().map(ListingTableUrl::parse).collect::<datafusion::error::Result<Vec<_>>>()?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config =
+            ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+        let table = ListingTable::try_new(config)?;
+        Ok(ctx.read_table(Arc::new(table))?)
+    }
+}
+
+fn check_schema(view: &str, table: &DeltaTable, expected: &SchemaRef) -> Result<()> {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+    let snapshot = table.snapshot().map_err(|e| Error::Store(format!("view '{view}': {e}")))?;
+    let actual: Schema = snapshot
+        .schema()
+        .as_ref()
+        .try_into_arrow()
+        .map_err(|e| Error::Store(format!("view '{view}': reading the table schema: {e}")))?;
+    let describe = |s: &Schema| {
+        s.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ")
+    };
+    let same = actual.fields().len() == expected.fields().len()
+        && actual
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+    if !same {
+        return Err(Error::Schema(format!(
+            "the offline table of view '{view}' has columns [{}] but the view now declares [{}]; \
+             the view's keys or features changed since it was materialized. Move the table away \
+             (or delete it) and materialize the view again from the start",
+            describe(&actual),
+            describe(expected)
+        )));
+    }
+    Ok(())
+}
+
+/// Streams a physical plan's output into the Delta writer, counting rows as they pass.
+#[derive(Debug)]
+struct CountingPartition {
+    schema: SchemaRef,
+    plan: Arc<dyn ExecutionPlan>,
+    counter: Arc<AtomicU64>,
+    task_ctx: Arc<TaskContext>,
+}
+
+impl PartitionStream for CountingPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _writer_ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let ctx = self.task_ctx.clone();
+        let counter = self.counter.clone();
+        let plan = self.plan.clone();
+        let schema = self.schema.clone();
+        let out_schema = self.schema.clone();
+        let stream = futures::stream::once(async move { execute_stream(plan, ctx) })
+            .map(move |r| match r {
+                Ok(s) => s.boxed(),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            })
+            .flatten()
+            .map(move |batch| {
+                let batch = batch?;
+                counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                // Same columns, but declared with the table's field names and nullability.
+                Ok(datafusion::arrow::array::RecordBatch::try_new(
+                    out_schema.clone(),
+                    batch.columns().to_vec(),
+                )?)
+            });
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    }
+}
