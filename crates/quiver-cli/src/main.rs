@@ -8,6 +8,7 @@
 mod commands;
 mod example;
 mod failure;
+mod offline;
 mod output;
 mod quickstart;
 
@@ -32,6 +33,10 @@ struct Cli {
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
     json: bool,
+
+    /// Memory offline jobs may use before spilling to disk, e.g. 512MiB, 4GiB
+    #[arg(long, global = true, env = "QUIVER_MEMORY_LIMIT", default_value = "2GiB", value_name = "SIZE")]
+    memory_limit: String,
 
     #[command(subcommand)]
     command: Command,
@@ -58,6 +63,51 @@ enum Command {
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
+    },
+    /// Compute every selected view for the window [START, END) into the offline store
+    Materialize {
+        /// Start of the window (inclusive): RFC 3339, YYYY-MM-DD or `now`
+        #[arg(long)]
+        start: String,
+        /// End of the window (exclusive)
+        #[arg(long)]
+        end: String,
+        /// Only these views (comma separated); all views when absent
+        #[arg(long, value_delimiter = ',')]
+        views: Vec<String>,
+    },
+    /// Materialize each view from its watermark (or the start of its data) up to END
+    MaterializeIncremental {
+        /// End of the window (exclusive): RFC 3339, YYYY-MM-DD or `now`
+        #[arg(long)]
+        end: String,
+        /// Only these views (comma separated); all views when absent
+        #[arg(long, value_delimiter = ',')]
+        views: Vec<String>,
+    },
+    /// Build a training set: the spine with each feature as it was at each row's time
+    Historical {
+        /// The spine: a .parquet or .csv file of entity keys, a timestamp column and labels
+        #[arg(long, value_name = "FILE", required_unless_present = "from_manifest")]
+        entities: Option<PathBuf>,
+        /// Features as view:feature (or a whole view), comma separated
+        #[arg(long, value_delimiter = ',', conflicts_with = "service")]
+        features: Vec<String>,
+        /// A feature service instead of --features
+        #[arg(long)]
+        service: Option<String>,
+        /// The training set to write (.parquet); a manifest is written beside it
+        #[arg(long, value_name = "FILE", required_unless_present = "from_manifest")]
+        out: Option<PathBuf>,
+        /// Name feature columns view__feature instead of feature
+        #[arg(long)]
+        full_feature_names: bool,
+        /// The spine's timestamp column
+        #[arg(long, default_value = "event_timestamp")]
+        timestamp_column: String,
+        /// Rebuild the training set a manifest describes (same definitions, same table versions)
+        #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["entities", "features", "service"])]
+        from_manifest: Option<PathBuf>,
     },
     /// Create an example project in DIR, with sample data, and run the whole flow on it
     Quickstart {
@@ -146,7 +196,55 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let out = output::Output::new(cli.json);
+    let memory_limit = quiver_offline::session::parse_size(&cli.memory_limit)
+        .map_err(|e| Failure { code: 2, ..Failure::new(format!("--memory-limit: {e}")) })?;
     match cli.command {
+        Command::Materialize { start, end, views } => {
+            let span = quiver_offline::materialize::Span::Window {
+                start: offline::parse_time(&start)?,
+                end: offline::parse_time(&end)?,
+            };
+            offline::materialize(
+                &commands::load_config(cli.config.as_deref())?,
+                span,
+                &views,
+                memory_limit,
+                &out,
+            )
+            .await
+        }
+        Command::MaterializeIncremental { end, views } => {
+            let span = quiver_offline::materialize::Span::Incremental { end: offline::parse_time(&end)? };
+            offline::materialize(
+                &commands::load_config(cli.config.as_deref())?,
+                span,
+                &views,
+                memory_limit,
+                &out,
+            )
+            .await
+        }
+        Command::Historical {
+            entities,
+            features,
+            service,
+            out: out_path,
+            full_feature_names,
+            timestamp_column,
+            from_manifest,
+        } => {
+            let args = offline::HistoricalArgs {
+                entities,
+                features,
+                service,
+                out: out_path,
+                full_feature_names,
+                timestamp_column,
+                from_manifest,
+            };
+            offline::historical(&commands::load_config(cli.config.as_deref())?, args, memory_limit, &out)
+                .await
+        }
         Command::Plan => commands::plan(&commands::load_config(cli.config.as_deref())?, &out).await,
         Command::Apply => commands::apply(&commands::load_config(cli.config.as_deref())?, &out).await,
         Command::List { kind } => {
@@ -158,7 +256,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Registry { command: RegistryCommand::History } => {
             commands::history(&commands::load_config(cli.config.as_deref())?, &out).await
         }
-        Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, &out).await,
+        Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, memory_limit, &out).await,
         Command::SampleLake { dir, rows, drivers, customers, days, seed, start } => {
             let start = commands::parse_day(&start)?;
             let spec = quiver_sample::SampleSpec { rows, drivers, customers, days, seed, start };

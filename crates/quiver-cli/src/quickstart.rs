@@ -1,7 +1,9 @@
 //! `quiver quickstart`: a whole project in one command, for a first look.
 //!
 //! It writes the example config and definitions into a new folder, generates a small
-//! deterministic sample lake, and runs the flow a data engineer would: plan, apply, list.
+//! deterministic sample lake, and runs the flow a data engineer and a training job would:
+//! plan, apply, list, materialize the whole sample window, and build a training set from a
+//! sample spine with a feature service.
 
 use std::path::Path;
 
@@ -12,9 +14,10 @@ use crate::Kind;
 use crate::commands;
 use crate::example;
 use crate::failure::Failure;
+use crate::offline;
 use crate::output::Output;
 
-pub async fn run(dir: &Path, rows: u64, out: &Output) -> Result<(), Failure> {
+pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Result<(), Failure> {
     for existing in ["quiver.yaml", "feature_defs", "lake", ".quiver"] {
         if dir.join(existing).exists() {
             return Err(Failure::new(format!(
@@ -44,6 +47,7 @@ pub async fn run(dir: &Path, rows: u64, out: &Output) -> Result<(), Failure> {
     ));
 
     let spec = quiver_sample::SampleSpec { rows, ..Default::default() };
+    spec.validate()?;
     let summary = quiver_sample::generate_lake(&dir.join("lake"), &spec)?;
     let total: u64 = summary.files.iter().map(|(_, n)| n).sum();
     step.line(format!("  sample lake: {} files, {total} rows in lake/", summary.files.len()));
@@ -57,8 +61,38 @@ pub async fn run(dir: &Path, rows: u64, out: &Output) -> Result<(), Failure> {
     commands::list(&config, Kind::Views, &step).await?;
     step.line("\n$ quiver list services");
     commands::list(&config, Kind::Services, &step).await?;
+
+    let (_, end) = spec.window()?;
+    let end_text = end.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    step.line(format!("\n$ quiver materialize-incremental --end {end_text}"));
+    let span = quiver_offline::materialize::Span::Incremental { end };
+    offline::materialize(&config, span, &[], memory_limit, &step).await?;
+
+    let spine = dir.join("spine.parquet");
+    let spine_rows = quiver_sample::write_spine(&spine, &spec, 1_000, 7)?;
     step.line(format!(
-        "\nDone. Try, from {}:\n  quiver describe view driver_stats\n  quiver registry history",
+        "\nWrote a sample spine: {spine_rows} rows of driver_id, customer_id, event_timestamp, trip_completed (spine.parquet)"
+    ));
+    step.line(
+        "\n$ quiver historical --entities spine.parquet --service ride_ranking_v1 --out training.parquet",
+    );
+    let args = offline::HistoricalArgs {
+        entities: Some(spine),
+        features: vec![],
+        service: Some("ride_ranking_v1".into()),
+        out: Some(dir.join("training.parquet")),
+        full_feature_names: false,
+        timestamp_column: "event_timestamp".into(),
+        from_manifest: None,
+    };
+    offline::historical(&config, args, memory_limit, &step).await?;
+    if !out.json {
+        let preview = preview(&dir.join("training.parquet"), 5).await?;
+        step.line(format!("First rows of training.parquet:\n{preview}"));
+    }
+    step.line(format!(
+        "\nDone. Try, from {}:\n  quiver describe view driver_stats\n  quiver registry history\n  \
+         quiver historical --from-manifest training.parquet.manifest.json --out rebuilt.parquet",
         dir.display()
     ));
     if out.json {
@@ -72,4 +106,23 @@ pub async fn run(dir: &Path, rows: u64, out: &Output) -> Result<(), Failure> {
         }));
     }
     Ok(())
+}
+
+/// The first `rows` rows of a Parquet file, as a text table.
+async fn preview(path: &Path, rows: usize) -> Result<String, Failure> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let text = path.to_string_lossy().into_owned();
+    let df = ctx
+        .read_parquet(text, datafusion::prelude::ParquetReadOptions::default())
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let batches = df
+        .limit(0, Some(rows))
+        .map_err(|e| Failure::new(e.to_string()))?
+        .collect()
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .map(|t| t.to_string())
+        .map_err(|e| Failure::new(e.to_string()))
 }

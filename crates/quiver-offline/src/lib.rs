@@ -11,7 +11,9 @@ pub mod historical;
 pub mod lake;
 pub mod materialize;
 pub mod pit;
+pub mod session;
 pub mod store;
+pub mod training;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -71,6 +71,8 @@ pub struct TableSnapshot {
     pub version: u64,
     /// Absolute URLs of the Parquet files live at that version.
     pub files: Vec<String>,
+    /// The table's schema at that version (as its files store it).
+    pub schema: SchemaRef,
 }
 
 /// Where the views' Delta tables live.
@@ -108,7 +110,15 @@ impl OfflineStore {
         {
             std::fs::create_dir_all(&path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
         }
-        DeltaTable::try_from_url(url.clone()).await.map_err(|e| Error::Store(format!("opening {url}: {e}")))
+        let fail = |e: deltalake::DeltaTableError| Error::Store(format!("opening {url}: {e}"));
+        let mut table =
+            deltalake::DeltaTableBuilder::from_url(url.clone()).map_err(fail)?.build().map_err(fail)?;
+        // Loading a location with no commit log yet is how a new table starts; checking first
+        // keeps the kernel from logging that as an error.
+        if table.verify_deltatable_existence().await.map_err(fail)? {
+            table.load().await.map_err(fail)?;
+        }
+        Ok(table)
     }
 
     /// The latest version of a view's table, or `None` when nothing was materialized yet.
@@ -182,7 +192,8 @@ impl OfflineStore {
             .get_file_uris()
             .map_err(|e| Error::Store(format!("listing files of view '{view}': {e}")))?
             .collect();
-        Ok(Some(TableSnapshot { url, version, files }))
+        let schema = Arc::new(table_schema(view, &table)?);
+        Ok(Some(TableSnapshot { url, version, files, schema }))
     }
 
     /// A DataFrame over a pinned version of a view's table. A view never materialized reads
@@ -206,14 +217,30 @@ impl OfflineStore {
     }
 }
 
-fn check_schema(view: &str, table: &DeltaTable, expected: &SchemaRef) -> Result<()> {
+/// The Arrow schema of a loaded Delta table.
+fn table_schema(view: &str, table: &DeltaTable) -> Result<Schema> {
     use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
     let snapshot = table.snapshot().map_err(|e| Error::Store(format!("view '{view}': {e}")))?;
-    let actual: Schema = snapshot
+    snapshot
         .schema()
         .as_ref()
         .try_into_arrow()
-        .map_err(|e| Error::Store(format!("view '{view}': reading the table schema: {e}")))?;
+        .map_err(|e| Error::Store(format!("view '{view}': reading the table schema: {e}")))
+}
+
+/// Same types, ignoring the names of list element fields (Delta calls them `element`,
+/// Arrow writers often `item`).
+fn same_type(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (DataType::List(x), DataType::List(y)) | (DataType::LargeList(x), DataType::LargeList(y)) => {
+            same_type(x.data_type(), y.data_type())
+        }
+        _ => a == b,
+    }
+}
+
+fn check_schema(view: &str, table: &DeltaTable, expected: &SchemaRef) -> Result<()> {
+    let actual = table_schema(view, table)?;
     let describe = |s: &Schema| {
         s.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ")
     };
@@ -222,7 +249,7 @@ fn check_schema(view: &str, table: &DeltaTable, expected: &SchemaRef) -> Result<
             .fields()
             .iter()
             .zip(expected.fields())
-            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+            .all(|(a, b)| a.name() == b.name() && same_type(a.data_type(), b.data_type()));
     if !same {
         return Err(Error::Schema(format!(
             "the offline table of view '{view}' has columns [{}] but the view now declares [{}]; \

@@ -38,6 +38,7 @@
 
 mod error;
 mod rng;
+mod spine;
 mod tables;
 mod write;
 
@@ -46,6 +47,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 pub use crate::error::{Error, Result};
+pub use crate::spine::{spine_schema, write_spine};
 use crate::tables::{
     Ctx, CustomerEmbeddings, CustomerProfile, DriverCityStats, DriverProfile, DriverStats, Trips, ZoneDemand,
 };

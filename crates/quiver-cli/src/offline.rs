@@ -1,0 +1,248 @@
+//! The offline commands: materialize, materialize-incremental, historical.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quiver_core::config::Config;
+use quiver_core::definitions::FeatureRef;
+use quiver_core::state::StateStore;
+use quiver_offline::lake::Lake;
+use quiver_offline::materialize::{Materializer, Progress, Span, ViewReport};
+use quiver_offline::session::offline_session;
+use quiver_offline::store::OfflineStore;
+use quiver_offline::training::{self, TrainingSetRequest};
+use serde_json::json;
+
+use crate::commands::open_registry;
+use crate::failure::Failure;
+use crate::output::{Output, table};
+
+/// The lake and offline store of a project, in a session limited to `memory_limit` bytes.
+pub fn offline_parts(config: &Config, memory_limit: usize) -> Result<(Lake, OfflineStore), Failure> {
+    if config.offline_store.scheme() != "file" {
+        return Err(Failure::new(format!(
+            "offline_store {}: only local paths are supported for the offline store so far",
+            config.offline_store
+        )));
+    }
+    let ctx = offline_session(memory_limit)?;
+    Ok((Lake::with_session(config.lake.clone(), ctx), OfflineStore::new(config.offline_store.clone())))
+}
+
+/// Parses a point in time: RFC 3339, `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM:SS`
+/// (UTC) or `now`.
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, Failure> {
+    let t = text.trim();
+    if t == "now" {
+        return Ok(Utc::now());
+    }
+    if let Ok(x) = DateTime::parse_from_rfc3339(t) {
+        return Ok(x.with_timezone(&Utc));
+    }
+    if let Ok(x) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(x.and_utc());
+    }
+    if let Ok(x) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S") {
+        return Ok(x.and_utc());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && let Some(x) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(x.and_utc());
+    }
+    Err(Failure::new(format!(
+        "'{text}' is not a time: use RFC 3339 (2026-01-01T12:00:00Z), a date (2026-01-01, midnight UTC) or `now`"
+    )))
+}
+
+/// Progress bars on stderr (hidden when stderr is not a terminal), and one line per view.
+struct BarProgress {
+    current: Mutex<Option<(ProgressBar, tokio::task::JoinHandle<()>)>>,
+    quiet: bool,
+}
+
+impl Progress for BarProgress {
+    fn start_view(&self, view: &str, expected_rows: u64, rows: Arc<AtomicU64>) {
+        if self.quiet {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(expected_rows), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:>22} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(view.to_string());
+        let ticking = bar.clone();
+        let handle = tokio::spawn(async move {
+            loop {
+                ticking.set_position(rows.load(Ordering::Relaxed));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        if let Ok(mut slot) = self.current.lock() {
+            *slot = Some((bar, handle));
+        }
+    }
+
+    fn finish_view(&self, report: &ViewReport) {
+        if let Ok(mut slot) = self.current.lock()
+            && let Some((bar, handle)) = slot.take()
+        {
+            handle.abort();
+            bar.finish_and_clear();
+        }
+        if self.quiet {
+            return;
+        }
+        let what = match (&report.error, &report.skipped) {
+            (Some(e), _) => format!("FAILED: {e}"),
+            (None, Some(s)) => format!("skipped: {s}"),
+            (None, None) => format!(
+                "{} rows in {:.1}s ({:.0} rows/s), offline table version {}",
+                report.rows,
+                report.seconds,
+                report.rows as f64 / report.seconds.max(1e-9),
+                report.offline_version.map_or("-".to_string(), |v| v.to_string())
+            ),
+        };
+        eprintln!("{}: {what}", report.view);
+    }
+}
+
+pub async fn materialize(
+    config: &Config,
+    span: Span,
+    views: &[String],
+    memory_limit: usize,
+    out: &Output,
+) -> Result<(), Failure> {
+    let (lake, store) = offline_parts(config, memory_limit)?;
+    let registry = open_registry(config)?;
+    let materializer = Materializer { lake, store, state: StateStore::new(&registry), registry };
+    let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
+    let reports = materializer.run(span, views, &progress).await?;
+    let failed = reports.iter().filter(|r| r.error.is_some()).count();
+    if out.json {
+        out.json(&json!({"ok": failed == 0, "views": reports}));
+    } else {
+        let fmt = |t: Option<DateTime<Utc>>| {
+            t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.view.clone(),
+                    fmt(r.window_start),
+                    fmt(r.window_end),
+                    r.rows.to_string(),
+                    r.offline_version.map_or("-".into(), |v| v.to_string()),
+                    match (&r.error, &r.skipped) {
+                        (Some(_), _) => "failed".into(),
+                        (None, Some(s)) => format!("skipped ({s})"),
+                        _ => "ok".into(),
+                    },
+                ]
+            })
+            .collect();
+        out.line(table(&["VIEW", "FROM", "TO (EXCLUSIVE)", "ROWS", "TABLE VERSION", "STATUS"], &rows));
+    }
+    if failed > 0 {
+        let first = reports.iter().find_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.view)));
+        return Err(Failure::new(format!(
+            "{failed} view(s) failed to materialize; their data and watermarks are unchanged ({})",
+            first.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// What `quiver historical` was asked.
+pub struct HistoricalArgs {
+    pub entities: Option<PathBuf>,
+    pub features: Vec<String>,
+    pub service: Option<String>,
+    pub out: Option<PathBuf>,
+    pub full_feature_names: bool,
+    pub timestamp_column: String,
+    pub from_manifest: Option<PathBuf>,
+}
+
+pub async fn historical(
+    config: &Config,
+    args: HistoricalArgs,
+    memory_limit: usize,
+    out: &Output,
+) -> Result<(), Failure> {
+    let (lake, store) = offline_parts(config, memory_limit)?;
+    let registry = open_registry(config)?;
+    let (snapshot, request) = match &args.from_manifest {
+        Some(path) => {
+            let manifest = training::read_manifest(path)?;
+            if manifest.project != config.project {
+                return Err(Failure::new(format!(
+                    "the manifest is from project '{}', this config is project '{}'",
+                    manifest.project, config.project
+                )));
+            }
+            let snapshot = registry.get(manifest.registry_version).await?;
+            if snapshot.definitions_hash != manifest.definitions_hash {
+                return Err(Failure::new(format!(
+                    "registry version {} does not hold the definitions the manifest names (hash differs)",
+                    manifest.registry_version
+                )));
+            }
+            (snapshot, training::rebuild_request(&manifest, args.out.clone())?)
+        }
+        None => {
+            let snapshot = registry
+                .head()
+                .await?
+                .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
+            let defs = &snapshot.definitions;
+            let features: Vec<FeatureRef> = match (&args.service, args.features.is_empty()) {
+                (Some(service), true) => defs.resolve_service(service)?,
+                (None, false) => {
+                    let mut refs = Vec::new();
+                    for item in &args.features {
+                        refs.extend(defs.expand_reference(item.trim())?);
+                    }
+                    refs
+                }
+                _ => {
+                    return Err(Failure::new("name the features with --features or --service (one of them)"));
+                }
+            };
+            let request = TrainingSetRequest {
+                spine: args.entities.clone().ok_or_else(|| Failure::new("--entities FILE is required"))?,
+                out: args.out.clone().ok_or_else(|| Failure::new("--out FILE is required"))?,
+                features,
+                feature_service: args.service.clone(),
+                full_feature_names: args.full_feature_names,
+                timestamp_column: args.timestamp_column.clone(),
+                table_versions: Default::default(),
+            };
+            (snapshot, request)
+        }
+    };
+    let manifest = training::build(lake.session(), &snapshot, &store, &request).await?;
+    if out.json {
+        out.json(&json!({"ok": true, "manifest_path": training::manifest_path(&request.out), "manifest": manifest}));
+    } else {
+        out.line(format!(
+            "Wrote {} rows with {} features to {} in {}s (registry version {}; manifest {}).",
+            manifest.output_rows,
+            manifest.features.len(),
+            request.out.display(),
+            manifest.seconds,
+            manifest.registry_version,
+            training::manifest_path(&request.out).display()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The DataFusion session every offline job runs in: a memory limit that sorts and other
+//! large operators spill under (instead of the process being killed), and spill files in a
+//! temporary folder.
+
+use std::sync::Arc;
+
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::Result;
+
+/// Default memory limit for offline jobs: 2 GiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
+
+/// A session whose operators together use at most `memory_limit` bytes before spilling.
+pub fn offline_session(memory_limit: usize) -> Result<SessionContext> {
+    let runtime = RuntimeEnvBuilder::new()
+        // Fair: several spilling operators (one sort per view) each get a share instead of
+        // the first one starving the others.
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
+        .build_arc()?;
+    let config = SessionConfig::new().with_information_schema(false);
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Parses a byte size: `512MiB`, `4GiB`, `2G`, `1500000000`.
+pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let digits: String = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let unit = t[digits.len()..].trim().to_ascii_lowercase();
+    let value: f64 = digits.parse().map_err(|_| format!("'{text}' is not a size (e.g. 512MiB, 4GiB)"))?;
+    let factor: f64 = match unit.as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0_f64.powi(4),
+        other => return Err(format!("unknown size unit '{other}' in '{text}' (use KiB, MiB, GiB)")),
+    };
+    let bytes = value * factor;
+    if !(1.0..=(usize::MAX as f64)).contains(&bytes) {
+        return Err(format!("'{text}' is not a usable size"));
+    }
+    Ok(bytes as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
+}

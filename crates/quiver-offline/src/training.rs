@@ -1,0 +1,275 @@
+//! Training sets: a spine file in, a Parquet file out with the spine's columns and the
+//! point-in-time features, plus a manifest saying exactly how it was made.
+//!
+//! The output is written to a temporary name beside the target and renamed when complete,
+//! so a failed run leaves no partial file under the requested name. The manifest records
+//! the registry version and hashes, each view's Delta table version, the spine's row count
+//! and SHA-256, and the request; [`rebuild`] uses it to produce the same rows again even
+//! after later materializations.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use datafusion::logical_expr::col;
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::{CsvReadOptions, DataFrame, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+use parquet::arrow::ArrowWriter;
+use quiver_core::definitions::FeatureRef;
+use quiver_core::registry::Snapshot;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::historical::{HistoricalRequest, plan_historical, spine_session};
+use crate::store::OfflineStore;
+
+/// Layout version of the manifest.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// One view read for a training set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestView {
+    pub name: String,
+    /// Content hash of the view's definition in the registry version used.
+    pub definition_hash: String,
+    pub table: String,
+    /// Delta table version read; `None` when the view had never been materialized.
+    pub table_version: Option<u64>,
+}
+
+/// How a training set was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub quiver_version: String,
+    pub created_at: DateTime<Utc>,
+    pub seconds: String,
+    pub project: String,
+    pub registry_version: u64,
+    pub definitions_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_service: Option<String>,
+    pub features: Vec<String>,
+    pub full_feature_names: bool,
+    pub timestamp_column: String,
+    pub views: Vec<ManifestView>,
+    pub spine_path: String,
+    pub spine_rows: u64,
+    pub spine_sha256: String,
+    pub output_path: String,
+    pub output_rows: u64,
+}
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct TrainingSetRequest {
+    pub spine: PathBuf,
+    pub out: PathBuf,
+    pub features: Vec<FeatureRef>,
+    pub feature_service: Option<String>,
+    pub full_feature_names: bool,
+    pub timestamp_column: String,
+    /// Pinned table versions (from a manifest); latest otherwise.
+    pub table_versions: BTreeMap<String, u64>,
+}
+
+/// The manifest's path for an output file: `<out>.manifest.json`.
+pub fn manifest_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".manifest.json");
+    out.with_file_name(name)
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::File { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// SHA-256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| file_error(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reads a spine file (`.parquet` or `.csv`) in one partition.
+pub async fn read_spine(ctx: &SessionContext, path: &Path) -> Result<DataFrame> {
+    if !path.is_file() {
+        return Err(file_error(path, "no such spine file"));
+    }
+    let spine_ctx = spine_session(ctx);
+    let text = path.to_str().ok_or_else(|| file_error(path, "the path is not valid UTF-8"))?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let frame = match ext.as_str() {
+        "parquet" => {
+            spine_ctx.read_parquet(text, ParquetReadOptions::default().file_extension(".parquet")).await
+        }
+        "csv" => {
+            spine_ctx.read_csv(text, CsvReadOptions::new().has_header(true).file_extension(".csv")).await
+        }
+        _ => return Err(file_error(path, "the spine must be a .parquet or .csv file")),
+    };
+    frame.map_err(|e| file_error(path, format!("cannot read the spine: {e}")))
+}
+
+/// Builds a training set and its manifest from the definitions of `registry`.
+pub async fn build(
+    ctx: &SessionContext,
+    registry: &Snapshot,
+    store: &OfflineStore,
+    request: &TrainingSetRequest,
+) -> Result<Manifest> {
+    let started = Instant::now();
+    let spine = read_spine(ctx, &request.spine).await?;
+    let historical = HistoricalRequest {
+        features: request.features.clone(),
+        full_feature_names: request.full_feature_names,
+        timestamp_column: request.timestamp_column.clone(),
+        table_versions: request.table_versions.clone(),
+    };
+    let planned = plan_historical(ctx, &registry.definitions, store, spine.clone(), &historical).await?;
+    let missing_time = spine
+        .filter(col(datafusion::common::Column::from_name(&request.timestamp_column)).is_null())?
+        .count()
+        .await?;
+    if missing_time > 0 {
+        return Err(Error::InvalidInput(format!(
+            "{missing_time} spine rows have no value in the timestamp column '{}'; every row needs a time",
+            request.timestamp_column
+        )));
+    }
+
+    let out = &request.out;
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+    let partial = dir.join(format!(
+        ".{}.partial-{}",
+        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = write_output(ctx, &planned, &partial).await;
+    let output_rows = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, out).map_err(|e| file_error(out, e))?;
+
+    let absolute =
+        |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    let views = planned
+        .tables
+        .iter()
+        .map(|(name, snapshot)| {
+            Ok(ManifestView {
+                name: name.clone(),
+                definition_hash: registry
+                    .hashes
+                    .get(&format!("feature_views/{name}"))
+                    .cloned()
+                    .unwrap_or_default(),
+                table: store.table_url(name)?.to_string(),
+                table_version: snapshot.as_ref().map(|s| s.version),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        quiver_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: Utc::now(),
+        seconds: format!("{:.3}", started.elapsed().as_secs_f64()),
+        project: registry.project.clone(),
+        registry_version: registry.version,
+        definitions_hash: registry.definitions_hash.clone(),
+        feature_service: request.feature_service.clone(),
+        features: request.features.iter().map(|f| f.to_string()).collect(),
+        full_feature_names: request.full_feature_names,
+        timestamp_column: request.timestamp_column.clone(),
+        views,
+        spine_path: absolute(&request.spine),
+        spine_rows: output_rows,
+        spine_sha256: sha256_file(&request.spine)?,
+        output_path: absolute(out),
+        output_rows,
+    };
+    let body = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("manifest: {e}")))?;
+    let mpath = manifest_path(out);
+    std::fs::write(&mpath, body).map_err(|e| file_error(&mpath, e))?;
+    Ok(manifest)
+}
+
+async fn write_output(
+    ctx: &SessionContext,
+    planned: &crate::historical::HistoricalPlan,
+    path: &Path,
+) -> Result<u64> {
+    let file = std::fs::File::create(path).map_err(|e| file_error(path, e))?;
+    let mut writer =
+        ArrowWriter::try_new(file, planned.schema.clone(), None).map_err(|e| file_error(path, e))?;
+    let mut stream = execute_stream(planned.plan.clone(), ctx.task_ctx())?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(|e| file_error(path, e))?;
+    }
+    writer.close().map_err(|e| file_error(path, e))?;
+    Ok(rows)
+}
+
+/// Reads a manifest file.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, e))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| file_error(path, format!("not a training set manifest: {e}")))?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(file_error(
+            path,
+            format!("manifest format {} is not understood by this Quiver", manifest.format),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// The request that rebuilds a manifest's training set into `out` (its original output
+/// when `None`). Fails when the spine file changed since.
+pub fn rebuild_request(manifest: &Manifest, out: Option<PathBuf>) -> Result<TrainingSetRequest> {
+    let spine = PathBuf::from(&manifest.spine_path);
+    let sha = sha256_file(&spine)?;
+    if sha != manifest.spine_sha256 {
+        return Err(Error::InvalidInput(format!(
+            "the spine {} changed since the manifest was written (SHA-256 {sha}, manifest says {}); \
+             the training set cannot be rebuilt from it",
+            spine.display(),
+            manifest.spine_sha256
+        )));
+    }
+    let features =
+        manifest.features.iter().map(|f| FeatureRef::parse(f)).collect::<quiver_core::Result<Vec<_>>>()?;
+    Ok(TrainingSetRequest {
+        spine,
+        out: out.unwrap_or_else(|| PathBuf::from(&manifest.output_path)),
+        features,
+        feature_service: manifest.feature_service.clone(),
+        full_feature_names: manifest.full_feature_names,
+        timestamp_column: manifest.timestamp_column.clone(),
+        table_versions: manifest
+            .views
+            .iter()
+            .filter_map(|v| v.table_version.map(|t| (v.name.clone(), t)))
+            .collect(),
+    })
+}
