@@ -39,7 +39,10 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     let out = ok(tmp.path(), &["quickstart", "--dir", "demo", "--rows", "2000"]);
     assert!(out.contains("Applied registry version 1"), "{out}");
     assert!(out.contains("driver_stats"), "{out}");
+    assert!(out.contains("Wrote 1000 rows with 5 features"), "{out}");
     let dir = tmp.path().join("demo");
+    assert!(dir.join("training.parquet").is_file());
+    assert!(dir.join("training.parquet.manifest.json").is_file());
     (tmp, dir)
 }
 
