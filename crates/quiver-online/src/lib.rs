@@ -1,0 +1,41 @@
+//! Quiver's online side: the latest feature values per entity, for live models.
+//!
+//! - [`store`] — the [`OnlineStore`] trait and its contract;
+//! - [`redis_store`] — Redis and Redis Cluster;
+//! - [`embedded`] — a file-backed store (redb) for projects without Redis;
+//! - [`value`] — feature values and their binary encoding;
+//! - [`keys`] — entity keys;
+//! - [`rows`] — from materialized Arrow rows to the latest row per entity;
+//! - [`read`] — online reads with statuses;
+//! - [`conformance`] — the suite every store implementation passes.
+
+pub mod conformance;
+pub mod embedded;
+pub mod error;
+pub mod keys;
+pub mod read;
+pub mod redis_store;
+pub mod rows;
+pub mod store;
+pub mod value;
+
+pub use error::{Error, Result};
+pub use store::{EntityKey, OnlineStore, RowWrite};
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Opens the online store a project's config names.
+pub async fn open(
+    config: &quiver_core::config::OnlineStoreConfig,
+    project: &str,
+) -> Result<Arc<dyn OnlineStore>> {
+    match config {
+        quiver_core::config::OnlineStoreConfig::Embedded { path } => {
+            Ok(Arc::new(embedded::EmbeddedStore::open(Path::new(path))?))
+        }
+        quiver_core::config::OnlineStoreConfig::Redis { url } => {
+            Ok(Arc::new(redis_store::RedisStore::connect(url, project).await?))
+        }
+    }
+}

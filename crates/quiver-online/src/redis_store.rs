@@ -1,0 +1,301 @@
+//! The Redis online store, for a single server or a Redis Cluster.
+//!
+//! Layout: one string key per (view, entity):
+//!
+//! ```text
+//! <project>:{<entity>}:<view>   ->  encoded row (see `value`)
+//! e.g. rides:{driver_id=1001}:driver_stats
+//! ```
+//!
+//! The braces are a Redis Cluster hash tag: every view's row of one entity lives on the same
+//! shard. The project name is in every key, so projects can share a server.
+//!
+//! - Reads are one pipeline of `GET`s for the whole request: one round trip on a single
+//!   server. On a cluster a pipeline must stay within one hash slot, so the request is split
+//!   into one pipeline per entity (all its views share the slot), all sent concurrently over
+//!   the multiplexed connections; a per-shard pipeline over direct node connections would
+//!   cut that to one round trip per shard and is the next step.
+//! - Writes run a Lua script per row that keeps the stored row unless the new one is newer
+//!   by (event time, created time), or the stored one was written for another definition of
+//!   the view: the comparison and the `SET` are one atomic step inside Redis, so concurrent
+//!   writers and re-runs never move a value backwards. Rows are sent in pipelines of
+//!   [`WRITE_BATCH`], several in flight at once. An optional expiry (`PXAT`) lets Redis drop
+//!   rows that are past the view's ttl.
+//! - Connections reconnect by themselves (`ConnectionManager`, cluster connections), so a
+//!   Redis restart heals without restarting Quiver; calls made while it is down fail with
+//!   [`Error::Unavailable`].
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use redis::{Pipeline, RedisResult, Script};
+
+use crate::error::{Error, Result};
+use crate::store::{EntityKey, OnlineStore, RowWrite};
+
+/// Rows per write pipeline.
+pub const WRITE_BATCH: usize = 2_000;
+/// Write pipelines in flight at once.
+const WRITES_IN_FLIGHT: usize = 4;
+
+/// Newer-wins write. KEYS[1] the row key; ARGV[1] the encoded row; ARGV[2] expiry (Unix ms)
+/// or empty. Bytes 2..5 of a row are the view fingerprint, 6..21 the (event, created)
+/// ordering bytes (Lua strings are 1-based).
+const NEWER_WINS: &str = r"
+local new = ARGV[1]
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 2, 5) == string.sub(new, 2, 5) and string.sub(cur, 6, 21) >= string.sub(new, 6, 21) then
+  return 0
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], new, 'PXAT', ARGV[2])
+else
+  redis.call('SET', KEYS[1], new)
+end
+return 1
+";
+
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// A Redis (or Redis Cluster) online store for one project.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    project: String,
+    url: String,
+    script: Script,
+    /// Cluster node addresses given in the URL, for scans across shards.
+    nodes: Vec<String>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisStore({}, project {})", self.url, self.project)
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url`: `redis://host:port/db` (or `rediss://`) for a single server,
+    /// `redis+cluster://host1:port1,host2:port2` for a cluster.
+    pub async fn connect(url: &str, project: &str) -> Result<Self> {
+        let (conn, nodes) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            let nodes: Vec<String> =
+                rest.split(',').map(|h| format!("redis://{}", h.trim().trim_end_matches('/'))).collect();
+            let client = redis::cluster::ClusterClient::new(nodes.clone())
+                .map_err(|e| Error::Config(format!("'{url}': {e}")))?;
+            (Conn::Cluster(client.get_async_connection().await?), nodes)
+        } else {
+            let client = redis::Client::open(url).map_err(|e| Error::Config(format!("'{url}': {e}")))?;
+            (Conn::Single(client.get_connection_manager().await?), vec![url.to_string()])
+        };
+        Ok(RedisStore {
+            conn,
+            project: project.to_string(),
+            url: url.to_string(),
+            script: Script::new(NEWER_WINS),
+            nodes,
+        })
+    }
+
+    /// The Redis key of a row.
+    pub fn key(&self, view: &str, entity: &EntityKey) -> String {
+        format!("{}:{{{}}}:{view}", self.project, entity.0)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
+        match &self.conn {
+            Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+        }
+    }
+
+    async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> RedisResult<T> {
+        match &self.conn {
+            Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        }
+    }
+
+    async fn load_script(&self) -> Result<()> {
+        // On a cluster the client sends SCRIPT LOAD to every node.
+        let _: String = self.command(redis::cmd("SCRIPT").arg("LOAD").arg(NEWER_WINS)).await?;
+        Ok(())
+    }
+
+    async fn write_batch(&self, rows: &[RowWrite]) -> Result<u64> {
+        if let Conn::Cluster(_) = self.conn {
+            // One pipeline per entity (one hash slot), concurrently.
+            let groups = group_by_entity(rows.iter().map(|r| &r.entity));
+            let counts: Vec<u64> = futures::stream::iter(groups)
+                .map(|idx| {
+                    let part: Vec<RowWrite> = idx.iter().map(|i| rows[*i].clone()).collect();
+                    let me = self.clone();
+                    async move { me.write_pipeline(&part).await }
+                })
+                .buffer_unordered(64)
+                .try_collect()
+                .await?;
+            return Ok(counts.iter().sum());
+        }
+        self.write_pipeline(rows).await
+    }
+
+    async fn write_pipeline(&self, rows: &[RowWrite]) -> Result<u64> {
+        let mut pipe = redis::pipe();
+        for r in rows {
+            let expire = r.expire_at_ms.map(|t| t.to_string()).unwrap_or_default();
+            pipe.cmd("EVALSHA")
+                .arg(self.script.get_hash())
+                .arg(1)
+                .arg(self.key(&r.view, &r.entity))
+                .arg(&r.bytes)
+                .arg(expire);
+        }
+        let result: RedisResult<Vec<i64>> = self.query(&pipe).await;
+        let flags = match result {
+            Ok(f) => f,
+            Err(e)
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+                    || e.to_string().contains("NOSCRIPT") =>
+            {
+                // A restarted or new node has not seen the script yet.
+                self.load_script().await?;
+                self.query(&pipe).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(flags.iter().filter(|f| **f == 1).count() as u64)
+    }
+
+    /// The addresses of the cluster's primaries (or the single server).
+    async fn primaries(&self) -> Result<Vec<String>> {
+        match &self.conn {
+            Conn::Single(_) => Ok(vec![self.url.clone()]),
+            Conn::Cluster(_) => {
+                let text: String = self.command(&redis::cmd("CLUSTER").arg("NODES")).await?;
+                let mut out = Vec::new();
+                for line in text.lines() {
+                    let parts: Vec<&str> = line.split_whitespace().collect();
+                    if parts.len() > 2 && parts[2].contains("master") && !parts[2].contains("fail") {
+                        let addr = parts[1].split('@').next().unwrap_or_default();
+                        out.push(format!("redis://{addr}"));
+                    }
+                }
+                if out.is_empty() {
+                    return Err(Error::Unavailable(format!("no primaries listed by {:?}", self.nodes)));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Indices grouped by entity, in first-seen order.
+fn group_by_entity<'a>(entities: impl Iterator<Item = &'a EntityKey>) -> Vec<Vec<usize>> {
+    let mut index: std::collections::HashMap<&'a str, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, e) in entities.enumerate() {
+        let g = *index.entry(e.0.as_str()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    groups
+}
+
+#[async_trait]
+impl OnlineStore for RedisStore {
+    async fn write(&self, rows: &[RowWrite]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let batches: Vec<Vec<RowWrite>> = rows.chunks(WRITE_BATCH).map(<[RowWrite]>::to_vec).collect();
+        let written: Vec<u64> = futures::stream::iter(batches)
+            .map(|chunk| {
+                let me = self.clone();
+                async move { me.write_batch(&chunk).await }
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(written.iter().sum())
+    }
+
+    async fn read(&self, keys: &[(String, EntityKey)]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Conn::Cluster(_) = self.conn {
+            let groups = group_by_entity(keys.iter().map(|(_, e)| e));
+            let parts: Vec<(Vec<usize>, Vec<Option<Vec<u8>>>)> =
+                futures::future::try_join_all(groups.into_iter().map(|idx| async move {
+                    let mut pipe = redis::pipe();
+                    for i in &idx {
+                        pipe.cmd("GET").arg(self.key(&keys[*i].0, &keys[*i].1));
+                    }
+                    let got: Vec<Option<Vec<u8>>> = self.query(&pipe).await?;
+                    Ok::<_, Error>((idx, got))
+                }))
+                .await?;
+            let mut out = vec![None; keys.len()];
+            for (idx, got) in parts {
+                for (i, v) in idx.into_iter().zip(got) {
+                    out[i] = v;
+                }
+            }
+            return Ok(out);
+        }
+        let mut pipe = redis::pipe();
+        for (view, entity) in keys {
+            pipe.cmd("GET").arg(self.key(view, entity));
+        }
+        Ok(self.query(&pipe).await?)
+    }
+
+    async fn delete_view(&self, view: &str) -> Result<u64> {
+        let pattern = format!("{}:{{*}}:{view}", self.project);
+        let mut removed = 0u64;
+        for node in self.primaries().await? {
+            // Keys live on the node that owns their slot: scan and unlink on each primary
+            // directly.
+            let client =
+                redis::Client::open(node.as_str()).map_err(|e| Error::Config(format!("'{node}': {e}")))?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await?;
+                if !keys.is_empty() {
+                    // One UNLINK per key: keys of different slots cannot share a command.
+                    let mut pipe = redis::pipe();
+                    for k in &keys {
+                        pipe.cmd("UNLINK").arg(k);
+                    }
+                    let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+                    removed += counts.iter().sum::<u64>();
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+}

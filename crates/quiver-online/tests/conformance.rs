@@ -1,0 +1,148 @@
+//! Every online store implementation passes the same conformance suite, against the real
+//! thing: an embedded store file, a `redis-server`, and a 3-node Redis Cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::sync::Arc;
+
+use quiver_online::embedded::EmbeddedStore;
+use quiver_online::redis_store::RedisStore;
+use quiver_online::store::OnlineStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_store_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn OnlineStore> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    quiver_online::conformance::run(store.clone(), "t").await;
+    // The data survives reopening the file.
+    let k = quiver_online::keys::entity_key(&[("id", &quiver_online::value::Value::Int64(1))]).unwrap();
+    let row = quiver_online::RowWrite {
+        view: "v".into(),
+        entity: k.clone(),
+        bytes: vec![1; 23],
+        expire_at_ms: None,
+    };
+    store.write(&[row]).await.unwrap();
+    drop(store);
+    let reopened = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.read(&[("v".into(), k)]).await.unwrap()[0], Some(vec![1; 23]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_passes_the_conformance_suite() {
+    let server = common::RedisServer::start();
+    let store: Arc<dyn OnlineStore> = Arc::new(RedisStore::connect(&server.url(), "rides").await.unwrap());
+    quiver_online::conformance::run(store, "t").await;
+    // Keys carry the project and the entity hash tag.
+    let store = RedisStore::connect(&server.url(), "rides").await.unwrap();
+    let k =
+        quiver_online::keys::entity_key(&[("driver_id", &quiver_online::value::Value::Int64(1001))]).unwrap();
+    assert_eq!(store.key("driver_stats", &k), "rides:{driver_id=1001}:driver_stats");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_store_passes_the_conformance_suite() {
+    let cluster = common::RedisCluster::start();
+    let store: Arc<dyn OnlineStore> = Arc::new(RedisStore::connect(&cluster.url(), "rides").await.unwrap());
+    quiver_online::conformance::run(store.clone(), "t").await;
+    // One entity's rows of every view live on one shard: same hash tag, same slot.
+    let write = |view: &str| quiver_online::RowWrite {
+        view: view.into(),
+        entity: quiver_online::store::EntityKey("driver_id=77".into()),
+        bytes: vec![1; 23],
+        expire_at_ms: None,
+    };
+    store.write(&[write("v1"), write("v2"), write("v3")]).await.unwrap();
+    let slot =
+        |view: &str| cluster.nodes[0].cli(&["cluster", "keyslot", &format!("rides:{{driver_id=77}}:{view}")]);
+    assert_eq!(slot("v1"), slot("v2"));
+    assert_eq!(slot("v1"), slot("v3"));
+    // The keys really are spread over the three shards.
+    let sizes: Vec<u64> = cluster.nodes.iter().map(|n| n.cli(&["dbsize"]).trim().parse().unwrap()).collect();
+    assert_eq!(sizes.iter().sum::<u64>(), 3);
+    store
+        .write(
+            &(0..3000)
+                .map(|i| quiver_online::RowWrite {
+                    view: "spread".into(),
+                    entity: quiver_online::store::EntityKey(format!("id={i}")),
+                    bytes: vec![1; 23],
+                    expire_at_ms: None,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    let sizes: Vec<u64> = cluster.nodes.iter().map(|n| n.cli(&["dbsize"]).trim().parse().unwrap()).collect();
+    assert!(sizes.iter().all(|s| *s > 500), "keys spread over the shards: {sizes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_expires_rows_past_their_ttl_when_asked() {
+    let server = common::RedisServer::start();
+    let store = RedisStore::connect(&server.url(), "rides").await.unwrap();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let row = |id: &str, expire: Option<i64>| quiver_online::RowWrite {
+        view: "v".into(),
+        entity: quiver_online::store::EntityKey(id.into()),
+        bytes: vec![1; 23],
+        expire_at_ms: expire,
+    };
+    store.write(&[row("id=1", Some(now_ms + 300)), row("id=2", None)]).await.unwrap();
+    let ttl: i64 = server.cli(&["pttl", "rides:{id=1}:v"]).trim().parse().unwrap();
+    assert!(ttl > 0 && ttl <= 300, "pttl {ttl}");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let got = store
+        .read(&[
+            ("v".into(), quiver_online::store::EntityKey("id=1".into())),
+            ("v".into(), quiver_online::store::EntityKey("id=2".into())),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(got[0], None, "expired");
+    assert!(got[1].is_some(), "no expiry asked, kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_redis_is_unavailable_and_the_store_recovers_when_it_returns() {
+    let mut server = common::RedisServer::start();
+    let store = RedisStore::connect(&server.url(), "rides").await.unwrap();
+    let key = ("v".to_string(), quiver_online::store::EntityKey("id=1".into()));
+    store
+        .write(&[quiver_online::RowWrite {
+            view: "v".into(),
+            entity: key.1.clone(),
+            bytes: vec![1; 23],
+            expire_at_ms: None,
+        }])
+        .await
+        .unwrap();
+    server.stop();
+    let err = store.read(std::slice::from_ref(&key)).await.unwrap_err();
+    assert!(matches!(err, quiver_online::Error::Unavailable(_)), "{err}");
+    server.restart();
+    // The connection heals by itself; the restarted server is empty, and the script is
+    // loaded again on demand.
+    let mut healed = false;
+    for _ in 0..50 {
+        if let Ok(v) = store.read(std::slice::from_ref(&key)).await {
+            assert_eq!(v, vec![None]);
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healed, "the store did not recover");
+    let written = store
+        .write(&[quiver_online::RowWrite {
+            view: "v".into(),
+            entity: key.1.clone(),
+            bytes: vec![1; 23],
+            expire_at_ms: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+}
