@@ -115,6 +115,35 @@ pub async fn apply(config: &Config, out: &Output) -> Result<(), Failure> {
             }
         }
         ApplyOutcome::Applied(snapshot) => {
+            // Views that are gone (or no longer online) lose their online rows.
+            let dropped: Vec<&str> = changes
+                .iter()
+                .filter(|c| c.kind == quiver_core::problem::ObjectKind::FeatureView)
+                .filter(|c| match c.action {
+                    Action::Removed => true,
+                    Action::Changed => loaded.definitions.feature_view(&c.name).is_some_and(|v| !v.online),
+                    Action::Added => false,
+                })
+                .map(|c| c.name.as_str())
+                .collect();
+            if !dropped.is_empty() {
+                let store = quiver_online::open(&config.online_store, &config.project).await.map_err(|e| {
+                    Failure::new(format!(
+                        "registry version {} is applied, but the online store could not be opened to delete the rows of {}: {e}",
+                        snapshot.version,
+                        dropped.join(", ")
+                    ))
+                })?;
+                for view in &dropped {
+                    let n = store.delete_view(view).await.map_err(|e| {
+                        Failure::new(format!(
+                            "registry version {} is applied, but deleting the online rows of '{view}' failed: {e}",
+                            snapshot.version
+                        ))
+                    })?;
+                    out.line(format!("Deleted {n} online rows of feature view '{view}'."));
+                }
+            }
             if out.json {
                 out.json(
                     &json!({"ok": true, "applied": true, "version": snapshot.version, "changes": changes}),

@@ -9,6 +9,7 @@ mod commands;
 mod example;
 mod failure;
 mod offline;
+mod online;
 mod output;
 mod quickstart;
 
@@ -108,6 +109,21 @@ enum Command {
         /// Rebuild the training set a manifest describes (same definitions, same table versions)
         #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["entities", "features", "service"])]
         from_manifest: Option<PathBuf>,
+    },
+    /// The latest feature values of some entities from the online store, as JSON
+    Online {
+        /// Features as view:feature (or a whole view), comma separated
+        #[arg(long, value_delimiter = ',', conflicts_with = "service")]
+        features: Vec<String>,
+        /// A feature service instead of --features
+        #[arg(long)]
+        service: Option<String>,
+        /// An entity: join keys as name=value, comma separated; repeat for more entities
+        #[arg(long = "entity", value_name = "KEY=VALUE[,KEY=VALUE]", required = true)]
+        entities: Vec<String>,
+        /// Judge the ttl at this time instead of now (RFC 3339 or YYYY-MM-DD)
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Create an example project in DIR, with sample data, and run the whole flow on it
     Quickstart {
@@ -255,6 +271,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Registry { command: RegistryCommand::History } => {
             commands::history(&commands::load_config(cli.config.as_deref())?, &out).await
+        }
+        Command::Online { features, service, entities, at } => {
+            let at = at.as_deref().map(offline::parse_time).transpose()?;
+            online::online(
+                &commands::load_config(cli.config.as_deref())?,
+                &features,
+                service.as_deref(),
+                &entities,
+                at,
+                &out,
+            )
+            .await
         }
         Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, memory_limit, &out).await,
         Command::SampleLake { dir, rows, drivers, customers, days, seed, start } => {

@@ -103,11 +103,12 @@ impl Progress for BarProgress {
             (Some(e), _) => format!("FAILED: {e}"),
             (None, Some(s)) => format!("skipped: {s}"),
             (None, None) => format!(
-                "{} rows in {:.1}s ({:.0} rows/s), offline table version {}",
+                "{} rows in {:.1}s ({:.0} rows/s), offline table version {}{}",
                 report.rows,
                 report.seconds,
                 report.rows as f64 / report.seconds.max(1e-9),
-                report.offline_version.map_or("-".to_string(), |v| v.to_string())
+                report.offline_version.map_or("-".to_string(), |v| v.to_string()),
+                report.online_rows.map_or(String::new(), |n| format!(", {n} entities online"))
             ),
         };
         eprintln!("{}: {what}", report.view);
@@ -123,7 +124,17 @@ pub async fn materialize(
 ) -> Result<(), Failure> {
     let (lake, store) = offline_parts(config, memory_limit)?;
     let registry = open_registry(config)?;
-    let materializer = Materializer { lake, store, state: StateStore::new(&registry), registry };
+    let online = quiver_online::open(&config.online_store, &config.project)
+        .await
+        .map_err(|e| Failure::new(format!("opening the online store: {e}")))?;
+    let materializer = Materializer {
+        lake,
+        store,
+        state: StateStore::new(&registry),
+        registry,
+        online: Some(online),
+        online_expiry: false,
+    };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
     let reports = materializer.run(span, views, &progress).await?;
     let failed = reports.iter().filter(|r| r.error.is_some()).count();
@@ -142,6 +153,7 @@ pub async fn materialize(
                     fmt(r.window_end),
                     r.rows.to_string(),
                     r.offline_version.map_or("-".into(), |v| v.to_string()),
+                    r.online_rows.map_or("-".into(), |v| v.to_string()),
                     match (&r.error, &r.skipped) {
                         (Some(_), _) => "failed".into(),
                         (None, Some(s)) => format!("skipped ({s})"),
@@ -150,7 +162,10 @@ pub async fn materialize(
                 ]
             })
             .collect();
-        out.line(table(&["VIEW", "FROM", "TO (EXCLUSIVE)", "ROWS", "TABLE VERSION", "STATUS"], &rows));
+        out.line(table(
+            &["VIEW", "FROM", "TO (EXCLUSIVE)", "ROWS", "TABLE VERSION", "ONLINE", "STATUS"],
+            &rows,
+        ));
     }
     if failed > 0 {
         let first = reports.iter().find_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.view)));

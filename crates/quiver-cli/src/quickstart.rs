@@ -90,6 +90,20 @@ pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Re
         let preview = preview(&dir.join("training.parquet"), 5).await?;
         step.line(format!("First rows of training.parquet:\n{preview}"));
     }
+    // Latest values online, judged as of the end of the sample window (the sample data is
+    // dated, so "now" would put every value with a ttl past its max age).
+    step.line(format!(
+        "\n$ quiver online --service ride_ranking_v1 --entity driver_id=1001,customer_id=2001 --entity driver_id=1002,customer_id=2002 --at {end_text}"
+    ));
+    crate::online::online(
+        &config,
+        &[],
+        Some("ride_ranking_v1"),
+        &["driver_id=1001,customer_id=2001".into(), "driver_id=1002,customer_id=2002".into()],
+        Some(end),
+        &step,
+    )
+    .await?;
     step.line(format!(
         "\nDone. Try, from {}:\n  quiver describe view driver_stats\n  quiver registry history\n  \
          quiver historical --from-manifest training.parquet.manifest.json --out rebuilt.parquet",

@@ -46,7 +46,8 @@ impl Rng {
 fn writer(path: &Path, schema: Arc<Schema>) -> ArrowWriter<std::fs::File> {
     std::fs::create_dir_all(path.parent().expect("a parent folder")).expect("create the folder");
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    ArrowWriter::try_new(std::fs::File::create(path).expect("create the file"), schema, Some(props)).expect("a writer")
+    ArrowWriter::try_new(std::fs::File::create(path).expect("create the file"), schema, Some(props))
+        .expect("a writer")
 }
 
 /// A source of `rows` rows over `entities` keys, event times over 30 days at whole seconds.
@@ -190,7 +191,8 @@ async fn main() {
 
     let loaded = parse_documents(&[("bench.yaml".into(), DEFS.into())]);
     assert!(loaded.problems.is_empty(), "{}", loaded.problems);
-    let registry = Registry::open(&resolve_location("registry/", &dir).expect("registry URL"), "bench").expect("registry");
+    let registry = Registry::open(&resolve_location("registry/", &dir).expect("registry URL"), "bench")
+        .expect("registry");
     let head = registry.head_version().await.expect("registry head");
     let _ = registry.apply(&loaded.definitions, head, "bench").await.expect("apply");
     let snapshot = registry.head().await.expect("head").expect("a version");
@@ -201,7 +203,14 @@ async fn main() {
     let t1 = Instant::now();
     let materialized = store.latest_version("stats_a").await.expect("store").is_some();
     if !materialized {
-        let m = Materializer { lake: lake.clone(), store: store.clone(), state: StateStore::new(&registry), registry };
+        let m = Materializer {
+            lake: lake.clone(),
+            store: store.clone(),
+            state: StateStore::new(&registry),
+            registry,
+            online: None,
+            online_expiry: false,
+        };
         let start = chrono::DateTime::from_timestamp_micros(BASE_US).expect("time");
         let reports = m
             .run(Span::Window { start, end: start + chrono::Duration::days(DAYS) }, &[], &NoProgress)
@@ -213,10 +222,11 @@ async fn main() {
     }
     let materialize_s = t1.elapsed().as_secs_f64();
 
-    let features: Vec<FeatureRef> = ["stats_a:f1", "stats_a:f2", "stats_a:f3", "stats_b:f1", "stats_b:f2", "stats_b:f3"]
-        .iter()
-        .map(|r| FeatureRef::parse(r).expect("a reference"))
-        .collect();
+    let features: Vec<FeatureRef> =
+        ["stats_a:f1", "stats_a:f2", "stats_a:f3", "stats_b:f1", "stats_b:f2", "stats_b:f3"]
+            .iter()
+            .map(|r| FeatureRef::parse(r).expect("a reference"))
+            .collect();
     let request = TrainingSetRequest {
         spine,
         out: dir.join("out_quiver.parquet"),

@@ -20,6 +20,11 @@ pub enum Error {
     #[error("offline store: {0}")]
     Store(String),
 
+    /// The online store failed while materialization wrote to it (the offline commit of
+    /// that view is already done).
+    #[error("{0}")]
+    Online(#[from] quiver_online::Error),
+
     /// Bad input from the caller: a spine without a needed column, an unknown feature,
     /// an empty window. The message says what to fix.
     #[error("{0}")]

@@ -10,8 +10,10 @@
 //! 4. only then the run is recorded and the watermark moved (a failed or killed run leaves
 //!    both the table and the watermark as they were).
 //!
-//! The online store plugs in after step 3 (the latest row per entity of the window), in the
-//! online issue.
+//! 5. for views with `online: true` and an online store configured: the latest row per
+//!    entity of the window (same rule as the point-in-time join) is written to the online
+//!    store in pipelined batches, newer-wins, so a backfill of an older window never moves an
+//!    online value backwards.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -26,10 +28,14 @@ use quiver_core::registry::Registry;
 use quiver_core::state::{RunRecord, RunStatus, StateStore};
 use serde::Serialize;
 
+use futures::StreamExt;
+use quiver_online::OnlineStore;
+use quiver_online::rows::LatestRows;
+
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::store::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, offline_schema, stored_timestamp_type};
-use crate::types::{UTC, arrow_type, timestamp_type};
+use crate::types::{UTC, arrow_type};
 
 /// What to materialize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +55,9 @@ pub struct ViewReport {
     pub rows: u64,
     pub offline_version: Option<u64>,
     pub seconds: f64,
+    /// Entities written to the online store (views with `online: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_rows: Option<u64>,
     /// Why nothing was done (already up to date, no data), when that is the case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
@@ -118,8 +127,36 @@ pub async fn window_rows(
         keys.iter().map(|k| col(datafusion::common::Column::from_name(&k.name)).sort(true, true)).collect();
     order.push(col(EVENT_TIMESTAMP).sort(true, true));
     order.push(col(CREATED_TIMESTAMP).sort(true, true));
-    let _ = timestamp_type; // the frame's timestamps are already normalized by the lake
     Ok(frame.filter(filter)?.select(exprs)?.sort(order)?)
+}
+
+/// The window's rows sorted so that the last row of each entity is its latest by the
+/// point-in-time rule: (keys, event time, created time, scalar feature values) ascending.
+pub async fn latest_first_rows(
+    lake: &Lake,
+    defs: &Definitions,
+    view: &FeatureView,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<DataFrame> {
+    let rows = window_rows(lake, defs, view, start, end).await?;
+    let mut order: Vec<SortExpr> = defs
+        .join_keys(view)
+        .iter()
+        .map(|k| col(datafusion::common::Column::from_name(&k.name)).sort(true, true))
+        .collect();
+    order.push(col(EVENT_TIMESTAMP).sort(true, true));
+    order.push(col(CREATED_TIMESTAMP).sort(true, true));
+    for f in &view.features {
+        if !matches!(arrow_type(&f.dtype), datafusion::arrow::datatypes::DataType::List(_)) {
+            order.push(col(datafusion::common::Column::from_name(&f.name)).sort(true, true));
+        }
+    }
+    Ok(rows.sort(order)?)
+}
+
+fn online_error(e: quiver_online::Error) -> Error {
+    Error::Online(e)
 }
 
 /// The earliest event time of a view's data, or `None` when it has no rows.
@@ -157,7 +194,14 @@ pub struct Materializer {
     pub store: OfflineStore,
     pub registry: Registry,
     pub state: StateStore,
+    /// Where views with `online: true` get their latest rows; `None` skips the online step.
+    pub online: Option<Arc<dyn OnlineStore>>,
+    /// Give online rows an expiry at event time + ttl.
+    pub online_expiry: bool,
 }
+
+/// Rows per online write call.
+const ONLINE_CHUNK: usize = 10_000;
 
 impl Materializer {
     /// Runs `span` for the named views (all views when empty), one after the other. A view
@@ -224,6 +268,7 @@ impl Materializer {
             seconds: 0.0,
             skipped: None,
             error: None,
+            online_rows: None,
         };
         let mut state = match self.state.view(&view.name).await {
             Ok(s) => s,
@@ -276,6 +321,22 @@ impl Materializer {
                 report.offline_version = Some(w.version);
                 run.rows = w.rows;
                 run.offline_version = Some(w.version);
+                if let (true, Some(online)) = (view.online, &self.online) {
+                    match self.write_online(defs, view, start, end, online.as_ref()).await {
+                        Ok(n) => {
+                            report.online_rows = Some(n);
+                            run.online_rows = Some(n);
+                        }
+                        Err(e) => {
+                            let message = format!("offline commit done, online write failed: {e}");
+                            report.error = Some(message.clone());
+                            run.status = RunStatus::Failed;
+                            run.error = Some(message);
+                        }
+                    }
+                }
+                report.seconds = started.elapsed().as_secs_f64();
+                run.finished_at = Utc::now();
             }
             Err(e) => {
                 report.error = Some(e.to_string());
@@ -290,6 +351,35 @@ impl Materializer {
                 .get_or_insert(format!("the data was committed but the run could not be recorded: {e}"));
         }
         report
+    }
+
+    /// Writes the latest row per entity of `[start, end)` to the online store; returns how
+    /// many entities were written.
+    async fn write_online(
+        &self,
+        defs: &Definitions,
+        view: &FeatureView,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        online: &dyn OnlineStore,
+    ) -> Result<u64> {
+        let rows = latest_first_rows(&self.lake, defs, view, start, end).await?;
+        let mut stream = rows.execute_stream().await?;
+        let mut latest = LatestRows::new(defs, view, self.online_expiry);
+        let mut pending = Vec::with_capacity(ONLINE_CHUNK);
+        let mut written = 0u64;
+        while let Some(batch) = stream.next().await {
+            pending.extend(latest.push(&batch?).map_err(online_error)?);
+            if pending.len() >= ONLINE_CHUNK {
+                online.write(&pending).await.map_err(online_error)?;
+                written += pending.len() as u64;
+                pending.clear();
+            }
+        }
+        pending.extend(latest.finish());
+        online.write(&pending).await.map_err(online_error)?;
+        written += pending.len() as u64;
+        Ok(written)
     }
 
     async fn write(

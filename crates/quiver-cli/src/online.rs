@@ -1,0 +1,128 @@
+//! `quiver online`: the latest feature values of some entities, as JSON.
+
+use std::collections::BTreeMap;
+
+use quiver_core::config::Config;
+use quiver_core::definitions::{Definitions, FeatureRef};
+use quiver_core::dtype::DType;
+use quiver_online::read::{Status, get_online_features};
+use quiver_online::value::{Value, format_ns};
+use serde_json::{Map, Value as Json, json};
+
+use crate::commands::open_registry;
+use crate::failure::Failure;
+use crate::output::Output;
+
+/// Declared type of each join key the requested views use.
+fn key_types(defs: &Definitions, features: &[FeatureRef]) -> BTreeMap<String, DType> {
+    let mut out = BTreeMap::new();
+    for r in features {
+        if let Some(view) = defs.feature_view(&r.view) {
+            for k in defs.join_keys(view) {
+                out.insert(k.name, k.dtype);
+            }
+        }
+    }
+    out
+}
+
+/// Parses `k=v[,k2=v2]` with the declared key types.
+fn parse_entity(text: &str, types: &BTreeMap<String, DType>) -> Result<BTreeMap<String, Value>, Failure> {
+    let mut row = BTreeMap::new();
+    for part in text.split(',') {
+        let (k, v) = part.split_once('=').ok_or_else(|| {
+            Failure::new(format!("--entity '{text}': write join keys as name=value, e.g. driver_id=1001"))
+        })?;
+        let (k, v) = (k.trim(), v.trim());
+        let value = match types.get(k) {
+            None => {
+                return Err(Failure::new(format!(
+                    "--entity '{text}': '{k}' is not a join key of the requested views (they use: {})",
+                    types.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            Some(DType::Int64) => Value::Int64(v.parse().map_err(|_| {
+                Failure::new(format!("--entity '{text}': join key '{k}' is int64; '{v}' is not an integer"))
+            })?),
+            Some(DType::Int32) => Value::Int32(v.parse().map_err(|_| {
+                Failure::new(format!("--entity '{text}': join key '{k}' is int32; '{v}' is not an integer"))
+            })?),
+            Some(DType::String) => Value::String(v.to_string()),
+            Some(DType::Bytes) => Value::Bytes(v.as_bytes().to_vec()),
+            Some(other) => {
+                return Err(Failure::new(format!("join key '{k}' has type {other}, which cannot be a key")));
+            }
+        };
+        row.insert(k.to_string(), value);
+    }
+    Ok(row)
+}
+
+pub async fn online(
+    config: &Config,
+    features: &[String],
+    service: Option<&str>,
+    entities: &[String],
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    out: &Output,
+) -> Result<(), Failure> {
+    let registry = open_registry(config)?;
+    let snapshot = registry
+        .head()
+        .await?
+        .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
+    let defs = &snapshot.definitions;
+    let refs: Vec<FeatureRef> = match (service, features.is_empty()) {
+        (Some(s), true) => defs.resolve_service(s)?,
+        (None, false) => {
+            let mut refs = Vec::new();
+            for f in features {
+                refs.extend(defs.expand_reference(f.trim())?);
+            }
+            refs
+        }
+        _ => return Err(Failure::new("name the features with --features or --service (one of them)")),
+    };
+    if entities.is_empty() {
+        return Err(Failure::new("give at least one --entity name=value"));
+    }
+    let types = key_types(defs, &refs);
+    let rows: Vec<BTreeMap<String, Value>> =
+        entities.iter().map(|e| parse_entity(e, &types)).collect::<Result<_, _>>()?;
+    let store = quiver_online::open(&config.online_store, &config.project)
+        .await
+        .map_err(|e| Failure::new(format!("opening the online store: {e}")))?;
+    let now = at.unwrap_or_else(chrono::Utc::now);
+    let now_ns = now.timestamp_nanos_opt().ok_or_else(|| Failure::new("--at is out of range"))?;
+    let response = get_online_features(store.as_ref(), defs, &refs, &rows, now_ns)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let mut results = Vec::with_capacity(rows.len());
+    for (row, values) in rows.iter().zip(&response.rows) {
+        let entity: Map<String, Json> = row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        let mut features = Map::new();
+        for (r, fv) in response.features.iter().zip(values) {
+            let status = match fv.status {
+                Status::Present => "PRESENT",
+                Status::NullValue => "NULL_VALUE",
+                Status::NotFound => "NOT_FOUND",
+                Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
+            };
+            features.insert(
+                r.to_string(),
+                json!({
+                    "value": fv.value.to_json(),
+                    "status": status,
+                    "event_timestamp": fv.event_ns.map(format_ns),
+                }),
+            );
+        }
+        results.push(json!({"entity": entity, "features": features}));
+    }
+    // The output is JSON whether or not --json is given: this command is for machines first.
+    let body = json!({"results": results});
+    if !out.quiet {
+        println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+    }
+    Ok(())
+}
