@@ -21,8 +21,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "quiver.yaml";
 pub enum OnlineStoreConfig {
     /// A file-backed store inside the project (the default; needs nothing installed).
     Embedded { path: PathBuf },
-    /// A Redis server or cluster, e.g. `redis://127.0.0.1:6379/0`.
-    Redis { url: String },
+    /// A Redis server or cluster, e.g. `redis://127.0.0.1:6379/0` or
+    /// `redis+cluster://h1:p1,h2:p2`. With `expire_keys`, Redis drops a row once it is older
+    /// than its view's ttl (it then reads as NOT_FOUND rather than OUTSIDE_MAX_AGE).
+    Redis { url: String, expire_keys: bool },
 }
 
 /// A loaded, resolved configuration.
@@ -59,6 +61,7 @@ struct RawOnline {
     kind: Option<String>,
     path: Option<String>,
     url: Option<String>,
+    expire_keys: Option<bool>,
 }
 
 impl Config {
@@ -115,7 +118,7 @@ impl Config {
             None => OnlineStoreConfig::Embedded { path: root.join(".quiver/online") },
             Some(o) => match o.kind.as_deref().unwrap_or("embedded") {
                 "embedded" => {
-                    if o.url.is_some() {
+                    if o.url.is_some() || o.expire_keys.is_some() {
                         return Err(
                             "online_store: `url` is for type redis; the embedded store takes `path`".into()
                         );
@@ -133,7 +136,7 @@ impl Config {
                     {
                         return Err(format!("online_store: url '{url}' is not a redis:// or rediss:// URL"));
                     }
-                    OnlineStoreConfig::Redis { url }
+                    OnlineStoreConfig::Redis { url, expire_keys: o.expire_keys.unwrap_or(false) }
                 }
                 other => return Err(format!("online_store: unknown type '{other}' (embedded or redis)")),
             },
@@ -163,7 +166,20 @@ mod tests {
         assert_eq!(c.registry.as_str(), "file:///p/.quiver/registry");
         assert_eq!(c.lake.as_str(), "file:///p/lake/");
         assert_eq!(c.offline_store.as_str(), "s3://bucket/offline");
-        assert_eq!(c.online_store, OnlineStoreConfig::Redis { url: "redis://127.0.0.1:6379/0".into() });
+        assert_eq!(
+            c.online_store,
+            OnlineStoreConfig::Redis { url: "redis://127.0.0.1:6379/0".into(), expire_keys: false }
+        );
+        let c = Config::parse(
+            "project: p\nonline_store: {type: redis, url: 'redis+cluster://a:1,b:2', expire_keys: true}\n",
+            Path::new("/p/q.yaml"),
+            Path::new("/p"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.online_store,
+            OnlineStoreConfig::Redis { url: "redis+cluster://a:1,b:2".into(), expire_keys: true }
+        );
     }
 
     #[test]
@@ -177,6 +193,7 @@ mod tests {
             ("project: p\nonline_store: {type: redis}\n", "needs `url`"),
             ("project: p\nonline_store: {type: dynamo}\n", "unknown type 'dynamo'"),
             ("project: p\nonline_store: {type: redis, url: 'http://x'}\n", "not a redis://"),
+            ("project: p\nonline_store: {type: embedded, expire_keys: true}\n", "are for type redis"),
         ] {
             let err = Config::parse(text, file, root).unwrap_err();
             assert!(err.contains(expect), "{text:?}: {err}");

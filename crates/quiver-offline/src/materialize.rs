@@ -58,6 +58,9 @@ pub struct ViewReport {
     /// Entities written to the online store (views with `online: true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online_rows: Option<u64>,
+    /// Seconds spent on the online step (included in `seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_seconds: Option<f64>,
     /// Why nothing was done (already up to date, no data), when that is the case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
@@ -269,6 +272,7 @@ impl Materializer {
             skipped: None,
             error: None,
             online_rows: None,
+            online_seconds: None,
         };
         let mut state = match self.state.view(&view.name).await {
             Ok(s) => s,
@@ -322,7 +326,10 @@ impl Materializer {
                 run.rows = w.rows;
                 run.offline_version = Some(w.version);
                 if let (true, Some(online)) = (view.online, &self.online) {
-                    match self.write_online(defs, view, start, end, online.as_ref()).await {
+                    let online_started = Instant::now();
+                    let result = self.write_online(defs, view, start, end, online.as_ref()).await;
+                    report.online_seconds = Some(online_started.elapsed().as_secs_f64());
+                    match result {
                         Ok(n) => {
                             report.online_rows = Some(n);
                             run.online_rows = Some(n);

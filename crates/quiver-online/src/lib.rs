@@ -34,7 +34,7 @@ pub async fn open(
         quiver_core::config::OnlineStoreConfig::Embedded { path } => {
             Ok(Arc::new(embedded::EmbeddedStore::open(Path::new(path))?))
         }
-        quiver_core::config::OnlineStoreConfig::Redis { url } => {
+        quiver_core::config::OnlineStoreConfig::Redis { url, .. } => {
             Ok(Arc::new(redis_store::RedisStore::connect(url, project).await?))
         }
     }
