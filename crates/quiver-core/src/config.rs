@@ -120,7 +120,7 @@ impl Config {
                 "embedded" => {
                     if o.url.is_some() || o.expire_keys.is_some() {
                         return Err(
-                            "online_store: `url` is for type redis; the embedded store takes `path`".into()
+                            "online_store: `url` and `expire_keys` are for type redis; the embedded store takes `path`".into()
                         );
                     }
                     OnlineStoreConfig::Embedded {
