@@ -8,6 +8,8 @@
 //! counts (1.0: 7.3 M rows over 10 k entities with ttl 2h, and 3 M rows over 50 k entities
 //! with ttl 2d).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

@@ -25,7 +25,7 @@ use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, cast};
+use datafusion::prelude::{DataFrame, SessionContext, cast};
 use quiver_core::definitions::{Definitions, FeatureRef, FeatureView};
 
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ pub fn output_name(r: &FeatureRef, full: bool) -> String {
 /// A session for reading a spine: one partition, so row numbers follow the file.
 pub fn spine_session(ctx: &SessionContext) -> SessionContext {
     let config = ctx.copied_config().with_target_partitions(1);
-    SessionContext::new_with_config_rt(SessionConfig::from(config), ctx.runtime_env())
+    SessionContext::new_with_config_rt(config, ctx.runtime_env())
 }
 
 /// Plans a retrieval of `request` for the spine `spine` (read with [`spine_session`]).

@@ -326,8 +326,8 @@ impl JoinState {
         // Index in `sources` of the candidate's batch and of the cursor's batch, if added.
         let mut candidate_source: Option<usize> = None;
 
-        for i in 0..n {
-            if !key_valid[i] || ts.is_null(i) {
+        for (i, valid) in key_valid.iter().enumerate() {
+            if !valid || ts.is_null(i) {
                 indices.push((0, 0));
                 continue;
             }

@@ -348,6 +348,8 @@ async fn run_seed(seed: u64) -> usize {
         store: store.clone(),
         state: StateStore::new(&registry),
         registry: registry.clone(),
+        online: None,
+        online_expiry: false,
     };
     let day = chrono::Duration::days(1);
     let base: DateTime<Utc> = DateTime::from_timestamp_micros(BASE_US).unwrap();

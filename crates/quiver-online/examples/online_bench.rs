@@ -7,6 +7,8 @@
 //! and, as the floor, the same 200 keys as one raw pipelined `GET` with the redis crate.
 //! Prints p50/p99 of both, write throughput, and Redis memory per entity.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 

@@ -177,7 +177,7 @@ impl RedisStore {
         match &self.conn {
             Conn::Single(_) => Ok(vec![self.url.clone()]),
             Conn::Cluster(_) => {
-                let text: String = self.command(&redis::cmd("CLUSTER").arg("NODES")).await?;
+                let text: String = self.command(redis::cmd("CLUSTER").arg("NODES")).await?;
                 let mut out = Vec::new();
                 for line in text.lines() {
                     let parts: Vec<&str> = line.split_whitespace().collect();

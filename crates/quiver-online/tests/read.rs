@@ -167,7 +167,8 @@ async fn bad_requests_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let one = vec![entity(&[("driver_id", Value::Int64(1))])];
-    let cases: Vec<(Vec<FeatureRef>, Vec<BTreeMap<String, Value>>, &str)> = vec![
+    type Case = (Vec<FeatureRef>, Vec<BTreeMap<String, Value>>, &'static str);
+    let cases: Vec<Case> = vec![
         (refs(&["nope:a"]), one.clone(), "unknown feature view 'nope'"),
         (refs(&["stats:c"]), one.clone(), "feature view 'stats' has no feature 'c'; did you mean 'a'?"),
         (

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 
 /// Stream id of spine rows in the PRNG (distinct from the tables').
-const SPINE_STREAM: u64 = 0x5350_494E_45;
+const SPINE_STREAM: u64 = 0x0053_5049_4E45;
 /// Rows per batch written.
 const BATCH: u64 = 65_536;
 
