@@ -26,6 +26,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{Expr, col};
 use datafusion::prelude::{DataFrame, cast};
 use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
 use quiver_core::definitions::{Definitions, FeatureView, Source, SourceFormat};
 use quiver_core::storage::{is_url, open_location};
 use url::Url;
@@ -39,6 +40,13 @@ use crate::types::{is_text, is_timestamp_like, timestamp_type};
 pub struct Lake {
     base: Url,
     ctx: SessionContext,
+}
+
+/// Session settings for lake reads: a folder's files are read at any depth, and a glob may
+/// span folders (`events/*/*.parquet`).
+pub fn lake_config() -> datafusion::prelude::SessionConfig {
+    datafusion::prelude::SessionConfig::new()
+        .set_bool("datafusion.execution.listing_table_ignore_subdirectory", false)
 }
 
 /// Where a source's files are: a listing prefix and an optional glob.
@@ -58,7 +66,7 @@ impl Lake {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        Lake { base, ctx: SessionContext::new() }
+        Lake { base, ctx: SessionContext::new_with_config(lake_config()) }
     }
 
     /// With a caller's DataFusion session (memory limits, object stores already registered).
@@ -82,7 +90,13 @@ impl Lake {
         let segments: Vec<&str> = path.split('/').collect();
         let glob_at = segments.iter().position(|s| s.contains(['*', '?', '[']));
         let (prefix_text, glob) = match glob_at {
-            Some(i) => (format!("{}/", segments[..i].join("/")), Some(segments[i..].join("/"))),
+            Some(i) => {
+                // DataFusion matches globs with `key=value` folders (hive partitions) removed
+                // from the path, so they are dropped from the pattern too; partition values
+                // are then read as columns.
+                let pattern: Vec<&str> = segments[i..].iter().copied().filter(|s| !s.contains('=')).collect();
+                (format!("{}/", segments[..i].join("/")), Some(pattern.join("/")))
+            }
             None => (path.to_string(), None),
         };
         let prefix_text =
@@ -123,6 +137,10 @@ impl Lake {
         }
         let root = Url::parse(&format!("{}://{}", url.scheme(), url.authority()))
             .map_err(|e| Error::Schema(format!("'{url}': {e}")))?;
+        let store_url = datafusion::execution::object_store::ObjectStoreUrl::parse(root.as_str())?;
+        if self.ctx.runtime_env().object_store(&store_url).is_ok() {
+            return Ok(()); // registered by the caller or by an earlier source: keep it.
+        }
         let store = open_location(&root)?;
         self.ctx.register_object_store(&root, store.store);
         Ok(())
@@ -131,8 +149,27 @@ impl Lake {
     /// A table over the source's files, as they are (no timestamp parsing).
     pub async fn source_table(&self, source: &Source) -> Result<ListingTable> {
         let fail = |message: String| Error::Source { source_name: source.name.clone(), message };
-        let location = self.locate(&source.path).map_err(|e| fail(e.to_string()))?;
+        let mut location = self.locate(&source.path).map_err(|e| fail(e.to_string()))?;
         self.register_store(&location.prefix).map_err(|e| fail(e.to_string()))?;
+        if !location.is_folder && location.prefix.scheme() != "file" {
+            // On an object store a folder is a prefix: a path that is not an object is read
+            // as a folder, as a local folder would be.
+            let table_url =
+                ListingTableUrl::try_new(location.prefix.clone(), None).map_err(|e| fail(e.to_string()))?;
+            let store = self.ctx.runtime_env().object_store(&table_url).map_err(|e| fail(e.to_string()))?;
+            let missing =
+                matches!(store.head(table_url.prefix()).await, Err(object_store::Error::NotFound { .. }));
+            let has_children = missing && {
+                use futures::StreamExt;
+                let folder = object_store::path::Path::from(format!("{}/", table_url.prefix()));
+                store.list(Some(&folder)).next().await.is_some()
+            };
+            if has_children {
+                let p = format!("{}/", location.prefix.path());
+                location.prefix.set_path(&p);
+                location.is_folder = true;
+            }
+        }
         let pattern = match &location.glob {
             Some(g) => Some(glob::Pattern::new(g).map_err(|e| fail(format!("bad glob '{g}': {e}")))?),
             None => None,
@@ -285,7 +322,7 @@ mod tests {
         assert_eq!(l.glob.as_deref(), Some("*.parquet"));
         let l = lake.locate("a/year=*/part-?.csv").unwrap();
         assert_eq!(l.prefix.as_str(), "file:///lake/a/");
-        assert_eq!(l.glob.as_deref(), Some("year=*/part-?.csv"));
+        assert_eq!(l.glob.as_deref(), Some("part-?.csv"), "partition folders are transparent");
         let l = lake.locate("s3://bucket/raw/*.json").unwrap();
         assert_eq!(l.prefix.as_str(), "s3://bucket/raw/");
         let l = lake.locate("events/").unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
 
@@ -20,7 +20,7 @@ pub fn offline_session(memory_limit: usize) -> Result<SessionContext> {
         // the first one starving the others.
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
         .build_arc()?;
-    let config = SessionConfig::new().with_information_schema(false);
+    let config = crate::lake::lake_config().with_information_schema(false);
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 

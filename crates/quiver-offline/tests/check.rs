@@ -59,6 +59,8 @@ fn lake(dir: &Path) {
     write_parquet(&dir.join("stats/part-1.parquet"), &[3], &[2], &[0.75]);
     write_parquet(&dir.join("parted/region=eu/a.parquet"), &[1], &[0], &[0.1]);
     write_parquet(&dir.join("parted/region=us/a.parquet"), &[2], &[0], &[0.2]);
+    write_parquet(&dir.join("nested/x/a.parquet"), &[1, 2], &[0, 1], &[0.1, 0.2]);
+    write_parquet(&dir.join("nested/y/deeper/b.parquet"), &[3], &[0], &[0.3]);
     std::fs::create_dir_all(dir.join("zones")).unwrap();
     std::fs::write(
         dir.join("zones/z.csv"),
@@ -84,7 +86,13 @@ sources:
   - {name: parted, path: parted/, format: parquet, timestamp_field: event_timestamp}
   - {name: zones, path: zones/z.csv, format: csv, timestamp_field: event_timestamp}
   - {name: profiles, path: profiles, format: json, timestamp_field: ts}
+  - {name: nested_glob, path: "nested/*/*.parquet", format: parquet, timestamp_field: event_timestamp}
+  - {name: nested_folder, path: nested, format: parquet, timestamp_field: event_timestamp}
+  - {name: parted_glob, path: "parted/region=*/*.parquet", format: parquet, timestamp_field: event_timestamp}
 feature_views:
+  - {name: v_nested_glob, entities: [driver], source: nested_glob, features: [{name: conv_rate, dtype: "float64"}]}
+  - {name: v_nested_folder, entities: [driver], source: nested_folder, features: [{name: conv_rate, dtype: "float64"}]}
+  - {name: v_parted_glob, entities: [driver], source: parted_glob, features: [{name: region, dtype: string}]}
   - name: driver_stats
     entities: [driver]
     source: stats
@@ -175,6 +183,16 @@ async fn text_timestamps_are_parsed_as_utc_and_partitions_become_columns() {
     // The glob reads both files.
     let stats = lake.view_frame(defs, defs.feature_view("driver_stats").unwrap()).await.unwrap();
     assert_eq!(stats.count().await.unwrap(), 3);
+    // A glob's `*` matches across folder levels, as does a folder read; a glob through
+    // partition folders still yields the partition column.
+    let count = |v: &'static str| {
+        let lake = lake.clone();
+        let defs = defs.clone();
+        async move { lake.view_frame(&defs, defs.feature_view(v).unwrap()).await.unwrap().count().await.unwrap() }
+    };
+    assert_eq!(count("v_nested_glob").await, 3);
+    assert_eq!(count("v_nested_folder").await, 3);
+    assert_eq!(count("v_parted_glob").await, 2);
 }
 
 #[tokio::test]
