@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::logical_expr::{Expr, SortExpr, col};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::{Expr, col};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
@@ -31,7 +31,7 @@ use quiver_core::definitions::{Definitions, FeatureRef, FeatureView};
 use crate::error::{Error, Result};
 use crate::lake::normalize_timestamps;
 use crate::pit::{AsofJoinExec, AsofParams};
-use crate::store::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, TableSnapshot, offline_schema};
+use crate::store::{EVENT_TIMESTAMP, OfflineStore, TableSnapshot, latest_row_order, offline_schema};
 use crate::types::{arrow_type, is_compatible};
 
 /// Helper column: the spine row's position in the input.
@@ -205,19 +205,7 @@ pub async fn plan_historical(
         let snapshot = store.snapshot(&view.name, request.table_versions.get(&view.name).copied()).await?;
         let table_schema = offline_schema(defs, view);
         let rows = store.scan(ctx, snapshot.as_ref(), table_schema.clone()).await?;
-        let mut sort: Vec<SortExpr> = keys
-            .iter()
-            .map(|k| col(datafusion::common::Column::from_name(&k.name)).sort(true, true))
-            .collect();
-        sort.push(col(EVENT_TIMESTAMP).sort(true, true));
-        sort.push(col(CREATED_TIMESTAMP).sort(true, true));
-        // Full ties are broken by the feature values, so the choice never depends on file order.
-        for f in &view.features {
-            if !matches!(arrow_type(&f.dtype), DataType::List(_)) {
-                sort.push(col(datafusion::common::Column::from_name(&f.name)).sort(true, true));
-            }
-        }
-        let features = rows.sort(sort)?.create_physical_plan().await?;
+        let features = rows.sort(latest_row_order(defs, view, true))?.create_physical_plan().await?;
         let fschema = features.schema();
         let params = AsofParams {
             spine_keys,

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{Expr, SortExpr, col, lit};
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, cast};
 use quiver_core::definitions::{Definitions, FeatureView};
 use quiver_core::registry::Registry;
@@ -34,7 +34,9 @@ use quiver_online::rows::LatestRows;
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::store::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, offline_schema, stored_timestamp_type};
+use crate::store::{
+    CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, latest_row_order, offline_schema, stored_timestamp_type,
+};
 use crate::types::{UTC, arrow_type};
 
 /// What to materialize.
@@ -126,11 +128,7 @@ pub async fn window_rows(
             cast(col(datafusion::common::Column::from_name(&f.name)), arrow_type(&f.dtype)).alias(&f.name),
         );
     }
-    let mut order: Vec<SortExpr> =
-        keys.iter().map(|k| col(datafusion::common::Column::from_name(&k.name)).sort(true, true)).collect();
-    order.push(col(EVENT_TIMESTAMP).sort(true, true));
-    order.push(col(CREATED_TIMESTAMP).sort(true, true));
-    Ok(frame.filter(filter)?.select(exprs)?.sort(order)?)
+    Ok(frame.filter(filter)?.select(exprs)?.sort(latest_row_order(defs, view, false))?)
 }
 
 /// The window's rows sorted so that the last row of each entity is its latest by the
@@ -143,19 +141,7 @@ pub async fn latest_first_rows(
     end: DateTime<Utc>,
 ) -> Result<DataFrame> {
     let rows = window_rows(lake, defs, view, start, end).await?;
-    let mut order: Vec<SortExpr> = defs
-        .join_keys(view)
-        .iter()
-        .map(|k| col(datafusion::common::Column::from_name(&k.name)).sort(true, true))
-        .collect();
-    order.push(col(EVENT_TIMESTAMP).sort(true, true));
-    order.push(col(CREATED_TIMESTAMP).sort(true, true));
-    for f in &view.features {
-        if !matches!(arrow_type(&f.dtype), datafusion::arrow::datatypes::DataType::List(_)) {
-            order.push(col(datafusion::common::Column::from_name(&f.name)).sort(true, true));
-        }
-    }
-    Ok(rows.sort(order)?)
+    Ok(rows.sort(latest_row_order(defs, view, true))?)
 }
 
 fn online_error(e: quiver_online::Error) -> Error {

@@ -55,6 +55,30 @@ pub fn offline_schema(defs: &Definitions, view: &FeatureView) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The order of a view's offline rows that decides which row is the latest: ascending by
+/// join keys, event time, created time (null first) and, with `tie_break`, the scalar
+/// feature values (null first), so that on a full tie the choice never depends on file order.
+/// The last row of each key group at or before a time is the chosen one, in the
+/// point-in-time join and in the online store alike.
+pub fn latest_row_order(
+    defs: &Definitions,
+    view: &FeatureView,
+    tie_break: bool,
+) -> Vec<datafusion::logical_expr::SortExpr> {
+    let column = |name: &str| col(datafusion::common::Column::from_name(name));
+    let mut order: Vec<_> = defs.join_keys(view).iter().map(|k| column(&k.name).sort(true, true)).collect();
+    order.push(column(EVENT_TIMESTAMP).sort(true, true));
+    order.push(column(CREATED_TIMESTAMP).sort(true, true));
+    if tie_break {
+        for f in &view.features {
+            if !matches!(arrow_type(&f.dtype), DataType::List(_)) {
+                order.push(column(&f.name).sort(true, true));
+            }
+        }
+    }
+    order
+}
+
 /// One committed write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteOutcome {
