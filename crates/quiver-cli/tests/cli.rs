@@ -4,34 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn quiver(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("QUIVER_CONFIG")
-        .output()
-        .expect("the quiver binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = quiver(dir, args);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "quiver {args:?} failed ({:?}):\n{out}\n{err}", o.status.code());
-    out
-}
-
-fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    serde_json::from_str(&ok(dir, &all)).expect("--json prints JSON")
-}
+use support::{json, ok, quiver, text};
 
 /// A quickstart project in a fresh temporary folder.
 fn project() -> (tempfile::TempDir, PathBuf) {

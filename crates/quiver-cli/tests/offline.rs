@@ -4,66 +4,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
+use support::{example_project, fails, json, ok};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-fn quiver(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("QUIVER_CONFIG")
-        .output()
-        .expect("the quiver binary runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = quiver(dir, args);
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "quiver {args:?} failed ({:?}):\n{out}\n{err}", o.status.code());
-    out.into_owned()
-}
-
-fn fails(dir: &Path, args: &[&str]) -> String {
-    let o = quiver(dir, args);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "quiver {args:?} should fail: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    serde_json::from_str(&ok(dir, &all)).unwrap()
-}
-
-/// A project with the example definitions applied and a lake, but nothing materialized.
+/// The example project with a lake of `rows` rows, applied, nothing materialized.
 fn bare_project(rows: u64) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
-    std::fs::create_dir_all(dir.join("feature_defs")).unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../feature_defs/rides");
-    std::fs::create_dir_all(dir.join("feature_defs/rides")).unwrap();
-    for e in std::fs::read_dir(repo).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join("feature_defs/rides").join(p.file_name().unwrap())).unwrap();
-    }
-    std::fs::write(
-        dir.join("quiver.yaml"),
-        "project: rides\ndefinitions: feature_defs/rides\nregistry: .quiver/registry\nlake: lake\noffline_store: .quiver/offline\n",
-    )
-    .unwrap();
-    ok(&dir, &["sample-lake", "--dir", "lake", "--rows", &rows.to_string()]);
-    ok(&dir, &["apply"]);
-    (tmp, dir)
+    example_project("", &["--rows", &rows.to_string()])
 }
 
 async fn read_parquet(path: &Path) -> RecordBatch {

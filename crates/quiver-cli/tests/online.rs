@@ -7,45 +7,17 @@
 #[path = "../../quiver-online/tests/common/mod.rs"]
 mod common;
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use support::{example_project, ok, quiver};
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-fn quiver(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("QUIVER_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = quiver(dir, args);
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "quiver {args:?} failed ({:?}):\n{out}\n{err}", o.status.code());
-    out.into_owned()
-}
-
 fn project(online_store: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../feature_defs/rides");
-    std::fs::create_dir_all(dir.join("feature_defs/rides")).unwrap();
-    for e in std::fs::read_dir(repo).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join("feature_defs/rides").join(p.file_name().unwrap())).unwrap();
-    }
-    std::fs::write(
-        dir.join("quiver.yaml"),
-        format!("project: rides\ndefinitions: feature_defs/rides\nregistry: .quiver/registry\nlake: lake\noffline_store: .quiver/offline\n{online_store}"),
-    )
-    .unwrap();
-    ok(&dir, &["sample-lake", "--dir", "lake", "--rows", "3000", "--drivers", "40", "--customers", "60"]);
-    ok(&dir, &["apply"]);
-    (tmp, dir)
+    example_project(online_store, &["--rows", "3000", "--drivers", "40", "--customers", "60"])
 }
 
 const FEATURES: &str = "driver_stats,customer_profile,driver_city_stats:trips_in_city,customer_embeddings:embedding,driver_trip_features:fare_per_km";
