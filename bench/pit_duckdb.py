@@ -48,8 +48,8 @@ def main():
     con.execute("SET threads TO 2")
     query = build(con, d, spine)
     if "--compare" in sys.argv:
-        ours = con.execute(query).fetch_arrow_table()
-        quiver = con.execute(f"SELECT * FROM read_parquet('{d}/out_quiver.parquet')").fetch_arrow_table()
+        ours = con.sql(query).to_arrow_table()
+        quiver = con.sql(f"SELECT * FROM read_parquet('{d}/out_quiver.parquet')").to_arrow_table()
         assert ours.num_rows == quiver.num_rows, (ours.num_rows, quiver.num_rows)
         diff = 0
         for name in quiver.column_names:
