@@ -486,3 +486,52 @@ async fn an_empty_spine_gives_an_empty_result_with_the_right_schema() {
     assert_eq!(planned.schema.field(5).data_type(), &DataType::Float64);
     let _ = (BooleanArray::from(vec![true]), Float64Array::from(vec![1.0]), Int32Array::from(vec![1]));
 }
+
+#[tokio::test]
+async fn feature_names_that_clash_need_full_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake_dir = tmp.path().join("lake");
+    let mut rng = Rng(3);
+    let views = generate_views(&mut rng);
+    for v in &views {
+        write_source(&lake_dir, v);
+    }
+    // A second view over by_int's source with a feature of the same name.
+    let yaml = definitions_yaml(&views)
+        + "  - {name: by_int_copy, entities: [e1], source: by_int_src, features: [{name: a_i64, dtype: int64}]}\n";
+    let loaded = parse_documents(&[("defs.yaml".into(), yaml)]);
+    assert!(loaded.problems.is_empty(), "{}", loaded.problems);
+    let lake = Lake::new(Url::from_directory_path(&lake_dir).unwrap());
+    let store = OfflineStore::new(Url::from_directory_path(tmp.path().join("offline")).unwrap());
+    let spine_path = tmp.path().join("spine.parquet");
+    write_parquet(&spine_path, &spine_batch(&generate_spine(&mut rng, &views)));
+    let ctx = lake.session().clone();
+    let request = |full: bool| HistoricalRequest {
+        features: vec![
+            FeatureRef { view: "by_int".into(), feature: "a_i64".into() },
+            FeatureRef { view: "by_int_copy".into(), feature: "a_i64".into() },
+        ],
+        full_feature_names: full,
+        timestamp_column: "event_timestamp".into(),
+        table_versions: Default::default(),
+    };
+    let read = || async {
+        spine_session(&ctx)
+            .read_parquet(spine_path.to_str().unwrap(), ParquetReadOptions::default())
+            .await
+            .unwrap()
+    };
+    let err = plan_historical(&ctx, &loaded.definitions, &store, read().await, &request(false))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("feature name 'a_i64' is requested from both view 'by_int' and view 'by_int_copy'"),
+        "{err}"
+    );
+    let planned =
+        plan_historical(&ctx, &loaded.definitions, &store, read().await, &request(true)).await.unwrap();
+    let names: Vec<&str> = planned.schema.fields().iter().map(|f| f.name().as_str()).skip(5).collect();
+    assert_eq!(names, ["by_int__a_i64", "by_int_copy__a_i64"]);
+}
