@@ -140,15 +140,15 @@ pub async fn plan_historical(
         feature_columns.push(name);
     }
 
-    // The spine: timestamp present and a timestamp, keys present with compatible types.
-    let ts_field = spine_schema.field_with_name(&request.timestamp_column).map_err(|_| {
+    // The spine: timestamp present (its type is checked when it is parsed below), keys
+    // present with compatible types.
+    spine_schema.field_with_name(&request.timestamp_column).map_err(|_| {
         Error::InvalidInput(format!(
             "the spine has no timestamp column '{}' (columns: {}); name it with --timestamp-column",
             request.timestamp_column,
             spine_columns.join(", ")
         ))
     })?;
-    let _ = ts_field;
     let mut exprs: Vec<Expr> =
         spine_columns.iter().map(|c| col(datafusion::common::Column::from_name(c))).collect();
     exprs.push(col(datafusion::common::Column::from_name(&request.timestamp_column)).alias(TIME));
