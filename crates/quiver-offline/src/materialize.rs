@@ -28,14 +28,14 @@ use quiver_core::registry::Registry;
 use quiver_core::state::{RunRecord, RunStatus, StateStore};
 use serde::Serialize;
 
-use futures::StreamExt;
 use quiver_online::OnlineStore;
 use quiver_online::rows::LatestRows;
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::store::{
-    CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, latest_row_order, offline_schema, stored_timestamp_type,
+    CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, RowObserver, WriteWatch, latest_row_order,
+    offline_schema, stored_timestamp_type,
 };
 use crate::types::{UTC, arrow_type};
 
@@ -93,7 +93,8 @@ fn ts_ns(t: DateTime<Utc>) -> Result<Expr> {
     Ok(lit(ScalarValue::TimestampNanosecond(Some(ns), Some(UTC.into()))))
 }
 
-/// The rows of `[start, end)` of a view, laid out and typed as its offline table, sorted.
+/// The rows of `[start, end)` of a view, laid out and typed as its offline table, sorted in
+/// the latest-row order ([`latest_row_order`]): the last row of each entity is its latest.
 pub async fn window_rows(
     lake: &Lake,
     defs: &Definitions,
@@ -128,20 +129,7 @@ pub async fn window_rows(
             cast(col(datafusion::common::Column::from_name(&f.name)), arrow_type(&f.dtype)).alias(&f.name),
         );
     }
-    Ok(frame.filter(filter)?.select(exprs)?.sort(latest_row_order(defs, view, false))?)
-}
-
-/// The window's rows sorted so that the last row of each entity is its latest by the
-/// point-in-time rule: (keys, event time, created time, scalar feature values) ascending.
-pub async fn latest_first_rows(
-    lake: &Lake,
-    defs: &Definitions,
-    view: &FeatureView,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<DataFrame> {
-    let rows = window_rows(lake, defs, view, start, end).await?;
-    Ok(rows.sort(latest_row_order(defs, view, true))?)
+    Ok(frame.filter(filter)?.select(exprs)?.sort(latest_row_order(defs, view, true))?)
 }
 
 fn online_error(e: quiver_online::Error) -> Error {
@@ -191,6 +179,21 @@ pub struct Materializer {
 
 /// Rows per online write call.
 const ONLINE_CHUNK: usize = 10_000;
+
+/// What a view's offline write produced: the commit, and the latest row per entity for the
+/// online store (empty when the view is not online).
+struct ViewWrite {
+    outcome: crate::store::WriteOutcome,
+    latest: Vec<quiver_online::RowWrite>,
+}
+
+/// Writes the collected latest rows to the online store; returns how many entities.
+async fn write_latest(online: &dyn OnlineStore, rows: Vec<quiver_online::RowWrite>) -> Result<u64> {
+    for chunk in rows.chunks(ONLINE_CHUNK) {
+        online.write(chunk).await.map_err(online_error)?;
+    }
+    Ok(rows.len() as u64)
+}
 
 impl Materializer {
     /// Runs `span` for the named views (all views when empty), one after the other. A view
@@ -307,13 +310,13 @@ impl Materializer {
         };
         match outcome {
             Ok(w) => {
-                report.rows = w.rows;
-                report.offline_version = Some(w.version);
-                run.rows = w.rows;
-                run.offline_version = Some(w.version);
+                report.rows = w.outcome.rows;
+                report.offline_version = Some(w.outcome.version);
+                run.rows = w.outcome.rows;
+                run.offline_version = Some(w.outcome.version);
                 if let (true, Some(online)) = (view.online, &self.online) {
                     let online_started = Instant::now();
-                    let result = self.write_online(defs, view, start, end, online.as_ref()).await;
+                    let result = write_latest(online.as_ref(), w.latest).await;
                     report.online_seconds = Some(online_started.elapsed().as_secs_f64());
                     match result {
                         Ok(n) => {
@@ -346,35 +349,6 @@ impl Materializer {
         report
     }
 
-    /// Writes the latest row per entity of `[start, end)` to the online store; returns how
-    /// many entities were written.
-    async fn write_online(
-        &self,
-        defs: &Definitions,
-        view: &FeatureView,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        online: &dyn OnlineStore,
-    ) -> Result<u64> {
-        let rows = latest_first_rows(&self.lake, defs, view, start, end).await?;
-        let mut stream = rows.execute_stream().await?;
-        let mut latest = LatestRows::new(defs, view, self.online_expiry);
-        let mut pending = Vec::with_capacity(ONLINE_CHUNK);
-        let mut written = 0u64;
-        while let Some(batch) = stream.next().await {
-            pending.extend(latest.push(&batch?).map_err(online_error)?);
-            if pending.len() >= ONLINE_CHUNK {
-                online.write(&pending).await.map_err(online_error)?;
-                written += pending.len() as u64;
-                pending.clear();
-            }
-        }
-        pending.extend(latest.finish());
-        online.write(&pending).await.map_err(online_error)?;
-        written += pending.len() as u64;
-        Ok(written)
-    }
-
     async fn write(
         &self,
         defs: &Definitions,
@@ -382,15 +356,53 @@ impl Materializer {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         progress: &dyn Progress,
-    ) -> Result<crate::store::WriteOutcome> {
+    ) -> Result<ViewWrite> {
         let rows = window_rows(&self.lake, defs, view, start, end).await?;
         let expected = rows.clone().count().await? as u64;
         let counter = Arc::new(AtomicU64::new(0));
         progress.start_view(&view.name, expected, counter.clone());
         let plan = rows.create_physical_plan().await?;
         let window = (start.timestamp_micros(), end.timestamp_micros());
-        self.store
-            .write_window(self.lake.session(), &view.name, offline_schema(defs, view), plan, window, counter)
-            .await
+        // The rows reach the writer in the latest-row order, so the latest row of each entity
+        // is picked on the way, for the online store: no second pass over the window. The
+        // rows are kept (one per entity) until the offline commit succeeds, so the online
+        // store never gets values the offline store did not.
+        let latest = (view.online && self.online.is_some()).then(|| {
+            Arc::new(std::sync::Mutex::new((LatestRows::new(defs, view, self.online_expiry), Vec::new())))
+        });
+        let observer: Option<RowObserver> = latest.clone().map(|state| {
+            let observe: RowObserver = Arc::new(move |batch| {
+                let mut guard =
+                    state.lock().map_err(|_| Error::Internal("online row collector poisoned".into()))?;
+                let (rows, done) = &mut *guard;
+                let complete = rows.push(batch).map_err(online_error)?;
+                done.extend(complete);
+                Ok(())
+            });
+            observe
+        });
+        let outcome = self
+            .store
+            .write_window(
+                self.lake.session(),
+                &view.name,
+                offline_schema(defs, view),
+                plan,
+                window,
+                WriteWatch { rows: counter, observer },
+            )
+            .await?;
+        let latest = match latest {
+            None => Vec::new(),
+            Some(state) => {
+                let (rows, mut done) = Arc::try_unwrap(state)
+                    .map_err(|_| Error::Internal("online row collector still shared after the write".into()))?
+                    .into_inner()
+                    .map_err(|_| Error::Internal("online row collector poisoned".into()))?;
+                done.extend(rows.finish());
+                done
+            }
+        };
+        Ok(ViewWrite { outcome, latest })
     }
 }

@@ -79,6 +79,17 @@ pub fn latest_row_order(
     order
 }
 
+/// Sees every row batch on its way into the table, in write order; an error aborts the
+/// write (nothing is committed).
+pub type RowObserver = Arc<dyn Fn(&datafusion::arrow::array::RecordBatch) -> Result<()> + Send + Sync>;
+
+/// What watches rows stream into a write: a row counter (for progress) and an optional
+/// observer.
+pub struct WriteWatch {
+    pub rows: Arc<AtomicU64>,
+    pub observer: Option<RowObserver>,
+}
+
 /// One committed write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteOutcome {
@@ -152,7 +163,8 @@ impl OfflineStore {
 
     /// Replaces the rows of `[start_us, end_us)` (event time, microseconds since the epoch)
     /// with `rows`, in one commit. `rows` must have exactly [`offline_schema`]'s columns.
-    /// `counter` is advanced as rows stream into the writer (for progress reports).
+    /// `watch.rows` is advanced as rows stream into the writer (for progress reports), and
+    /// `watch.observer` sees each batch.
     pub async fn write_window(
         &self,
         ctx: &SessionContext,
@@ -160,8 +172,9 @@ impl OfflineStore {
         schema: SchemaRef,
         rows: Arc<dyn ExecutionPlan>,
         window_us: (i64, i64),
-        counter: Arc<AtomicU64>,
+        watch: WriteWatch,
     ) -> Result<WriteOutcome> {
+        let WriteWatch { rows: counter, observer } = watch;
         let table = self.open(view).await?;
         if table.version().is_some() {
             check_schema(view, &table, &schema)?;
@@ -173,6 +186,7 @@ impl OfflineStore {
             plan: rows,
             counter: counter.clone(),
             task_ctx: ctx.task_ctx(),
+            observer,
         });
         let provider = StreamingTable::try_new(schema, vec![counted])?;
         let input = ctx.read_table(Arc::new(provider))?;
@@ -287,12 +301,22 @@ fn check_schema(view: &str, table: &DeltaTable, expected: &SchemaRef) -> Result<
 }
 
 /// Streams a physical plan's output into the Delta writer, counting rows as they pass.
-#[derive(Debug)]
 struct CountingPartition {
     schema: SchemaRef,
     plan: Arc<dyn ExecutionPlan>,
     counter: Arc<AtomicU64>,
     task_ctx: Arc<TaskContext>,
+    observer: Option<RowObserver>,
+}
+
+impl std::fmt::Debug for CountingPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountingPartition")
+            .field("schema", &self.schema)
+            .field("rows", &self.counter.load(Ordering::Relaxed))
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl PartitionStream for CountingPartition {
@@ -306,6 +330,7 @@ impl PartitionStream for CountingPartition {
         let plan = self.plan.clone();
         let schema = self.schema.clone();
         let out_schema = self.schema.clone();
+        let observer = self.observer.clone();
         let stream = futures::stream::once(async move { execute_stream(plan, ctx) })
             .map(move |r| match r {
                 Ok(s) => s.boxed(),
@@ -316,10 +341,14 @@ impl PartitionStream for CountingPartition {
                 let batch = batch?;
                 counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 // Same columns, but declared with the table's field names and nullability.
-                Ok(datafusion::arrow::array::RecordBatch::try_new(
+                let batch = datafusion::arrow::array::RecordBatch::try_new(
                     out_schema.clone(),
                     batch.columns().to_vec(),
-                )?)
+                )?;
+                if let Some(observe) = &observer {
+                    observe(&batch).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+                }
+                Ok(batch)
             });
         Box::pin(RecordBatchStreamAdapter::new(schema, stream))
     }
