@@ -399,7 +399,7 @@ impl Materializer {
                     .map_err(|_| Error::Internal("online row collector still shared after the write".into()))?
                     .into_inner()
                     .map_err(|_| Error::Internal("online row collector poisoned".into()))?;
-                done.extend(rows.finish());
+                done.extend(rows.finish().map_err(online_error)?);
                 done
             }
         };

@@ -10,7 +10,7 @@ use quiver_core::definitions::{Definitions, FeatureView};
 
 use crate::error::{Error, Result};
 use crate::keys::entity_key;
-use crate::store::RowWrite;
+use crate::store::{EntityKey, RowWrite};
 use crate::value::{StoredRow, Value, encode};
 
 /// FNV-1a over the view's feature names and dtypes: changes when the features change.
@@ -76,7 +76,8 @@ pub struct LatestRows {
     features: Vec<String>,
     fingerprint: u32,
     ttl_ms: Option<i64>,
-    pending: Option<(String, RowWrite)>,
+    /// The last row seen (one-row batch) of an entity whose run may continue.
+    pending: Option<(String, RecordBatch)>,
 }
 
 impl LatestRows {
@@ -94,50 +95,137 @@ impl LatestRows {
     }
 
     /// Takes the next sorted batch; returns the rows of entities that are complete.
+    ///
+    /// Only the last row of each run of equal keys is decoded and encoded: runs are found on
+    /// the key columns directly (`partition`), so the cost per input row is a comparison.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<Vec<RowWrite>> {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or_else(|| Error::Internal(format!("materialized rows lack column '{name}'")))
-        };
-        let keys: Vec<ArrayRef> = self.keys.iter().map(|k| col(k)).collect::<Result<_>>()?;
-        let event = col("event_timestamp")?;
-        let created = col("created_timestamp")?;
-        let features: Vec<ArrayRef> = self.features.iter().map(|f| col(f)).collect::<Result<_>>()?;
+        if batch.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<ArrayRef> = self.keys.iter().map(|k| column(batch, k)).collect::<Result<_>>()?;
+        let runs =
+            arrow::compute::partition(&keys).map_err(|e| Error::Internal(format!("grouping keys: {e}")))?;
         let mut done = Vec::new();
-        for row in 0..batch.num_rows() {
-            let values: Vec<Value> = keys.iter().map(|a| value_at(a, row)).collect::<Result<_>>()?;
-            let parts: Vec<(&str, &Value)> =
-                self.keys.iter().map(String::as_str).zip(values.iter()).collect();
-            let Some(entity) = entity_key(&parts) else { continue };
-            let Some(event_ns) = timestamp_ns(&event, row)? else { continue };
-            let stored = StoredRow {
-                event_ns,
-                created_ns: timestamp_ns(&created, row)?,
-                values: features.iter().map(|a| value_at(a, row)).collect::<Result<_>>()?,
-            };
-            let write = RowWrite {
-                view: self.view.clone(),
-                entity: entity.clone(),
-                bytes: encode(&stored, self.fingerprint),
-                expire_at_ms: self.ttl_ms.map(|t| (event_ns / 1_000_000).saturating_add(t)),
-            };
-            match &self.pending {
-                Some((k, _)) if *k == entity.0 => {}
-                _ => {
-                    if let Some((_, w)) = self.pending.take() {
-                        done.push(w);
-                    }
-                }
+        for run in runs.ranges() {
+            let Some(entity) = self.entity_at(&keys, run.start)? else { continue };
+            if let Some((previous, row)) = self.pending.take()
+                && previous != entity.0
+            {
+                done.push(self.encode(EntityKey(previous), &row, 0)?);
             }
-            self.pending = Some((entity.0, write));
+            // A run that reaches the end of the batch may continue in the next one.
+            if run.end < batch.num_rows() {
+                done.push(self.encode(entity, batch, run.end - 1)?);
+            } else {
+                self.pending = Some((entity.0, batch.slice(run.end - 1, 1)));
+            }
         }
         Ok(done)
     }
 
+    fn entity_at(&self, keys: &[ArrayRef], row: usize) -> Result<Option<EntityKey>> {
+        let values: Vec<Value> = keys.iter().map(|a| value_at(a, row)).collect::<Result<_>>()?;
+        let parts: Vec<(&str, &Value)> = self.keys.iter().map(String::as_str).zip(values.iter()).collect();
+        Ok(entity_key(&parts))
+    }
+
+    fn encode(&self, entity: EntityKey, batch: &RecordBatch, row: usize) -> Result<RowWrite> {
+        let Some(event_ns) = timestamp_ns(&column(batch, "event_timestamp")?, row)? else {
+            return Err(Error::Internal("a materialized row has no event time".into()));
+        };
+        let stored = StoredRow {
+            event_ns,
+            created_ns: timestamp_ns(&column(batch, "created_timestamp")?, row)?,
+            values: self.features.iter().map(|f| value_at(&column(batch, f)?, row)).collect::<Result<_>>()?,
+        };
+        Ok(RowWrite {
+            view: self.view.clone(),
+            entity,
+            bytes: encode(&stored, self.fingerprint),
+            expire_at_ms: self.ttl_ms.map(|t| (event_ns / 1_000_000).saturating_add(t)),
+        })
+    }
+
     /// The last entity's row.
-    pub fn finish(mut self) -> Option<RowWrite> {
-        self.pending.take().map(|(_, w)| w)
+    pub fn finish(mut self) -> Result<Option<RowWrite>> {
+        match self.pending.take() {
+            Some((entity, row)) => Ok(Some(self.encode(EntityKey(entity), &row, 0)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
+    batch
+        .column_by_name(name)
+        .cloned()
+        .ok_or_else(|| Error::Internal(format!("materialized rows lack column '{name}'")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+
+    fn defs() -> Definitions {
+        let yaml = "entities:\n  - {name: e, join_keys: [{name: k, dtype: string}]}\nsources:\n  - {name: s, path: x/, format: parquet, timestamp_field: ts}\nfeature_views:\n  - {name: v, entities: [e], source: s, features: [{name: f, dtype: int64}]}\n";
+        quiver_core::repo::parse_documents(&[("d.yaml".into(), yaml.into())]).definitions
+    }
+
+    /// Sorted rows (null keys first, as the sort puts them): runs of 3 rows per key.
+    fn batch() -> RecordBatch {
+        let keys: Vec<Option<String>> =
+            (0..40).map(|i| if i < 4 { None } else { Some(format!("k{:02}", i / 3)) }).collect();
+        let ts = TimestampMicrosecondArray::from((0..40).map(|i| i as i64).collect::<Vec<_>>())
+            .with_timezone("UTC");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", arrow::datatypes::DataType::Utf8, true),
+            Field::new("event_timestamp", ts.data_type().clone(), true),
+            Field::new("created_timestamp", ts.data_type().clone(), true),
+            Field::new("f", arrow::datatypes::DataType::Int64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(keys)),
+                Arc::new(ts.clone()),
+                Arc::new(ts),
+                Arc::new(Int64Array::from((0..40).collect::<Vec<i64>>())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn latest(batches: &[RecordBatch]) -> Vec<(String, Vec<u8>)> {
+        let d = defs();
+        let mut l = LatestRows::new(&d, d.feature_view("v").unwrap(), false);
+        let mut out = Vec::new();
+        for b in batches {
+            out.extend(l.push(b).unwrap());
+        }
+        out.extend(l.finish().unwrap());
+        out.into_iter().map(|w| (w.entity.0, w.bytes)).collect()
+    }
+
+    #[test]
+    fn the_last_row_of_each_entity_wins_whatever_the_batch_boundaries() {
+        let whole = batch();
+        let expected = latest(std::slice::from_ref(&whole));
+        // One row per entity, the last of its run, null keys skipped.
+        let keys: Vec<&str> = expected.iter().map(|(k, _)| k.as_str()).collect();
+        let mut unique = keys.clone();
+        unique.dedup();
+        assert_eq!(keys, unique);
+        assert_eq!(expected.len(), 13, "k01..k13; the rows with null keys have no entity");
+        let row_of_k02 = expected.iter().find(|(k, _)| k == "k=k02").unwrap();
+        let decoded = crate::value::decode(&row_of_k02.1, "k02").unwrap();
+        assert_eq!(decoded.values, vec![Value::Int64(8)], "rows 6, 7, 8 hold k02; 8 is the last");
+        for size in [1, 2, 3, 5, 7, 39] {
+            let parts: Vec<RecordBatch> =
+                (0..40).step_by(size).map(|start| whole.slice(start, size.min(40 - start))).collect();
+            assert_eq!(latest(&parts), expected, "batches of {size}");
+        }
     }
 }
