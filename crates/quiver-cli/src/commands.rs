@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use quiver_core::config::Config;
 use quiver_core::definitions::Definitions;
 use quiver_core::diff::{Action, ObjectChange, diff};
@@ -437,15 +436,24 @@ pub async fn history(config: &Config, out: &Output) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn parse_day(text: &str) -> Result<DateTime<Utc>, Failure> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
+/// The features a command asks for: `--service NAME`, or `--features` items (each a
+/// `view:feature` reference or a whole view). Exactly one of the two must be given.
+pub fn resolve_features(
+    defs: &Definitions,
+    features: &[String],
+    service: Option<&str>,
+) -> Result<Vec<quiver_core::definitions::FeatureRef>, Failure> {
+    match (service, features.is_empty()) {
+        (Some(s), true) => Ok(defs.resolve_service(s)?),
+        (None, false) => {
+            let mut refs = Vec::new();
+            for item in features {
+                refs.extend(defs.expand_reference(item.trim())?);
+            }
+            Ok(refs)
+        }
+        _ => Err(Failure::new("name the features with --features or --service (one of them)")),
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| Failure::new(format!("'{text}' is not a date (YYYY-MM-DD) or an RFC 3339 time")))
 }
 
 pub fn sample_lake(dir: &Path, spec: &quiver_sample::SampleSpec, out: &Output) -> Result<(), Failure> {

@@ -220,25 +220,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 start: offline::parse_time(&start)?,
                 end: offline::parse_time(&end)?,
             };
-            offline::materialize(
-                &commands::load_config(cli.config.as_deref())?,
-                span,
-                &views,
-                memory_limit,
-                &out,
-            )
-            .await
+            materialize(cli.config.as_deref(), span, &views, memory_limit, &out).await
         }
         Command::MaterializeIncremental { end, views } => {
             let span = quiver_offline::materialize::Span::Incremental { end: offline::parse_time(&end)? };
-            offline::materialize(
-                &commands::load_config(cli.config.as_deref())?,
-                span,
-                &views,
-                memory_limit,
-                &out,
-            )
-            .await
+            materialize(cli.config.as_deref(), span, &views, memory_limit, &out).await
         }
         Command::Historical {
             entities,
@@ -286,9 +272,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, memory_limit, &out).await,
         Command::SampleLake { dir, rows, drivers, customers, days, seed, start } => {
-            let start = commands::parse_day(&start)?;
+            let start = offline::parse_time(&start)?;
             let spec = quiver_sample::SampleSpec { rows, drivers, customers, days, seed, start };
             commands::sample_lake(&dir, &spec, &out)
         }
     }
+}
+
+async fn materialize(
+    config: Option<&std::path::Path>,
+    span: quiver_offline::materialize::Span,
+    views: &[String],
+    memory_limit: usize,
+    out: &output::Output,
+) -> Result<(), Failure> {
+    offline::materialize(&commands::load_config(config)?, span, views, memory_limit, out).await
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quiver_core::config::Config;
-use quiver_core::definitions::FeatureRef;
 use quiver_core::state::StateStore;
 use quiver_offline::lake::Lake;
 use quiver_offline::materialize::{Materializer, Progress, Span, ViewReport};
@@ -220,19 +219,7 @@ pub async fn historical(
                 .await?
                 .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
             let defs = &snapshot.definitions;
-            let features: Vec<FeatureRef> = match (&args.service, args.features.is_empty()) {
-                (Some(service), true) => defs.resolve_service(service)?,
-                (None, false) => {
-                    let mut refs = Vec::new();
-                    for item in &args.features {
-                        refs.extend(defs.expand_reference(item.trim())?);
-                    }
-                    refs
-                }
-                _ => {
-                    return Err(Failure::new("name the features with --features or --service (one of them)"));
-                }
-            };
+            let features = crate::commands::resolve_features(defs, &args.features, args.service.as_deref())?;
             let request = TrainingSetRequest {
                 spine: args.entities.clone().ok_or_else(|| Failure::new("--entities FILE is required"))?,
                 out: args.out.clone().ok_or_else(|| Failure::new("--out FILE is required"))?,

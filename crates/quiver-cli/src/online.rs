@@ -72,17 +72,7 @@ pub async fn online(
         .await?
         .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
     let defs = &snapshot.definitions;
-    let refs: Vec<FeatureRef> = match (service, features.is_empty()) {
-        (Some(s), true) => defs.resolve_service(s)?,
-        (None, false) => {
-            let mut refs = Vec::new();
-            for f in features {
-                refs.extend(defs.expand_reference(f.trim())?);
-            }
-            refs
-        }
-        _ => return Err(Failure::new("name the features with --features or --service (one of them)")),
-    };
+    let refs = crate::commands::resolve_features(defs, features, service)?;
     if entities.is_empty() {
         return Err(Failure::new("give at least one --entity name=value"));
     }

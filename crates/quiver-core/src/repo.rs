@@ -377,19 +377,26 @@ impl Reader {
                 None
             }
             None => {
-                self.problems.push(
-                    Problem::at(
-                        Some(origin(file, at)),
-                        kind,
-                        name,
-                        Some(field.into()),
-                        format!("missing `{field}`"),
-                    )
-                    .with_hint(hint.to_string()),
-                );
+                self.missing(file, kind, name, at, field, hint);
                 None
             }
         }
+    }
+
+    /// Reports a required field that was not written, at the object's place.
+    fn missing(
+        &mut self,
+        file: &str,
+        kind: ObjectKind,
+        name: &str,
+        at: &serde_saphyr::Location,
+        field: &str,
+        hint: &str,
+    ) {
+        self.problems.push(
+            Problem::at(Some(origin(file, at)), kind, name, Some(field.into()), format!("missing `{field}`"))
+                .with_hint(hint.to_string()),
+        );
     }
 
     fn fields(
@@ -477,15 +484,13 @@ impl Reader {
                 self.fields(file, kind, &name, "join_keys", keys.value)
             }
             None => {
-                self.problems.push(
-                    Problem::at(
-                        Some(origin(file, &at)),
-                        kind,
-                        &name,
-                        Some("join_keys".into()),
-                        "missing `join_keys`",
-                    )
-                    .with_hint("e.g. join_keys: [{name: driver_id, dtype: int64}]"),
+                self.missing(
+                    file,
+                    kind,
+                    &name,
+                    &at,
+                    "join_keys",
+                    "e.g. join_keys: [{name: driver_id, dtype: int64}]",
                 );
                 Vec::new()
             }
@@ -627,15 +632,13 @@ impl Reader {
                     .collect()
             }
             None => {
-                self.problems.push(
-                    Problem::at(
-                        Some(origin(file, &at)),
-                        kind,
-                        &name,
-                        Some("entities".into()),
-                        "missing `entities`",
-                    )
-                    .with_hint("list the entities the features describe, e.g. entities: [driver]"),
+                self.missing(
+                    file,
+                    kind,
+                    &name,
+                    &at,
+                    "entities",
+                    "list the entities the features describe, e.g. entities: [driver]",
                 );
                 complete = false;
                 Vec::new()
@@ -671,15 +674,13 @@ impl Reader {
                 f
             }
             None => {
-                self.problems.push(
-                    Problem::at(
-                        Some(origin(file, &at)),
-                        kind,
-                        &name,
-                        Some("features".into()),
-                        "missing `features`",
-                    )
-                    .with_hint("e.g. features: [{name: conv_rate, dtype: float32}]"),
+                self.missing(
+                    file,
+                    kind,
+                    &name,
+                    &at,
+                    "features",
+                    "e.g. features: [{name: conv_rate, dtype: float32}]",
                 );
                 complete = false;
                 Vec::new()
@@ -734,15 +735,13 @@ impl Reader {
                     .collect()
             }
             None => {
-                self.problems.push(
-                    Problem::at(
-                        Some(origin(file, &at)),
-                        kind,
-                        &name,
-                        Some("features".into()),
-                        "missing `features`",
-                    )
-                    .with_hint("list whole views or view:feature references"),
+                self.missing(
+                    file,
+                    kind,
+                    &name,
+                    &at,
+                    "features",
+                    "list whole views or view:feature references",
                 );
                 return;
             }
