@@ -4,12 +4,11 @@ use std::path::Path;
 
 use quiver_core::config::Config;
 use quiver_core::definitions::Definitions;
-use quiver_core::diff::{Action, ObjectChange, diff};
-use quiver_core::problem::{ObjectKind, Problems};
+use quiver_core::diff::{Action, ObjectChange, diff, views_leaving_online};
+use quiver_core::problem::ObjectKind;
 use quiver_core::registry::{ApplyOutcome, Registry, Snapshot};
 use quiver_core::repo::{LoadedDefinitions, load_dir};
-use quiver_core::validate::validate_references;
-use quiver_offline::check::check_against_lake;
+use quiver_offline::check::check_all;
 use quiver_offline::lake::Lake;
 use serde::Serialize;
 use serde_json::json;
@@ -30,13 +29,7 @@ pub fn open_registry(config: &Config) -> Result<Registry, Failure> {
 /// All problems come back together.
 pub async fn load_and_check(config: &Config) -> Result<LoadedDefinitions, Failure> {
     let loaded = load_dir(&config.definitions, Some(&config.root))?;
-    let mut problems = Problems::default();
-    problems.extend(loaded.problems.clone());
-    problems.extend(validate_references(&loaded));
-    let lake = Lake::new(config.lake.clone());
-    problems.extend(check_against_lake(&loaded, &lake).await);
-    problems.sort_by_place();
-    problems.into_result()?;
+    check_all(&loaded, &Lake::new(config.lake.clone())).await?;
     Ok(loaded)
 }
 
@@ -115,16 +108,7 @@ pub async fn apply(config: &Config, out: &Output) -> Result<(), Failure> {
         }
         ApplyOutcome::Applied(snapshot) => {
             // Views that are gone (or no longer online) lose their online rows.
-            let dropped: Vec<&str> = changes
-                .iter()
-                .filter(|c| c.kind == quiver_core::problem::ObjectKind::FeatureView)
-                .filter(|c| match c.action {
-                    Action::Removed => true,
-                    Action::Changed => loaded.definitions.feature_view(&c.name).is_some_and(|v| !v.online),
-                    Action::Added => false,
-                })
-                .map(|c| c.name.as_str())
-                .collect();
+            let dropped = views_leaving_online(&changes, &loaded.definitions);
             if !dropped.is_empty() {
                 let store = quiver_online::open(&config.online_store, &config.project).await.map_err(|e| {
                     Failure::new(format!(

@@ -41,6 +41,9 @@ pub struct Config {
     pub lake: Url,
     pub offline_store: Url,
     pub online_store: OnlineStoreConfig,
+    /// Bearer token `quiver serve` requires on writing calls (`server.auth_token`); the
+    /// `QUIVER_AUTH_TOKEN` environment variable overrides it.
+    pub auth_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +55,13 @@ struct RawConfig {
     lake: Option<String>,
     offline_store: Option<String>,
     online_store: Option<RawOnline>,
+    server: Option<RawServer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    auth_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +160,7 @@ impl Config {
             lake,
             offline_store,
             online_store,
+            auth_token: raw.server.and_then(|s| s.auth_token).filter(|t| !t.is_empty()),
         })
     }
 }
@@ -166,6 +177,7 @@ mod tests {
         assert_eq!(c.registry.as_str(), "file:///p/.quiver/registry");
         assert_eq!(c.lake.as_str(), "file:///p/lake/");
         assert_eq!(c.offline_store.as_str(), "s3://bucket/offline");
+        assert_eq!(c.auth_token, None);
         assert_eq!(
             c.online_store,
             OnlineStoreConfig::Redis { url: "redis://127.0.0.1:6379/0".into(), expire_keys: false }
@@ -194,6 +206,7 @@ mod tests {
             ("project: p\nonline_store: {type: dynamo}\n", "unknown type 'dynamo'"),
             ("project: p\nonline_store: {type: redis, url: 'http://x'}\n", "not a redis://"),
             ("project: p\nonline_store: {type: embedded, expire_keys: true}\n", "are for type redis"),
+            ("project: p\nserver: {token: x}\n", "token"),
         ] {
             let err = Config::parse(text, file, root).unwrap_err();
             assert!(err.contains(expect), "{text:?}: {err}");

@@ -147,6 +147,21 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<FieldChange>) {
     }
 }
 
+/// Feature views whose online rows must go when `changes` are applied: removed views, and
+/// views that are no longer online in `after`.
+pub fn views_leaving_online(changes: &[ObjectChange], after: &Definitions) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| c.kind == ObjectKind::FeatureView)
+        .filter(|c| match c.action {
+            Action::Removed => true,
+            Action::Changed => after.feature_view(&c.name).is_some_and(|v| !v.online),
+            Action::Added => false,
+        })
+        .map(|c| c.name.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

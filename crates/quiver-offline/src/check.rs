@@ -229,3 +229,14 @@ async fn check_view(
     }
     problems
 }
+
+/// Every check on loaded definitions: what reading found, references between objects, and
+/// the lake data. All problems together, sorted by place; `Ok` when there are none.
+pub async fn check_all(loaded: &LoadedDefinitions, lake: &Lake) -> quiver_core::Result<()> {
+    let mut problems = Problems::default();
+    problems.extend(loaded.problems.clone());
+    problems.extend(quiver_core::validate::validate_references(loaded));
+    problems.extend(check_against_lake(loaded, lake).await);
+    problems.sort_by_place();
+    problems.into_result()
+}

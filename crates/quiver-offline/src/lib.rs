@@ -11,6 +11,7 @@ pub mod historical;
 pub mod lake;
 pub mod materialize;
 pub mod pit;
+pub mod push;
 pub mod session;
 pub mod store;
 pub mod training;

@@ -185,6 +185,16 @@ const ONLINE_CHUNK: usize = 10_000;
 struct ViewWrite {
     outcome: crate::store::WriteOutcome,
     latest: Vec<quiver_online::RowWrite>,
+    /// Newest event time written (microseconds), `None` for an empty window.
+    newest_us: Option<i64>,
+}
+
+/// The newest event time of a batch in the offline layout, in microseconds.
+fn newest_event_us(batch: &datafusion::arrow::array::RecordBatch) -> Option<i64> {
+    use datafusion::arrow::array::TimestampMicrosecondArray;
+    let column = batch.column_by_name(EVENT_TIMESTAMP)?;
+    let times = column.as_any().downcast_ref::<TimestampMicrosecondArray>()?;
+    datafusion::arrow::compute::max(times)
 }
 
 /// Writes the collected latest rows to the online store; returns how many entities.
@@ -314,6 +324,9 @@ impl Materializer {
                 report.offline_version = Some(w.outcome.version);
                 run.rows = w.outcome.rows;
                 run.offline_version = Some(w.outcome.version);
+                if let Some(t) = w.newest_us.and_then(DateTime::<Utc>::from_timestamp_micros) {
+                    state.newest_event = Some(state.newest_event.map_or(t, |n| n.max(t)));
+                }
                 if let (true, Some(online)) = (view.online, &self.online) {
                     let online_started = Instant::now();
                     let result = write_latest(online.as_ref(), w.latest).await;
@@ -370,17 +383,25 @@ impl Materializer {
         let latest = (view.online && self.online.is_some()).then(|| {
             Arc::new(std::sync::Mutex::new((LatestRows::new(defs, view, self.online_expiry), Vec::new())))
         });
-        let observer: Option<RowObserver> = latest.clone().map(|state| {
-            let observe: RowObserver = Arc::new(move |batch| {
-                let mut guard =
-                    state.lock().map_err(|_| Error::Internal("online row collector poisoned".into()))?;
-                let (rows, done) = &mut *guard;
-                let complete = rows.push(batch).map_err(online_error)?;
-                done.extend(complete);
+        // The newest event time is tracked on the way too, for freshness.
+        let newest = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
+        let observer: RowObserver = {
+            let latest = latest.clone();
+            let newest = newest.clone();
+            Arc::new(move |batch| {
+                if let Some(t) = newest_event_us(batch) {
+                    newest.fetch_max(t, std::sync::atomic::Ordering::Relaxed);
+                }
+                if let Some(state) = &latest {
+                    let mut guard =
+                        state.lock().map_err(|_| Error::Internal("online row collector poisoned".into()))?;
+                    let (rows, done) = &mut *guard;
+                    let complete = rows.push(batch).map_err(online_error)?;
+                    done.extend(complete);
+                }
                 Ok(())
-            });
-            observe
-        });
+            })
+        };
         let outcome = self
             .store
             .write_window(
@@ -389,7 +410,7 @@ impl Materializer {
                 offline_schema(defs, view),
                 plan,
                 window,
-                WriteWatch { rows: counter, observer },
+                WriteWatch { rows: counter, observer: Some(observer) },
             )
             .await?;
         let latest = match latest {
@@ -403,6 +424,7 @@ impl Materializer {
                 done
             }
         };
-        Ok(ViewWrite { outcome, latest })
+        let newest_us = Some(newest.load(std::sync::atomic::Ordering::Relaxed)).filter(|t| *t != i64::MIN);
+        Ok(ViewWrite { outcome, latest, newest_us })
     }
 }

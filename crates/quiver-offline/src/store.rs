@@ -207,6 +207,36 @@ impl OfflineStore {
         Ok(WriteOutcome { version, rows: counter.load(Ordering::Relaxed) - before })
     }
 
+    /// Appends `batches` (exactly [`offline_schema`]'s columns, each batch sorted in the
+    /// latest-row order) to a view's table in one commit. Used by push: rows that arrive
+    /// outside materialization.
+    pub async fn append(
+        &self,
+        view: &str,
+        schema: SchemaRef,
+        batches: Vec<datafusion::arrow::array::RecordBatch>,
+    ) -> Result<WriteOutcome> {
+        let table = self.open(view).await?;
+        if table.version().is_some() {
+            check_schema(view, &table, &schema)?;
+        }
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        // Same columns, declared with the table's field names and nullability.
+        let batches = batches
+            .into_iter()
+            .map(|b| datafusion::arrow::array::RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let written = table
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_table_name(view)
+            .await
+            .map_err(|e| Error::Store(format!("appending to view '{view}': {e}")))?;
+        let version =
+            written.version().ok_or_else(|| Error::Internal("a committed write has no version".into()))?;
+        Ok(WriteOutcome { version, rows })
+    }
+
     /// The files of a view's table at `version` (latest when `None`).
     pub async fn snapshot(&self, view: &str, version: Option<u64>) -> Result<Option<TableSnapshot>> {
         let url = self.table_url(view)?;

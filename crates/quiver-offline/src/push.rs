@@ -1,0 +1,169 @@
+//! Push: rows computed outside Quiver (a stream job, a request-time computation) written
+//! straight to a feature view's offline table, online store, or both.
+//!
+//! The rows must carry the view's join keys, `event_timestamp`, optionally
+//! `created_timestamp`, and every feature, with types that convert to the declared ones
+//! without loss. They are laid out and sorted exactly as materialization lays out a window,
+//! so the offline files keep their (keys, time) order and the online store gets the latest
+//! row per entity by the same rule. Offline goes first: the online store never holds a
+//! pushed value the offline store does not (when both are asked).
+
+use std::collections::BTreeSet;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::prelude::{SessionContext, cast};
+use datafusion::scalar::ScalarValue;
+use quiver_core::definitions::{Definitions, FeatureView};
+use quiver_online::OnlineStore;
+use quiver_online::rows::LatestRows;
+
+use crate::error::{Error, Result};
+use crate::store::{
+    CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, latest_row_order, offline_schema, stored_timestamp_type,
+};
+use crate::types::{UTC, arrow_type, is_compatible, is_timestamp_like};
+
+/// Where pushed rows go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PushTargets {
+    pub online: bool,
+    pub offline: bool,
+}
+
+/// What a push did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Rows received.
+    pub rows: u64,
+    /// Entities whose online value was created or replaced (older rows are skipped).
+    pub online_rows_written: u64,
+    /// The offline table version committed.
+    pub offline_version: Option<u64>,
+}
+
+/// Checks pushed columns against the view: every key, the event time and every feature
+/// present with a lossless type; nothing else but an optional `created_timestamp`.
+pub fn check_push_schema(defs: &Definitions, view: &FeatureView, schema: &SchemaRef) -> Result<()> {
+    let given: BTreeSet<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut expected: Vec<(String, Option<quiver_core::dtype::DType>)> =
+        defs.join_keys(view).into_iter().map(|k| (k.name, Some(k.dtype))).collect();
+    expected.push((EVENT_TIMESTAMP.to_string(), None));
+    expected.extend(view.features.iter().map(|f| (f.name.clone(), Some(f.dtype.clone()))));
+    let missing: Vec<&str> =
+        expected.iter().map(|(n, _)| n.as_str()).filter(|n| !given.contains(n)).collect();
+    if !missing.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "pushed rows for feature view '{}' lack column(s) {}; push needs the join keys, \
+             event_timestamp and every feature of the view",
+            view.name,
+            missing.join(", ")
+        )));
+    }
+    let known: BTreeSet<&str> = expected.iter().map(|(n, _)| n.as_str()).chain([CREATED_TIMESTAMP]).collect();
+    let extra: Vec<&str> = given.iter().copied().filter(|n| !known.contains(n)).collect();
+    if !extra.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "pushed rows for feature view '{}' have column(s) {} that the view does not declare",
+            view.name,
+            extra.join(", ")
+        )));
+    }
+    for field in schema.fields() {
+        let name = field.name().as_str();
+        let ok = match expected.iter().find(|(n, _)| n == name) {
+            Some((_, Some(dtype))) => is_compatible(dtype, field.data_type()),
+            // event_timestamp / created_timestamp
+            _ => is_timestamp_like(field.data_type()),
+        };
+        if !ok {
+            let declared = expected
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, d)| d.as_ref().map(|d| d.to_string()))
+                .unwrap_or_else(|| "a timestamp".to_string());
+            return Err(Error::InvalidInput(format!(
+                "pushed column '{name}' of feature view '{}' is {}, which does not convert to {declared} without loss",
+                view.name,
+                field.data_type()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Pushes `batches` (all with the same schema) to a view.
+pub async fn push(
+    ctx: &SessionContext,
+    defs: &Definitions,
+    view: &FeatureView,
+    store: &OfflineStore,
+    online: Option<&dyn OnlineStore>,
+    batches: Vec<RecordBatch>,
+    targets: PushTargets,
+) -> Result<PushOutcome> {
+    if !targets.online && !targets.offline {
+        return Err(Error::InvalidInput("say where to push: online, offline, or both".into()));
+    }
+    if targets.online && !view.online {
+        return Err(Error::InvalidInput(format!(
+            "feature view '{}' is not online (online: false); push it offline only, or declare it online",
+            view.name
+        )));
+    }
+    let Some(first) = batches.first() else {
+        return Ok(PushOutcome::default());
+    };
+    let schema = first.schema();
+    check_push_schema(defs, view, &schema)?;
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    if rows == 0 {
+        return Ok(PushOutcome::default());
+    }
+    let frame = ctx.read_batches(batches)?;
+    let keys = defs.join_keys(view);
+    for name in keys.iter().map(|k| k.name.as_str()).chain([EVENT_TIMESTAMP]) {
+        let nulls = frame.clone().filter(column(name).is_null())?.count().await?;
+        if nulls > 0 {
+            return Err(Error::InvalidInput(format!(
+                "{nulls} pushed row(s) for feature view '{}' have no value in '{name}'; every row needs its keys and event time",
+                view.name
+            )));
+        }
+    }
+    let mut exprs: Vec<Expr> =
+        keys.iter().map(|k| cast(column(&k.name), arrow_type(&k.dtype)).alias(&k.name)).collect();
+    exprs.push(cast(column(EVENT_TIMESTAMP), stored_timestamp_type()).alias(EVENT_TIMESTAMP));
+    let created = if schema.field_with_name(CREATED_TIMESTAMP).is_ok() {
+        cast(column(CREATED_TIMESTAMP), stored_timestamp_type())
+    } else {
+        cast(lit(ScalarValue::TimestampNanosecond(None, Some(UTC.into()))), stored_timestamp_type())
+    };
+    exprs.push(created.alias(CREATED_TIMESTAMP));
+    for f in &view.features {
+        exprs.push(cast(column(&f.name), arrow_type(&f.dtype)).alias(&f.name));
+    }
+    let sorted = frame.select(exprs)?.sort(latest_row_order(defs, view, true))?.collect().await?;
+
+    let mut outcome = PushOutcome { rows, ..Default::default() };
+    if targets.offline {
+        let written = store.append(&view.name, offline_schema(defs, view), sorted.clone()).await?;
+        outcome.offline_version = Some(written.version);
+    }
+    if targets.online {
+        let online = online.ok_or_else(|| Error::InvalidInput("this server has no online store".into()))?;
+        let mut latest = LatestRows::new(defs, view, false);
+        let mut writes = Vec::new();
+        for batch in &sorted {
+            writes.extend(latest.push(batch)?);
+        }
+        writes.extend(latest.finish()?);
+        outcome.online_rows_written = online.write(&writes).await?;
+    }
+    Ok(outcome)
+}
+
+fn column(name: &str) -> Expr {
+    col(datafusion::common::Column::from_name(name))
+}

@@ -1,0 +1,230 @@
+//! Conversions between the wire types and the domain: values, Arrow IPC, definitions.
+
+use std::io::Cursor;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::reader::StreamReader;
+use quiver_core::definitions::{Definitions, FeatureRef, FeatureView, Field};
+use quiver_core::diff::{Action, ObjectChange};
+use quiver_core::registry::Snapshot;
+use quiver_online::value::Value;
+use tonic::Status;
+
+use crate::pb;
+use crate::pb::value::Kind;
+
+/// A wire value as a domain value.
+pub fn value_from_pb(v: &pb::Value) -> Value {
+    match &v.kind {
+        None => Value::Null,
+        Some(Kind::BoolValue(b)) => Value::Bool(*b),
+        Some(Kind::Int32Value(x)) => Value::Int32(*x),
+        Some(Kind::Int64Value(x)) => Value::Int64(*x),
+        Some(Kind::FloatValue(x)) => Value::Float32(*x),
+        Some(Kind::DoubleValue(x)) => Value::Float64(*x),
+        Some(Kind::StringValue(s)) => Value::String(s.clone()),
+        Some(Kind::BytesValue(b)) => Value::Bytes(b.clone()),
+        Some(Kind::TimestampNsValue(ns)) => Value::Timestamp(*ns),
+        Some(Kind::ListValue(l)) => Value::List(l.values.iter().map(value_from_pb).collect()),
+    }
+}
+
+/// A domain value on the wire.
+pub fn value_to_pb(v: Value) -> pb::Value {
+    let kind = match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(Kind::BoolValue(b)),
+        Value::Int32(x) => Some(Kind::Int32Value(x)),
+        Value::Int64(x) => Some(Kind::Int64Value(x)),
+        Value::Float32(x) => Some(Kind::FloatValue(x)),
+        Value::Float64(x) => Some(Kind::DoubleValue(x)),
+        Value::String(s) => Some(Kind::StringValue(s)),
+        Value::Bytes(b) => Some(Kind::BytesValue(b)),
+        Value::Timestamp(ns) => Some(Kind::TimestampNsValue(ns)),
+        Value::List(items) => {
+            Some(Kind::ListValue(pb::ValueList { values: items.into_iter().map(value_to_pb).collect() }))
+        }
+    };
+    pb::Value { kind }
+}
+
+/// The features a request names: a feature service, or a list of references (each
+/// `view:feature` or a whole view).
+pub fn resolve_features(
+    defs: &Definitions,
+    service: Option<&str>,
+    refs: &[String],
+) -> Result<Vec<FeatureRef>, Status> {
+    match service {
+        Some(s) => defs.resolve_service(s).map_err(crate::error::to_status),
+        None => {
+            if refs.is_empty() {
+                return Err(Status::invalid_argument(
+                    "name the features: a feature service, or feature references (view:feature)",
+                ));
+            }
+            let mut out = Vec::new();
+            for r in refs {
+                out.extend(defs.expand_reference(r.trim()).map_err(crate::error::to_status)?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Decodes an Arrow IPC stream; `what` names it in errors.
+pub fn decode_ipc(bytes: &[u8], what: &str) -> Result<(SchemaRef, Vec<RecordBatch>), Status> {
+    if bytes.is_empty() {
+        return Err(Status::invalid_argument(format!("{what} is empty: send an Arrow IPC stream")));
+    }
+    let reader = StreamReader::try_new(Cursor::new(bytes), None)
+        .map_err(|e| Status::invalid_argument(format!("{what} is not an Arrow IPC stream: {e}")))?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Status::invalid_argument(format!("{what}: cannot read Arrow IPC batches: {e}")))?;
+    Ok((schema, batches))
+}
+
+/// Nanoseconds since the epoch of a time.
+pub fn ns(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// A time from nanoseconds since the epoch; `what` names it in errors.
+pub fn time_from_ns(ns: i64, what: &str) -> Result<chrono::DateTime<chrono::Utc>, Status> {
+    if ns == 0 {
+        return Err(Status::invalid_argument(format!("{what} is not set (nanoseconds since the epoch)")));
+    }
+    Ok(chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns))
+}
+
+fn field(f: &Field) -> pb::Field {
+    pb::Field {
+        name: f.name.clone(),
+        dtype: f.dtype.to_string(),
+        description: f.description.clone().unwrap_or_default(),
+    }
+}
+
+pub fn changes(changes: &[ObjectChange]) -> Vec<pb::ObjectChange> {
+    changes
+        .iter()
+        .map(|c| pb::ObjectChange {
+            kind: c.kind.to_string(),
+            name: c.name.clone(),
+            action: match c.action {
+                Action::Added => pb::ChangeAction::Added,
+                Action::Changed => pb::ChangeAction::Changed,
+                Action::Removed => pb::ChangeAction::Removed,
+            } as i32,
+            fields: c.fields.iter().map(|f| f.to_string()).collect(),
+        })
+        .collect()
+}
+
+pub fn entities(defs: &Definitions) -> Vec<pb::Entity> {
+    defs.entities
+        .iter()
+        .map(|e| pb::Entity {
+            name: e.name.clone(),
+            join_keys: e.join_keys.iter().map(field).collect(),
+            description: e.description.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn sources(defs: &Definitions) -> Vec<pb::Source> {
+    defs.sources
+        .iter()
+        .map(|s| pb::Source {
+            name: s.name.clone(),
+            path: s.path.clone(),
+            format: s.format.to_string(),
+            timestamp_field: s.timestamp_field.clone(),
+            created_timestamp_field: s.created_timestamp_field.clone().unwrap_or_default(),
+            description: s.description.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn feature_view(snapshot: &Snapshot, v: &FeatureView) -> pb::FeatureView {
+    let defs = &snapshot.definitions;
+    pb::FeatureView {
+        name: v.name.clone(),
+        entities: v.entities.clone(),
+        source: v.source.clone(),
+        ttl_seconds: v.ttl.seconds(),
+        online: v.online,
+        features: v.features.iter().map(field).collect(),
+        join_keys: defs.join_keys(v).iter().map(field).collect(),
+        transform: v.transform.clone().unwrap_or_default(),
+        tags: v.tags.clone().into_iter().collect(),
+        owner: v.owner.clone().unwrap_or_default(),
+        description: v.description.clone().unwrap_or_default(),
+        hash: snapshot.hashes.get(&format!("feature_views/{}", v.name)).cloned().unwrap_or_default(),
+    }
+}
+
+pub fn feature_services(defs: &Definitions) -> Vec<pb::FeatureService> {
+    defs.feature_services
+        .iter()
+        .map(|s| pb::FeatureService {
+            name: s.name.clone(),
+            features: s.features.clone(),
+            resolved_features: defs
+                .resolve_service(&s.name)
+                .map(|r| r.iter().map(|f| f.to_string()).collect())
+                .unwrap_or_default(),
+            tags: s.tags.clone().into_iter().collect(),
+            owner: s.owner.clone().unwrap_or_default(),
+            description: s.description.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn registry_version(s: &Snapshot) -> pb::RegistryVersion {
+    pb::RegistryVersion {
+        version: s.version,
+        applied_at_ns: ns(s.applied_at),
+        applied_by: s.applied_by.clone(),
+        definitions_hash: s.definitions_hash.clone(),
+        added: s.summary.added.clone(),
+        changed: s.summary.changed.clone(),
+        removed: s.summary.removed.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_survive_the_wire_both_ways() {
+        let values = vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::Int32(-3),
+            Value::Int64(1 << 40),
+            Value::Float32(0.25),
+            Value::Float64(-1.5),
+            Value::String("berlin".into()),
+            Value::Bytes(vec![0, 255]),
+            Value::Timestamp(1_767_225_600_000_000_000),
+            Value::List(vec![Value::Int64(1), Value::Null, Value::Int64(3)]),
+        ];
+        for v in values {
+            assert_eq!(value_from_pb(&value_to_pb(v.clone())), v);
+        }
+    }
+
+    #[test]
+    fn a_spine_that_is_not_arrow_is_refused_with_a_reason() {
+        let e = decode_ipc(b"not arrow", "the spine").unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("the spine is not an Arrow IPC stream"), "{}", e.message());
+        let e = decode_ipc(b"", "the spine").unwrap_err();
+        assert!(e.message().contains("empty"));
+    }
+}

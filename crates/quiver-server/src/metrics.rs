@@ -1,0 +1,206 @@
+//! Prometheus metrics, served over plain HTTP at `/metrics` on their own address.
+//!
+//! - `quiver_grpc_calls_total{method, code}` — finished calls by status code;
+//! - `quiver_grpc_call_seconds{method}` — latency histogram (time to the response headers);
+//! - `quiver_grpc_in_flight` — calls being served;
+//! - `quiver_grpc_rejected_total{reason}` — calls refused before reaching a handler
+//!   (`concurrency`);
+//! - `quiver_view_freshness_seconds{view}` — now minus the newest event time materialized;
+//! - `quiver_view_last_materialization_rows{view}` / `..._seconds{view}` — the last run;
+//! - `quiver_view_last_materialization_succeeded{view}` — 1 or 0;
+//! - `quiver_registry_version` — the version being served.
+//!
+//! The view metrics are read from the materialization state at scrape time, so they also
+//! cover runs made by the CLI or another server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::app::App;
+
+/// The server's metric families.
+pub struct Metrics {
+    registry: Registry,
+    pub calls: IntCounterVec,
+    pub latency: HistogramVec,
+    pub in_flight: IntGauge,
+    pub rejected: IntCounterVec,
+    freshness: GaugeVec,
+    last_rows: GaugeVec,
+    last_seconds: GaugeVec,
+    last_ok: GaugeVec,
+    registry_version: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// Metric definitions are constants: a failure to build one is a bug caught by the tests.
+#[allow(clippy::expect_used)]
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let calls = IntCounterVec::new(
+            Opts::new("quiver_grpc_calls_total", "gRPC calls finished, by method and status code"),
+            &["method", "code"],
+        )
+        .expect("metric");
+        let buckets = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            10.0, 30.0, 60.0,
+        ];
+        let latency = HistogramVec::new(
+            HistogramOpts::new("quiver_grpc_call_seconds", "gRPC call latency until the response starts")
+                .buckets(buckets),
+            &["method"],
+        )
+        .expect("metric");
+        let in_flight = IntGauge::new("quiver_grpc_in_flight", "gRPC calls being served").expect("metric");
+        let rejected = IntCounterVec::new(
+            Opts::new("quiver_grpc_rejected_total", "gRPC calls refused before a handler ran"),
+            &["reason"],
+        )
+        .expect("metric");
+        let view_gauge =
+            |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &["view"]).expect("metric");
+        let freshness = view_gauge(
+            "quiver_view_freshness_seconds",
+            "Seconds between now and the newest event time materialized for the view",
+        );
+        let last_rows = view_gauge(
+            "quiver_view_last_materialization_rows",
+            "Rows written by the view's last materialization",
+        );
+        let last_seconds = view_gauge(
+            "quiver_view_last_materialization_seconds",
+            "Duration of the view's last materialization",
+        );
+        let last_ok = view_gauge(
+            "quiver_view_last_materialization_succeeded",
+            "1 when the view's last materialization succeeded, else 0",
+        );
+        let registry_version =
+            IntGauge::new("quiver_registry_version", "Registry version being served").expect("metric");
+        for c in [
+            Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(rejected.clone()),
+            Box::new(freshness.clone()),
+            Box::new(last_rows.clone()),
+            Box::new(last_seconds.clone()),
+            Box::new(last_ok.clone()),
+            Box::new(registry_version.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            calls,
+            latency,
+            in_flight,
+            rejected,
+            freshness,
+            last_rows,
+            last_seconds,
+            last_ok,
+            registry_version,
+        }
+    }
+
+    /// Refreshes the per-view gauges from the materialization state.
+    async fn refresh_views(&self, app: &App) {
+        let Some(snapshot) = app.current() else { return };
+        self.registry_version.set(snapshot.version as i64);
+        for g in [&self.freshness, &self.last_rows, &self.last_seconds, &self.last_ok] {
+            g.reset();
+        }
+        let now = chrono::Utc::now();
+        for view in &snapshot.definitions.feature_views {
+            let state = match app.state.view(&view.name).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(view = %view.name, error = %e, "cannot read materialization state");
+                    continue;
+                }
+            };
+            if let Some(newest) = state.newest_event {
+                let age = (now - newest).num_milliseconds() as f64 / 1000.0;
+                self.freshness.with_label_values(&[view.name.as_str()]).set(age);
+            }
+            if let Some(run) = state.runs.last() {
+                let seconds = (run.finished_at - run.started_at).num_milliseconds() as f64 / 1000.0;
+                let label = [view.name.as_str()];
+                self.last_rows.with_label_values(&label).set(run.rows as f64);
+                self.last_seconds.with_label_values(&label).set(seconds);
+                let ok = run.status == quiver_core::state::RunStatus::Succeeded;
+                self.last_ok.with_label_values(&label).set(if ok { 1.0 } else { 0.0 });
+            }
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub async fn render(&self, app: &App) -> String {
+        self.refresh_views(app).await;
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Serves `/metrics` on `listener` until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics listener accept failed");
+                    continue;
+                }
+            },
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move {
+                    if req.uri().path() == "/metrics" {
+                        let body = app.metrics.render(&app).await;
+                        Response::builder()
+                            .header("content-type", "text/plain; version=0.0.4")
+                            .body(Full::new(Bytes::from(body)))
+                    } else {
+                        Response::builder()
+                            .status(StatusCode::NOT_FOUND)
+                            .body(Full::new(Bytes::from_static(b"metrics are at /metrics\n")))
+                    }
+                }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "metrics connection ended");
+            }
+        });
+    }
+}

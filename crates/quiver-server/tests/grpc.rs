@@ -1,0 +1,681 @@
+//! End-to-end: `quiver serve` in-process on a free port, its own Redis, and the tonic
+//! clients generated from `proto/` calling every RPC over TCP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use arrow_flight::{FlightClient, FlightDescriptor};
+use common::*;
+use datafusion::arrow::array::{
+    Array, AsArray, Float32Array, Int64Array, RecordBatch, TimestampNanosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use futures::TryStreamExt;
+use quiver_server::pb;
+use quiver_server::pb::materialize_service_client::MaterializeServiceClient;
+use quiver_server::pb::offline_service_client::OfflineServiceClient;
+use quiver_server::pb::push_service_client::PushServiceClient;
+use quiver_server::pb::registry_service_client::RegistryServiceClient;
+use std::sync::Arc;
+use tonic::Code;
+
+fn int(v: &pb::Value) -> Option<i64> {
+    match v.kind {
+        Some(pb::value::Kind::Int64Value(x)) => Some(x),
+        _ => None,
+    }
+}
+
+/// Reads a training set streamed by GetHistoricalFeatures: the batches and the manifest.
+async fn historical(
+    client: &mut OfflineServiceClient<tonic::transport::Channel>,
+    spine: &RecordBatch,
+    refs: &[&str],
+) -> Result<(Vec<RecordBatch>, pb::TrainingSetManifest), tonic::Status> {
+    let mut stream = client
+        .get_historical_features(pb::GetHistoricalFeaturesRequest {
+            kind: Some(pb::get_historical_features_request::Kind::Features(pb::FeatureList {
+                refs: refs.iter().map(|s| s.to_string()).collect(),
+            })),
+            spine_arrow_ipc: ipc(std::slice::from_ref(spine)),
+            full_feature_names: false,
+            timestamp_column: String::new(),
+        })
+        .await?
+        .into_inner();
+    let mut bytes = Vec::new();
+    let mut manifest = None;
+    while let Some(part) = stream.message().await? {
+        match part.part {
+            Some(pb::get_historical_features_response::Part::ArrowIpc(b)) => bytes.extend(b),
+            Some(pb::get_historical_features_response::Part::Manifest(m)) => manifest = Some(m),
+            None => panic!("empty part"),
+        }
+    }
+    let reader =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+    let batches = reader.collect::<Result<Vec<_>, _>>().unwrap();
+    Ok((batches, manifest.expect("the manifest comes last")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_over_the_network() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    let mut registry = RegistryServiceClient::new(channel.clone());
+
+    // Plan against an empty registry: everything is added.
+    let plan = registry.plan(pb::PlanRequest { documents: example_documents() }).await.unwrap().into_inner();
+    assert_eq!(plan.registry_version, 0);
+    assert!(plan.changes.iter().any(|c| c.name == "driver_stats" && c.action() == pb::ChangeAction::Added));
+    // Invalid definitions: INVALID_ARGUMENT naming the file and problem.
+    let bad = registry
+        .plan(pb::PlanRequest {
+            documents: vec![pb::YamlDocument {
+                name: "broken.yaml".into(),
+                content: "feature_views:\n  - name: v\n    entities: [nobody]\n".into(),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("broken.yaml"), "{}", bad.message());
+
+    assert_eq!(apply_example(channel.clone()).await, 1);
+    // A stale compare-and-swap: ABORTED, nothing written.
+    let stale = registry
+        .apply(pb::ApplyRequest {
+            documents: example_documents(),
+            expected_version: 0,
+            applied_by: "t".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted, "{}", stale.message());
+    // Same definitions again at the right version: nothing to apply.
+    let same = registry
+        .apply(pb::ApplyRequest {
+            documents: example_documents(),
+            expected_version: 1,
+            applied_by: "t".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!same.applied);
+    assert_eq!(same.version, 1);
+
+    let entities = registry.list_entities(pb::ListRequest::default()).await.unwrap().into_inner();
+    assert!(entities.entities.iter().any(|e| e.name == "driver_city" && e.join_keys.len() == 2));
+    let sources = registry.list_sources(pb::ListRequest::default()).await.unwrap().into_inner();
+    assert!(sources.sources.iter().any(|s| s.format == "csv"));
+    let views =
+        registry.list_feature_views(pb::ListRequest { registry_version: 1 }).await.unwrap().into_inner();
+    assert_eq!(views.registry_version, 1);
+    assert!(views.feature_views.len() >= 5);
+    let services = registry.list_feature_services(pb::ListRequest::default()).await.unwrap().into_inner();
+    assert!(services.feature_services.iter().all(|s| !s.resolved_features.is_empty()));
+    let view = registry
+        .get_feature_view(pb::GetFeatureViewRequest { name: "driver_stats".into(), registry_version: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .feature_view
+        .unwrap();
+    assert_eq!(view.ttl_seconds, 7200);
+    assert_eq!(view.join_keys[0].name, "driver_id");
+    assert_eq!(
+        view.features.iter().map(|f| f.dtype.as_str()).collect::<Vec<_>>(),
+        ["float32", "float32", "int64"]
+    );
+    assert!(!view.hash.is_empty());
+    let missing = registry
+        .get_feature_view(pb::GetFeatureViewRequest { name: "driver_stat".into(), registry_version: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert!(missing.message().contains("driver_stats"), "suggests the close name: {}", missing.message());
+    let history = registry.history(pb::HistoryRequest {}).await.unwrap().into_inner();
+    assert_eq!(history.versions.len(), 1);
+    assert_eq!(history.versions[0].applied_by, "test");
+
+    // Materialize in the background; a second job for a view the first holds is refused
+    // while the first runs.
+    let mut jobs = MaterializeServiceClient::new(channel.clone());
+    let window = pb::start_materialization_request::Span::Window(pb::Window {
+        start_ns: ns(DATA_START),
+        end_ns: ns("2026-01-04T00:00:00Z"),
+    });
+    let first = jobs
+        .start(pb::StartMaterializationRequest { span: Some(window), views: vec![] })
+        .await
+        .unwrap()
+        .into_inner();
+    let second = jobs
+        .start(pb::StartMaterializationRequest { span: Some(window), views: vec!["driver_stats".into()] })
+        .await;
+    match second {
+        Err(e) => {
+            assert_eq!(e.code(), Code::FailedPrecondition);
+            assert!(e.message().contains(&first.id), "{}", e.message());
+        }
+        Ok(_) => {
+            let f =
+                jobs.get(pb::GetMaterializationRequest { id: first.id.clone() }).await.unwrap().into_inner();
+            assert_ne!(f.finished_at_ns, 0, "a second job ran while the first still held the view");
+        }
+    }
+    let done = wait_for_job(&mut jobs, &first.id).await;
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:?}");
+    let stats = done.views.iter().find(|v| v.view == "driver_stats").unwrap();
+    assert_eq!(stats.state(), pb::ViewRunState::Succeeded);
+    assert_eq!(stats.rows_done, 2_000);
+    assert!(stats.offline_version.is_some() && stats.online_rows == 20, "{stats:?}");
+    let listed = jobs.list(pb::ListMaterializationsRequest {}).await.unwrap().into_inner();
+    assert!(listed.jobs.iter().any(|j| j.id == first.id));
+    let unknown = jobs.get(pb::GetMaterializationRequest { id: "nope".into() }).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let bad_view = jobs
+        .start(pb::StartMaterializationRequest { span: Some(window), views: vec!["nope".into()] })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_view.code(), Code::NotFound);
+
+    // Online: the gRPC answer equals the domain read on the same store.
+    let refs = ["driver_stats:conv_rate", "driver_stats:avg_daily_trips", "driver_profile:vehicle_type"];
+    let at = ns("2026-01-02T23:00:00Z");
+    let answer = online(channel.clone(), &refs, &[1001, 1002, 999_999], at).await.unwrap();
+    assert_eq!(answer.feature_names, refs);
+    assert_eq!(answer.registry_version, 1);
+    let snapshot = server.app.current().unwrap();
+    let feature_refs: Vec<_> =
+        refs.iter().map(|r| quiver_core::definitions::FeatureRef::parse(r).unwrap()).collect();
+    let rows: Vec<_> = [1001i64, 1002, 999_999]
+        .iter()
+        .map(|d| std::iter::once(("driver_id".to_string(), quiver_online::value::Value::Int64(*d))).collect())
+        .collect();
+    let direct = quiver_online::read::get_online_features(
+        server.app.online.as_ref(),
+        &snapshot.definitions,
+        &feature_refs,
+        &rows,
+        at,
+    )
+    .await
+    .unwrap();
+    for (i, row) in direct.rows.iter().enumerate() {
+        for (f, fv) in row.iter().enumerate() {
+            let column = &answer.results[f];
+            assert_eq!(quiver_server::convert::value_from_pb(&column.values[i]), fv.value);
+            assert_eq!(column.event_timestamps_ns[i], fv.event_ns.unwrap_or(0));
+        }
+    }
+    assert_eq!(answer.results[0].statuses[2], pb::FeatureStatus::NotFound as i32);
+    assert!(answer.results[2].statuses[..2].iter().all(|s| *s == pb::FeatureStatus::Present as i32));
+    // A day later driver_stats (ttl 2h) is too old; driver_profile (no ttl) is not.
+    let later = online(channel.clone(), &refs, &[1001], ns("2026-01-05T00:00:00Z")).await.unwrap();
+    assert_eq!(later.results[0].statuses[0], pb::FeatureStatus::OutsideMaxAge as i32);
+    assert_eq!(later.results[0].values[0].kind, None);
+    assert_eq!(later.results[2].statuses[0], pb::FeatureStatus::Present as i32);
+    // Unknown feature: NOT_FOUND naming it; wrong key type: INVALID_ARGUMENT.
+    let e = online(channel.clone(), &["driver_stats:nope"], &[1001], 0).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("nope"), "{}", e.message());
+    let mut client = pb::online_service_client::OnlineServiceClient::new(channel.clone());
+    let mut entities = HashMap::new();
+    entities.insert(
+        "driver_id".to_string(),
+        pb::RepeatedValue {
+            values: vec![pb::Value { kind: Some(pb::value::Kind::StringValue("x".into())) }],
+        },
+    );
+    let e = client
+        .get_online_features(pb::GetOnlineFeaturesRequest {
+            kind: Some(pb::get_online_features_request::Kind::Features(pb::FeatureList {
+                refs: vec!["driver_stats".into()],
+            })),
+            entities,
+            at_ns: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("driver_id"), "{}", e.message());
+
+    // Historical over gRPC: same rows, same order, spine columns first, then features.
+    let mut offline = OfflineServiceClient::new(channel.clone());
+    let spine = driver_spine(&[
+        (1003, "2026-01-02T12:00:00Z"),
+        (1001, "2026-01-01T06:00:00Z"),
+        (1001, "2025-12-01T00:00:00Z"),
+        (424_242, "2026-01-02T00:00:00Z"),
+    ]);
+    let (batches, manifest) =
+        historical(&mut offline, &spine, &["driver_stats:conv_rate", "driver_stats:avg_daily_trips"])
+            .await
+            .unwrap();
+    let table = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(table.num_rows(), 4);
+    let names: Vec<_> = table.schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, ["driver_id", "event_timestamp", "label", "conv_rate", "avg_daily_trips"]);
+    assert_eq!(table.column(0).as_primitive::<Int64Type>().values(), &[1003, 1001, 1001, 424_242]);
+    let conv = table.column(3).as_any().downcast_ref::<Float32Array>().unwrap();
+    assert!(conv.is_valid(0) && conv.is_valid(1), "known drivers inside the ttl have values");
+    assert!(conv.is_null(2) && conv.is_null(3), "before any data and unknown keys are null");
+    assert_eq!(manifest.rows, 4);
+    assert_eq!(manifest.registry_version, 1);
+    assert!(manifest.table_versions.contains_key("driver_stats"));
+    let json: serde_json::Value = serde_json::from_str(&manifest.manifest_json).unwrap();
+    assert_eq!(json["spine_rows"], 4);
+    // Spine without the join key: INVALID_ARGUMENT naming it, before any data.
+    let no_key = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "event_timestamp",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        )])),
+        vec![Arc::new(TimestampNanosecondArray::from(vec![ns(DATA_START)]).with_timezone("UTC"))],
+    )
+    .unwrap();
+    let e = historical(&mut offline, &no_key, &["driver_stats:conv_rate"]).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("driver_id"), "{}", e.message());
+
+    // Arrow Flight: DoPut the spine, DoGet the training set, same as gRPC.
+    let mut flight = FlightClient::new(channel.clone());
+    let command = serde_json::json!({"features": ["driver_stats:conv_rate", "driver_stats:avg_daily_trips"]});
+    let descriptor = FlightDescriptor::new_cmd(command.to_string());
+    let data = arrow_flight::encode::FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(descriptor))
+        .build(futures::stream::iter([Ok(spine.clone())]));
+    let results: Vec<_> = flight.do_put(data).await.unwrap().try_collect().await.unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&results[0].app_metadata).unwrap();
+    assert_eq!(meta["rows"], 4);
+    let ticket = meta["ticket"].as_str().unwrap().to_string();
+    let fetched: Vec<RecordBatch> =
+        flight.do_get(arrow_flight::Ticket::new(ticket.clone())).await.unwrap().try_collect().await.unwrap();
+    let fetched = datafusion::arrow::compute::concat_batches(&fetched[0].schema(), &fetched).unwrap();
+    assert_eq!(fetched.columns()[3..], table.columns()[3..], "Flight and gRPC give the same features");
+    let info = flight
+        .get_flight_info(FlightDescriptor::new_path(vec!["training_sets".into(), ticket]))
+        .await
+        .unwrap();
+    assert_eq!(info.total_records, 4);
+    let gone = flight.do_get(arrow_flight::Ticket::new("ts-nope")).await.err().unwrap();
+    assert!(gone.to_string().contains("not on this server"), "{gone}");
+
+    // Push: a newer row replaces the online value; an older one does not; bad schema is
+    // refused naming the column.
+    let mut push = PushServiceClient::new(channel.clone());
+    let pushed = |event: &str, trips: i64| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("driver_id", DataType::Int64, false),
+            Field::new(
+                "event_timestamp",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("conv_rate", DataType::Float32, true),
+            Field::new("acc_rate", DataType::Float32, true),
+            Field::new("avg_daily_trips", DataType::Int64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1001])),
+                Arc::new(
+                    datafusion::arrow::array::TimestampMicrosecondArray::from(vec![ns(event) / 1000])
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Float32Array::from(vec![0.5])),
+                Arc::new(Float32Array::from(vec![0.25])),
+                Arc::new(Int64Array::from(vec![trips])),
+            ],
+        )
+        .unwrap()
+    };
+    let newer = push
+        .push(pb::PushRequest {
+            feature_view: "driver_stats".into(),
+            arrow_ipc: ipc(&[pushed("2026-01-03T10:00:00Z", 777)]),
+            to: pb::PushTarget::OnlineAndOffline as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((newer.rows, newer.online_rows_written), (1, 1));
+    assert!(newer.offline_version > stats.offline_version);
+    let read =
+        online(channel.clone(), &["driver_stats:avg_daily_trips"], &[1001], ns("2026-01-03T11:00:00Z"))
+            .await
+            .unwrap();
+    assert_eq!(int(&read.results[0].values[0]), Some(777));
+    let older = push
+        .push(pb::PushRequest {
+            feature_view: "driver_stats".into(),
+            arrow_ipc: ipc(&[pushed("2026-01-01T00:30:00Z", 1)]),
+            to: pb::PushTarget::Online as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(older.online_rows_written, 0, "an older row never replaces a newer one");
+    let read =
+        online(channel.clone(), &["driver_stats:avg_daily_trips"], &[1001], ns("2026-01-03T11:00:00Z"))
+            .await
+            .unwrap();
+    assert_eq!(int(&read.results[0].values[0]), Some(777));
+    // The offline push is visible to training at its time.
+    let (after, _) = historical(
+        &mut offline,
+        &driver_spine(&[(1001, "2026-01-03T10:30:00Z")]),
+        &["driver_stats:avg_daily_trips"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(after[0].column(3).as_primitive::<Int64Type>().value(0), 777);
+    let short = push
+        .push(pb::PushRequest {
+            feature_view: "driver_stats".into(),
+            arrow_ipc: ipc(&[pushed("2026-01-03T10:00:00Z", 1).project(&[0, 1, 2]).unwrap()]),
+            to: pb::PushTarget::Online as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), Code::InvalidArgument);
+    assert!(short.message().contains("acc_rate"), "{}", short.message());
+    let nowhere = push
+        .push(pb::PushRequest { feature_view: "driver_stats".into(), arrow_ipc: vec![], to: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(nowhere.code(), Code::InvalidArgument);
+
+    // Health and reflection.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "quiver.v1.OnlineService".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+
+    // Metrics: calls per method and code, and per-view freshness after materialization.
+    let text = metrics_text(&server).await;
+    assert!(
+        text.contains(r#"quiver_grpc_calls_total{code="Ok",method="OnlineService/GetOnlineFeatures"}"#),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"quiver_grpc_calls_total{code="InvalidArgument",method="OnlineService/GetOnlineFeatures"} 1"#
+    ));
+    assert!(
+        text.contains(
+            r#"quiver_grpc_calls_total{code="NotFound",method="OnlineService/GetOnlineFeatures"} 1"#
+        )
+    );
+    assert!(text.contains(r#"quiver_view_freshness_seconds{view="driver_stats"}"#), "{text}");
+    assert!(text.contains(r#"quiver_view_last_materialization_rows{view="driver_stats"} 2000"#), "{text}");
+    assert!(text.contains("quiver_grpc_call_seconds_bucket"));
+
+    server.shutdown().await;
+}
+
+/// Scrapes `/metrics` over HTTP from a metrics listener started for the test.
+async fn metrics_text(server: &TestServer) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task =
+        tokio::spawn(quiver_server::metrics::serve_metrics(listener, server.app.clone(), async move {
+            let _ = stopped.await;
+        }));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let _ = stop.send(());
+    let _ = task.await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writing_calls_need_the_token_and_reads_do_not() {
+    let mut server = TestServer::start_with(quiver_server::Limits::default(), Some("s3cret")).await;
+    let channel = server.channel().await;
+    let mut registry = RegistryServiceClient::new(channel.clone());
+    let request =
+        || pb::ApplyRequest { documents: example_documents(), expected_version: 0, applied_by: "t".into() };
+    let e = registry.apply(request()).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("Bearer"), "{}", e.message());
+    let mut wrong = tonic::Request::new(request());
+    wrong.metadata_mut().insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(registry.apply(wrong).await.unwrap_err().code(), Code::Unauthenticated);
+    let mut jobs = MaterializeServiceClient::new(channel.clone());
+    let e = jobs
+        .start(pb::StartMaterializationRequest {
+            span: Some(pb::start_materialization_request::Span::Incremental(pb::Incremental { end_ns: 1 })),
+            views: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let mut push = PushServiceClient::new(channel.clone());
+    let e = push
+        .push(pb::PushRequest { feature_view: "driver_stats".into(), arrow_ipc: vec![], to: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Nothing was applied by the refused calls.
+    assert!(server.app.registry.head().await.unwrap().is_none());
+    let mut right = tonic::Request::new(request());
+    right.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
+    assert!(registry.apply(right).await.unwrap().into_inner().applied);
+    // Reads need no token.
+    let views = registry.list_feature_views(pb::ListRequest::default()).await.unwrap().into_inner();
+    assert!(!views.feature_views.is_empty());
+    let read = online(channel.clone(), &["driver_stats:conv_rate"], &[1001], 0).await.unwrap();
+    assert_eq!(read.results[0].statuses[0], pb::FeatureStatus::NotFound as i32);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_size_and_concurrency_limits_answer_with_status_codes() {
+    let limits = quiver_server::Limits {
+        max_message_bytes: 64 << 10,
+        max_concurrent_calls: 1,
+        deadline: Duration::from_millis(1),
+    };
+    let mut server = TestServer::start_with(limits, None).await;
+    let channel = server.channel().await;
+    // The server's deadline (1 ms) is shorter than any apply (it scans the lake).
+    let mut registry = RegistryServiceClient::new(channel.clone());
+    let e = registry
+        .apply(pb::ApplyRequest {
+            documents: example_documents(),
+            expected_version: 0,
+            applied_by: "t".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert!(e.message().contains("deadline"), "{}", e.message());
+    // Oversize request: RESOURCE_EXHAUSTED naming the limit.
+    let big = pb::PlanRequest {
+        documents: vec![pb::YamlDocument { name: "big.yaml".into(), content: "#".repeat(100 << 10) }],
+    };
+    let e = registry.plan(big).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("65536 bytes"), "{}", e.message());
+    // The server still answers.
+    let ok = registry.history(pb::HistoryRequest {}).await;
+    assert!(ok.is_ok() || ok.unwrap_err().code() == Code::DeadlineExceeded);
+    server.shutdown().await;
+
+    // Concurrency: one call at a time; a second one while the first runs is refused.
+    let limits = quiver_server::Limits { max_concurrent_calls: 1, ..Default::default() };
+    let mut server = TestServer::start_with(limits, None).await;
+    let channel = server.channel().await;
+    let slow = {
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            let mut registry = RegistryServiceClient::new(channel);
+            registry.plan(pb::PlanRequest { documents: example_documents() }).await
+        })
+    };
+    // Wait until the plan (it reads the lake) is being served, then call again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.app.metrics.in_flight.get() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first call never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut registry = RegistryServiceClient::new(channel.clone());
+    let second = registry.history(pb::HistoryRequest {}).await;
+    let first = slow.await.unwrap();
+    assert!(first.is_ok(), "{first:?}");
+    match second {
+        Err(e) => {
+            assert_eq!(e.code(), Code::ResourceExhausted);
+            assert!(e.message().contains("limit of 1 concurrent calls"), "{}", e.message());
+        }
+        Ok(_) => panic!("a second call was served while the first held the only slot"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopping_gives_unavailable_and_the_server_recovers_without_restart() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    let refs = ["driver_stats:conv_rate"];
+    assert!(online(channel.clone(), &refs, &[1001], 0).await.is_ok());
+    server.redis.stop();
+    let e = tokio::time::timeout(Duration::from_secs(30), online(channel.clone(), &refs, &[1001], 0))
+        .await
+        .expect("a read with Redis down answers instead of hanging")
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    server.redis.restart();
+    // The same server reconnects: reads succeed again (the new Redis is empty).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        match online(channel.clone(), &refs, &[1001], 0).await {
+            Ok(a) => break a,
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                assert!(std::time::Instant::now() < deadline, "the server did not reconnect to Redis");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(answer.results[0].statuses[0], pb::FeatureStatus::NotFound as i32);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_during_reads_never_fail_a_read_and_are_seen_at_once() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let channel = channel.clone();
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                online(channel.clone(), &["driver_stats:conv_rate"], &[1001, 1002], 0).await.unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    // Apply version 2 through the API: a new feature service, usable at once.
+    let mut documents = example_documents();
+    documents.push(pb::YamlDocument {
+        name: "extra.yaml".into(),
+        content: "feature_services:\n  - name: conv_only\n    features: [\"driver_stats:conv_rate\"]\n"
+            .into(),
+    });
+    let mut registry = RegistryServiceClient::new(channel.clone());
+    let applied = registry
+        .apply(pb::ApplyRequest { documents: documents.clone(), expected_version: 1, applied_by: "t".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(applied.version, 2);
+    let mut client = pb::online_service_client::OnlineServiceClient::new(channel.clone());
+    let by_service = |name: &str| {
+        let mut entities = HashMap::new();
+        entities.insert(
+            "driver_id".to_string(),
+            pb::RepeatedValue { values: vec![pb::Value { kind: Some(pb::value::Kind::Int64Value(1001)) }] },
+        );
+        pb::GetOnlineFeaturesRequest {
+            kind: Some(pb::get_online_features_request::Kind::FeatureService(name.into())),
+            entities,
+            at_ns: 0,
+        }
+    };
+    let answer = client.get_online_features(by_service("conv_only")).await.unwrap().into_inner();
+    assert_eq!(answer.registry_version, 2);
+    // Version 3 from "another process" (the registry directly, as the CLI does) is noticed
+    // within a second.
+    documents.push(pb::YamlDocument {
+        name: "more.yaml".into(),
+        content:
+            "feature_services:\n  - name: trips_only\n    features: [\"driver_stats:avg_daily_trips\"]\n"
+                .into(),
+    });
+    let docs: Vec<(String, String)> = documents.iter().map(|d| (d.name.clone(), d.content.clone())).collect();
+    let loaded = quiver_core::repo::parse_documents(&docs);
+    server.app.registry.apply(&loaded.definitions, 2, "cli").await.unwrap();
+    let seen = std::time::Instant::now();
+    loop {
+        match client.get_online_features(by_service("trips_only")).await {
+            Ok(a) => {
+                assert_eq!(a.into_inner().registry_version, 3);
+                break;
+            }
+            Err(e) => {
+                assert!(seen.elapsed() < Duration::from_secs(1), "version 3 not seen within a second: {e:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.await.unwrap() > 0, "every reader completed reads, none failed");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_call_in_flight_finish() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    let call = {
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            RegistryServiceClient::new(channel).plan(pb::PlanRequest { documents: example_documents() }).await
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.app.metrics.in_flight.get() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the call never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    server.shutdown().await;
+    let answer = call.await.unwrap();
+    assert!(answer.is_ok(), "the call in flight was cut: {answer:?}");
+    // Afterwards nothing listens.
+    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
+}
