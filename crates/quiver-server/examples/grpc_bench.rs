@@ -1,0 +1,201 @@
+//! Online serving through gRPC on loopback (see BENCHMARKS.md).
+//!
+//! `cargo run --release -p quiver-server --example grpc_bench -- REDIS_URL [ENTITIES] [CALLS] [SECONDS]`
+//!
+//! Sets up a project whose registry holds two views of 3 features each, writes ENTITIES
+//! entities per view into Redis, and serves it with `quiver_server::serve` on a free
+//! loopback port, on a runtime of its own (2 worker threads). The client runs on a second
+//! runtime in the same process and talks to it over TCP with the generated tonic client:
+//!
+//! - latency of CALLS sequential calls of batch 1 and of batch 100 (6 features each), p50/p99;
+//! - throughput in entity rows per second at concurrency 1, 8 and 64, for SECONDS each, with
+//!   batch 1 and batch 100.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quiver_core::config::Config;
+use quiver_core::registry::Registry;
+use quiver_core::repo::parse_documents;
+use quiver_online::keys::entity_key;
+use quiver_online::store::RowWrite;
+use quiver_online::value::{StoredRow, Value, encode};
+use quiver_server::pb;
+use quiver_server::pb::online_service_client::OnlineServiceClient;
+use tonic::transport::Channel;
+
+const DEFS: &str = "
+entities:
+  - {name: driver, join_keys: [{name: driver_id, dtype: int64}]}
+  - {name: customer, join_keys: [{name: customer_id, dtype: int64}]}
+sources:
+  - {name: s, path: x/, format: parquet, timestamp_field: ts}
+feature_views:
+  - {name: driver_stats, entities: [driver], source: s, ttl: 0, features: [{name: conv_rate, dtype: float32}, {name: acc_rate, dtype: float32}, {name: avg_daily_trips, dtype: int64}]}
+  - {name: customer_profile, entities: [customer], source: s, ttl: 0, features: [{name: current_balance, dtype: float32}, {name: avg_passenger_count, dtype: float32}, {name: lifetime_trip_count, dtype: int64}]}
+";
+
+const REFS: [&str; 2] = ["driver_stats", "customer_profile"];
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A deterministic stream of entity ids in 1..=entities.
+struct Ids(u64, i64);
+
+impl Ids {
+    fn next(&mut self) -> i64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as i64 % self.1) + 1
+    }
+}
+
+fn request(ids: &mut Ids, batch: usize) -> pb::GetOnlineFeaturesRequest {
+    let column = |ids: &mut Ids| pb::RepeatedValue {
+        values: (0..batch).map(|_| pb::Value { kind: Some(pb::value::Kind::Int64Value(ids.next())) }).collect(),
+    };
+    let mut entities = HashMap::new();
+    entities.insert("driver_id".to_string(), column(ids));
+    entities.insert("customer_id".to_string(), column(ids));
+    pb::GetOnlineFeaturesRequest {
+        kind: Some(pb::get_online_features_request::Kind::Features(pb::FeatureList {
+            refs: REFS.iter().map(|s| s.to_string()).collect(),
+        })),
+        entities,
+        at_ns: 0,
+    }
+}
+
+async fn latency(channel: Channel, entities: i64, batch: usize, calls: usize) -> (f64, f64) {
+    let mut client = OnlineServiceClient::new(channel);
+    let mut ids = Ids(batch as u64, entities);
+    for _ in 0..200 {
+        client.get_online_features(request(&mut ids, batch)).await.unwrap();
+    }
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let r = request(&mut ids, batch);
+        let t = Instant::now();
+        let answer = client.get_online_features(r).await.unwrap().into_inner();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(answer.results.len(), 6);
+        assert_eq!(answer.results[0].statuses[0], pb::FeatureStatus::Present as i32);
+    }
+    times.sort_by(f64::total_cmp);
+    (percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
+async fn throughput(channel: Channel, entities: i64, batch: usize, concurrency: usize, seconds: f64) -> f64 {
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let channel = channel.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = OnlineServiceClient::new(channel);
+            let mut ids = Ids(c as u64 + 7, entities);
+            let mut rows = 0u64;
+            while Instant::now() < end {
+                client.get_online_features(request(&mut ids, batch)).await.unwrap();
+                rows += batch as u64;
+            }
+            rows
+        }));
+    }
+    let mut rows = 0;
+    for t in tasks {
+        rows += t.await.unwrap();
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let url = args.get(1).cloned().unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
+    let entities: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let calls: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5_000);
+    let seconds: f64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("quiver.yaml");
+    std::fs::write(
+        &config_path,
+        format!("project: bench\nonline_store:\n  type: redis\n  url: {url}\n"),
+    )
+    .unwrap();
+    let config = Config::load(&config_path).unwrap();
+
+    let addr = server_rt.block_on(async {
+        let defs = parse_documents(&[("bench.yaml".into(), DEFS.into())]).definitions;
+        Registry::open(&config.registry, &config.project).unwrap().apply(&defs, 0, "bench").await.unwrap();
+        let store = quiver_online::open(&config.online_store, &config.project).await.unwrap();
+        for view in REFS {
+            store.delete_view(view).await.unwrap();
+            let v = defs.feature_view(view).unwrap();
+            let fingerprint = quiver_online::rows::view_fingerprint(v);
+            let key = defs.join_keys(v)[0].name.clone();
+            let rows: Vec<RowWrite> = (1..=entities)
+                .map(|i| {
+                    let stored = StoredRow {
+                        event_ns: 1_767_225_600_000_000_000 + i,
+                        created_ns: None,
+                        values: vec![Value::Float32(0.5), Value::Float32(0.25), Value::Int64(i)],
+                    };
+                    RowWrite {
+                        view: view.to_string(),
+                        entity: entity_key(&[(key.as_str(), &Value::Int64(i))]).unwrap(),
+                        bytes: encode(&stored, fingerprint),
+                        expire_at_ms: None,
+                    }
+                })
+                .collect();
+            for chunk in rows.chunks(10_000) {
+                store.write(chunk).await.unwrap();
+            }
+        }
+        let app = quiver_server::App::open(config.clone(), 1 << 30, None, dir.path().join("work")).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(quiver_server::serve(app, listener, quiver_server::Limits::default(), std::future::pending()));
+        addr
+    });
+    let app_keepalive = Arc::new(dir);
+
+    client_rt.block_on(async {
+        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        println!("gRPC GetOnlineFeatures on loopback, 2 views x 3 features, {entities} entities per view");
+        for batch in [1usize, 100] {
+            let (p50, p99) = latency(channel.clone(), entities, batch, calls).await;
+            println!("  batch {batch:>3}: p50 {p50:.3} ms  p99 {p99:.3} ms  ({calls} sequential calls)");
+        }
+        for batch in [1usize, 100] {
+            for concurrency in [1usize, 8, 64] {
+                // One HTTP/2 connection per 8 callers, as a pool of clients would have.
+                let connections = concurrency.div_ceil(8);
+                let mut channels = Vec::new();
+                for _ in 0..connections {
+                    channels.push(Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap());
+                }
+                let per = concurrency / connections;
+                let mut total = 0.0;
+                let mut handles = Vec::new();
+                for ch in channels {
+                    handles.push(tokio::spawn(throughput(ch, entities, batch, per, seconds)));
+                }
+                for h in handles {
+                    total += h.await.unwrap();
+                }
+                println!(
+                    "  batch {batch:>3}, concurrency {concurrency:>2} ({connections} connection(s)): {total:>10.0} entity rows/s"
+                );
+            }
+        }
+    });
+    drop(app_keepalive);
+}
