@@ -56,7 +56,9 @@ impl Ids {
 
 fn request(ids: &mut Ids, batch: usize) -> pb::GetOnlineFeaturesRequest {
     let column = |ids: &mut Ids| pb::RepeatedValue {
-        values: (0..batch).map(|_| pb::Value { kind: Some(pb::value::Kind::Int64Value(ids.next())) }).collect(),
+        values: (0..batch)
+            .map(|_| pb::Value { kind: Some(pb::value::Kind::Int64Value(ids.next())) })
+            .collect(),
     };
     let mut entities = HashMap::new();
     entities.insert("driver_id".to_string(), column(ids));
@@ -120,15 +122,14 @@ fn main() {
     let calls: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5_000);
     let seconds: f64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5.0);
 
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("quiver.yaml");
-    std::fs::write(
-        &config_path,
-        format!("project: bench\nonline_store:\n  type: redis\n  url: {url}\n"),
-    )
-    .unwrap();
+    std::fs::write(&config_path, format!("project: bench\nonline_store:\n  type: redis\n  url: {url}\n"))
+        .unwrap();
     let config = Config::load(&config_path).unwrap();
 
     let addr = server_rt.block_on(async {
@@ -159,10 +160,16 @@ fn main() {
                 store.write(chunk).await.unwrap();
             }
         }
-        let app = quiver_server::App::open(config.clone(), 1 << 30, None, dir.path().join("work")).await.unwrap();
+        let app =
+            quiver_server::App::open(config.clone(), 1 << 30, None, dir.path().join("work")).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(quiver_server::serve(app, listener, quiver_server::Limits::default(), std::future::pending()));
+        tokio::spawn(quiver_server::serve(
+            app,
+            listener,
+            quiver_server::Limits::default(),
+            std::future::pending(),
+        ));
         addr
     });
     let app_keepalive = Arc::new(dir);

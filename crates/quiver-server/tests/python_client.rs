@@ -34,7 +34,8 @@ async fn python_grpc_and_flight_clients_get_what_the_rust_client_gets() {
     let refs = ["driver_stats:conv_rate", "driver_stats:avg_daily_trips", "driver_profile:vehicle_type"];
     let drivers = [1001i64, 1005, 424_242];
     let at = ns("2026-01-02T23:30:00Z");
-    let spine = [(1002i64, "2026-01-02T10:00:00Z"), (1001, "2026-01-01T12:00:00Z"), (7, "2026-01-02T00:00:00Z")];
+    let spine =
+        [(1002i64, "2026-01-02T10:00:00Z"), (1001, "2026-01-01T12:00:00Z"), (7, "2026-01-02T00:00:00Z")];
     let spine_json: Vec<(i64, i64)> = spine.iter().map(|(d, t)| (*d, ns(t))).collect();
 
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/run.sh");
@@ -80,7 +81,14 @@ async fn python_grpc_and_flight_clients_get_what_the_rust_client_gets() {
     assert_eq!(ts["total_records"], 3);
     assert_eq!(
         ts["columns"],
-        serde_json::json!(["driver_id", "event_timestamp", "label", "conv_rate", "avg_daily_trips", "vehicle_type"])
+        serde_json::json!([
+            "driver_id",
+            "event_timestamp",
+            "label",
+            "conv_rate",
+            "avg_daily_trips",
+            "vehicle_type"
+        ])
     );
     assert_eq!(ts["table"]["driver_id"], serde_json::json!([1002, 1001, 7]));
     assert_eq!(ts["table"]["label"], serde_json::json!(["row0", "row1", "row2"]));

@@ -1,0 +1,75 @@
+//! `quiver serve` as a process: it starts on the given addresses, serves metrics, and stops
+//! cleanly on SIGTERM after draining.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::example_project;
+
+fn free_addr() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+fn get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn serve_runs_until_sigterm_and_exposes_metrics() {
+    let (_tmp, dir) = example_project("", &["--rows", "500", "--days", "1"]);
+    let (addr, metrics) = (free_addr(), free_addr());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--addr", &addr, "--metrics-addr", &metrics])
+        .current_dir(&dir)
+        .env_remove("QUIVER_CONFIG")
+        .env("QUIVER_AUTH_TOKEN", "")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        if let Some(b) = get(&metrics, "/metrics") {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.contains("quiver_registry_version 1"), "{body}");
+    assert!(TcpStream::connect(&addr).is_ok(), "gRPC port listens");
+    assert!(get(&metrics, "/nope").unwrap().starts_with("HTTP/1.1 404"));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(stderr.contains("serving project 'rides'"), "{stderr}");
+    assert!(!stderr.contains("bearer token"), "an empty QUIVER_AUTH_TOKEN means no token: {stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_bad_limits_and_busy_ports() {
+    let (_tmp, dir) = example_project("", &["--rows", "200", "--days", "1"]);
+    let o = support::quiver(&dir, &["serve", "--deadline", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", support::text(&o).1);
+    let o = support::quiver(&dir, &["serve", "--max-message-size", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(support::text(&o).1.contains("--max-message-size"));
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = support::fails(&dir, &["serve", "--addr", &addr]);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
