@@ -30,6 +30,8 @@ use crate::types::{UTC, arrow_type, is_compatible, is_timestamp_like};
 pub struct PushTargets {
     pub online: bool,
     pub offline: bool,
+    /// Give online rows an expiry at event time + ttl (Redis with `expire_keys`).
+    pub online_expiry: bool,
 }
 
 /// What a push did.
@@ -153,7 +155,7 @@ pub async fn push(
     }
     if targets.online {
         let online = online.ok_or_else(|| Error::InvalidInput("this server has no online store".into()))?;
-        let mut latest = LatestRows::new(defs, view, false);
+        let mut latest = LatestRows::new(defs, view, targets.online_expiry);
         let mut writes = Vec::new();
         for batch in &sorted {
             writes.extend(latest.push(batch)?);

@@ -18,10 +18,11 @@ impl PushService for PushApi {
     async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
         self.0.authorize(request.metadata())?;
         let req = request.into_inner();
+        let online_expiry = self.0.online_expiry();
         let targets = match req.to() {
-            pb::PushTarget::Online => PushTargets { online: true, offline: false },
-            pb::PushTarget::Offline => PushTargets { online: false, offline: true },
-            pb::PushTarget::OnlineAndOffline => PushTargets { online: true, offline: true },
+            pb::PushTarget::Online => PushTargets { online: true, offline: false, online_expiry },
+            pb::PushTarget::Offline => PushTargets { online: false, offline: true, online_expiry },
+            pb::PushTarget::OnlineAndOffline => PushTargets { online: true, offline: true, online_expiry },
             pb::PushTarget::Unspecified => {
                 return Err(Status::invalid_argument(
                     "say where to push: `to` is PUSH_TARGET_ONLINE, PUSH_TARGET_OFFLINE or PUSH_TARGET_ONLINE_AND_OFFLINE",
