@@ -4,9 +4,8 @@
 //!
 //! Sets up a project whose registry holds two views of 3 features each, writes ENTITIES
 //! entities per view into Redis, and serves it with `quiver_server::serve` on a free
-//! loopback port, on a runtime of its own (2 worker threads). The client runs on a second,
-//! single-threaded runtime in the same process (as one client process with one event loop
-//! would) and talks to it over TCP with the generated tonic client:
+//! loopback port, on a runtime of its own (2 worker threads). The client runs on a second
+//! runtime in the same process and talks to it over TCP with the generated tonic client:
 //!
 //! - latency of CALLS sequential calls of batch 1 and of batch 100 (6 features each), p50/p99;
 //! - throughput in entity rows per second at concurrency 1, 8 and 64, for SECONDS each, with
