@@ -429,13 +429,7 @@ pub fn resolve_features(
 ) -> Result<Vec<quiver_core::definitions::FeatureRef>, Failure> {
     match (service, features.is_empty()) {
         (Some(s), true) => Ok(defs.resolve_service(s)?),
-        (None, false) => {
-            let mut refs = Vec::new();
-            for item in features {
-                refs.extend(defs.expand_reference(item.trim())?);
-            }
-            Ok(refs)
-        }
+        (None, false) => Ok(defs.expand_references(features)?),
         _ => Err(Failure::new("name the features with --features or --service (one of them)")),
     }
 }

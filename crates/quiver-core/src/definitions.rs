@@ -243,6 +243,16 @@ impl Definitions {
         Ok(refs)
     }
 
+    /// Expands several items (each `view` or `view:feature`, surrounding spaces ignored), in
+    /// order.
+    pub fn expand_references(&self, items: &[String]) -> Result<Vec<FeatureRef>> {
+        let mut refs = Vec::new();
+        for item in items {
+            refs.extend(self.expand_reference(item.trim())?);
+        }
+        Ok(refs)
+    }
+
     /// Expands `view` (all features) or `view:feature` (one, checked to exist).
     pub fn expand_reference(&self, item: &str) -> Result<Vec<FeatureRef>> {
         let (view_name, feature) = match item.split_once(':') {

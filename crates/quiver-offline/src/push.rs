@@ -123,10 +123,10 @@ pub async fn push(
     if rows == 0 {
         return Ok(PushOutcome::default());
     }
-    let frame = ctx.read_batches(batches)?;
     let keys = defs.join_keys(view);
     for name in keys.iter().map(|k| k.name.as_str()).chain([EVENT_TIMESTAMP]) {
-        let nulls = frame.clone().filter(column(name).is_null())?.count().await?;
+        let nulls: usize =
+            batches.iter().filter_map(|b| b.column_by_name(name)).map(|c| c.null_count()).sum();
         if nulls > 0 {
             return Err(Error::InvalidInput(format!(
                 "{nulls} pushed row(s) for feature view '{}' have no value in '{name}'; every row needs its keys and event time",
@@ -134,6 +134,7 @@ pub async fn push(
             )));
         }
     }
+    let frame = ctx.read_batches(batches)?;
     let mut exprs: Vec<Expr> =
         keys.iter().map(|k| cast(column(&k.name), arrow_type(&k.dtype)).alias(&k.name)).collect();
     exprs.push(cast(column(EVENT_TIMESTAMP), stored_timestamp_type()).alias(EVENT_TIMESTAMP));

@@ -64,11 +64,7 @@ pub fn resolve_features(
                     "name the features: a feature service, or feature references (view:feature)",
                 ));
             }
-            let mut out = Vec::new();
-            for r in refs {
-                out.extend(defs.expand_reference(r.trim()).map_err(crate::error::to_status)?);
-            }
-            Ok(out)
+            defs.expand_references(refs).map_err(crate::error::to_status)
         }
     }
 }

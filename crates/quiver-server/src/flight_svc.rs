@@ -29,7 +29,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::app::App;
-use crate::training::{SpineFile, TrainingSpec, file_schema, read_batches};
+use crate::training::{SpineFile, TrainingSpec, file_info, read_batches};
 
 pub struct FlightApi(pub Arc<App>);
 
@@ -98,15 +98,7 @@ impl FlightService for FlightApi {
             }
         };
         let (_, path) = self.ticket_path(id.as_bytes())?;
-        let schema = file_schema(&path)?;
-        let rows = parquet::file::reader::FileReader::metadata(
-            &parquet::file::serialized_reader::SerializedFileReader::new(
-                std::fs::File::open(&path).map_err(|e| Status::internal(e.to_string()))?,
-            )
-            .map_err(|e| Status::internal(e.to_string()))?,
-        )
-        .file_metadata()
-        .num_rows();
+        let (schema, rows) = file_info(&path)?;
         let info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| Status::internal(e.to_string()))?
@@ -128,7 +120,7 @@ impl FlightService for FlightApi {
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let (_, path) = self.ticket_path(&request.into_inner().ticket)?;
-        let schema = file_schema(&path)?;
+        let (schema, _) = file_info(&path)?;
         let batches = tokio_stream::wrappers::ReceiverStream::new(read_batches(path))
             .map_err(|s| FlightError::Tonic(Box::new(s)));
         let stream =

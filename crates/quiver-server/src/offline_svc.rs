@@ -72,7 +72,7 @@ impl OfflineService for OfflineApi {
         tokio::spawn(async move {
             let result: Result<(), Status> = async {
                 let mut batches = read_batches(built.output.clone());
-                let schema = crate::training::file_schema(&built.output)?;
+                let (schema, _) = crate::training::file_info(&built.output)?;
                 let mut writer = StreamWriter::try_new(Vec::new(), &schema)
                     .map_err(|e| Status::internal(format!("encoding the training set: {e}")))?;
                 let header = std::mem::take(writer.get_mut());

@@ -188,10 +188,10 @@ pub fn read_batches(path: PathBuf) -> mpsc::Receiver<Result<RecordBatch, Status>
     rx
 }
 
-/// The schema of a training set file.
-pub fn file_schema(path: &Path) -> Result<SchemaRef, Status> {
+/// The schema and row count of a training set file (from its footer).
+pub fn file_info(path: &Path) -> Result<(SchemaRef, i64), Status> {
     let file = File::open(path).map_err(|e| Status::not_found(format!("{}: {e}", path.display())))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Status::internal(format!("reading the training set: {e}")))?;
-    Ok(builder.schema().clone())
+    Ok((builder.schema().clone(), builder.metadata().file_metadata().num_rows()))
 }
