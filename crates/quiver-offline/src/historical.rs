@@ -5,9 +5,10 @@
 //! 1. the spine is read in one partition (so row numbers follow the file) and numbered;
 //!    its timestamp column is parsed to UTC nanoseconds and each view's join keys are cast
 //!    to the declared types, in extra columns;
-//! 2. for each view: sort the running result by (that view's keys, time), sort the view's
-//!    offline rows at a pinned table version by (keys, event time, created time, features),
-//!    and merge them with [`AsofJoinExec`];
+//! 2. for each view: sort the running result by (that view's keys, time), read the view's
+//!    offline rows at a pinned table version in (keys, event time, created time, features)
+//!    order — a merge of its sorted files ([`crate::sorted`]) — and join the two with
+//!    [`AsofJoinExec`];
 //! 3. sort by row number, drop the helper columns: every spine row comes back once, in
 //!    input order, with all its columns, followed by the features in the requested order.
 //!
@@ -23,15 +24,18 @@ use datafusion::logical_expr::{Expr, col};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::prelude::{DataFrame, SessionContext, cast};
 use quiver_core::definitions::{Definitions, FeatureRef, FeatureView};
 
 use crate::error::{Error, Result};
 use crate::lake::normalize_timestamps;
 use crate::pit::{AsofJoinExec, AsofParams};
-use crate::store::{EVENT_TIMESTAMP, OfflineStore, TableSnapshot, latest_row_order, offline_schema};
+use crate::store::{EVENT_TIMESTAMP, OfflineStore, TableSnapshot, offline_schema};
 use crate::types::{arrow_type, is_compatible};
 
 /// Helper column: the spine row's position in the input.
@@ -200,12 +204,11 @@ pub async fn plan_historical(
             .collect();
         order.dedup_by(|a, b| a.expr.to_string() == b.expr.to_string());
         let ordering = LexOrdering::new(order).ok_or_else(|| Error::Internal("empty sort order".into()))?;
-        let sorted_spine: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(ordering, current));
+        let sorted_spine = parallel_sort(ctx, ordering, current)?;
 
         let snapshot = store.snapshot(&view.name, request.table_versions.get(&view.name).copied()).await?;
         let table_schema = offline_schema(defs, view);
-        let rows = store.scan(ctx, snapshot.as_ref(), table_schema.clone()).await?;
-        let features = rows.sort(latest_row_order(defs, view, true))?.create_physical_plan().await?;
+        let features = crate::sorted::sorted_rows(ctx, snapshot.as_ref(), table_schema.clone())?;
         let fschema = features.schema();
         let params = AsofParams {
             spine_keys,
@@ -235,7 +238,7 @@ pub async fn plan_historical(
     let ordering =
         LexOrdering::new(vec![PhysicalSortExpr::new(Arc::new(Column::new(ROW, row)), ascending())])
             .ok_or_else(|| Error::Internal("empty sort order".into()))?;
-    let sorted: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(ordering, current));
+    let sorted = parallel_sort(ctx, ordering, current)?;
     let mut projection: Vec<(Arc<dyn datafusion::physical_expr::PhysicalExpr>, String)> = Vec::new();
     for name in spine_columns.iter().chain(feature_columns.iter()) {
         let i = schema.index_of(name)?;
@@ -243,6 +246,23 @@ pub async fn plan_historical(
     }
     let plan: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(projection, sorted)?);
     Ok(HistoricalPlan { schema: plan.schema(), plan, tables, feature_columns })
+}
+
+/// Sorts `input` into one partition using the session's cores: its batches are dealt
+/// round-robin to the session's partitions, each partition is sorted (spilling under the
+/// memory limit) and the sorted partitions are merged.
+fn parallel_sort(
+    ctx: &SessionContext,
+    ordering: LexOrdering,
+    input: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let partitions = ctx.copied_config().target_partitions();
+    if partitions <= 1 {
+        return Ok(Arc::new(SortExec::new(ordering, input)));
+    }
+    let dealt = Arc::new(RepartitionExec::try_new(input, Partitioning::RoundRobinBatch(partitions))?);
+    let sorted = Arc::new(SortExec::new(ordering.clone(), dealt).with_preserve_partitioning(true));
+    Ok(Arc::new(SortPreservingMergeExec::new(ordering, sorted)))
 }
 
 fn key_column(view: usize, key: usize) -> String {

@@ -13,6 +13,7 @@ pub mod materialize;
 pub mod pit;
 pub mod push;
 pub mod session;
+pub mod sorted;
 pub mod store;
 pub mod training;
 pub mod types;

@@ -10,22 +10,22 @@
 //! Rows are written sorted by (keys, event time, created time).
 //!
 //! Reads pin a table version and scan exactly that version's Parquet files with DataFusion's
-//! own Parquet scan (no custom table provider), which keeps read plans serializable.
+//! own Parquet scan (no custom table provider), which keeps read plans serializable; files
+//! known to be sorted are merged rather than sorted again ([`crate::sorted`]).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{col, lit};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 use futures::StreamExt;
@@ -33,6 +33,7 @@ use quiver_core::definitions::{Definitions, FeatureView};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::sorted;
 use crate::types::{UTC, arrow_type};
 
 /// Name of the event time column in offline tables.
@@ -65,18 +66,13 @@ pub fn latest_row_order(
     view: &FeatureView,
     tie_break: bool,
 ) -> Vec<datafusion::logical_expr::SortExpr> {
-    let column = |name: &str| col(datafusion::common::Column::from_name(name));
-    let mut order: Vec<_> = defs.join_keys(view).iter().map(|k| column(&k.name).sort(true, true)).collect();
-    order.push(column(EVENT_TIMESTAMP).sort(true, true));
-    order.push(column(CREATED_TIMESTAMP).sort(true, true));
-    if tie_break {
-        for f in &view.features {
-            if !matches!(arrow_type(&f.dtype), DataType::List(_)) {
-                order.push(column(&f.name).sort(true, true));
-            }
-        }
-    }
-    order
+    let keys = defs.join_keys(view).len();
+    let columns = crate::sorted::sort_columns(&offline_schema(defs, view));
+    let used = if tie_break { columns.len() } else { keys + 2 };
+    columns[..used]
+        .iter()
+        .map(|name| col(datafusion::common::Column::from_name(name)).sort(true, true))
+        .collect()
 }
 
 /// Sees every row batch on its way into the table, in write order; an error aborts the
@@ -99,13 +95,25 @@ pub struct WriteOutcome {
     pub rows: u64,
 }
 
+/// One Parquet file of a pinned table version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableFile {
+    /// Absolute URL.
+    pub url: String,
+    /// Path relative to the table, as the Delta log names it.
+    pub path: String,
+    pub size: u64,
+    /// Known to hold its rows in the latest-row order ([`crate::sorted`]).
+    pub sorted: bool,
+}
+
 /// A pinned, readable version of a view's table.
 #[derive(Clone, Debug)]
 pub struct TableSnapshot {
     pub url: Url,
     pub version: u64,
-    /// Absolute URLs of the Parquet files live at that version.
-    pub files: Vec<String>,
+    /// The Parquet files live at that version.
+    pub files: Vec<TableFile>,
     /// The table's schema at that version (as its files store it).
     pub schema: SchemaRef,
 }
@@ -176,9 +184,12 @@ impl OfflineStore {
     ) -> Result<WriteOutcome> {
         let WriteWatch { rows: counter, observer } = watch;
         let table = self.open(view).await?;
-        if table.version().is_some() {
+        let before = if table.version().is_some() {
             check_schema(view, &table, &schema)?;
-        }
+            live_files(view, &table)?.into_iter().map(|f| f.path).collect()
+        } else {
+            BTreeSet::new()
+        };
         // The rows run in our session (its object stores, memory limit), whatever session the
         // Delta writer plans with.
         let counted = Arc::new(CountingPartition {
@@ -188,23 +199,26 @@ impl OfflineStore {
             task_ctx: ctx.task_ctx(),
             observer,
         });
-        let provider = StreamingTable::try_new(schema, vec![counted])?;
+        let provider = StreamingTable::try_new(schema.clone(), vec![counted])?;
         let input = ctx.read_table(Arc::new(provider))?;
         let ts = |v: i64| lit(ScalarValue::TimestampMicrosecond(Some(v), Some(UTC.into())));
         let predicate =
             col(EVENT_TIMESTAMP).gt_eq(ts(window_us.0)).and(col(EVENT_TIMESTAMP).lt(ts(window_us.1)));
-        let before = counter.load(Ordering::Relaxed);
+        let counted_before = counter.load(Ordering::Relaxed);
         let written = table
             .write(Vec::new())
             .with_input_plan(input.logical_plan().clone())
             .with_save_mode(SaveMode::Overwrite)
             .with_replace_where(predicate)
             .with_table_name(view)
+            .with_session_state(write_session()?)
             .await
             .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
         let version =
             written.version().ok_or_else(|| Error::Internal("a committed write has no version".into()))?;
-        Ok(WriteOutcome { version, rows: counter.load(Ordering::Relaxed) - before })
+        let rows = counter.load(Ordering::Relaxed) - counted_before;
+        note_sorted_files(view, &written, &schema, &before, rows, Some(window_us)).await;
+        Ok(WriteOutcome { version, rows })
     }
 
     /// Appends `batches` (exactly [`offline_schema`]'s columns, each batch sorted in the
@@ -217,9 +231,12 @@ impl OfflineStore {
         batches: Vec<datafusion::arrow::array::RecordBatch>,
     ) -> Result<WriteOutcome> {
         let table = self.open(view).await?;
-        if table.version().is_some() {
+        let before = if table.version().is_some() {
             check_schema(view, &table, &schema)?;
-        }
+            live_files(view, &table)?.into_iter().map(|f| f.path).collect()
+        } else {
+            BTreeSet::new()
+        };
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         // Same columns, declared with the table's field names and nullability.
         let batches = batches
@@ -230,10 +247,12 @@ impl OfflineStore {
             .write(batches)
             .with_save_mode(SaveMode::Append)
             .with_table_name(view)
+            .with_session_state(write_session()?)
             .await
             .map_err(|e| Error::Store(format!("appending to view '{view}': {e}")))?;
         let version =
             written.version().ok_or_else(|| Error::Internal("a committed write has no version".into()))?;
+        note_sorted_files(view, &written, &schema, &before, rows, None).await;
         Ok(WriteOutcome { version, rows })
     }
 
@@ -256,32 +275,101 @@ impl OfflineStore {
             }
         }
         let version = table.version().unwrap_or(latest);
-        let files: Vec<String> = table
-            .get_file_uris()
-            .map_err(|e| Error::Store(format!("listing files of view '{view}': {e}")))?
-            .collect();
         let schema = Arc::new(table_schema(view, &table)?);
+        let listed = sorted::load(table.object_store().as_ref(), &sorted::sort_columns(&schema)).await;
+        let files = live_files(view, &table)?
+            .into_iter()
+            .map(|f| TableFile { sorted: listed.contains(&f.path), url: f.url, path: f.path, size: f.size })
+            .collect();
         Ok(Some(TableSnapshot { url, version, files, schema }))
     }
+}
 
-    /// A DataFrame over a pinned version of a view's table. A view never materialized reads
-    /// as empty (with the right schema).
-    pub async fn scan(
-        &self,
-        ctx: &SessionContext,
-        snapshot: Option<&TableSnapshot>,
-        schema: SchemaRef,
-    ) -> Result<DataFrame> {
-        let files = snapshot.map(|s| s.files.clone()).unwrap_or_default();
-        if files.is_empty() {
-            return Ok(ctx.read_batch(datafusion::arrow::array::RecordBatch::new_empty(schema))?);
+/// A live file of a loaded table, with its Delta statistics.
+struct LiveFile {
+    path: String,
+    url: String,
+    size: u64,
+    stats: Option<String>,
+}
+
+fn live_files(view: &str, table: &DeltaTable) -> Result<Vec<LiveFile>> {
+    use deltalake::logstore::LogStore;
+    let state = table.snapshot().map_err(|e| Error::Store(format!("listing files of view '{view}': {e}")))?;
+    let log_store = table.log_store();
+    Ok(state
+        .log_data()
+        .into_iter()
+        .map(|f| {
+            let path = f.object_store_path();
+            // Local tables give plain paths; every file is named by a URL here.
+            let uri = log_store.to_uri(&path);
+            let url = match Url::parse(&uri) {
+                Ok(_) => uri,
+                Err(_) => Url::from_file_path(&uri).map(String::from).unwrap_or(uri),
+            };
+            LiveFile {
+                url,
+                path: path.to_string(),
+                size: u64::try_from(f.size()).unwrap_or(0),
+                stats: f.stats(),
+            }
+        })
+        .collect())
+}
+
+/// The session Delta writes in: one partition, so the rows reach the Parquet writer in the
+/// order they are produced and every file Quiver writes is sorted.
+fn write_session() -> Result<Arc<dyn datafusion::catalog::Session>> {
+    let overrides = std::collections::HashMap::from([(
+        "datafusion.execution.target_partitions".to_string(),
+        "1".to_string(),
+    )]);
+    let ctx = deltalake::delta_datafusion::DeltaSessionContext::new_with_session_overrides(&overrides)
+        .map_err(|e| Error::Internal(format!("Delta write session: {e}")))?;
+    Ok(Arc::new(ctx.state()))
+}
+
+/// Records in the table's sidecar ([`crate::sorted`]) which files a commit of `rows`
+/// sorted rows added. A window write (`window_us`) may also have added files the Delta
+/// library rewrote; those hold only rows outside the window, which tells them apart. When
+/// the added files do not account for exactly `rows` rows, nothing is recorded. Failing to
+/// record costs readers a sort, not a wrong answer, so it is logged, not returned.
+async fn note_sorted_files(
+    view: &str,
+    written: &DeltaTable,
+    schema: &Schema,
+    before: &BTreeSet<String>,
+    rows: u64,
+    window_us: Option<(i64, i64)>,
+) {
+    let result = async {
+        let live = live_files(view, written)?;
+        let mut ours = Vec::new();
+        let mut counted = 0u64;
+        for file in live.iter().filter(|f| !before.contains(&f.path)) {
+            let inside = match window_us {
+                Some(w) => sorted::rows_if_inside(file.stats.as_deref(), w),
+                None => file
+                    .stats
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                    .and_then(|s| s.get("numRecords")?.as_u64()),
+            };
+            if let Some(n) = inside {
+                counted += n;
+                ours.push(file.path.clone());
+            }
         }
-        let urls = files.iter().map(ListingTableUrl::parse).collect::<datafusion::error::Result<Vec<_>>>()?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config =
-            ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
-        let table = ListingTable::try_new(config)?;
-        Ok(ctx.read_table(Arc::new(table))?)
+        if counted != rows {
+            ours.clear();
+        }
+        let live: BTreeSet<String> = live.into_iter().map(|f| f.path).collect();
+        sorted::record(written.object_store().as_ref(), &sorted::sort_columns(schema), &live, ours).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(view, error = %e, "could not record which offline files are sorted; reads will sort them");
     }
 }
 

@@ -18,7 +18,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
-use datafusion::physical_plan::collect;
+use datafusion::physical_plan::{collect, displayable};
 use datafusion::prelude::ParquetReadOptions;
 use parquet::arrow::ArrowWriter;
 use quiver_core::definitions::FeatureRef;
@@ -30,6 +30,7 @@ use quiver_offline::historical::{HistoricalRequest, plan_historical, spine_sessi
 use quiver_offline::lake::Lake;
 use quiver_offline::materialize::{Materializer, NoProgress, Span};
 use quiver_offline::pit::QuiverCodec;
+use quiver_offline::sorted::sort_columns;
 use quiver_offline::store::OfflineStore;
 use url::Url;
 
@@ -329,6 +330,29 @@ fn reference<'a>(v: &'a ViewData, keys: &[ScalarValue], t_ns: i64) -> Option<&'a
         })
 }
 
+/// Reads a Parquet file and checks its rows ascend (nulls first) by `order`.
+fn assert_file_sorted(url: &str, order: &[String]) {
+    use datafusion::arrow::row::{RowConverter, SortField};
+    let path = Url::parse(url).unwrap().to_file_path().unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let Some(first) = batches.first() else { return };
+    let schema = first.schema();
+    let all = datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap();
+    let columns: Vec<ArrayRef> = order.iter().map(|name| all.column_by_name(name).unwrap().clone()).collect();
+    let converter =
+        RowConverter::new(columns.iter().map(|c| SortField::new(c.data_type().clone())).collect()).unwrap();
+    let rows = converter.convert_columns(&columns).unwrap();
+    for i in 1..rows.num_rows() {
+        assert!(rows.row(i - 1) <= rows.row(i), "{}: row {i} sorts before row {}", path.display(), i - 1);
+    }
+}
+
 async fn run_seed(seed: u64) -> usize {
     let mut rng = Rng(seed);
     let tmp = tempfile::tempdir().unwrap();
@@ -351,14 +375,52 @@ async fn run_seed(seed: u64) -> usize {
         online: None,
         online_expiry: false,
     };
+    // Seeds take turns: one window (one sorted file per view); three windows (three sorted
+    // files, merged on read); three windows and then a window across two of them, which makes
+    // the Delta library rewrite those files with their rows outside it (unsorted files, sorted
+    // on read, merged with the others).
     let day = chrono::Duration::days(1);
+    let minute = chrono::Duration::minutes(1);
     let base: DateTime<Utc> = DateTime::from_timestamp_micros(BASE_US).unwrap();
-    let reports = materializer
-        .run(Span::Window { start: base - day, end: base + day }, &[], &NoProgress)
-        .await
-        .unwrap();
-    for r in &reports {
-        assert!(r.error.is_none(), "{r:?}");
+    let mode = seed % 3;
+    let windows = match mode {
+        0 => vec![(base - day, base + day)],
+        1 => vec![
+            (base - day, base + minute * 3),
+            (base + minute * 3, base + minute * 6),
+            (base + minute * 6, base + day),
+        ],
+        _ => vec![
+            (base - day, base + minute * 3),
+            (base + minute * 3, base + minute * 6),
+            (base + minute * 6, base + day),
+            (base + minute * 2, base + minute * 4),
+        ],
+    };
+    for (start, end) in windows {
+        let reports = materializer.run(Span::Window { start, end }, &[], &NoProgress).await.unwrap();
+        for r in &reports {
+            assert!(r.error.is_none(), "{r:?}");
+        }
+    }
+
+    // Every file the sidecar lists as sorted really is; rewritten files are not listed.
+    let mut unsorted_files = 0;
+    for v in &views {
+        let snapshot = store.snapshot(v.name, None).await.unwrap().expect("materialized");
+        let order = sort_columns(&snapshot.schema);
+        for file in &snapshot.files {
+            if file.sorted {
+                assert_file_sorted(&file.url, &order);
+            } else {
+                unsorted_files += 1;
+            }
+        }
+    }
+    if mode < 2 {
+        assert_eq!(unsorted_files, 0, "seed {seed}: files Quiver wrote itself are not listed as sorted");
+    } else {
+        assert!(unsorted_files > 0, "seed {seed}: rewritten files are listed as sorted");
     }
 
     let spine_rows = generate_spine(&mut rng, &views);
@@ -385,6 +447,15 @@ async fn run_seed(seed: u64) -> usize {
     let spine =
         spine_ctx.read_parquet(spine_path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
     let planned = plan_historical(&ctx, &loaded.definitions, &store, spine, &request).await.unwrap();
+    // Sorted files are merged, not sorted again: without rewrites the only sorts are the
+    // spine's (one per view, one back to input order).
+    let plan_text = displayable(planned.plan.as_ref()).indent(false).to_string();
+    let sorts = plan_text.matches("SortExec").count();
+    if mode < 2 {
+        assert_eq!(sorts, views.len() + 1, "seed {seed}: feature rows were sorted again:\n{plan_text}");
+    } else {
+        assert!(sorts > views.len() + 1, "seed {seed}: rewritten files were trusted as sorted:\n{plan_text}");
+    }
     let batches = collect(planned.plan.clone(), ctx.task_ctx()).await.unwrap();
     let out = datafusion::arrow::compute::concat_batches(&planned.schema, &batches).unwrap();
 

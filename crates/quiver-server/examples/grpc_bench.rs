@@ -1,20 +1,24 @@
 //! Online serving through gRPC on loopback (see BENCHMARKS.md).
 //!
-//! `cargo run --release -p quiver-server --example grpc_bench -- REDIS_URL [ENTITIES] [CALLS] [SECONDS]`
+//! `grpc_bench REDIS_URL [ENTITIES] [CALLS] [SECONDS]` — server and client in one process;
+//! `grpc_bench serve REDIS_URL [ENTITIES]` and `grpc_bench client ADDR [ENTITIES] [CALLS] [SECONDS]`
+//! — the same in two processes (the server prints its address and stops when its standard
+//! input closes).
 //!
 //! Sets up a project whose registry holds two views of 3 features each, writes ENTITIES
 //! entities per view into Redis, and serves it with `quiver_server::serve` on a free
-//! loopback port, on a runtime of its own (2 worker threads). The client runs on a second
-//! runtime in the same process and talks to it over TCP with the generated tonic client:
+//! loopback port, on a runtime of its own (`QUIVER_BENCH_SERVER_THREADS` worker threads,
+//! default 2). The client runs on another runtime (`QUIVER_BENCH_CLIENT_THREADS`, default 2)
+//! and talks to it over TCP with the generated tonic client:
 //!
-//! - latency of CALLS sequential calls of batch 1 and of batch 100 (6 features each), p50/p99;
+//! - latency of CALLS sequential calls of batch 1 and of batch 100 (6 features each),
+//!   percentiles;
 //! - throughput in entity rows per second at concurrency 1, 8 and 64, for SECONDS each, with
 //!   batch 1 and batch 100.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quiver_core::config::Config;
@@ -72,7 +76,8 @@ fn request(ids: &mut Ids, batch: usize) -> pb::GetOnlineFeaturesRequest {
     }
 }
 
-async fn latency(channel: Channel, entities: i64, batch: usize, calls: usize) -> (f64, f64) {
+/// Latencies of `calls` sequential calls, in milliseconds, sorted.
+async fn latency(channel: Channel, entities: i64, batch: usize, calls: usize) -> Vec<f64> {
     let mut client = OnlineServiceClient::new(channel);
     let mut ids = Ids(batch as u64, entities);
     for _ in 0..200 {
@@ -88,7 +93,7 @@ async fn latency(channel: Channel, entities: i64, batch: usize, calls: usize) ->
         assert_eq!(answer.results[0].statuses[0], pb::FeatureStatus::Present as i32);
     }
     times.sort_by(f64::total_cmp);
-    (percentile(&times, 0.5), percentile(&times, 0.99))
+    times
 }
 
 async fn throughput(channel: Channel, entities: i64, batch: usize, concurrency: usize, seconds: f64) -> f64 {
@@ -115,94 +120,135 @@ async fn throughput(channel: Channel, entities: i64, batch: usize, concurrency: 
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).cloned().unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
-    let entities: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let calls: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5_000);
-    let seconds: f64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+fn threads(var: &str) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+}
 
-    let server_rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let client_rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("quiver.yaml");
+fn runtime(var: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads(var)).enable_all().build().unwrap()
+}
+
+/// Writes the entities into Redis and starts the server; returns its address.
+async fn start_server(url: &str, entities: i64, dir: &std::path::Path) -> std::net::SocketAddr {
+    let config_path = dir.join("quiver.yaml");
     std::fs::write(&config_path, format!("project: bench\nonline_store:\n  type: redis\n  url: {url}\n"))
         .unwrap();
     let config = Config::load(&config_path).unwrap();
+    let defs = parse_documents(&[("bench.yaml".into(), DEFS.into())]).definitions;
+    Registry::open(&config.registry, &config.project).unwrap().apply(&defs, 0, "bench").await.unwrap();
+    let store = quiver_online::open(&config.online_store, &config.project).await.unwrap();
+    for view in REFS {
+        store.delete_view(view).await.unwrap();
+        let v = defs.feature_view(view).unwrap();
+        let fingerprint = quiver_online::rows::view_fingerprint(v);
+        let key = defs.join_keys(v)[0].name.clone();
+        let rows: Vec<RowWrite> = (1..=entities)
+            .map(|i| {
+                let stored = StoredRow {
+                    event_ns: 1_767_225_600_000_000_000 + i,
+                    created_ns: None,
+                    values: vec![Value::Float32(0.5), Value::Float32(0.25), Value::Int64(i)],
+                };
+                RowWrite {
+                    view: view.to_string(),
+                    entity: entity_key(&[(key.as_str(), &Value::Int64(i))]).unwrap(),
+                    bytes: encode(&stored, fingerprint),
+                    expire_at_ms: None,
+                }
+            })
+            .collect();
+        for chunk in rows.chunks(10_000) {
+            store.write(chunk).await.unwrap();
+        }
+    }
+    let app = quiver_server::App::open(config.clone(), 1 << 30, None, dir.join("work")).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(quiver_server::serve(
+        app,
+        listener,
+        quiver_server::Limits::default(),
+        std::future::pending(),
+    ));
+    addr
+}
 
-    let addr = server_rt.block_on(async {
-        let defs = parse_documents(&[("bench.yaml".into(), DEFS.into())]).definitions;
-        Registry::open(&config.registry, &config.project).unwrap().apply(&defs, 0, "bench").await.unwrap();
-        let store = quiver_online::open(&config.online_store, &config.project).await.unwrap();
-        for view in REFS {
-            store.delete_view(view).await.unwrap();
-            let v = defs.feature_view(view).unwrap();
-            let fingerprint = quiver_online::rows::view_fingerprint(v);
-            let key = defs.join_keys(v)[0].name.clone();
-            let rows: Vec<RowWrite> = (1..=entities)
-                .map(|i| {
-                    let stored = StoredRow {
-                        event_ns: 1_767_225_600_000_000_000 + i,
-                        created_ns: None,
-                        values: vec![Value::Float32(0.5), Value::Float32(0.25), Value::Int64(i)],
-                    };
-                    RowWrite {
-                        view: view.to_string(),
-                        entity: entity_key(&[(key.as_str(), &Value::Int64(i))]).unwrap(),
-                        bytes: encode(&stored, fingerprint),
-                        expire_at_ms: None,
-                    }
-                })
-                .collect();
-            for chunk in rows.chunks(10_000) {
-                store.write(chunk).await.unwrap();
+async fn run_client(addr: std::net::SocketAddr, entities: i64, calls: usize, seconds: f64) {
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    println!("gRPC GetOnlineFeatures on loopback, 2 views x 3 features, {entities} entities per view");
+    for batch in [1usize, 100] {
+        let times = latency(channel.clone(), entities, batch, calls).await;
+        println!(
+            "  batch {batch:>3}: p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms  ({calls} sequential calls)",
+            percentile(&times, 0.5),
+            percentile(&times, 0.9),
+            percentile(&times, 0.99),
+            percentile(&times, 0.999),
+            times[times.len() - 1],
+        );
+    }
+    for batch in [1usize, 100] {
+        for concurrency in [1usize, 8, 64] {
+            // One HTTP/2 connection per 8 callers, as a pool of clients would have.
+            let connections = concurrency.div_ceil(8);
+            let mut channels = Vec::new();
+            for _ in 0..connections {
+                channels
+                    .push(Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap());
             }
+            let per = concurrency / connections;
+            let mut total = 0.0;
+            let mut handles = Vec::new();
+            for ch in channels {
+                handles.push(tokio::spawn(throughput(ch, entities, batch, per, seconds)));
+            }
+            for h in handles {
+                total += h.await.unwrap();
+            }
+            println!(
+                "  batch {batch:>3}, concurrency {concurrency:>2} ({connections} connection(s)): {total:>10.0} entity rows/s"
+            );
         }
-        let app =
-            quiver_server::App::open(config.clone(), 1 << 30, None, dir.path().join("work")).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(quiver_server::serve(
-            app,
-            listener,
-            quiver_server::Limits::default(),
-            std::future::pending(),
-        ));
-        addr
-    });
-    let app_keepalive = Arc::new(dir);
+    }
+}
 
-    client_rt.block_on(async {
-        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-        println!("gRPC GetOnlineFeatures on loopback, 2 views x 3 features, {entities} entities per view");
-        for batch in [1usize, 100] {
-            let (p50, p99) = latency(channel.clone(), entities, batch, calls).await;
-            println!("  batch {batch:>3}: p50 {p50:.3} ms  p99 {p99:.3} ms  ({calls} sequential calls)");
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).cloned();
+    match args.get(1).map(String::as_str) {
+        // Server and client in two processes: `serve REDIS_URL ENTITIES` prints the address
+        // and serves until its standard input closes; `client ADDR ENTITIES CALLS SECONDS`.
+        Some("serve") => {
+            let url = arg(2).expect("serve REDIS_URL ENTITIES");
+            let entities: i64 = arg(3).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+            let dir = tempfile::tempdir().unwrap();
+            let rt = runtime("QUIVER_BENCH_SERVER_THREADS");
+            let addr = rt.block_on(start_server(&url, entities, dir.path()));
+            println!("{addr}");
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+            drop(rt);
         }
-        for batch in [1usize, 100] {
-            for concurrency in [1usize, 8, 64] {
-                // One HTTP/2 connection per 8 callers, as a pool of clients would have.
-                let connections = concurrency.div_ceil(8);
-                let mut channels = Vec::new();
-                for _ in 0..connections {
-                    channels.push(Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap());
-                }
-                let per = concurrency / connections;
-                let mut total = 0.0;
-                let mut handles = Vec::new();
-                for ch in channels {
-                    handles.push(tokio::spawn(throughput(ch, entities, batch, per, seconds)));
-                }
-                for h in handles {
-                    total += h.await.unwrap();
-                }
-                println!(
-                    "  batch {batch:>3}, concurrency {concurrency:>2} ({connections} connection(s)): {total:>10.0} entity rows/s"
-                );
-            }
+        Some("client") => {
+            let addr: std::net::SocketAddr =
+                arg(2).expect("client ADDR ENTITIES CALLS SECONDS").parse().unwrap();
+            let entities: i64 = arg(3).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+            let calls: usize = arg(4).and_then(|s| s.parse().ok()).unwrap_or(5_000);
+            let seconds: f64 = arg(5).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+            runtime("QUIVER_BENCH_CLIENT_THREADS").block_on(run_client(addr, entities, calls, seconds));
         }
-    });
-    drop(app_keepalive);
+        // Both in this process, on two runtimes.
+        _ => {
+            let url = arg(1).unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
+            let entities: i64 = arg(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+            let calls: usize = arg(3).and_then(|s| s.parse().ok()).unwrap_or(5_000);
+            let seconds: f64 = arg(4).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+            let dir = tempfile::tempdir().unwrap();
+            let server_rt = runtime("QUIVER_BENCH_SERVER_THREADS");
+            let client_rt = runtime("QUIVER_BENCH_CLIENT_THREADS");
+            let addr = server_rt.block_on(start_server(&url, entities, dir.path()));
+            client_rt.block_on(run_client(addr, entities, calls, seconds));
+            drop(server_rt);
+        }
+    }
 }
