@@ -197,6 +197,7 @@ impl ExecutionPlan for AsofJoinExec {
             converter,
             null_row: null_batch(&value_fields)?,
             cursor: None,
+            batches_seen: 0,
             features_done: false,
             candidate: None,
             last_spine: None,
@@ -228,6 +229,8 @@ fn nanos(array: &ArrayRef) -> DfResult<ArrayRef> {
 
 /// The feature batch being walked.
 struct Cursor {
+    /// Sequence number of the batch in the feature stream.
+    id: u64,
     /// Feature value columns only (what is copied into the output).
     values: RecordBatch,
     keys: Rows,
@@ -235,14 +238,17 @@ struct Cursor {
     key_valid: Vec<bool>,
     ts: ArrayRef,
     pos: usize,
+    /// The last row of this batch whose order was checked.
+    checked: Option<usize>,
 }
 
-/// The remembered candidate row.
+/// The remembered candidate row: a row of the cursor's batch, or of an earlier batch that
+/// is then held (values and key) until a newer candidate replaces it.
 struct Candidate {
-    values: RecordBatch,
+    id: u64,
     row: usize,
-    key: OwnedRow,
     ts: i64,
+    held: Option<(RecordBatch, OwnedRow)>,
 }
 
 struct JoinState {
@@ -253,15 +259,23 @@ struct JoinState {
     converter: RowConverter,
     null_row: RecordBatch,
     cursor: Option<Cursor>,
+    batches_seen: u64,
     features_done: bool,
     candidate: Option<Candidate>,
-    /// Last spine (key, time) seen, to check the input order.
+    /// Last spine (key, time) of the previous spine batch, to check the input order.
     last_spine: Option<(OwnedRow, i64)>,
+    /// Last checked feature (key, time) of the previous feature batch.
     last_feature: Option<(OwnedRow, i64)>,
 }
 
 fn valid_keys(columns: &[ArrayRef], len: usize) -> Vec<bool> {
     (0..len).map(|i| columns.iter().all(|c| c.is_valid(i))).collect()
+}
+
+fn unsorted(side: &str) -> DataFusionError {
+    DataFusionError::Internal(format!(
+        "point-in-time join: the {side} rows are not sorted by (keys, time); this is a bug in Quiver"
+    ))
 }
 
 impl JoinState {
@@ -276,10 +290,22 @@ impl JoinState {
             if self.features_done {
                 return Ok(false);
             }
-            match self.features.next().await {
+            let next = self.features.next().await;
+            // The batch is done: hold on to what outlives it (the candidate, the order check).
+            if let Some(c) = self.cursor.take() {
+                if let Some(cand) = self.candidate.as_mut()
+                    && cand.held.is_none()
+                {
+                    cand.held = Some((c.values.clone(), c.keys.row(cand.row).owned()));
+                }
+                if let Some(i) = c.checked {
+                    let ts = c.ts.as_primitive::<TimestampNanosecondType>();
+                    self.last_feature = Some((c.keys.row(i).owned(), ts.value(i)));
+                }
+            }
+            match next {
                 None => {
                     self.features_done = true;
-                    self.cursor = None;
                     return Ok(false);
                 }
                 Some(batch) => {
@@ -294,7 +320,16 @@ impl JoinState {
                     let ts = nanos(batch.column(self.params.feature_ts))?;
                     let values = batch.project(&self.params.feature_values)?;
                     let values = RecordBatch::try_new(self.null_row.schema(), values.columns().to_vec())?;
-                    self.cursor = Some(Cursor { values, keys, key_valid, ts, pos: 0 });
+                    self.batches_seen += 1;
+                    self.cursor = Some(Cursor {
+                        id: self.batches_seen,
+                        values,
+                        keys,
+                        key_valid,
+                        ts,
+                        pos: 0,
+                        checked: None,
+                    });
                 }
             }
         }
@@ -322,9 +357,10 @@ impl JoinState {
 
         // Output rows take their feature values from these batches; 0 is the null row.
         let mut sources: Vec<RecordBatch> = vec![self.null_row.clone()];
+        // The feature batch id of each source after the null row.
+        let mut source_ids: Vec<u64> = vec![0];
         let mut indices: Vec<(usize, usize)> = Vec::with_capacity(n);
-        // Index in `sources` of the candidate's batch and of the cursor's batch, if added.
-        let mut candidate_source: Option<usize> = None;
+        let mut previous: Option<usize> = None;
 
         for (i, valid) in key_valid.iter().enumerate() {
             if !valid || ts.is_null(i) {
@@ -333,62 +369,60 @@ impl JoinState {
             }
             let lk = keys.row(i);
             let lt = ts.value(i);
-            if let Some((pk, pt)) = &self.last_spine
-                && (pk.row(), *pt) > (lk, lt)
-            {
-                return Err(DataFusionError::Internal(
-                    "point-in-time join: the spine is not sorted by (keys, time); this is a bug in Quiver"
-                        .into(),
-                ));
+            let out_of_order = match previous {
+                Some(p) => (keys.row(p), ts.value(p)) > (lk, lt),
+                None => self.last_spine.as_ref().is_some_and(|(pk, pt)| (pk.row(), *pt) > (lk, lt)),
+            };
+            if out_of_order {
+                return Err(unsorted("spine"));
             }
-            self.last_spine = Some((lk.owned(), lt));
+            previous = Some(i);
 
             // Advance past every feature row at or before (lk, lt).
             while self.feature_row().await? {
                 let Some(c) = self.cursor.as_mut() else { break };
-                let rk = c.keys.row(c.pos);
                 let rt_array = c.ts.as_primitive::<TimestampNanosecondType>();
                 if rt_array.is_null(c.pos) {
                     c.pos += 1; // a feature row without event time can never be chosen
                     continue;
                 }
+                let rk = c.keys.row(c.pos);
                 let rt = rt_array.value(c.pos);
                 if (rk, rt) > (lk, lt) {
                     break;
                 }
-                if let Some((pk, pt)) = &self.last_feature
-                    && (pk.row(), *pt) > (rk, rt)
-                {
-                    return Err(DataFusionError::Internal(
-                        "point-in-time join: feature rows are not sorted by (keys, time); this is a bug in Quiver"
-                            .into(),
-                    ));
+                let out_of_order = match c.checked {
+                    Some(p) => (c.keys.row(p), rt_array.value(p)) > (rk, rt),
+                    None => self.last_feature.as_ref().is_some_and(|(pk, pt)| (pk.row(), *pt) > (rk, rt)),
+                };
+                if out_of_order {
+                    return Err(unsorted("feature"));
                 }
-                self.last_feature = Some((rk.owned(), rt));
+                c.checked = Some(c.pos);
                 if rk == lk && c.key_valid[c.pos] {
-                    self.candidate =
-                        Some(Candidate { values: c.values.clone(), row: c.pos, key: rk.owned(), ts: rt });
-                    candidate_source = None;
+                    self.candidate = Some(Candidate { id: c.id, row: c.pos, ts: rt, held: None });
                 }
                 c.pos += 1;
             }
+
             let ttl = self.params.ttl_ns;
-            let usable = self
-                .candidate
-                .as_ref()
-                .filter(|c| c.key.row() == lk && (ttl == 0 || c.ts >= lt.saturating_sub(ttl)));
-            match usable {
-                Some(cand) => {
-                    let src = match candidate_source {
+            let chosen = self.candidate.as_ref().and_then(|cand| {
+                let (values, key) = match &cand.held {
+                    Some((values, key)) => (values, key.row()),
+                    None => {
+                        let c = self.cursor.as_ref().filter(|c| c.id == cand.id)?;
+                        (&c.values, c.keys.row(cand.row))
+                    }
+                };
+                (key == lk && (ttl == 0 || cand.ts >= lt.saturating_sub(ttl))).then_some((cand, values))
+            });
+            match chosen {
+                Some((cand, values)) => {
+                    let src = match source_ids.iter().rposition(|id| *id == cand.id) {
                         Some(s) => s,
                         None => {
-                            // Consecutive candidates from one feature batch share one entry.
-                            let last_is_same = sources.len() > 1
-                                && sources.last().is_some_and(|b| same_batch(b, &cand.values));
-                            if !last_is_same {
-                                sources.push(cand.values.clone());
-                            }
-                            candidate_source = Some(sources.len() - 1);
+                            sources.push(values.clone());
+                            source_ids.push(cand.id);
                             sources.len() - 1
                         }
                     };
@@ -396,6 +430,9 @@ impl JoinState {
                 }
                 None => indices.push((0, 0)),
             }
+        }
+        if let Some(p) = previous {
+            self.last_spine = Some((keys.row(p).owned(), ts.value(p)));
         }
 
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
@@ -405,12 +442,6 @@ impl JoinState {
         }
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }
-}
-
-fn same_batch(a: &RecordBatch, b: &RecordBatch) -> bool {
-    a.num_columns() == b.num_columns()
-        && a.num_rows() == b.num_rows()
-        && a.columns().iter().zip(b.columns()).all(|(x, y)| Arc::ptr_eq(x, y))
 }
 
 /// Serializes Quiver's custom operators inside DataFusion physical plans.

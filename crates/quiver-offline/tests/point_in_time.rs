@@ -19,7 +19,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::physical_plan::{collect, displayable};
-use datafusion::prelude::ParquetReadOptions;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use parquet::arrow::ArrowWriter;
 use quiver_core::definitions::FeatureRef;
 use quiver_core::registry::Registry;
@@ -442,7 +442,14 @@ async fn run_seed(seed: u64) -> usize {
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
     };
-    let ctx = lake.session().clone();
+    // Odd seeds read in batches of a few rows, so candidates and order checks cross batch
+    // boundaries on both sides of the join.
+    let ctx = if seed % 2 == 1 {
+        let session = lake.session();
+        SessionContext::new_with_config_rt(session.copied_config().with_batch_size(3), session.runtime_env())
+    } else {
+        lake.session().clone()
+    };
     let spine_ctx = spine_session(&ctx);
     let spine =
         spine_ctx.read_parquet(spine_path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
