@@ -20,7 +20,13 @@ pub fn offline_session(memory_limit: usize) -> Result<SessionContext> {
         // the first one starving the others.
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
         .build_arc()?;
-    let config = crate::lake::lake_config().with_information_schema(false);
+    // Each spilling sort keeps this much aside for merging what it spilled. DataFusion's
+    // default (10 MiB) is too little for sorts of tens of millions of rows: the merge of many
+    // spill files then fails to grow while the other partitions' sorts hold the pool.
+    let merge_headroom = (memory_limit / 8).max(10 << 20);
+    let config = crate::lake::lake_config()
+        .with_information_schema(false)
+        .with_sort_spill_reservation_bytes(merge_headroom);
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
