@@ -1,8 +1,8 @@
 //! The offline commands: materialize, materialize-incremental, historical.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quiver_core::config::Config;
 use quiver_core::state::StateStore;
 use quiver_offline::lake::Lake;
-use quiver_offline::materialize::{Materializer, Progress, Span, ViewReport};
+use quiver_offline::materialize::{Materializer, Progress, Span, ViewReport, ViewRows};
 use quiver_offline::session::offline_session;
 use quiver_offline::store::OfflineStore;
 use quiver_offline::training::{self, TrainingSetRequest};
@@ -65,21 +65,37 @@ struct BarProgress {
 }
 
 impl Progress for BarProgress {
-    fn start_view(&self, view: &str, expected_rows: u64, rows: Arc<AtomicU64>) {
+    fn start_view(&self, view: &str, rows: ViewRows) {
         if self.quiet {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(expected_rows), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{prefix:>22} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
+        // Reading (and sorting) first, with no total yet; then writing, against the total.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{prefix:>22} reading: {human_pos} rows, {per_sec}") {
+            bar.set_style(style);
         }
         bar.set_prefix(view.to_string());
         let ticking = bar.clone();
         let handle = tokio::spawn(async move {
+            let mut writing = false;
             loop {
-                ticking.set_position(rows.load(Ordering::Relaxed));
+                match rows.expected() {
+                    None => ticking.set_position(rows.read.load(Ordering::Relaxed)),
+                    Some(total) => {
+                        if !writing {
+                            writing = true;
+                            ticking.set_length(total);
+                            ticking.set_position(0);
+                            ticking.reset_eta();
+                            if let Ok(style) = ProgressStyle::with_template(
+                                "{prefix:>22} [{bar:30}] {human_pos}/{human_len} rows written, {per_sec}, ETA {eta}",
+                            ) {
+                                ticking.set_style(style.progress_chars("=> "));
+                            }
+                        }
+                        ticking.set_position(rows.written.load(Ordering::Relaxed));
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });

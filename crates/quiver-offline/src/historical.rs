@@ -28,7 +28,6 @@ use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::prelude::{DataFrame, SessionContext, cast};
 use quiver_core::definitions::{Definitions, FeatureRef, FeatureView};
 
@@ -261,8 +260,7 @@ fn parallel_sort(
         return Ok(Arc::new(SortExec::new(ordering, input)));
     }
     let dealt = Arc::new(RepartitionExec::try_new(input, Partitioning::RoundRobinBatch(partitions))?);
-    let sorted = Arc::new(SortExec::new(ordering.clone(), dealt).with_preserve_partitioning(true));
-    Ok(Arc::new(SortPreservingMergeExec::new(ordering, sorted)))
+    Ok(crate::sorted::sort_into_one(dealt, ordering))
 }
 
 fn key_column(view: usize, key: usize) -> String {

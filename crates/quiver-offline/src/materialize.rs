@@ -16,13 +16,22 @@
 //!    online value backwards.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
 use datafusion::prelude::{DataFrame, cast};
+use futures::StreamExt;
 use quiver_core::definitions::{Definitions, FeatureView};
 use quiver_core::registry::Registry;
 use quiver_core::state::{RunRecord, RunStatus, StateStore};
@@ -34,8 +43,8 @@ use quiver_online::rows::LatestRows;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::store::{
-    CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, RowObserver, WriteWatch, latest_row_order,
-    offline_schema, stored_timestamp_type,
+    CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, RowObserver, WriteWatch, offline_schema,
+    stored_timestamp_type,
 };
 use crate::types::{UTC, arrow_type};
 
@@ -70,10 +79,27 @@ pub struct ViewReport {
     pub error: Option<String>,
 }
 
+/// Row counters of a view being materialized, advanced as the run goes.
+#[derive(Clone, Debug, Default)]
+pub struct ViewRows {
+    /// Rows of the window read from the lake so far (they are sorted before any is written).
+    pub read: Arc<AtomicU64>,
+    /// Rows written to the offline table so far.
+    pub written: Arc<AtomicU64>,
+}
+
+impl ViewRows {
+    /// The window's row count, once known: every row is read before the first is written
+    /// (the sort in between needs them all), so it is known from the first written row on.
+    pub fn expected(&self) -> Option<u64> {
+        (self.written.load(Ordering::Relaxed) > 0).then(|| self.read.load(Ordering::Relaxed))
+    }
+}
+
 /// Receives progress while views are materialized (the CLI draws a progress bar).
 pub trait Progress: Send + Sync {
-    /// A view starts writing; `rows` counts rows as they are written.
-    fn start_view(&self, view: &str, expected_rows: u64, rows: Arc<AtomicU64>);
+    /// A view starts; `rows` counts its rows as they are read and written.
+    fn start_view(&self, view: &str, rows: ViewRows);
     /// A view is done (or failed, or was skipped).
     fn finish_view(&self, report: &ViewReport);
 }
@@ -82,7 +108,7 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {
-    fn start_view(&self, _: &str, _: u64, _: Arc<AtomicU64>) {}
+    fn start_view(&self, _: &str, _: ViewRows) {}
     fn finish_view(&self, _: &ViewReport) {}
 }
 
@@ -93,8 +119,8 @@ fn ts_ns(t: DateTime<Utc>) -> Result<Expr> {
     Ok(lit(ScalarValue::TimestampNanosecond(Some(ns), Some(UTC.into()))))
 }
 
-/// The rows of `[start, end)` of a view, laid out and typed as its offline table, sorted in
-/// the latest-row order ([`latest_row_order`]): the last row of each entity is its latest.
+/// The rows of `[start, end)` of a view, laid out and typed as its offline table (not yet
+/// sorted: see [`crate::sorted::latest_row_ordering`]).
 pub async fn window_rows(
     lake: &Lake,
     defs: &Definitions,
@@ -129,7 +155,7 @@ pub async fn window_rows(
             cast(col(datafusion::common::Column::from_name(&f.name)), arrow_type(&f.dtype)).alias(&f.name),
         );
     }
-    Ok(frame.filter(filter)?.select(exprs)?.sort(latest_row_order(defs, view, true))?)
+    Ok(frame.filter(filter)?.select(exprs)?)
 }
 
 fn online_error(e: quiver_online::Error) -> Error {
@@ -370,11 +396,13 @@ impl Materializer {
         end: DateTime<Utc>,
         progress: &dyn Progress,
     ) -> Result<ViewWrite> {
-        let rows = window_rows(&self.lake, defs, view, start, end).await?;
-        let expected = rows.clone().count().await? as u64;
-        let counter = Arc::new(AtomicU64::new(0));
-        progress.start_view(&view.name, expected, counter.clone());
-        let plan = rows.create_physical_plan().await?;
+        let rows = window_rows(&self.lake, defs, view, start, end).await?.create_physical_plan().await?;
+        // Rows are counted as they enter the sort, so progress needs no counting pass.
+        let counters = ViewRows::default();
+        let ordering = crate::sorted::latest_row_ordering(&rows.schema())?;
+        let counted = Arc::new(CountRowsExec { input: rows, rows: counters.read.clone() });
+        let plan = crate::sorted::sort_into_one(counted, ordering);
+        progress.start_view(&view.name, counters.clone());
         let window = (start.timestamp_micros(), end.timestamp_micros());
         // The rows reach the writer in the latest-row order, so the latest row of each entity
         // is picked on the way, for the online store: no second pass over the window. The
@@ -410,7 +438,7 @@ impl Materializer {
                 offline_schema(defs, view),
                 plan,
                 window,
-                WriteWatch { rows: counter, observer: Some(observer) },
+                WriteWatch { rows: counters.written.clone(), observer: Some(observer) },
             )
             .await?;
         let latest = match latest {
@@ -426,5 +454,63 @@ impl Materializer {
         };
         let newest_us = Some(newest.load(std::sync::atomic::Ordering::Relaxed)).filter(|t| *t != i64::MIN);
         Ok(ViewWrite { outcome, latest, newest_us })
+    }
+}
+
+/// Passes its input through, counting the rows (the rows read, for progress).
+#[derive(Debug)]
+struct CountRowsExec {
+    input: Arc<dyn ExecutionPlan>,
+    rows: Arc<AtomicU64>,
+}
+
+impl DisplayAs for CountRowsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "CountRowsExec")
+    }
+}
+
+impl ExecutionPlan for CountRowsExec {
+    fn name(&self) -> &'static str {
+        "CountRowsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let [input]: [Arc<dyn ExecutionPlan>; 1] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("CountRowsExec takes one child".into()))?;
+        Ok(Arc::new(CountRowsExec { input, rows: self.rows.clone() }))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let rows = self.rows.clone();
+        let stream = self.input.execute(partition, context)?.inspect(move |batch| {
+            if let Ok(b) = batch {
+                rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.input.schema(), stream)))
     }
 }

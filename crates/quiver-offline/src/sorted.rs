@@ -146,11 +146,7 @@ pub fn sorted_rows(
     if files.is_empty() {
         return Ok(Arc::new(EmptyExec::new(schema)));
     }
-    let order: Vec<PhysicalSortExpr> = sort_columns(&schema)
-        .iter()
-        .map(|name| Ok(PhysicalSortExpr::new(Arc::new(Column::new_with_schema(name, &schema)?), ascending())))
-        .collect::<Result<_>>()?;
-    let ordering = LexOrdering::new(order).ok_or_else(|| Error::Internal("empty sort order".into()))?;
+    let ordering = latest_row_ordering(&schema)?;
 
     let first = ListingTableUrl::parse(&files[0].url)?;
     let store_url = first.object_store();
@@ -201,4 +197,23 @@ pub fn sorted_rows(
         return Ok(input);
     }
     Ok(Arc::new(SortPreservingMergeExec::new(ordering, input)))
+}
+
+/// [`sort_columns`] of `schema` as a physical sort order (ascending, nulls first).
+pub fn latest_row_ordering(schema: &Schema) -> Result<LexOrdering> {
+    let order: Vec<PhysicalSortExpr> = sort_columns(schema)
+        .iter()
+        .map(|name| Ok(PhysicalSortExpr::new(Arc::new(Column::new_with_schema(name, schema)?), ascending())))
+        .collect::<Result<_>>()?;
+    LexOrdering::new(order).ok_or_else(|| Error::Internal("empty sort order".into()))
+}
+
+/// Sorts every partition of `input` (in parallel, spilling under the memory limit) and
+/// merges them into one sorted partition.
+pub fn sort_into_one(input: Arc<dyn ExecutionPlan>, ordering: LexOrdering) -> Arc<dyn ExecutionPlan> {
+    if input.output_partitioning().partition_count() <= 1 {
+        return Arc::new(SortExec::new(ordering, input));
+    }
+    let sorted = Arc::new(SortExec::new(ordering.clone(), input).with_preserve_partitioning(true));
+    Arc::new(SortPreservingMergeExec::new(ordering, sorted))
 }

@@ -6,11 +6,11 @@
 //! materialize the same view at once in this server.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use quiver_offline::materialize::{Progress, ViewReport};
+use quiver_offline::materialize::{Progress, ViewReport, ViewRows};
 
 use crate::pb;
 
@@ -21,8 +21,7 @@ const FINISHED_KEPT: usize = 200;
 #[derive(Clone, Debug)]
 pub struct ViewRun {
     pub state: pb::ViewRunState,
-    pub rows_done: Option<Arc<AtomicU64>>,
-    pub rows_expected: u64,
+    pub rows: Option<ViewRows>,
     pub report: Option<ViewReport>,
 }
 
@@ -79,17 +78,7 @@ impl Jobs {
             finished_at: None,
             views: views
                 .iter()
-                .map(|v| {
-                    (
-                        v.clone(),
-                        ViewRun {
-                            state: pb::ViewRunState::Pending,
-                            rows_done: None,
-                            rows_expected: 0,
-                            report: None,
-                        },
-                    )
-                })
+                .map(|v| (v.clone(), ViewRun { state: pb::ViewRunState::Pending, rows: None, report: None }))
                 .collect(),
             order: views.to_vec(),
             error: None,
@@ -146,13 +135,12 @@ impl Jobs {
 pub struct JobProgress(pub Arc<Mutex<JobRecord>>);
 
 impl Progress for JobProgress {
-    fn start_view(&self, view: &str, expected_rows: u64, rows: Arc<AtomicU64>) {
+    fn start_view(&self, view: &str, rows: ViewRows) {
         let mut record = lock(&self.0);
         record.state = pb::JobState::Running;
         if let Some(v) = record.views.get_mut(view) {
             v.state = pb::ViewRunState::Running;
-            v.rows_expected = expected_rows;
-            v.rows_done = Some(rows);
+            v.rows = Some(rows);
         }
     }
 
@@ -183,16 +171,18 @@ pub fn to_pb(record: &JobRecord) -> pb::MaterializationJob {
             .filter_map(|name| record.views.get(name).map(|v| (name, v)))
             .map(|(name, v)| {
                 let report = v.report.as_ref();
-                let rows_done = match (report, &v.rows_done) {
-                    (Some(r), _) => r.rows,
-                    (None, Some(counter)) => counter.load(Ordering::Relaxed),
-                    (None, None) => 0,
+                let (rows_done, rows_expected) = match (report, &v.rows) {
+                    (Some(r), _) => (r.rows, r.rows),
+                    (None, Some(rows)) => {
+                        (rows.written.load(Ordering::Relaxed), rows.expected().unwrap_or(0))
+                    }
+                    (None, None) => (0, 0),
                 };
                 pb::ViewProgress {
                     view: name.clone(),
                     state: v.state as i32,
                     rows_done,
-                    rows_expected: v.rows_expected,
+                    rows_expected,
                     window_start_ns: report.and_then(|r| r.window_start).map_or(0, ns),
                     window_end_ns: report.and_then(|r| r.window_end).map_or(0, ns),
                     offline_version: report.and_then(|r| r.offline_version),
