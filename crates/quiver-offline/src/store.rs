@@ -221,9 +221,9 @@ impl OfflineStore {
         Ok(WriteOutcome { version, rows })
     }
 
-    /// Appends `batches` (exactly [`offline_schema`]'s columns, each batch sorted in the
-    /// latest-row order) to a view's table in one commit. Used by push: rows that arrive
-    /// outside materialization.
+    /// Appends `batches` (exactly [`offline_schema`]'s columns, in the latest-row order
+    /// across all of them: the files written are listed as sorted) to a view's table in one
+    /// commit. Used by push: rows that arrive outside materialization.
     pub async fn append(
         &self,
         view: &str,
