@@ -184,12 +184,7 @@ impl OfflineStore {
     ) -> Result<WriteOutcome> {
         let WriteWatch { rows: counter, observer } = watch;
         let table = self.open(view).await?;
-        let before = if table.version().is_some() {
-            check_schema(view, &table, &schema)?;
-            live_files(view, &table)?.into_iter().map(|f| f.path).collect()
-        } else {
-            BTreeSet::new()
-        };
+        let before = files_before_write(view, &table, &schema)?;
         // The rows run in our session (its object stores, memory limit), whatever session the
         // Delta writer plans with.
         let counted = Arc::new(CountingPartition {
@@ -231,12 +226,7 @@ impl OfflineStore {
         batches: Vec<datafusion::arrow::array::RecordBatch>,
     ) -> Result<WriteOutcome> {
         let table = self.open(view).await?;
-        let before = if table.version().is_some() {
-            check_schema(view, &table, &schema)?;
-            live_files(view, &table)?.into_iter().map(|f| f.path).collect()
-        } else {
-            BTreeSet::new()
-        };
+        let before = files_before_write(view, &table, &schema)?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         // Same columns, declared with the table's field names and nullability.
         let batches = batches
@@ -283,6 +273,16 @@ impl OfflineStore {
             .collect();
         Ok(Some(TableSnapshot { url, version, files, schema }))
     }
+}
+
+/// Before a write: checks an existing table's columns against `schema` and returns the
+/// paths of its live files (none for a new table).
+fn files_before_write(view: &str, table: &DeltaTable, schema: &SchemaRef) -> Result<BTreeSet<String>> {
+    if table.version().is_none() {
+        return Ok(BTreeSet::new());
+    }
+    check_schema(view, table, schema)?;
+    Ok(live_files(view, table)?.into_iter().map(|f| f.path).collect())
 }
 
 /// A live file of a loaded table, with its Delta statistics.
@@ -348,15 +348,7 @@ async fn note_sorted_files(
         let mut ours = Vec::new();
         let mut counted = 0u64;
         for file in live.iter().filter(|f| !before.contains(&f.path)) {
-            let inside = match window_us {
-                Some(w) => sorted::rows_if_inside(file.stats.as_deref(), w),
-                None => file
-                    .stats
-                    .as_deref()
-                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-                    .and_then(|s| s.get("numRecords")?.as_u64()),
-            };
-            if let Some(n) = inside {
+            if let Some(n) = sorted::stats_rows(file.stats.as_deref(), window_us) {
                 counted += n;
                 ours.push(file.path.clone());
             }
