@@ -1,14 +1,14 @@
 //! The DataFusion session every offline job runs in: a memory limit that sorts and other
-//! large operators spill under (instead of the process being killed), and spill files in a
-//! temporary folder.
+//! large operators spill under (instead of the process being killed), spill files in a
+//! temporary folder, and DataFusion's own options overridable from the environment.
 
 use std::sync::Arc;
 
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Default memory limit for offline jobs: 2 GiB.
 pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
@@ -27,7 +27,29 @@ pub fn offline_session(memory_limit: usize) -> Result<SessionContext> {
     let config = crate::lake::lake_config()
         .with_information_schema(false)
         .with_sort_spill_reservation_bytes(merge_headroom);
+    let config = with_env_overrides(config, |name| std::env::var(name).ok())?;
     Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Applies DataFusion options set in the environment on top of Quiver's defaults: the option
+/// `datafusion.execution.batch_size` is read from `DATAFUSION_EXECUTION_BATCH_SIZE` (the
+/// option's name upper-cased, dots as underscores, as DataFusion itself names them). An
+/// operator tunes a job this way without a rebuild; a value DataFusion rejects is an error
+/// naming the variable.
+pub fn with_env_overrides(
+    mut config: SessionConfig,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<SessionConfig> {
+    for entry in config.options().entries() {
+        let name = entry.key.to_uppercase().replace('.', "_");
+        if let Some(value) = var(&name) {
+            config
+                .options_mut()
+                .set(&entry.key, &value)
+                .map_err(|e| Error::InvalidInput(format!("environment variable {name}={value:?}: {e}")))?;
+        }
+    }
+    Ok(config)
 }
 
 /// Parses a byte size: `512MiB`, `4GiB`, `2G`, `1500000000`.
@@ -54,6 +76,24 @@ pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datafusion_options_come_from_the_environment() {
+        let env = |name: &str| match name {
+            "DATAFUSION_EXECUTION_BATCH_SIZE" => Some("65536".to_string()),
+            "DATAFUSION_EXECUTION_SORT_IN_PLACE_THRESHOLD_BYTES" => Some("1000".to_string()),
+            _ => None,
+        };
+        let config = with_env_overrides(crate::lake::lake_config(), env).unwrap();
+        assert_eq!(config.batch_size(), 65536);
+        assert_eq!(config.options().execution.sort_in_place_threshold_bytes, 1000);
+        // Quiver's own default is kept where the environment says nothing.
+        assert!(!config.options().execution.listing_table_ignore_subdirectory);
+
+        let bad = |name: &str| (name == "DATAFUSION_EXECUTION_BATCH_SIZE").then(|| "lots".to_string());
+        let message = with_env_overrides(crate::lake::lake_config(), bad).unwrap_err().to_string();
+        assert!(message.contains("DATAFUSION_EXECUTION_BATCH_SIZE=\"lots\""), "{message}");
+    }
 
     #[test]
     fn sizes_parse() {
