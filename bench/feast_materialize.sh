@@ -57,14 +57,12 @@ if ! "$PY" -c 'import feast, redis' >/dev/null 2>&1; then
 fi
 export FEAST_USAGE=False   # no telemetry attempts (there is no network anyway)
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-[ "$PORT" != 6379 ] || { echo "refusing port 6379" >&2; exit 1; }
+. "$(dirname "$0")/redis.sh"
 TMP=$(mktemp -d)
-mkdir -p "$TMP/redis" "$TMP/repo/data"
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP/redis" \
-  --daemonize yes --pidfile "$TMP/redis/pid" >/dev/null
-trap 'kill "$(cat "$TMP/redis/pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$TMP"' EXIT
-until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+mkdir -p "$TMP/repo/data"
+trap 'stop_redis; rm -rf "$TMP"' EXIT
+start_redis
+PORT=$REDIS_PORT
 
 cat > "$TMP/repo/feature_store.yaml" <<EOF
 project: rides

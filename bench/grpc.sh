@@ -9,17 +9,16 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-target}"
 cargo build --release -q -p quiver-server --example grpc_bench
 BIN="$CARGO_TARGET_DIR/release/examples/grpc_bench"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. bench/redis.sh
 DIR=$(mktemp -d)
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize yes --pidfile "$DIR/pid" >/dev/null
 cleanup() {
   exec 3>&- 2>/dev/null || true
-  kill "$(cat "$DIR/pid")" 2>/dev/null || true
+  stop_redis
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.1; done
-URL="redis://127.0.0.1:$PORT/0"
+start_redis
+URL="redis://127.0.0.1:$REDIS_PORT/0"
 if [ "${SPLIT:-0}" = 1 ]; then
   pin() { local cpus="$1"; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
   mkfifo "$DIR/in"

@@ -14,11 +14,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-target}"
 cargo build --release -q -p quiver-cli --bin quiver
 BIN="$CARGO_TARGET_DIR/release/quiver"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RDIR=$(mktemp -d)
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$RDIR" --daemonize yes --pidfile "$RDIR/pid" >/dev/null
-trap 'kill "$(cat "$RDIR/pid")" 2>/dev/null || true; rm -rf "$RDIR"' EXIT
-until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+. bench/redis.sh
+trap stop_redis EXIT
+start_redis
+PORT=$REDIS_PORT
 
 mkdir -p "$DIR"
 rm -rf "$DIR/feature_defs" && cp -r feature_defs/rides "$DIR/feature_defs"

@@ -5,9 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-target}"
 cargo build --release -q -p quiver-online --example online_bench
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-DIR=$(mktemp -d)
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize yes --pidfile "$DIR/pid" >/dev/null
-trap 'kill "$(cat "$DIR/pid")" 2>/dev/null || true; rm -rf "$DIR"' EXIT
-until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.1; done
-"$CARGO_TARGET_DIR/release/examples/online_bench" "redis://127.0.0.1:$PORT/0" "${1:-100000}" "${2:-2000}"
+. bench/redis.sh
+trap stop_redis EXIT
+start_redis
+"$CARGO_TARGET_DIR/release/examples/online_bench" "redis://127.0.0.1:$REDIS_PORT/0" "${1:-100000}" "${2:-2000}"
