@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use std::time::{Duration, Instant};
-use support::{example_project, fails, json, ok};
+use support::{example_project, fails, json, ok, quiver_with_env, text};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
@@ -106,6 +106,30 @@ async fn materializing_a_window_twice_leaves_one_copy_of_each_row() {
     let s = state(&dir, "driver_stats");
     assert_eq!(s["watermark"], "2026-02-01T00:00:00Z");
     assert_eq!(s["runs"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn many_partitions_materialize_the_same_rows_and_datafusion_options_come_from_the_environment() {
+    let (_tmp, dir) = bare_project(6_000);
+    let args = ["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--views", "driver_stats"];
+    ok(&dir, &args);
+    let expected = table_rows(&dir, "driver_stats").await;
+    assert_eq!(expected.len(), 6_000);
+    // As on a 16-core machine, with batches small enough that every partition's sort gets
+    // rows: each sort keeps merge headroom, and together they must fit the default pool.
+    let many = [("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "16"), ("DATAFUSION_EXECUTION_BATCH_SIZE", "128")];
+    let o = quiver_with_env(&dir, &args, &many);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "16 partitions failed:\n{out}\n{err}");
+    assert_eq!(table_rows(&dir, "driver_stats").await, expected);
+    assert_eq!(commits(&dir, "driver_stats"), 2);
+
+    // A value DataFusion rejects is refused before anything runs, naming the variable.
+    let o = quiver_with_env(&dir, &args, &[("DATAFUSION_EXECUTION_BATCH_SIZE", "lots")]);
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(err.contains("DATAFUSION_EXECUTION_BATCH_SIZE=\"lots\""), "{err}");
+    assert_eq!(commits(&dir, "driver_stats"), 2, "nothing written");
 }
 
 #[tokio::test]

@@ -26,17 +26,31 @@ pub fn offline_session(memory_limit: usize) -> Result<SessionContext> {
         // the first one starving the others.
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
         .build_arc()?;
-    // Each spilling sort keeps this much aside for merging what it spilled. DataFusion's
-    // default (10 MiB) is too little for sorts of tens of millions of rows: the merge of many
-    // spill files then fails to grow while the other partitions' sorts hold the pool.
-    let merge_headroom = (memory_limit / 8).max(10 << 20);
-    let config = crate::lake::lake_config()
-        .with_information_schema(false)
-        .with_sort_spill_reservation_bytes(merge_headroom)
-        .with_batch_size(BATCH_ROWS);
-    let config = with_env_overrides(config, |name| std::env::var(name).ok())?;
+    let config = offline_config(memory_limit, |name| std::env::var(name).ok())?;
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
+
+/// The configuration of [`offline_session`], with `var` standing for the environment.
+pub fn offline_config(memory_limit: usize, var: impl Fn(&str) -> Option<String>) -> Result<SessionConfig> {
+    let config = crate::lake::lake_config().with_information_schema(false).with_batch_size(BATCH_ROWS);
+    let mut config = with_env_overrides(config, &var)?;
+    if var(SPILL_RESERVATION_VAR).is_none() {
+        // Each sort partition keeps this much aside for merging what it spilled. DataFusion's
+        // default (10 MiB) is too little for sorts of tens of millions of rows: the merge of
+        // many spill files then fails to grow while the other partitions' sorts hold the pool.
+        // A quarter of the pool is shared out over the partitions (one sort each): a fixed
+        // share per sort reserved the whole pool with 8 partitions (an 8-core machine) and
+        // failed every materialization before it read a row.
+        let partitions = config.target_partitions().max(1);
+        let merge_headroom = (memory_limit / 4 / partitions).max(1 << 20);
+        config = config.with_sort_spill_reservation_bytes(merge_headroom);
+    }
+    Ok(config)
+}
+
+/// The environment variable of DataFusion's `sort_spill_reservation_bytes`; when it is set,
+/// Quiver does not choose the merge headroom itself.
+const SPILL_RESERVATION_VAR: &str = "DATAFUSION_EXECUTION_SORT_SPILL_RESERVATION_BYTES";
 
 /// Applies DataFusion options set in the environment on top of Quiver's defaults: the option
 /// `datafusion.execution.batch_size` is read from `DATAFUSION_EXECUTION_BATCH_SIZE` (the
@@ -96,13 +110,33 @@ mod tests {
         assert_eq!(config.options().execution.sort_in_place_threshold_bytes, 1000);
         // Quiver's own defaults are kept where the environment says nothing.
         assert!(!config.options().execution.listing_table_ignore_subdirectory);
-        let none =
-            with_env_overrides(crate::lake::lake_config().with_batch_size(BATCH_ROWS), |_| None).unwrap();
-        assert_eq!(none.batch_size(), BATCH_ROWS);
 
         let bad = |name: &str| (name == "DATAFUSION_EXECUTION_BATCH_SIZE").then(|| "lots".to_string());
         let message = with_env_overrides(crate::lake::lake_config(), bad).unwrap_err().to_string();
         assert!(message.contains("DATAFUSION_EXECUTION_BATCH_SIZE=\"lots\""), "{message}");
+    }
+
+    #[test]
+    fn the_merge_headroom_of_all_sorts_together_is_a_quarter_of_the_pool() {
+        let pool = 2usize << 30;
+        for partitions in [1usize, 2, 8, 16, 64] {
+            let text = partitions.to_string();
+            let env = |name: &str| (name == "DATAFUSION_EXECUTION_TARGET_PARTITIONS").then(|| text.clone());
+            let config = offline_config(pool, env).unwrap();
+            assert_eq!(config.target_partitions(), partitions);
+            let each = config.options().execution.sort_spill_reservation_bytes;
+            assert!(each * partitions <= pool / 4, "{partitions} partitions: {each} each");
+            assert!(each + 1 >= pool / 4 / partitions, "{partitions} partitions: {each} each");
+        }
+        // Two partitions (this project's 2-core machines) keep an eighth of the pool each.
+        let two =
+            offline_config(pool, |n| (n == "DATAFUSION_EXECUTION_TARGET_PARTITIONS").then(|| "2".into()))
+                .unwrap();
+        assert_eq!(two.options().execution.sort_spill_reservation_bytes, pool / 8);
+        // An operator's own setting wins.
+        let own = offline_config(pool, |n| (n == SPILL_RESERVATION_VAR).then(|| "12345678".into())).unwrap();
+        assert_eq!(own.options().execution.sort_spill_reservation_bytes, 12_345_678);
+        assert_eq!(offline_config(pool, |_| None).unwrap().batch_size(), BATCH_ROWS);
     }
 
     #[test]

@@ -7,10 +7,16 @@ use std::process::{Command, Output};
 
 /// Runs `quiver ARGS` in `dir`, with no `QUIVER_CONFIG` from the environment.
 pub fn quiver(dir: &Path, args: &[&str]) -> Output {
+    quiver_with_env(dir, args, &[])
+}
+
+/// Runs `quiver ARGS` in `dir` with these environment variables added.
+pub fn quiver_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_quiver"))
         .args(args)
         .current_dir(dir)
         .env_remove("QUIVER_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .expect("the quiver binary runs")
 }
