@@ -34,7 +34,7 @@ pub fn offline_session(memory_limit: usize) -> Result<SessionContext> {
 pub fn offline_config(memory_limit: usize, var: impl Fn(&str) -> Option<String>) -> Result<SessionConfig> {
     let config = crate::lake::lake_config().with_information_schema(false).with_batch_size(BATCH_ROWS);
     let mut config = with_env_overrides(config, &var)?;
-    if var(SPILL_RESERVATION_VAR).is_none() {
+    if var(&env_var_name(SPILL_RESERVATION)).is_none() {
         // Each sort partition keeps this much aside for merging what it spilled. DataFusion's
         // default (10 MiB) is too little for sorts of tens of millions of rows: the merge of
         // many spill files then fails to grow while the other partitions' sorts hold the pool.
@@ -48,21 +48,26 @@ pub fn offline_config(memory_limit: usize, var: impl Fn(&str) -> Option<String>)
     Ok(config)
 }
 
-/// The environment variable of DataFusion's `sort_spill_reservation_bytes`; when it is set,
-/// Quiver does not choose the merge headroom itself.
-const SPILL_RESERVATION_VAR: &str = "DATAFUSION_EXECUTION_SORT_SPILL_RESERVATION_BYTES";
+/// DataFusion's option for the merge headroom; when the environment sets it, Quiver does not
+/// choose the headroom itself.
+const SPILL_RESERVATION: &str = "datafusion.execution.sort_spill_reservation_bytes";
+
+/// The environment variable of a DataFusion option: its name upper-cased, dots as
+/// underscores, as DataFusion itself names them.
+fn env_var_name(option: &str) -> String {
+    option.to_uppercase().replace('.', "_")
+}
 
 /// Applies DataFusion options set in the environment on top of Quiver's defaults: the option
 /// `datafusion.execution.batch_size` is read from `DATAFUSION_EXECUTION_BATCH_SIZE` (the
-/// option's name upper-cased, dots as underscores, as DataFusion itself names them). An
-/// operator tunes a job this way without a rebuild; a value DataFusion rejects is an error
-/// naming the variable.
+/// option upper-cased, dots as underscores). An operator tunes a job this way without a
+/// rebuild; a value DataFusion rejects is an error naming the variable.
 pub fn with_env_overrides(
     mut config: SessionConfig,
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<SessionConfig> {
     for entry in config.options().entries() {
-        let name = entry.key.to_uppercase().replace('.', "_");
+        let name = env_var_name(&entry.key);
         if let Some(value) = var(&name) {
             config
                 .options_mut()
@@ -134,7 +139,10 @@ mod tests {
                 .unwrap();
         assert_eq!(two.options().execution.sort_spill_reservation_bytes, pool / 8);
         // An operator's own setting wins.
-        let own = offline_config(pool, |n| (n == SPILL_RESERVATION_VAR).then(|| "12345678".into())).unwrap();
+        let own = offline_config(pool, |n| {
+            (n == "DATAFUSION_EXECUTION_SORT_SPILL_RESERVATION_BYTES").then(|| "12345678".into())
+        })
+        .unwrap();
         assert_eq!(own.options().execution.sort_spill_reservation_bytes, 12_345_678);
         assert_eq!(offline_config(pool, |_| None).unwrap().batch_size(), BATCH_ROWS);
     }
