@@ -149,6 +149,7 @@ pub async fn materialize(
         registry,
         online: Some(online),
         online_expiry: false,
+        rows_per_writer: None,
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
     let reports = materializer.run(span, views, &progress).await?;

@@ -9,9 +9,10 @@ mod common;
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use support::{example_project, ok, quiver};
+use support::{example_project, ok, quiver, quiver_with_env, text};
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -129,6 +130,70 @@ async fn embedded_store_serves_what_training_saw() {
     assert_eq!(emb["value"].as_array().unwrap().len(), 8);
     let missing = online_value(&dir, "driver_stats:conv_rate", "driver_id=99999", "2026-01-07");
     assert_eq!(missing, serde_json::json!({"value": null, "status": "NOT_FOUND", "event_timestamp": null}));
+}
+
+/// The data files live at a Delta table's latest version, from its JSON commits.
+fn live_files(table: &Path) -> BTreeSet<String> {
+    let mut commits: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    commits.sort();
+    let mut live = BTreeSet::new();
+    for c in commits {
+        for line in std::fs::read_to_string(c).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(p) = v["add"]["path"].as_str() {
+                live.insert(p.to_string());
+            }
+            if let Some(p) = v["remove"]["path"].as_str() {
+                live.remove(p);
+            }
+        }
+    }
+    live
+}
+
+/// As on a machine with more cores: each window is read in four partitions, each sorted and
+/// written by its own writer, and a window materialized again rewrites the files that
+/// straddle its edges. Every file stays sorted (the point-in-time join checks the order as
+/// it reads), and what a model gets online still equals what the training set says.
+#[tokio::test]
+async fn several_writers_per_window_serve_what_training_saw() {
+    let (_tmp, dir) = project("");
+    let env = [
+        ("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "4"),
+        ("DATAFUSION_EXECUTION_BATCH_SIZE", "100"),
+        ("QUIVER_MIN_ROWS_PER_WRITER", "1"),
+    ];
+    let table = dir.join(".quiver/offline/driver_stats");
+    let mut files_after = Vec::new();
+    for (start, end) in [("2026-01-01", "2026-01-08"), ("2026-01-03", "2026-01-05T12:00:00Z")] {
+        let o = quiver_with_env(&dir, &["materialize", "--start", start, "--end", end], &env);
+        assert!(o.status.success(), "{:?}", text(&o));
+        files_after.push(live_files(&table));
+    }
+    assert_eq!(files_after[0].len(), 4, "one file per writer: {:?}", files_after[0]);
+    // The first run's files all straddle the second window: each is replaced by its rows
+    // outside the window, next to the second run's four files.
+    assert_eq!(files_after[1].len(), 8, "{:?}", files_after[1]);
+    assert!(files_after[0].is_disjoint(&files_after[1]));
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(table.join("_quiver/sorted_files.json")).unwrap()).unwrap();
+    let listed: BTreeSet<String> =
+        sidecar["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+    assert_eq!(listed, files_after[1], "every file written is listed as sorted");
+    online_matches_training(&dir, "2026-01-07T23:59:59.999999999Z").await;
+
+    let o = quiver_with_env(
+        &dir,
+        &["materialize", "--start", "2026-01-01", "--end", "2026-01-02"],
+        &[("QUIVER_MIN_ROWS_PER_WRITER", "none")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("QUIVER_MIN_ROWS_PER_WRITER=\"none\""), "{:?}", text(&o));
+    assert_eq!(live_files(&table), files_after[1], "nothing written");
 }
 
 #[tokio::test]

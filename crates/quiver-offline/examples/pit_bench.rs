@@ -212,6 +212,7 @@ async fn main() {
             registry,
             online: None,
             online_expiry: false,
+            rows_per_writer: None,
         };
         let start = chrono::DateTime::from_timestamp_micros(BASE_US).expect("time");
         let reports = m

@@ -16,7 +16,7 @@
 //!    online value backwards.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -37,6 +37,10 @@ use quiver_core::registry::Registry;
 use quiver_core::state::{RunRecord, RunStatus, StateStore};
 use serde::Serialize;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::{ExecutionPlanProperties, Partitioning};
 use quiver_online::OnlineStore;
 use quiver_online::rows::LatestRows;
 
@@ -86,13 +90,18 @@ pub struct ViewRows {
     pub read: Arc<AtomicU64>,
     /// Rows written to the offline table so far.
     pub written: Arc<AtomicU64>,
+    /// Partitions the window is read, sorted and written in.
+    pub partitions: usize,
+    /// Partitions whose rows have all been read.
+    pub partitions_read: Arc<AtomicUsize>,
 }
 
 impl ViewRows {
-    /// The window's row count, once known: every row is read before the first is written
-    /// (the sort in between needs them all), so it is known from the first written row on.
+    /// The window's row count, once known: when every partition has read all its rows (each
+    /// sorts all of its rows before writing the first).
     pub fn expected(&self) -> Option<u64> {
-        (self.written.load(Ordering::Relaxed) > 0).then(|| self.read.load(Ordering::Relaxed))
+        (self.partitions > 0 && self.partitions_read.load(Ordering::Relaxed) >= self.partitions)
+            .then(|| self.read.load(Ordering::Relaxed))
     }
 }
 
@@ -201,6 +210,10 @@ pub struct Materializer {
     pub online: Option<Arc<dyn OnlineStore>>,
     /// Give online rows an expiry at event time + ttl.
     pub online_expiry: bool,
+    /// Rows of a window per Parquet writer at least (each writer makes files of its own);
+    /// `None`: [`MIN_ROWS_PER_WRITER_VAR`] from the environment, else
+    /// [`crate::store::MIN_ROWS_PER_WRITER`].
+    pub rows_per_writer: Option<usize>,
 }
 
 /// Rows per online write call.
@@ -229,6 +242,131 @@ async fn write_latest(online: &dyn OnlineStore, rows: Vec<quiver_online::RowWrit
         online.write(chunk).await.map_err(online_error)?;
     }
     Ok(rows.len() as u64)
+}
+
+/// The environment variable that sets [`crate::store::MIN_ROWS_PER_WRITER`] for a run.
+pub const MIN_ROWS_PER_WRITER_VAR: &str = "QUIVER_MIN_ROWS_PER_WRITER";
+
+/// Rows per writer at least: [`MIN_ROWS_PER_WRITER_VAR`] when set, else the default.
+fn min_rows_per_writer() -> Result<usize> {
+    match std::env::var(MIN_ROWS_PER_WRITER_VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(crate::store::MIN_ROWS_PER_WRITER),
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(Error::InvalidInput(format!(
+                "{MIN_ROWS_PER_WRITER_VAR}={text:?}: expected a whole number of rows, at least 1"
+            ))),
+        },
+        Err(e) => Err(Error::InvalidInput(format!("{MIN_ROWS_PER_WRITER_VAR}: {e}"))),
+    }
+}
+
+/// The window's rows in as many partitions as it gets writers: the session's target
+/// partitions, fewer for a window estimated below the minimum rows per writer (each
+/// partition becomes files of its own, so small windows do not scatter into small files).
+/// Batches are dealt round-robin when the scan made another number of partitions.
+fn writer_partitions(
+    rows: Arc<dyn ExecutionPlan>,
+    target_partitions: usize,
+    per_writer: usize,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let statistics = datafusion::physical_plan::StatisticsContext::new()
+        .compute(rows.as_ref(), &datafusion::physical_plan::StatisticsArgs::new())?;
+    let estimate = statistics.num_rows.get_value().copied();
+    let wanted = match estimate {
+        Some(n) => n.div_ceil(per_writer).clamp(1, target_partitions.max(1)),
+        None => target_partitions.max(1),
+    };
+    if wanted == rows.output_partitioning().partition_count() {
+        return Ok(rows);
+    }
+    Ok(Arc::new(RepartitionExec::try_new(rows, Partitioning::RoundRobinBatch(wanted))?))
+}
+
+/// The last row of each run of equal join keys in one sorted partition: the candidates for
+/// the latest row of each entity. An entity's rows may lie in several partitions, so the
+/// candidates of all partitions are compared at the end ([`latest_of`]).
+struct RunEnds {
+    /// The join keys are the first columns of the offline layout.
+    keys: usize,
+    /// Complete runs' last rows.
+    done: Vec<RecordBatch>,
+    /// The last row of the previous batch, whose run may continue.
+    pending: Option<RecordBatch>,
+}
+
+impl RunEnds {
+    fn new(keys: usize) -> Self {
+        RunEnds { keys, done: Vec::new(), pending: None }
+    }
+
+    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        use datafusion::arrow::compute::{partition, take_record_batch};
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let keys = &batch.columns()[..self.keys];
+        if let Some(pending) = self.pending.take() {
+            // The previous batch's last run ends there unless this batch starts with its keys.
+            let mut same = true;
+            for (i, column) in keys.iter().enumerate() {
+                let cmp = datafusion::arrow::array::make_comparator(
+                    pending.column(i),
+                    column,
+                    datafusion::arrow::compute::SortOptions::default(),
+                )?;
+                same &= cmp(0, 0).is_eq();
+            }
+            if !same {
+                self.done.push(pending);
+            }
+        }
+        let runs = partition(keys)?;
+        let ends: Vec<u32> = runs.ranges().iter().map(|r| (r.end - 1) as u32).collect();
+        if ends.len() > 1 {
+            let complete = datafusion::arrow::array::UInt32Array::from(ends[..ends.len() - 1].to_vec());
+            self.done.push(take_record_batch(batch, &complete)?);
+        }
+        self.pending = Some(batch.slice(batch.num_rows() - 1, 1));
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<RecordBatch> {
+        self.done.extend(self.pending.take());
+        self.done
+    }
+}
+
+/// The latest row of each entity among the candidates of every partition, by the
+/// latest-row order (the same rule as the point-in-time join), encoded for the online store.
+fn latest_of(
+    defs: &Definitions,
+    view: &FeatureView,
+    expire: bool,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    candidates: &[RecordBatch],
+) -> Result<Vec<quiver_online::RowWrite>> {
+    use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+    let all = datafusion::arrow::compute::concat_batches(schema, candidates)?;
+    if all.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let order = crate::sorted::sort_columns(schema);
+    let columns = order
+        .iter()
+        .map(|name| {
+            let values = all
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| Error::Internal(format!("materialized rows lack column '{name}'")))?;
+            Ok(SortColumn { values, options: Some(SortOptions { descending: false, nulls_first: true }) })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let sorted = take_record_batch(&all, &lexsort_to_indices(&columns, None)?)?;
+    let mut rows = LatestRows::new(defs, view, expire);
+    let mut out = rows.push(&sorted).map_err(online_error)?;
+    out.extend(rows.finish().map_err(online_error)?);
+    Ok(out)
 }
 
 impl Materializer {
@@ -268,9 +406,13 @@ impl Materializer {
                 "the window is empty: start {start} is not before end {end}"
             )));
         }
+        let per_writer = match self.rows_per_writer {
+            Some(n) => n.max(1),
+            None => min_rows_per_writer()?,
+        };
         let mut reports = Vec::new();
         for view in selected {
-            let report = self.run_view(defs, head.version, view, span, progress).await;
+            let report = self.run_view(defs, head.version, view, span, per_writer, progress).await;
             progress.finish_view(&report);
             reports.push(report);
         }
@@ -283,6 +425,7 @@ impl Materializer {
         registry_version: u64,
         view: &FeatureView,
         span: Span,
+        per_writer: usize,
         progress: &dyn Progress,
     ) -> ViewReport {
         let started = Instant::now();
@@ -329,7 +472,7 @@ impl Materializer {
             report.skipped = Some(format!("already materialized up to {start}"));
             return report;
         }
-        let outcome = self.write(defs, view, start, end, progress).await;
+        let outcome = self.write(defs, view, start, end, per_writer, progress).await;
         report.seconds = started.elapsed().as_secs_f64();
         let mut run = RunRecord {
             run_id: format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.6fZ"), view.name),
@@ -394,38 +537,53 @@ impl Materializer {
         view: &FeatureView,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
+        per_writer: usize,
         progress: &dyn Progress,
     ) -> Result<ViewWrite> {
         let rows = window_rows(&self.lake, defs, view, start, end).await?.create_physical_plan().await?;
-        // Rows are counted as they enter the sort, so progress needs no counting pass.
-        let counters = ViewRows::default();
+        let target_partitions = self.lake.session().copied_config().target_partitions();
+        let rows = writer_partitions(rows, target_partitions, per_writer)?;
+        let partitions = rows.output_partitioning().partition_count();
         let ordering = crate::sorted::latest_row_ordering(&rows.schema())?;
-        let counted = Arc::new(CountRowsExec { input: rows, rows: counters.read.clone() });
-        let plan = crate::sorted::sort_into_one(counted, ordering);
+        let schema = rows.schema();
+        // Rows are counted as they enter the sorts, so progress needs no counting pass.
+        let counters = ViewRows { partitions, ..ViewRows::default() };
+        let counted = Arc::new(CountRowsExec {
+            input: rows,
+            rows: counters.read.clone(),
+            partitions_read: counters.partitions_read.clone(),
+        });
+        // Each partition is sorted on its own and written by its own writer: no merge into
+        // one stream, and Parquet encoding runs on every core.
+        let plan = Arc::new(SortExec::new(ordering, counted).with_preserve_partitioning(true));
         progress.start_view(&view.name, counters.clone());
         let window = (start.timestamp_micros(), end.timestamp_micros());
-        // The rows reach the writer in the latest-row order, so the latest row of each entity
-        // is picked on the way, for the online store: no second pass over the window. The
-        // rows are kept (one per entity) until the offline commit succeeds, so the online
-        // store never gets values the offline store did not.
-        let latest = (view.online && self.online.is_some()).then(|| {
-            Arc::new(std::sync::Mutex::new((LatestRows::new(defs, view, self.online_expiry), Vec::new())))
-        });
+        // The rows reach each writer in the latest-row order, so the last row of each run of
+        // keys is picked on the way: one candidate per entity and partition, for the online
+        // store, with no second pass over the window. The candidates are kept until the
+        // offline commit succeeds, so the online store never gets values the offline store
+        // did not.
+        let candidates: Option<Arc<Vec<std::sync::Mutex<RunEnds>>>> = (view.online && self.online.is_some())
+            .then(|| {
+                let keys = defs.join_keys(view).len();
+                Arc::new((0..partitions).map(|_| std::sync::Mutex::new(RunEnds::new(keys))).collect())
+            });
         // The newest event time is tracked on the way too, for freshness.
         let newest = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
         let observer: RowObserver = {
-            let latest = latest.clone();
+            let candidates = candidates.clone();
             let newest = newest.clone();
-            Arc::new(move |batch| {
+            Arc::new(move |partition, batch| {
                 if let Some(t) = newest_event_us(batch) {
                     newest.fetch_max(t, std::sync::atomic::Ordering::Relaxed);
                 }
-                if let Some(state) = &latest {
-                    let mut guard =
-                        state.lock().map_err(|_| Error::Internal("online row collector poisoned".into()))?;
-                    let (rows, done) = &mut *guard;
-                    let complete = rows.push(batch).map_err(online_error)?;
-                    done.extend(complete);
+                if let Some(all) = &candidates {
+                    let slot = all.get(partition).ok_or_else(|| {
+                        Error::Internal(format!("no online row collector for partition {partition}"))
+                    })?;
+                    let mut ends =
+                        slot.lock().map_err(|_| Error::Internal("online row collector poisoned".into()))?;
+                    ends.push(batch)?;
                 }
                 Ok(())
             })
@@ -441,15 +599,20 @@ impl Materializer {
                 WriteWatch { rows: counters.written.clone(), observer: Some(observer) },
             )
             .await?;
-        let latest = match latest {
+        let latest = match candidates {
             None => Vec::new(),
-            Some(state) => {
-                let (rows, mut done) = Arc::try_unwrap(state)
-                    .map_err(|_| Error::Internal("online row collector still shared after the write".into()))?
-                    .into_inner()
-                    .map_err(|_| Error::Internal("online row collector poisoned".into()))?;
-                done.extend(rows.finish().map_err(online_error)?);
-                done
+            Some(all) => {
+                let all = Arc::try_unwrap(all).map_err(|_| {
+                    Error::Internal("online row collector still shared after the write".into())
+                })?;
+                let mut batches = Vec::new();
+                for slot in all {
+                    let ends = slot
+                        .into_inner()
+                        .map_err(|_| Error::Internal("online row collector poisoned".into()))?;
+                    batches.extend(ends.finish());
+                }
+                latest_of(defs, view, self.online_expiry, &schema, &batches)?
             }
         };
         let newest_us = Some(newest.load(std::sync::atomic::Ordering::Relaxed)).filter(|t| *t != i64::MIN);
@@ -457,11 +620,13 @@ impl Materializer {
     }
 }
 
-/// Passes its input through, counting the rows (the rows read, for progress).
+/// Passes its input through, counting the rows (the rows read, for progress) and the
+/// partitions read to the end.
 #[derive(Debug)]
 struct CountRowsExec {
     input: Arc<dyn ExecutionPlan>,
     rows: Arc<AtomicU64>,
+    partitions_read: Arc<AtomicUsize>,
 }
 
 impl DisplayAs for CountRowsExec {
@@ -501,16 +666,125 @@ impl ExecutionPlan for CountRowsExec {
         let [input]: [Arc<dyn ExecutionPlan>; 1] = children
             .try_into()
             .map_err(|_| DataFusionError::Internal("CountRowsExec takes one child".into()))?;
-        Ok(Arc::new(CountRowsExec { input, rows: self.rows.clone() }))
+        Ok(Arc::new(CountRowsExec {
+            input,
+            rows: self.rows.clone(),
+            partitions_read: self.partitions_read.clone(),
+        }))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let rows = self.rows.clone();
-        let stream = self.input.execute(partition, context)?.inspect(move |batch| {
-            if let Ok(b) = batch {
-                rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-            }
-        });
+        let partitions_read = self.partitions_read.clone();
+        let end = futures::stream::once(async move {
+            partitions_read.fetch_add(1, Ordering::Relaxed);
+        })
+        .filter_map(|()| futures::future::ready(None));
+        let stream = self
+            .input
+            .execute(partition, context)?
+            .inspect(move |batch| {
+                if let Ok(b) = batch {
+                    rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                }
+            })
+            .chain(end);
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.input.schema(), stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    fn defs() -> Definitions {
+        let yaml = "entities:\n  - {name: e, join_keys: [{name: k, dtype: int64}]}\nsources:\n  - {name: s, path: x/, format: parquet, timestamp_field: ts}\nfeature_views:\n  - {name: v, entities: [e], source: s, features: [{name: f, dtype: int64}]}\n";
+        quiver_core::repo::parse_documents(&[("d.yaml".into(), yaml.into())]).definitions
+    }
+
+    fn schema() -> datafusion::arrow::datatypes::SchemaRef {
+        let ts = DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new(EVENT_TIMESTAMP, ts.clone(), true),
+            Field::new(CREATED_TIMESTAMP, ts, true),
+            Field::new("f", DataType::Int64, true),
+        ]))
+    }
+
+    /// Rows (k, event, created, f), sorted by the latest-row order.
+    fn batch(rows: &[(i64, i64, Option<i64>, i64)]) -> RecordBatch {
+        let mut rows = rows.to_vec();
+        rows.sort();
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(
+                    TimestampMicrosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(
+                    TimestampMicrosecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Int64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn encoded(rows: Vec<quiver_online::RowWrite>) -> Vec<(String, Vec<u8>)> {
+        rows.into_iter().map(|w| (w.entity.0, w.bytes)).collect()
+    }
+
+    #[test]
+    fn the_latest_row_of_an_entity_spread_over_partitions_is_the_one_a_single_sort_picks() {
+        let d = defs();
+        let view = d.feature_view("v").unwrap();
+        // 30 entities, 12 rows each: the latest by event time, then created time (null
+        // first), then value on a full tie; every entity's rows land in several partitions.
+        let mut rows = Vec::new();
+        for k in 0..30i64 {
+            for i in 0..12i64 {
+                let event = (i * 7 + k) % 5;
+                let created = if i % 4 == 0 { None } else { Some(i % 3) };
+                rows.push((k, event, created, (i * 13 + k) % 11));
+            }
+        }
+        let whole = batch(&rows);
+        let mut single = LatestRows::new(&d, view, false);
+        let mut expected = single.push(&whole).unwrap();
+        expected.extend(single.finish().unwrap());
+        let expected = encoded(expected);
+        assert_eq!(expected.len(), 30);
+
+        for partitions in [1usize, 2, 3, 7] {
+            for chunk in [1usize, 2, 5, 64] {
+                let mut candidates = Vec::new();
+                for p in 0..partitions {
+                    let mine: Vec<_> = rows
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % partitions == p)
+                        .map(|(_, r)| *r)
+                        .collect();
+                    if mine.is_empty() {
+                        continue;
+                    }
+                    let sorted = batch(&mine);
+                    let mut ends = RunEnds::new(1);
+                    for start in (0..sorted.num_rows()).step_by(chunk) {
+                        ends.push(&sorted.slice(start, chunk.min(sorted.num_rows() - start))).unwrap();
+                    }
+                    candidates.extend(ends.finish());
+                }
+                let got = encoded(latest_of(&d, view, false, &schema(), &candidates).unwrap());
+                assert_eq!(got, expected, "{partitions} partitions, batches of {chunk}");
+            }
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! Which Parquet files of an offline table hold their rows in the latest-row order, and the
 //! scan that merges such files instead of sorting them.
 //!
-//! Quiver writes every window and every push sorted by the table's sort columns
-//! ([`sort_columns`]) and through a one-partition writer, so each file it writes is sorted.
-//! Files Delta writes on its own are not: when a window is materialized again, the files
-//! that straddle the window's edges are rewritten (their rows outside the window kept) by
-//! the Delta library, which concatenates several files into one. Sortedness is therefore
-//! recorded per file, by the writer that knows it, in a small sidecar next to the Delta log:
+//! Quiver writes every window sorted, each of its partitions through its own writer, and
+//! every push through a one-partition writer, so each file it writes is sorted. When a window
+//! is materialized again, files that straddle the window's edges are rewritten with their
+//! rows outside the window, in their own order, so a rewrite of a sorted file is sorted too.
+//! Files written by anyone else (an earlier Quiver, another Delta writer) carry no such
+//! promise. Sortedness is therefore recorded per file, by the writer that knows it, in a
+//! small sidecar next to the Delta log:
 //!
 //! ```text
 //! <table>/_quiver/sorted_files.json

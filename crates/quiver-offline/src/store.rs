@@ -7,7 +7,11 @@
 //! Writes replace a window of event time in one Delta commit (`replaceWhere`): rows already
 //! in the table inside `[start, end)` are removed and the new rows added atomically, so
 //! running a window twice leaves one copy of each row, and a reader never sees half a run.
-//! Rows are written sorted by (keys, event time, created time).
+//! Quiver writes the Parquet files itself, one writer per sorted partition running
+//! concurrently (Delta's own writer funnels every partition into one), and commits their
+//! add actions, with the removals, through Delta's commit protocol (conflict checks
+//! included). Every file it writes holds its rows sorted by (keys, event time, created
+//! time, feature values).
 //!
 //! Reads pin a table version and scan exactly that version's Parquet files with DataFusion's
 //! own Parquet scan (no custom table provider), which keeps read plans serializable; files
@@ -17,16 +21,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{col, lit};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
+use deltalake::kernel::Action;
 use deltalake::protocol::SaveMode;
 use futures::StreamExt;
 use quiver_core::definitions::{Definitions, FeatureView};
@@ -75,9 +78,9 @@ pub fn latest_row_order(
         .collect()
 }
 
-/// Sees every row batch on its way into the table, in write order; an error aborts the
-/// write (nothing is committed).
-pub type RowObserver = Arc<dyn Fn(&datafusion::arrow::array::RecordBatch) -> Result<()> + Send + Sync>;
+/// Sees every row batch on its way into the table, with the partition it belongs to, in
+/// write order within each partition; an error aborts the write (nothing is committed).
+pub type RowObserver = Arc<dyn Fn(usize, &RecordBatch) -> Result<()> + Send + Sync>;
 
 /// What watches rows stream into a write: a row counter (for progress) and an optional
 /// observer.
@@ -170,9 +173,17 @@ impl OfflineStore {
     }
 
     /// Replaces the rows of `[start_us, end_us)` (event time, microseconds since the epoch)
-    /// with `rows`, in one commit. `rows` must have exactly [`offline_schema`]'s columns.
-    /// `watch.rows` is advanced as rows stream into the writer (for progress reports), and
-    /// `watch.observer` sees each batch.
+    /// with `rows`, in one commit. `rows` must have exactly [`offline_schema`]'s columns, and
+    /// each of its partitions must be in the latest-row order ([`crate::sorted`]): every
+    /// partition is encoded by its own Parquet writer, concurrently, into files of its own
+    /// (sorted, and listed as such). `watch.rows` is advanced as rows stream into the
+    /// writers (for progress reports), and `watch.observer` sees each batch with its
+    /// partition.
+    ///
+    /// The replacement follows Delta's `replaceWhere`: files whose statistics put all their
+    /// rows inside the window are removed, files wholly outside are kept, and files that
+    /// straddle an edge (or have no statistics) are rewritten with their rows outside the
+    /// window, in their own order. A new table is created by the same commit.
     pub async fn write_window(
         &self,
         ctx: &SessionContext,
@@ -184,35 +195,70 @@ impl OfflineStore {
     ) -> Result<WriteOutcome> {
         let WriteWatch { rows: counter, observer } = watch;
         let table = self.open(view).await?;
-        let before = files_before_write(view, &table, &schema)?;
-        // The rows run in our session (its object stores, memory limit), whatever session the
-        // Delta writer plans with.
-        let counted = Arc::new(CountingPartition {
-            schema: schema.clone(),
-            plan: rows,
-            counter: counter.clone(),
-            task_ctx: ctx.task_ctx(),
-            observer,
-        });
-        let provider = StreamingTable::try_new(schema.clone(), vec![counted])?;
-        let input = ctx.read_table(Arc::new(provider))?;
+        if table.version().is_some() {
+            check_schema(view, &table, &schema)?;
+        }
+        let target = FileTarget::new(view, &table, &schema)?;
+        let counted_before = counter.load(Ordering::Relaxed);
+        let added = write_partitions(view, rows, ctx.task_ctx(), &target, counter.clone(), observer).await?;
+        let rows = counter.load(Ordering::Relaxed) - counted_before;
+        // Every file written here is sorted: the window's, and the rewrites of sorted files.
+        let mut sorted_paths: Vec<String> = added.iter().map(add_path).collect();
+        let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
         let ts = |v: i64| lit(ScalarValue::TimestampMicrosecond(Some(v), Some(UTC.into())));
         let predicate =
             col(EVENT_TIMESTAMP).gt_eq(ts(window_us.0)).and(col(EVENT_TIMESTAMP).lt(ts(window_us.1)));
-        let counted_before = counter.load(Ordering::Relaxed);
-        let written = table
-            .write(Vec::new())
-            .with_input_plan(input.logical_plan().clone())
-            .with_save_mode(SaveMode::Overwrite)
-            .with_replace_where(predicate)
-            .with_table_name(view)
-            .with_session_state(write_session()?)
+        let fail = |e: deltalake::DeltaTableError| Error::Store(format!("writing view '{view}': {e}"));
+        let state = if table.version().is_none() {
+            let columns = target.delta_schema.fields().cloned().collect::<Vec<_>>();
+            let created = deltalake::operations::create::CreateBuilder::new()
+                .with_log_store(table.log_store())
+                .with_columns(columns)
+                .with_table_name(view)
+                .with_actions(actions)
+                .await
+                .map_err(fail)?;
+            created.snapshot().map_err(fail)?.clone()
+        } else {
+            let order = sorted::sort_columns(&schema);
+            let listed = sorted::load(table.object_store().as_ref(), &order).await;
+            for file in live_files(view, &table)? {
+                match file_in_window(file.stats.as_deref(), window_us) {
+                    InWindow::Outside => continue,
+                    InWindow::Inside => {}
+                    InWindow::Straddles => {
+                        let kept = rewrite_outside(ctx, view, &file, &target, window_us).await?;
+                        if listed.contains(&file.path) {
+                            sorted_paths.extend(kept.iter().map(add_path));
+                        }
+                        actions.extend(kept.into_iter().map(Action::Add));
+                    }
+                }
+                actions.push(Action::Remove(file.remove));
+            }
+            let operation = deltalake::protocol::DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: None,
+                predicate: Some(
+                    deltalake::delta_datafusion::expr::fmt_expr_to_sql(&predicate).map_err(fail)?,
+                ),
+            };
+            let snapshot = table.snapshot().map_err(fail)?;
+            let commit = deltalake::kernel::transaction::CommitBuilder::from(
+                deltalake::kernel::transaction::CommitProperties::default(),
+            )
+            .with_actions(actions)
+            .build(
+                Some(snapshot as &dyn deltalake::kernel::transaction::TableReference),
+                table.log_store(),
+                operation,
+            )
             .await
-            .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
-        let version =
-            written.version().ok_or_else(|| Error::Internal("a committed write has no version".into()))?;
-        let rows = counter.load(Ordering::Relaxed) - counted_before;
-        note_sorted_files(view, &written, &schema, &before, rows, Some(window_us)).await;
+            .map_err(fail)?;
+            commit.snapshot
+        };
+        let version = state.version();
+        record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
         Ok(WriteOutcome { version, rows })
     }
 
@@ -291,13 +337,20 @@ struct LiveFile {
     url: String,
     size: u64,
     stats: Option<String>,
+    /// The action that removes it.
+    remove: deltalake::kernel::Remove,
 }
 
 fn live_files(view: &str, table: &DeltaTable) -> Result<Vec<LiveFile>> {
-    use deltalake::logstore::LogStore;
     let state = table.snapshot().map_err(|e| Error::Store(format!("listing files of view '{view}': {e}")))?;
-    let log_store = table.log_store();
-    Ok(state
+    Ok(state_files(state, table.log_store().as_ref()))
+}
+
+fn state_files(
+    state: &deltalake::table::state::DeltaTableState,
+    log_store: &dyn deltalake::logstore::LogStore,
+) -> Vec<LiveFile> {
+    state
         .log_data()
         .into_iter()
         .map(|f| {
@@ -313,9 +366,285 @@ fn live_files(view: &str, table: &DeltaTable) -> Result<Vec<LiveFile>> {
                 path: path.to_string(),
                 size: u64::try_from(f.size()).unwrap_or(0),
                 stats: f.stats(),
+                remove: f.remove_action(true),
             }
         })
-        .collect())
+        .collect()
+}
+
+/// An added file's path as the Delta log names it once read back (decoded).
+fn add_path(add: &deltalake::kernel::Add) -> String {
+    object_store::path::Path::from_url_path(&add.path)
+        .map(|p| p.to_string())
+        .unwrap_or_else(|_| add.path.clone())
+}
+
+/// Rows per call into a Parquet writer (the file size is checked between calls).
+const WRITE_CHUNK_ROWS: usize = crate::session::BATCH_ROWS;
+
+/// Rows of a window per Parquet writer, at least: a window smaller than this many rows per
+/// partition is written by fewer writers, so small windows do not scatter into small files.
+pub const MIN_ROWS_PER_WRITER: usize = 1 << 20;
+
+/// How the files of one table are written: their schema (the table's own, as Delta stores
+/// it) and the Parquet writer settings.
+#[derive(Clone)]
+struct FileTarget {
+    delta_schema: deltalake::kernel::StructType,
+    file_schema: SchemaRef,
+    config: deltalake::datafile::writer::WriterConfig,
+    store: deltalake::logstore::ObjectStoreRef,
+}
+
+impl FileTarget {
+    fn new(view: &str, table: &DeltaTable, schema: &SchemaRef) -> Result<Self> {
+        use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+        use deltalake::table::config::TablePropertiesExt;
+        let bad = |e: String| Error::Store(format!("view '{view}': the table schema: {e}"));
+        let (delta_schema, properties) = match table.version() {
+            Some(_) => {
+                let snapshot = table.snapshot().map_err(|e| bad(e.to_string()))?;
+                (snapshot.schema().as_ref().clone(), Some(snapshot.table_config().clone()))
+            }
+            None => {
+                // Delta's own types: microsecond timestamps, `element` list items.
+                let normalized = deltalake::kernel::normalize_for_delta(schema);
+                let kernel: deltalake::kernel::StructType =
+                    normalized.as_ref().try_into_kernel().map_err(|e| bad(e.to_string()))?;
+                (kernel, None)
+            }
+        };
+        let file_schema: Schema = (&delta_schema).try_into_arrow().map_err(|e| bad(e.to_string()))?;
+        let file_schema = Arc::new(file_schema);
+        let (num_indexed, stats_columns, target_size) = match &properties {
+            Some(p) => (
+                p.num_indexed_cols(),
+                p.data_skipping_stats_columns.as_ref().map(|c| c.iter().map(|n| n.to_string()).collect()),
+                p.target_file_size(),
+            ),
+            None => (
+                delta_kernel::table_properties::DataSkippingNumIndexedCols::NumColumns(32),
+                None,
+                deltalake::table::config::DEFAULT_TARGET_FILE_SIZE,
+            ),
+        };
+        let config = deltalake::datafile::writer::WriterConfig::new(
+            file_schema.clone(),
+            Vec::new(),
+            Some(writer_properties(&file_schema)),
+            Some(target_size),
+            Some(WRITE_CHUNK_ROWS),
+            num_indexed,
+            stats_columns,
+        );
+        Ok(FileTarget { delta_schema, file_schema, config, store: table.object_store() })
+    }
+
+    /// `batch` with the table's column types and field names (a no-op cast when they match).
+    fn conform(&self, batch: &RecordBatch) -> datafusion::error::Result<RecordBatch> {
+        let schema = self.file_schema.clone();
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    datafusion::arrow::compute::cast(column, field.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+/// The Parquet settings of the files Quiver writes: Snappy, and no dictionary for timestamp
+/// columns (event and created times are nearly unique per row, so a dictionary only costs
+/// the time to fill it before the writer falls back to plain encoding).
+fn writer_properties(schema: &Schema) -> parquet::file::properties::WriterProperties {
+    let mut builder = parquet::file::properties::WriterProperties::builder()
+        .set_created_by(format!("quiver {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(parquet::basic::Compression::SNAPPY);
+    for field in schema.fields() {
+        if matches!(field.data_type(), DataType::Timestamp(..)) {
+            builder = builder.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(field.name().as_str()),
+                false,
+            );
+        }
+    }
+    builder.build()
+}
+
+/// Streams every partition of `plan` into its own Parquet writer, concurrently, and returns
+/// the files written. On an error the other writers are stopped and nothing is returned
+/// (files already uploaded are left for vacuum, never committed).
+async fn write_partitions(
+    view: &str,
+    plan: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    target: &FileTarget,
+    counter: Arc<AtomicU64>,
+    observer: Option<RowObserver>,
+) -> Result<Vec<deltalake::kernel::Add>> {
+    let mut writers = tokio::task::JoinSet::new();
+    for partition in 0..plan.output_partitioning().partition_count() {
+        let mut stream = plan.execute(partition, task_ctx.clone())?;
+        let mut writer =
+            deltalake::datafile::writer::DeltaWriter::new(target.store.clone(), target.config.clone());
+        let counter = counter.clone();
+        let observer = observer.clone();
+        let conform = target.clone();
+        let view = view.to_string();
+        writers.spawn(async move {
+            let streamed: Result<()> = async {
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    if let Some(observe) = &observer {
+                        observe(partition, &batch)?;
+                    }
+                    let batch = conform.conform(&batch)?;
+                    counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    writer
+                        .write(&batch)
+                        .await
+                        .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
+                }
+                Ok(())
+            }
+            .await;
+            match streamed {
+                Ok(()) => {
+                    writer.close().await.map_err(|e| Error::Store(format!("writing view '{view}': {e}")))
+                }
+                Err(e) => {
+                    if let Err(abort) = writer.abort().await {
+                        tracing::warn!(view, error = %abort, "could not abort an unfinished upload");
+                    }
+                    Err(e)
+                }
+            }
+        });
+    }
+    let mut added = Vec::new();
+    let mut failed = None;
+    while let Some(joined) = writers.join_next().await {
+        match joined {
+            Ok(Ok(files)) => added.extend(files),
+            Ok(Err(e)) => {
+                failed.get_or_insert(e);
+                writers.abort_all();
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                failed.get_or_insert(Error::Internal(format!("a writer of view '{view}' panicked: {e}")));
+                writers.abort_all();
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(added),
+    }
+}
+
+/// Where a file's rows lie against a window of event time, by its Delta statistics.
+#[derive(Debug, PartialEq, Eq)]
+enum InWindow {
+    /// Every row inside: the file is removed.
+    Inside,
+    /// No row inside: the file is kept.
+    Outside,
+    /// Some rows may be inside (or the statistics do not tell): the file is rewritten with
+    /// its rows outside the window.
+    Straddles,
+}
+
+/// Delta keeps timestamp statistics in milliseconds: a row's time lies in
+/// `[min_ms, max_ms + 1 ms)`, so both tests below are conservative. A file with null event
+/// times is never "inside" (those rows are outside every window).
+fn file_in_window(stats: Option<&str>, window_us: (i64, i64)) -> InWindow {
+    let Some(stats) = stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()) else {
+        return InWindow::Straddles;
+    };
+    if stats.get("numRecords").and_then(|n| n.as_u64()) == Some(0) {
+        return InWindow::Inside;
+    }
+    let time = |kind: &str| -> Option<i64> {
+        let text = stats.get(kind)?.get(EVENT_TIMESTAMP)?.as_str()?;
+        Some(chrono::DateTime::parse_from_rfc3339(text).ok()?.timestamp_micros())
+    };
+    let nulls = stats.get("nullCount").and_then(|n| n.get(EVENT_TIMESTAMP)).and_then(|n| n.as_u64());
+    let (Some(min), Some(max)) = (time("minValues"), time("maxValues")) else {
+        return match nulls {
+            // Every event time is null: no row can be inside.
+            Some(n) if Some(n) == stats.get("numRecords").and_then(|r| r.as_u64()) => InWindow::Outside,
+            _ => InWindow::Straddles,
+        };
+    };
+    let (start, end) = window_us;
+    let max_upper = max.saturating_add(999);
+    if max_upper < start || min >= end {
+        InWindow::Outside
+    } else if min >= start && max_upper < end && nulls == Some(0) {
+        InWindow::Inside
+    } else {
+        InWindow::Straddles
+    }
+}
+
+/// Writes the rows of `file` outside the window to new files, in the file's own order.
+async fn rewrite_outside(
+    ctx: &SessionContext,
+    view: &str,
+    file: &LiveFile,
+    target: &FileTarget,
+    window_us: (i64, i64),
+) -> Result<Vec<deltalake::kernel::Add>> {
+    use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
+    use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+    use datafusion::datasource::source::DataSourceExec;
+    let schema = target.file_schema.clone();
+    let url = ListingTableUrl::parse(&file.url)?;
+    let source = Arc::new(ParquetSource::new(schema.clone()));
+    let config = FileScanConfigBuilder::new(url.object_store(), source)
+        .with_file_groups(vec![FileGroup::new(vec![PartitionedFile::new(
+            url.prefix().to_string(),
+            file.size,
+        )])])
+        .build();
+    let scan = DataSourceExec::from_data_source(config);
+    let ts = |v: i64| lit(ScalarValue::TimestampMicrosecond(Some(v), Some(UTC.into())));
+    let keep = col(EVENT_TIMESTAMP)
+        .is_null()
+        .or(col(EVENT_TIMESTAMP).lt(ts(window_us.0)))
+        .or(col(EVENT_TIMESTAMP).gt_eq(ts(window_us.1)));
+    let df_schema = datafusion::common::DFSchema::try_from(schema.as_ref().clone())?;
+    let keep = ctx.create_physical_expr(keep, &df_schema)?;
+    let filtered: Arc<dyn ExecutionPlan> =
+        Arc::new(datafusion::physical_plan::filter::FilterExec::try_new(keep, scan)?);
+    write_partitions(view, filtered, ctx.task_ctx(), target, Arc::new(AtomicU64::new(0)), None).await
+}
+
+/// Records in the table's sidecar ([`crate::sorted`]) that `sorted_paths` (files this write
+/// added) are sorted, pruning the list to the files live at the committed version. Failing
+/// to record costs readers a sort, not a wrong answer, so it is logged, not returned.
+async fn record_sorted_files(
+    view: &str,
+    table: &DeltaTable,
+    committed: &deltalake::table::state::DeltaTableState,
+    schema: &Schema,
+    sorted_paths: Vec<String>,
+) {
+    let live: BTreeSet<String> =
+        state_files(committed, table.log_store().as_ref()).into_iter().map(|f| f.path).collect();
+    let result =
+        sorted::record(table.object_store().as_ref(), &sorted::sort_columns(schema), &live, sorted_paths)
+            .await;
+    if let Err(e) = result {
+        tracing::warn!(view, error = %e, "could not record which offline files are sorted; reads will sort them");
+    }
 }
 
 /// The session Delta writes in: one partition, so the rows reach the Parquet writer in the
@@ -410,56 +739,48 @@ fn check_schema(view: &str, table: &DeltaTable, expected: &SchemaRef) -> Result<
     Ok(())
 }
 
-/// Streams a physical plan's output into the Delta writer, counting rows as they pass.
-struct CountingPartition {
-    schema: SchemaRef,
-    plan: Arc<dyn ExecutionPlan>,
-    counter: Arc<AtomicU64>,
-    task_ctx: Arc<TaskContext>,
-    observer: Option<RowObserver>,
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
 
-impl std::fmt::Debug for CountingPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CountingPartition")
-            .field("schema", &self.schema)
-            .field("rows", &self.counter.load(Ordering::Relaxed))
-            .field("observed", &self.observer.is_some())
-            .finish()
-    }
-}
-
-impl PartitionStream for CountingPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
+    fn stats(min: &str, max: &str, nulls: u64) -> String {
+        format!(
+            r#"{{"numRecords": 10, "minValues": {{"{EVENT_TIMESTAMP}": "{min}"}},
+                 "maxValues": {{"{EVENT_TIMESTAMP}": "{max}"}}, "nullCount": {{"{EVENT_TIMESTAMP}": {nulls}}}}}"#
+        )
     }
 
-    fn execute(&self, _writer_ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let ctx = self.task_ctx.clone();
-        let counter = self.counter.clone();
-        let plan = self.plan.clone();
-        let schema = self.schema.clone();
-        let out_schema = self.schema.clone();
-        let observer = self.observer.clone();
-        let stream = futures::stream::once(async move { execute_stream(plan, ctx) })
-            .map(move |r| match r {
-                Ok(s) => s.boxed(),
-                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
-            })
-            .flatten()
-            .map(move |batch| {
-                let batch = batch?;
-                counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                // Same columns, but declared with the table's field names and nullability.
-                let batch = datafusion::arrow::array::RecordBatch::try_new(
-                    out_schema.clone(),
-                    batch.columns().to_vec(),
-                )?;
-                if let Some(observe) = &observer {
-                    observe(&batch).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-                }
-                Ok(batch)
-            });
-        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    fn us(t: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_micros()
+    }
+
+    #[test]
+    fn files_are_judged_against_a_window_conservatively() {
+        let window = (us("2026-01-02T00:00:00Z"), us("2026-01-03T00:00:00Z"));
+        let judge = |min: &str, max: &str, nulls: u64| file_in_window(Some(&stats(min, max, nulls)), window);
+        assert_eq!(judge("2026-01-02T00:00:00.000Z", "2026-01-02T23:59:59.998Z", 0), InWindow::Inside);
+        assert_eq!(judge("2026-01-01T00:00:00.000Z", "2026-01-01T23:59:59.000Z", 0), InWindow::Outside);
+        assert_eq!(judge("2026-01-03T00:00:00.000Z", "2026-01-04T00:00:00.000Z", 0), InWindow::Outside);
+        assert_eq!(judge("2026-01-01T12:00:00.000Z", "2026-01-02T12:00:00.000Z", 0), InWindow::Straddles);
+        assert_eq!(judge("2026-01-02T12:00:00.000Z", "2026-01-03T12:00:00.000Z", 0), InWindow::Straddles);
+        // Delta truncates timestamp statistics to milliseconds: a row may lie up to 999 µs
+        // after the recorded maximum, which matters for windows with sub-millisecond edges.
+        assert_eq!(judge("2026-01-02T00:00:00.000Z", "2026-01-02T23:59:59.999Z", 0), InWindow::Inside);
+        assert_eq!(judge("2026-01-01T00:00:00.000Z", "2026-01-01T23:59:59.999Z", 0), InWindow::Outside);
+        let fine = (us("2026-01-02T00:00:00.000500Z"), us("2026-01-03T00:00:00.000500Z"));
+        let judge_fine = |min: &str, max: &str| file_in_window(Some(&stats(min, max, 0)), fine);
+        assert_eq!(judge_fine("2026-01-02T00:00:00.001Z", "2026-01-03T00:00:00.000Z"), InWindow::Straddles);
+        assert_eq!(judge_fine("2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"), InWindow::Straddles);
+        assert_eq!(judge_fine("2026-01-02T00:00:00.001Z", "2026-01-02T23:59:59.999Z"), InWindow::Inside);
+        // Rows with no event time are outside every window, so such a file is not removed.
+        assert_eq!(judge("2026-01-02T00:00:00.000Z", "2026-01-02T12:00:00.000Z", 1), InWindow::Straddles);
+        // No statistics, or unreadable ones: rewritten, never dropped or kept blindly.
+        assert_eq!(file_in_window(None, window), InWindow::Straddles);
+        assert_eq!(file_in_window(Some("{"), window), InWindow::Straddles);
+        assert_eq!(file_in_window(Some(r#"{"numRecords": 3}"#), window), InWindow::Straddles);
+        let all_null = format!(r#"{{"numRecords": 3, "nullCount": {{"{EVENT_TIMESTAMP}": 3}}}}"#);
+        assert_eq!(file_in_window(Some(&all_null), window), InWindow::Outside);
+        assert_eq!(file_in_window(Some(r#"{"numRecords": 0}"#), window), InWindow::Inside);
     }
 }

@@ -15,12 +15,14 @@
 //!   into one pipeline per entity (all its views share the slot), all sent concurrently over
 //!   the multiplexed connections; a per-shard pipeline over direct node connections would
 //!   cut that to one round trip per shard and is the next step.
-//! - Writes run a Lua script per row that keeps the stored row unless the new one is newer
-//!   by (event time, created time), or the stored one was written for another definition of
-//!   the view: the comparison and the `SET` are one atomic step inside Redis, so concurrent
-//!   writers and re-runs never move a value backwards. Rows are sent in pipelines of
-//!   [`WRITE_BATCH`], several in flight at once. An optional expiry (`PXAT`) lets Redis drop
-//!   rows that are past the view's ttl.
+//! - Writes run a Lua script that, for each of its rows, keeps the stored row unless the new
+//!   one is newer by (event time, created time), or the stored one was written for another
+//!   definition of the view: the comparison and the `SET` are one atomic step inside Redis,
+//!   so concurrent writers and re-runs never move a value backwards. On a single server one
+//!   call covers [`ROWS_PER_CALL`] rows; on a cluster one call covers one entity's rows (a
+//!   script's keys must share a slot). Calls are sent in pipelines of [`WRITE_BATCH`] rows,
+//!   several in flight at once. An optional expiry (`PXAT`) lets Redis drop rows that are
+//!   past the view's ttl.
 //! - Connections reconnect by themselves (`ConnectionManager`, cluster connections), so a
 //!   Redis restart heals without restarting Quiver; calls made while it is down fail with
 //!   [`Error::Unavailable`].
@@ -39,21 +41,32 @@ pub const WRITE_BATCH: usize = 2_000;
 /// Write pipelines in flight at once.
 const WRITES_IN_FLIGHT: usize = 4;
 
-/// Newer-wins write. KEYS[1] the row key; ARGV[1] the encoded row; ARGV[2] expiry (Unix ms)
-/// or empty. Bytes 2..5 of a row are the view fingerprint, 6..21 the (event, created)
-/// ordering bytes (Lua strings are 1-based).
+/// Rows per script call on a single server: one call checks and sets them all, which costs
+/// Redis far less than a call per row, while keeping each call short (other clients wait
+/// while a script runs).
+pub const ROWS_PER_CALL: usize = 100;
+
+/// Newer-wins write of one or more rows. KEYS[i] a row key; ARGV[2i-1] its encoded row,
+/// ARGV[2i] its expiry (Unix ms) or empty. Bytes 2..5 of a row are the view fingerprint,
+/// 6..21 the (event, created) ordering bytes (Lua strings are 1-based). Returns how many
+/// rows were set.
 const NEWER_WINS: &str = r"
-local new = ARGV[1]
-local cur = redis.call('GET', KEYS[1])
-if cur and string.sub(cur, 2, 5) == string.sub(new, 2, 5) and string.sub(cur, 6, 21) >= string.sub(new, 6, 21) then
-  return 0
+local written = 0
+for i, key in ipairs(KEYS) do
+  local new = ARGV[2 * i - 1]
+  local cur = redis.call('GET', key)
+  if not (cur and string.sub(cur, 2, 5) == string.sub(new, 2, 5)
+          and string.sub(cur, 6, 21) >= string.sub(new, 6, 21)) then
+    local expire = ARGV[2 * i]
+    if expire ~= '' then
+      redis.call('SET', key, new, 'PXAT', expire)
+    else
+      redis.call('SET', key, new)
+    end
+    written = written + 1
+  end
 end
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[1], new, 'PXAT', ARGV[2])
-else
-  redis.call('SET', KEYS[1], new)
-end
-return 1
+return written
 ";
 
 #[derive(Clone)]
@@ -129,47 +142,56 @@ impl RedisStore {
 
     async fn write_batch(&self, rows: &[RowWrite]) -> Result<u64> {
         if let Conn::Cluster(_) = self.conn {
-            // One pipeline per entity (one hash slot), concurrently.
+            // A script's keys must share a hash slot: one call per entity (all its views
+            // share the slot), concurrently.
             let groups = group_by_entity(rows.iter().map(|r| &r.entity));
             let counts: Vec<u64> = futures::stream::iter(groups)
                 .map(|idx| {
-                    let part: Vec<RowWrite> = idx.iter().map(|i| rows[*i].clone()).collect();
-                    let me = self.clone();
-                    async move { me.write_pipeline(&part).await }
+                    let part: Vec<&RowWrite> = idx.iter().map(|i| &rows[*i]).collect();
+                    let pipe = self.write_pipeline(&[part]);
+                    async move { self.run_writes(&pipe).await }
                 })
                 .buffer_unordered(64)
                 .try_collect()
                 .await?;
             return Ok(counts.iter().sum());
         }
-        self.write_pipeline(rows).await
+        let calls: Vec<Vec<&RowWrite>> = rows.chunks(ROWS_PER_CALL).map(|c| c.iter().collect()).collect();
+        self.run_writes(&self.write_pipeline(&calls)).await
     }
 
-    async fn write_pipeline(&self, rows: &[RowWrite]) -> Result<u64> {
+    /// One script call per group of rows, pipelined.
+    fn write_pipeline(&self, calls: &[Vec<&RowWrite>]) -> Pipeline {
         let mut pipe = redis::pipe();
-        for r in rows {
-            let expire = r.expire_at_ms.map(|t| t.to_string()).unwrap_or_default();
-            pipe.cmd("EVALSHA")
-                .arg(self.script.get_hash())
-                .arg(1)
-                .arg(self.key(&r.view, &r.entity))
-                .arg(&r.bytes)
-                .arg(expire);
+        for rows in calls {
+            let cmd = pipe.cmd("EVALSHA").arg(self.script.get_hash()).arg(rows.len());
+            for r in rows {
+                cmd.arg(self.key(&r.view, &r.entity));
+            }
+            for r in rows {
+                cmd.arg(&r.bytes).arg(r.expire_at_ms.map(|t| t.to_string()).unwrap_or_default());
+            }
         }
-        let result: RedisResult<Vec<i64>> = self.query(&pipe).await;
-        let flags = match result {
-            Ok(f) => f,
+        pipe
+    }
+
+    /// Runs a write pipeline (loading the script first where a node lacks it); returns the
+    /// rows set.
+    async fn run_writes(&self, pipe: &Pipeline) -> Result<u64> {
+        let result: RedisResult<Vec<u64>> = self.query(pipe).await;
+        let counts = match result {
+            Ok(c) => c,
             Err(e)
                 if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
                     || e.to_string().contains("NOSCRIPT") =>
             {
                 // A restarted or new node has not seen the script yet.
                 self.load_script().await?;
-                self.query(&pipe).await?
+                self.query(pipe).await?
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(flags.iter().filter(|f| **f == 1).count() as u64)
+        Ok(counts.iter().sum())
     }
 
     /// The addresses of the cluster's primaries (or the single server).

@@ -67,6 +67,7 @@ impl MaterializeService for MaterializeApi {
                 state: app.state.clone(),
                 online: Some(app.online.clone()),
                 online_expiry: app.online_expiry(),
+                rows_per_writer: None,
             };
             let progress = JobProgress(job.clone());
             let result = materializer.run(span, &views, &progress).await;
