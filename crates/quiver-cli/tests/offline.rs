@@ -33,26 +33,10 @@ async fn read_parquet(path: &Path) -> RecordBatch {
 async fn table_rows(dir: &Path, view: &str) -> Vec<String> {
     let ctx = SessionContext::new();
     let table = dir.join(".quiver/offline").join(view);
-    let mut files = Vec::new();
-    let log = std::fs::read_dir(table.join("_delta_log")).unwrap();
-    let mut live: std::collections::BTreeSet<String> = Default::default();
-    let mut commits: Vec<PathBuf> =
-        log.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
-    commits.sort();
-    for c in commits {
-        for line in std::fs::read_to_string(c).unwrap().lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(p) = v["add"]["path"].as_str() {
-                live.insert(p.to_string());
-            }
-            if let Some(p) = v["remove"]["path"].as_str() {
-                live.remove(p);
-            }
-        }
-    }
-    for p in live {
-        files.push(table.join(p).to_string_lossy().into_owned());
-    }
+    let files: Vec<String> = support::live_files(&table)
+        .into_iter()
+        .map(|p| table.join(p).to_string_lossy().into_owned())
+        .collect();
     let mut lines = Vec::new();
     for f in files {
         let df = ctx.read_parquet(f, ParquetReadOptions::default()).await.unwrap();

@@ -12,7 +12,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use support::{example_project, ok, quiver, quiver_with_env, text};
+use support::{example_project, live_files, ok, quiver, quiver_with_env, text};
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -130,29 +130,6 @@ async fn embedded_store_serves_what_training_saw() {
     assert_eq!(emb["value"].as_array().unwrap().len(), 8);
     let missing = online_value(&dir, "driver_stats:conv_rate", "driver_id=99999", "2026-01-07");
     assert_eq!(missing, serde_json::json!({"value": null, "status": "NOT_FOUND", "event_timestamp": null}));
-}
-
-/// The data files live at a Delta table's latest version, from its JSON commits.
-fn live_files(table: &Path) -> BTreeSet<String> {
-    let mut commits: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    commits.sort();
-    let mut live = BTreeSet::new();
-    for c in commits {
-        for line in std::fs::read_to_string(c).unwrap().lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(p) = v["add"]["path"].as_str() {
-                live.insert(p.to_string());
-            }
-            if let Some(p) = v["remove"]["path"].as_str() {
-                live.remove(p);
-            }
-        }
-    }
-    live
 }
 
 /// As on a machine with more cores: each window is read in four partitions, each sorted and

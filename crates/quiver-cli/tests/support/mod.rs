@@ -72,3 +72,27 @@ pub fn example_project(extra_config: &str, sample_args: &[&str]) -> (tempfile::T
     ok(&dir, &["apply"]);
     (tmp, dir)
 }
+
+/// The data files live at a Delta table's latest version (paths as its log names them), from
+/// its JSON commits.
+pub fn live_files(table: &Path) -> std::collections::BTreeSet<String> {
+    let mut commits: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    commits.sort();
+    let mut live = std::collections::BTreeSet::new();
+    for c in commits {
+        for line in std::fs::read_to_string(c).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(p) = v["add"]["path"].as_str() {
+                live.insert(p.to_string());
+            }
+            if let Some(p) = v["remove"]["path"].as_str() {
+                live.remove(p);
+            }
+        }
+    }
+    live
+}
