@@ -12,6 +12,7 @@ pub mod lake;
 pub mod materialize;
 pub mod pit;
 pub mod push;
+pub mod rowsort;
 pub mod session;
 pub mod sorted;
 pub mod store;

@@ -39,7 +39,6 @@ use serde::Serialize;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlanProperties, Partitioning};
 use quiver_online::OnlineStore;
 use quiver_online::rows::LatestRows;
@@ -553,9 +552,10 @@ impl Materializer {
             rows: counters.read.clone(),
             partitions_read: counters.partitions_read.clone(),
         });
-        // Each partition is sorted on its own and written by its own writer: no merge into
-        // one stream, and Parquet encoding runs on every core.
-        let plan = Arc::new(SortExec::new(ordering, counted).with_preserve_partitioning(true));
+        // Each partition is sorted on its own (on row-format keys, in memory when the pool
+        // allows) and written by its own writer: no merge into one stream, and Parquet
+        // encoding runs on every core.
+        let plan = Arc::new(crate::rowsort::SortRowsExec::new(ordering, counted));
         progress.start_view(&view.name, counters.clone());
         let window = (start.timestamp_micros(), end.timestamp_micros());
         // The rows reach each writer in the latest-row order, so the last row of each run of

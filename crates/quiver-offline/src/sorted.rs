@@ -114,25 +114,6 @@ pub async fn record(
     Ok(())
 }
 
-/// A file's row count from its Delta statistics (the add action's `stats` JSON); with a
-/// window, only when those statistics put every one of its rows inside `[start_us, end_us)`
-/// of event time (`None` otherwise). Delta keeps timestamp statistics in milliseconds, so the
-/// bounds are narrowed to whole milliseconds: a file near an edge may be judged outside (and
-/// then sorted on read), never the other way round.
-pub fn stats_rows(stats: Option<&str>, window_us: Option<(i64, i64)>) -> Option<u64> {
-    let stats: serde_json::Value = serde_json::from_str(stats?).ok()?;
-    let rows = stats.get("numRecords")?.as_u64()?;
-    let Some((start_us, end_us)) = window_us else { return Some(rows) };
-    let time = |kind: &str| -> Option<i64> {
-        let text = stats.get(kind)?.get(EVENT_TIMESTAMP)?.as_str()?;
-        Some(chrono::DateTime::parse_from_rfc3339(text).ok()?.timestamp_micros())
-    };
-    let (min, max) = (time("minValues")?, time("maxValues")?);
-    let start_ms_up = start_us.div_euclid(1000) * 1000 + if start_us % 1000 == 0 { 0 } else { 1000 };
-    let end_ms_down = end_us.div_euclid(1000) * 1000;
-    (min >= start_ms_up && max < end_ms_down).then_some(rows)
-}
-
 fn ascending() -> SortOptions {
     SortOptions { descending: false, nulls_first: true }
 }

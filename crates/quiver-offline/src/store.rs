@@ -208,18 +208,7 @@ impl OfflineStore {
         let ts = |v: i64| lit(ScalarValue::TimestampMicrosecond(Some(v), Some(UTC.into())));
         let predicate =
             col(EVENT_TIMESTAMP).gt_eq(ts(window_us.0)).and(col(EVENT_TIMESTAMP).lt(ts(window_us.1)));
-        let fail = |e: deltalake::DeltaTableError| Error::Store(format!("writing view '{view}': {e}"));
-        let state = if table.version().is_none() {
-            let columns = target.delta_schema.fields().cloned().collect::<Vec<_>>();
-            let created = deltalake::operations::create::CreateBuilder::new()
-                .with_log_store(table.log_store())
-                .with_columns(columns)
-                .with_table_name(view)
-                .with_actions(actions)
-                .await
-                .map_err(fail)?;
-            created.snapshot().map_err(fail)?.clone()
-        } else {
+        if table.version().is_some() {
             let order = sorted::sort_columns(&schema);
             let listed = sorted::load(table.object_store().as_ref(), &order).await;
             for file in live_files(view, &table)? {
@@ -236,27 +225,10 @@ impl OfflineStore {
                 }
                 actions.push(Action::Remove(file.remove));
             }
-            let operation = deltalake::protocol::DeltaOperation::Write {
-                mode: SaveMode::Overwrite,
-                partition_by: None,
-                predicate: Some(
-                    deltalake::delta_datafusion::expr::fmt_expr_to_sql(&predicate).map_err(fail)?,
-                ),
-            };
-            let snapshot = table.snapshot().map_err(fail)?;
-            let commit = deltalake::kernel::transaction::CommitBuilder::from(
-                deltalake::kernel::transaction::CommitProperties::default(),
-            )
-            .with_actions(actions)
-            .build(
-                Some(snapshot as &dyn deltalake::kernel::transaction::TableReference),
-                table.log_store(),
-                operation,
-            )
-            .await
-            .map_err(fail)?;
-            commit.snapshot
-        };
+        }
+        let predicate = deltalake::delta_datafusion::expr::fmt_expr_to_sql(&predicate)
+            .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
+        let state = commit(view, &table, &target, actions, SaveMode::Overwrite, Some(predicate)).await?;
         let version = state.version();
         record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
         Ok(WriteOutcome { version, rows })
@@ -269,27 +241,28 @@ impl OfflineStore {
         &self,
         view: &str,
         schema: SchemaRef,
-        batches: Vec<datafusion::arrow::array::RecordBatch>,
+        batches: Vec<RecordBatch>,
     ) -> Result<WriteOutcome> {
         let table = self.open(view).await?;
-        let before = files_before_write(view, &table, &schema)?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        // Same columns, declared with the table's field names and nullability.
-        let batches = batches
-            .into_iter()
-            .map(|b| datafusion::arrow::array::RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let written = table
-            .write(batches)
-            .with_save_mode(SaveMode::Append)
-            .with_table_name(view)
-            .with_session_state(write_session()?)
-            .await
-            .map_err(|e| Error::Store(format!("appending to view '{view}': {e}")))?;
-        let version =
-            written.version().ok_or_else(|| Error::Internal("a committed write has no version".into()))?;
-        note_sorted_files(view, &written, &schema, &before, rows, None).await;
-        Ok(WriteOutcome { version, rows })
+        if table.version().is_some() {
+            check_schema(view, &table, &schema)?;
+        }
+        let target = FileTarget::new(view, &table, &schema)?;
+        let counter = Arc::new(AtomicU64::new(0));
+        let rows = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
+            &[batches],
+            schema.clone(),
+            None,
+        )?;
+        let added =
+            write_partitions(view, rows, Arc::new(TaskContext::default()), &target, counter.clone(), None)
+                .await?;
+        let sorted_paths: Vec<String> = added.iter().map(add_path).collect();
+        let actions = added.into_iter().map(Action::Add).collect();
+        let state = commit(view, &table, &target, actions, SaveMode::Append, None).await?;
+        let version = state.version();
+        record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
+        Ok(WriteOutcome { version, rows: counter.load(Ordering::Relaxed) })
     }
 
     /// The files of a view's table at `version` (latest when `None`).
@@ -319,16 +292,6 @@ impl OfflineStore {
             .collect();
         Ok(Some(TableSnapshot { url, version, files, schema }))
     }
-}
-
-/// Before a write: checks an existing table's columns against `schema` and returns the
-/// paths of its live files (none for a new table).
-fn files_before_write(view: &str, table: &DeltaTable, schema: &SchemaRef) -> Result<BTreeSet<String>> {
-    if table.version().is_none() {
-        return Ok(BTreeSet::new());
-    }
-    check_schema(view, table, schema)?;
-    Ok(live_files(view, table)?.into_iter().map(|f| f.path).collect())
 }
 
 /// A live file of a loaded table, with its Delta statistics.
@@ -647,51 +610,43 @@ async fn record_sorted_files(
     }
 }
 
-/// The session Delta writes in: one partition, so the rows reach the Parquet writer in the
-/// order they are produced and every file Quiver writes is sorted.
-fn write_session() -> Result<Arc<dyn datafusion::catalog::Session>> {
-    let overrides = std::collections::HashMap::from([(
-        "datafusion.execution.target_partitions".to_string(),
-        "1".to_string(),
-    )]);
-    let ctx = deltalake::delta_datafusion::DeltaSessionContext::new_with_session_overrides(&overrides)
-        .map_err(|e| Error::Internal(format!("Delta write session: {e}")))?;
-    Ok(Arc::new(ctx.state()))
-}
-
-/// Records in the table's sidecar ([`crate::sorted`]) which files a commit of `rows`
-/// sorted rows added. A window write (`window_us`) may also have added files the Delta
-/// library rewrote; those hold only rows outside the window, which tells them apart. When
-/// the added files do not account for exactly `rows` rows, nothing is recorded. Failing to
-/// record costs readers a sort, not a wrong answer, so it is logged, not returned.
-async fn note_sorted_files(
+/// Commits `actions` to a view's table as one Delta write (`mode`, with the replaced
+/// window's `predicate` for an overwrite); a table with no commit yet is created by the
+/// same commit, as version 0.
+async fn commit(
     view: &str,
-    written: &DeltaTable,
-    schema: &Schema,
-    before: &BTreeSet<String>,
-    rows: u64,
-    window_us: Option<(i64, i64)>,
-) {
-    let result = async {
-        let live = live_files(view, written)?;
-        let mut ours = Vec::new();
-        let mut counted = 0u64;
-        for file in live.iter().filter(|f| !before.contains(&f.path)) {
-            if let Some(n) = sorted::stats_rows(file.stats.as_deref(), window_us) {
-                counted += n;
-                ours.push(file.path.clone());
-            }
-        }
-        if counted != rows {
-            ours.clear();
-        }
-        let live: BTreeSet<String> = live.into_iter().map(|f| f.path).collect();
-        sorted::record(written.object_store().as_ref(), &sorted::sort_columns(schema), &live, ours).await
+    table: &DeltaTable,
+    target: &FileTarget,
+    actions: Vec<Action>,
+    mode: SaveMode,
+    predicate: Option<String>,
+) -> Result<deltalake::table::state::DeltaTableState> {
+    let fail = |e: deltalake::DeltaTableError| Error::Store(format!("writing view '{view}': {e}"));
+    if table.version().is_none() {
+        let columns = target.delta_schema.fields().cloned().collect::<Vec<_>>();
+        let created = deltalake::operations::create::CreateBuilder::new()
+            .with_log_store(table.log_store())
+            .with_columns(columns)
+            .with_table_name(view)
+            .with_actions(actions)
+            .await
+            .map_err(fail)?;
+        return Ok(created.snapshot().map_err(fail)?.clone());
     }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(view, error = %e, "could not record which offline files are sorted; reads will sort them");
-    }
+    let operation = deltalake::protocol::DeltaOperation::Write { mode, partition_by: None, predicate };
+    let snapshot = table.snapshot().map_err(fail)?;
+    let committed = deltalake::kernel::transaction::CommitBuilder::from(
+        deltalake::kernel::transaction::CommitProperties::default(),
+    )
+    .with_actions(actions)
+    .build(
+        Some(snapshot as &dyn deltalake::kernel::transaction::TableReference),
+        table.log_store(),
+        operation,
+    )
+    .await
+    .map_err(fail)?;
+    Ok(committed.snapshot)
 }
 
 /// The Arrow schema of a loaded Delta table.
@@ -753,6 +708,66 @@ mod tests {
 
     fn us(t: &str) -> i64 {
         chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_micros()
+    }
+
+    fn pushed(schema: &SchemaRef, ids: &[i64], times_us: &[i64]) -> RecordBatch {
+        use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+        let ts = |v: &[i64]| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(v.to_vec()).with_timezone(UTC))
+        };
+        let rates: Vec<f64> = ids.iter().map(|i| *i as f64 / 10.0).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            ts(times_us),
+            ts(times_us),
+            Arc::new(Float64Array::from(rates)),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap()
+    }
+
+    #[tokio::test]
+    async fn appends_create_the_table_then_add_sorted_files_in_one_commit_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OfflineStore::new(Url::from_directory_path(dir.path()).unwrap());
+        let schema = Arc::new(Schema::new(vec![
+            ArrowField::new("driver_id", DataType::Int64, true),
+            ArrowField::new(EVENT_TIMESTAMP, stored_timestamp_type(), true),
+            ArrowField::new(CREATED_TIMESTAMP, stored_timestamp_type(), true),
+            ArrowField::new("conv_rate", DataType::Float64, true),
+        ]));
+        let first =
+            store.append("v", schema.clone(), vec![pushed(&schema, &[1, 2], &[10, 20])]).await.unwrap();
+        assert_eq!(first, WriteOutcome { version: 0, rows: 2 });
+        let second = store
+            .append("v", schema.clone(), vec![pushed(&schema, &[1], &[30]), pushed(&schema, &[3], &[5])])
+            .await
+            .unwrap();
+        assert_eq!(second, WriteOutcome { version: 1, rows: 2 });
+        let snapshot = store.snapshot("v", None).await.unwrap().unwrap();
+        assert_eq!(snapshot.version, 1);
+        assert_eq!(snapshot.files.len(), 2, "{:?}", snapshot.files);
+        assert!(
+            snapshot.files.iter().all(|f| f.sorted),
+            "pushed files are listed as sorted: {:?}",
+            snapshot.files
+        );
+        let ctx = SessionContext::new();
+        let rows = crate::sorted::sorted_rows(&ctx, Some(&snapshot), snapshot.schema.clone()).unwrap();
+        let batches = datafusion::physical_plan::collect(rows, ctx.task_ctx()).await.unwrap();
+        let all = datafusion::arrow::compute::concat_batches(&snapshot.schema, &batches).unwrap();
+        let ids = all.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
+        assert_eq!(ids.values().to_vec(), vec![1, 1, 2, 3]);
+
+        // A batch whose columns do not fit the table is refused, and the table is unchanged.
+        let other = Arc::new(Schema::new(vec![ArrowField::new("driver_id", DataType::Utf8, true)]));
+        let bad = RecordBatch::try_new(
+            other.clone(),
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"]))],
+        )
+        .unwrap();
+        let refused = store.append("v", other, vec![bad]).await.unwrap_err().to_string();
+        assert!(refused.contains("declares [driver_id Utf8]"), "{refused}");
+        assert_eq!(store.latest_version("v").await.unwrap(), Some(1));
     }
 
     #[test]

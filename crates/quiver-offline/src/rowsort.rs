@@ -1,0 +1,421 @@
+//! Sorting a window's partition in memory on row-format keys, for materialization.
+//!
+//! A window is sorted by every scalar column (keys, both times, then the feature values:
+//! [`crate::sorted::sort_columns`]). DataFusion's sort compares such rows column by column
+//! through a comparator per column, sorts each batch on its own and merges the sorted
+//! batches. [`SortRowsExec`] sorts the whole partition at once instead:
+//!
+//! 1. the partition's batches are collected, their memory reserved from the session's pool;
+//! 2. the sort columns of each batch are encoded in Arrow's row format, where comparing two
+//!    rows is comparing their bytes;
+//! 3. one index entry per row carries the first 16 bytes of its row inline (for the usual
+//!    layout: the join key and most of the event time), so nearly every comparison of the
+//!    sort is two integer comparisons with no memory access outside the index; only entries
+//!    whose 16 bytes are equal compare their whole rows;
+//! 4. the sorted index is turned back into batches of the session's batch size, lazily, so
+//!    the writer encodes the first batch while later ones are still to be gathered.
+//!
+//! When the pool cannot hold the partition (the batches, their rows and the index), the rows
+//! collected so far and the rest of the input go to DataFusion's external sort, which spills
+//! to disk: the result is the same, only slower.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use futures::{StreamExt, TryStreamExt};
+
+/// Sorts each partition of its input on its own (the output keeps the input's
+/// partitioning), in memory when the pool allows, else through DataFusion's external sort.
+#[derive(Debug)]
+pub struct SortRowsExec {
+    input: Arc<dyn ExecutionPlan>,
+    ordering: LexOrdering,
+    /// The plan properties of the equivalent DataFusion sort (same ordering, partitioning).
+    properties: Arc<PlanProperties>,
+}
+
+impl SortRowsExec {
+    pub fn new(ordering: LexOrdering, input: Arc<dyn ExecutionPlan>) -> Self {
+        let equivalent = SortExec::new(ordering.clone(), input.clone()).with_preserve_partitioning(true);
+        SortRowsExec { properties: equivalent.properties().clone(), input, ordering }
+    }
+}
+
+impl DisplayAs for SortRowsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "SortRowsExec: [{}]", self.ordering)
+    }
+}
+
+impl ExecutionPlan for SortRowsExec {
+    fn name(&self) -> &'static str {
+        "SortRowsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        for sort in self.ordering.iter() {
+            if f(&sort.expr)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input]: [Arc<dyn ExecutionPlan>; 1] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("SortRowsExec takes one child".into()))?;
+        Ok(Arc::new(SortRowsExec::new(self.ordering.clone(), input)))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context.clone())?;
+        let reservation = MemoryConsumer::new(format!("SortRowsExec[{partition}]"))
+            .with_can_spill(true)
+            .register(context.memory_pool());
+        let ordering = self.ordering.clone();
+        let schema = self.input.schema();
+        let sorted =
+            futures::stream::once(sort_partition(input, ordering, reservation, context)).try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, sorted)))
+    }
+}
+
+/// One row of the index: the first 16 bytes of its row (big-endian, zero-padded) and where
+/// the row is.
+#[derive(Clone, Copy)]
+struct Entry {
+    high: u64,
+    low: u64,
+    batch: u32,
+    row: u32,
+}
+
+fn prefix(bytes: &[u8]) -> (u64, u64) {
+    let mut head = [0u8; 16];
+    let n = bytes.len().min(16);
+    head[..n].copy_from_slice(&bytes[..n]);
+    let (high, low) = head.split_at(8);
+    let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+    (word(high), word(low))
+}
+
+async fn sort_partition(
+    mut input: SendableRecordBatchStream,
+    ordering: LexOrdering,
+    reservation: MemoryReservation,
+    context: Arc<TaskContext>,
+) -> Result<SendableRecordBatchStream> {
+    let schema = input.schema();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        if reservation.try_grow(batch.get_array_memory_size()).is_err() {
+            reservation.free();
+            batches.push(batch);
+            return external_sort(schema, batches, input.boxed(), ordering, context);
+        }
+        batches.push(batch);
+    }
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if batches.is_empty() {
+        return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
+    }
+    if u32::try_from(batches.len()).is_err() || batches.iter().any(|b| u32::try_from(b.num_rows()).is_err()) {
+        reservation.free();
+        return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
+    }
+
+    let fields = ordering
+        .iter()
+        .map(|sort| Ok(SortField::new_with_options(sort.expr.data_type(&schema)?, sort.options)))
+        .collect::<Result<Vec<_>>>()?;
+    let converter = RowConverter::new(fields)?;
+    let mut rows: Vec<Rows> = Vec::with_capacity(batches.len());
+    for batch in &batches {
+        let columns = ordering
+            .iter()
+            .map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows()))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let encoded = converter.convert_columns(&columns)?;
+        if reservation.try_grow(encoded.size()).is_err() {
+            drop(rows);
+            reservation.free();
+            return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
+        }
+        rows.push(encoded);
+    }
+    if reservation.try_grow(total * std::mem::size_of::<Entry>()).is_err() {
+        drop(rows);
+        reservation.free();
+        return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
+    }
+
+    let mut index: Vec<Entry> = Vec::with_capacity(total);
+    for (b, encoded) in rows.iter().enumerate() {
+        for r in 0..encoded.num_rows() {
+            let (high, low) = prefix(encoded.row(r).data());
+            index.push(Entry { high, low, batch: b as u32, row: r as u32 });
+        }
+    }
+    index.sort_unstable_by(|a, b| {
+        (a.high, a.low).cmp(&(b.high, b.low)).then_with(|| {
+            rows[a.batch as usize].row(a.row as usize).cmp(&rows[b.batch as usize].row(b.row as usize))
+        })
+    });
+    let encoded_bytes: usize = rows.iter().map(Rows::size).sum();
+    drop(rows);
+    reservation.shrink(encoded_bytes.min(reservation.size()));
+
+    let batch_size = context.session_config().batch_size().max(1);
+    let out = SortedBatches { batches, index, next: 0, batch_size, _reservation: reservation };
+    let stream = futures::stream::unfold(out, |mut out| async move { out.next_batch().map(|b| (b, out)) });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+}
+
+/// The sorted rows, gathered into batches on demand.
+struct SortedBatches {
+    batches: Vec<RecordBatch>,
+    index: Vec<Entry>,
+    next: usize,
+    batch_size: usize,
+    /// Held until the last batch is out.
+    _reservation: MemoryReservation,
+}
+
+impl SortedBatches {
+    fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        if self.next >= self.index.len() {
+            return None;
+        }
+        let end = (self.next + self.batch_size).min(self.index.len());
+        let picks: Vec<(usize, usize)> =
+            self.index[self.next..end].iter().map(|e| (e.batch as usize, e.row as usize)).collect();
+        self.next = end;
+        let sources: Vec<&RecordBatch> = self.batches.iter().collect();
+        Some(interleave_record_batch(&sources, &picks).map_err(DataFusionError::from))
+    }
+}
+
+/// DataFusion's external sort over `collected` followed by the rest of `input`.
+fn external_sort(
+    schema: SchemaRef,
+    collected: Vec<RecordBatch>,
+    input: futures::stream::BoxStream<'static, Result<RecordBatch>>,
+    ordering: LexOrdering,
+    context: Arc<TaskContext>,
+) -> Result<SendableRecordBatchStream> {
+    let rest = futures::stream::iter(collected.into_iter().map(Ok)).chain(input);
+    let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema.clone(), rest));
+    let once = Arc::new(OnceStream { schema: schema.clone(), stream: Mutex::new(Some(stream)) });
+    let source =
+        StreamingTableExec::try_new(schema, vec![once], None, Vec::<LexOrdering>::new(), false, None)?;
+    SortExec::new(ordering, Arc::new(source)).execute(0, context)
+}
+
+/// A stream that can be executed once (the fallback's input).
+struct OnceStream {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl fmt::Debug for OnceStream {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "OnceStream")
+    }
+}
+
+impl PartitionStream for OnceStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        match taken {
+            Some(stream) => stream,
+            None => {
+                let error = DataFusionError::Internal("the rows of a sort fallback were read twice".into());
+                Box::pin(RecordBatchStreamAdapter::new(
+                    self.schema.clone(),
+                    futures::stream::once(async move { Err(error) }),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use datafusion::arrow::array::{
+        BooleanArray, Float32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray,
+    };
+    use datafusion::arrow::compute::{SortOptions, concat_batches};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::physical_expr::PhysicalSortExpr;
+    use datafusion::physical_expr::expressions::col;
+    use datafusion::physical_plan::{ExecutionPlanProperties, collect_partitioned};
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    fn schema() -> SchemaRef {
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let item = Arc::new(Field::new("item", DataType::Int64, true));
+        Arc::new(Schema::new(vec![
+            Field::new("city", DataType::Utf8, true),
+            Field::new("driver", DataType::Int64, true),
+            Field::new("event", ts.clone(), true),
+            Field::new("created", ts, true),
+            Field::new("rate", DataType::Float32, true),
+            Field::new("flag", DataType::Boolean, true),
+            Field::new("trips", DataType::List(item), true),
+        ]))
+    }
+
+    /// Few distinct values per column, so that rows tie on long prefixes (and on
+    /// everything: full duplicates), with nulls, NaN and both zeros among the floats.
+    fn batch(rng: &mut Lcg, rows: usize) -> RecordBatch {
+        let mut city = Vec::new();
+        let mut driver = Vec::new();
+        let mut event = Vec::new();
+        let mut created = Vec::new();
+        let mut rate = Vec::new();
+        let mut flag = Vec::new();
+        let mut trips = Vec::new();
+        let cities = ["", "a", "ab", "abcdefghijklmnopq", "abcdefghijklmnopr"];
+        for _ in 0..rows {
+            let c = rng.below(6);
+            city.push((c < 5).then(|| cities[c as usize]));
+            let d = rng.below(5) as i64;
+            driver.push((d != 4).then_some(d - 2));
+            event.push(Some(rng.below(4) as i64 * 256 + rng.below(2) as i64));
+            created.push((rng.below(5) != 0).then(|| rng.below(3) as i64));
+            let r = [f32::NAN, -0.0, 0.0, 1.5, -1.5, f32::INFINITY][rng.below(6) as usize];
+            rate.push((rng.below(7) != 0).then_some(r));
+            flag.push((rng.below(4) != 0).then(|| rng.below(2) == 0));
+            // A function of the sort columns, so full ties are full duplicates.
+            trips.push(d.checked_sub(1).map(|x| vec![Some(x), None]));
+        }
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(StringArray::from(city)),
+                Arc::new(Int64Array::from(driver)),
+                Arc::new(TimestampMicrosecondArray::from(event).with_timezone("UTC")),
+                Arc::new(TimestampMicrosecondArray::from(created).with_timezone("UTC")),
+                Arc::new(Float32Array::from(rate)),
+                Arc::new(BooleanArray::from(flag)),
+                Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(trips)),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn ordering() -> LexOrdering {
+        let schema = schema();
+        let sorts =
+            ["city", "driver", "event", "created", "rate", "flag"].iter().enumerate().map(|(i, name)| {
+                // Mixed directions and null placements, as a general sort must handle.
+                let options = SortOptions { descending: i == 3, nulls_first: i != 4 };
+                PhysicalSortExpr::new(col(name, &schema).unwrap(), options)
+            });
+        LexOrdering::new(sorts).unwrap()
+    }
+
+    fn partitions(seed: u64) -> Vec<Vec<RecordBatch>> {
+        let mut rng = Lcg(seed);
+        (0..2).map(|_| [700, 0, 1, 1500, 64, 900].iter().map(|n| batch(&mut rng, *n)).collect()).collect()
+    }
+
+    async fn sorted_by(ctx: &SessionContext, input: Vec<Vec<RecordBatch>>, ours: bool) -> Vec<RecordBatch> {
+        let input_partitions = input.len();
+        let source = MemorySourceConfig::try_new_exec(&input, schema(), None).unwrap();
+        let plan: Arc<dyn ExecutionPlan> = if ours {
+            Arc::new(SortRowsExec::new(ordering(), source))
+        } else {
+            Arc::new(SortExec::new(ordering(), source).with_preserve_partitioning(true))
+        };
+        assert_eq!(plan.output_partitioning().partition_count(), input_partitions);
+        let parts = collect_partitioned(plan, ctx.task_ctx()).await.unwrap();
+        parts.iter().map(|p| concat_batches(&schema(), p).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn each_partition_comes_out_as_datafusions_sort_orders_it() {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_batch_size(500));
+        for seed in 1..6 {
+            let ours = sorted_by(&ctx, partitions(seed), true).await;
+            let theirs = sorted_by(&ctx, partitions(seed), false).await;
+            assert_eq!(ours, theirs, "seed {seed}");
+            assert_eq!(ours.iter().map(RecordBatch::num_rows).sum::<usize>(), 2 * 3165);
+        }
+        // An empty partition stays empty.
+        let ours = sorted_by(&ctx, vec![vec![], vec![batch(&mut Lcg(9), 10)]], true).await;
+        assert_eq!((ours[0].num_rows(), ours[1].num_rows()), (0, 10));
+    }
+
+    #[tokio::test]
+    async fn a_partition_larger_than_the_pool_is_sorted_by_the_external_sort() {
+        // The pool holds a fraction of a partition: the in-memory sort gives way to
+        // DataFusion's, which spills, and the rows come out the same.
+        let config = SessionConfig::new().with_batch_size(500).with_sort_spill_reservation_bytes(128 << 10);
+        let runtime =
+            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(1 << 20))).build_arc();
+        let small = SessionContext::new_with_config_rt(config, runtime.unwrap());
+        let roomy = SessionContext::new_with_config(SessionConfig::new().with_batch_size(500));
+        let input = || {
+            let mut rng = Lcg(42);
+            vec![(0..16).map(|_| batch(&mut rng, 2000)).collect::<Vec<_>>()]
+        };
+        let bytes: usize = input()[0].iter().map(RecordBatch::get_array_memory_size).sum();
+        assert!(bytes > 1 << 20, "a partition holds {bytes} bytes");
+        let ours = sorted_by(&small, input(), true).await;
+        let theirs = sorted_by(&roomy, input(), false).await;
+        assert_eq!(ours, theirs);
+    }
+}
