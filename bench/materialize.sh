@@ -2,6 +2,8 @@
 # Materialization into the offline store and a redis-server (started here on a free port):
 # the online issue's workload, 10 M driver_stats rows over 60 000 drivers, the whole week.
 #   bench/materialize.sh [DIR] [ROWS] [DRIVERS] [RUNS]
+# QUIVER_BIN=path runs that binary instead of building the tree's release one (to compare
+# two builds on the same lake, alternating).
 # Each run starts from an empty offline table, empty materialization state and an empty
 # Redis, and prints the CLI's JSON report and /usr/bin/time's wall time and peak memory.
 set -euo pipefail
@@ -11,8 +13,12 @@ ROWS="${2:-10000000}"
 DRIVERS="${3:-60000}"
 RUNS="${4:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-target}"
-cargo build --release -q -p quiver-cli --bin quiver
-BIN="$CARGO_TARGET_DIR/release/quiver"
+if [ -n "${QUIVER_BIN:-}" ]; then
+  BIN="$(realpath "$QUIVER_BIN")"
+else
+  cargo build --release -q -p quiver-cli --bin quiver
+  BIN="$CARGO_TARGET_DIR/release/quiver"
+fi
 
 . bench/redis.sh
 trap stop_redis EXIT

@@ -7,15 +7,19 @@
 //!
 //! 1. the partition's batches are collected, their memory reserved from the session's pool;
 //! 2. the sort columns of each batch are encoded in Arrow's row format, where comparing two
-//!    rows is comparing their bytes;
+//!    rows is comparing their bytes (a batch at a time: only the prefixes below are kept);
 //! 3. one index entry per row carries the first 16 bytes of its row inline (for the usual
-//!    layout: the join key and most of the event time), so nearly every comparison of the
-//!    sort is two integer comparisons with no memory access outside the index; only entries
-//!    whose 16 bytes are equal compare their whole rows;
-//! 4. the sorted index is turned back into batches of the session's batch size, lazily, so
-//!    the writer encodes the first batch while later ones are still to be gathered.
+//!    layout: the join key and most of the event time); the index is radix-sorted on those
+//!    bytes (a byte equal in every row, such as a null marker or the high bytes of times in
+//!    one window, costs no pass); the few runs of entries whose 16 bytes are equal are
+//!    then ordered by their whole rows, encoded again for those rows alone;
+//! 4. each batch is reordered on its own into the order its rows take in the whole (a
+//!    gather inside one batch, which fits in cache), so that building the output reads
+//!    every batch front to back rather than at random across the partition;
+//! 5. the output is gathered in batches of the session's batch size, lazily, so the writer
+//!    encodes the first batch while later ones are still to be gathered.
 //!
-//! When the pool cannot hold the partition (the batches, their rows and the index), the rows
+//! When the pool cannot hold the partition (the batches and the index), the rows
 //! collected so far and the rest of the input go to DataFusion's external sort, which spills
 //! to disk: the result is the same, only slower.
 
@@ -25,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::interleave_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -163,46 +167,123 @@ async fn sort_partition(
         .map(|sort| Ok(SortField::new_with_options(sort.expr.data_type(&schema)?, sort.options)))
         .collect::<Result<Vec<_>>>()?;
     let converter = RowConverter::new(fields)?;
-    let mut rows: Vec<Rows> = Vec::with_capacity(batches.len());
-    for batch in &batches {
-        let columns = ordering
-            .iter()
-            .map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows()))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let encoded = converter.convert_columns(&columns)?;
-        if reservation.try_grow(encoded.size()).is_err() {
-            drop(rows);
-            reservation.free();
-            return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
-        }
-        rows.push(encoded);
-    }
-    if reservation.try_grow(total * std::mem::size_of::<Entry>()).is_err() {
-        drop(rows);
+    let sort_columns = |batch: &RecordBatch| -> Result<Vec<ArrayRef>> {
+        ordering.iter().map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows())).collect()
+    };
+    // The index, and as much again as scratch space for the radix sort.
+    let index_bytes = total * std::mem::size_of::<Entry>();
+    if reservation.try_grow(2 * index_bytes).is_err() {
         reservation.free();
         return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
     }
-
     let mut index: Vec<Entry> = Vec::with_capacity(total);
-    for (b, encoded) in rows.iter().enumerate() {
+    for (b, batch) in batches.iter().enumerate() {
+        // Rows are encoded a batch at a time, for their prefixes only.
+        let encoded = converter.convert_columns(&sort_columns(batch)?)?;
         for r in 0..encoded.num_rows() {
             let (high, low) = prefix(encoded.row(r).data());
             index.push(Entry { high, low, batch: b as u32, row: r as u32 });
         }
     }
-    index.sort_unstable_by(|a, b| {
-        (a.high, a.low).cmp(&(b.high, b.low)).then_with(|| {
-            rows[a.batch as usize].row(a.row as usize).cmp(&rows[b.batch as usize].row(b.row as usize))
-        })
-    });
-    let encoded_bytes: usize = rows.iter().map(Rows::size).sum();
-    drop(rows);
-    reservation.shrink(encoded_bytes.min(reservation.size()));
+    radix_sort(&mut index);
+    reservation.shrink(index_bytes.min(reservation.size()));
+    order_ties(&mut index, &batches, &converter, &sort_columns)?;
+
+    // Each batch is reordered on its own (a gather within one batch, which stays in cache)
+    // into the order its rows take in the sorted whole; the output batches then read every
+    // batch front to back, instead of at random across the partition.
+    let mut orders: Vec<Vec<u32>> = batches.iter().map(|b| Vec::with_capacity(b.num_rows())).collect();
+    for entry in index.iter_mut() {
+        let order = &mut orders[entry.batch as usize];
+        let rank = order.len() as u32;
+        order.push(entry.row);
+        entry.row = rank;
+    }
+    for (batch, order) in batches.iter_mut().zip(orders) {
+        let order = datafusion::arrow::array::UInt32Array::from(order);
+        *batch = datafusion::arrow::compute::take_record_batch(batch, &order)?;
+    }
 
     let batch_size = context.session_config().batch_size().max(1);
     let out = SortedBatches { batches, index, next: 0, batch_size, _reservation: reservation };
     let stream = futures::stream::unfold(out, |mut out| async move { out.next_batch().map(|b| (b, out)) });
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+}
+
+/// Puts each run of entries with equal prefixes in the order of their whole rows: the tied
+/// rows (few: equal keys and nearly equal times) are gathered and encoded together.
+fn order_ties(
+    index: &mut [Entry],
+    batches: &[RecordBatch],
+    converter: &RowConverter,
+    sort_columns: &dyn Fn(&RecordBatch) -> Result<Vec<ArrayRef>>,
+) -> Result<()> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < index.len() {
+        let (high, low) = (index[start].high, index[start].low);
+        let end = start + index[start..].iter().take_while(|e| e.high == high && e.low == low).count();
+        if end - start > 1 {
+            runs.push(start..end);
+        }
+        start = end;
+    }
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let picks: Vec<(usize, usize)> = runs
+        .iter()
+        .flat_map(|run| index[run.clone()].iter().map(|e| (e.batch as usize, e.row as usize)))
+        .collect();
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let tied = interleave_record_batch(&sources, &picks)?;
+    let rows = converter.convert_columns(&sort_columns(&tied)?)?;
+    let mut first = 0;
+    for run in runs {
+        let mut order: Vec<usize> = (0..run.len()).collect();
+        order.sort_unstable_by(|a, b| rows.row(first + a).cmp(&rows.row(first + b)));
+        let ordered: Vec<Entry> = order.iter().map(|i| index[run.start + i]).collect();
+        first += run.len();
+        index[run].copy_from_slice(&ordered);
+    }
+    Ok(())
+}
+
+/// Byte `d` (0 = most significant) of an entry's 16-byte prefix.
+fn digit(entry: &Entry, d: usize) -> usize {
+    let word = if d < 8 { entry.high } else { entry.low };
+    ((word >> (56 - 8 * (d % 8))) & 0xff) as usize
+}
+
+/// Sorts entries by their prefix, least significant byte first; a byte that is the same in
+/// every entry (the null markers, the high bytes of nearby times) costs no pass.
+fn radix_sort(entries: &mut Vec<Entry>) {
+    let n = entries.len();
+    let mut counts = vec![[0usize; 256]; 16];
+    for entry in entries.iter() {
+        for (d, count) in counts.iter_mut().enumerate() {
+            count[digit(entry, d)] += 1;
+        }
+    }
+    let mut scratch = vec![Entry { high: 0, low: 0, batch: 0, row: 0 }; n];
+    for d in (0..16).rev() {
+        let count = &counts[d];
+        if count.contains(&n) {
+            continue;
+        }
+        let mut offsets = [0usize; 256];
+        let mut sum = 0;
+        for (offset, c) in offsets.iter_mut().zip(count.iter()) {
+            *offset = sum;
+            sum += c;
+        }
+        for entry in entries.iter() {
+            let slot = &mut offsets[digit(entry, d)];
+            scratch[*slot] = *entry;
+            *slot += 1;
+        }
+        std::mem::swap(entries, &mut scratch);
+    }
 }
 
 /// The sorted rows, gathered into batches on demand.
@@ -383,6 +464,30 @@ mod tests {
         assert_eq!(plan.output_partitioning().partition_count(), input_partitions);
         let parts = collect_partitioned(plan, ctx.task_ctx()).await.unwrap();
         parts.iter().map(|p| concat_batches(&schema(), p).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_radix_sort_orders_by_the_whole_prefix() {
+        let mut rng = Lcg(7);
+        // Few distinct values in some bytes, none in others, all in the rest.
+        let mut entries: Vec<Entry> = (0..20_000)
+            .map(|i| Entry {
+                high: (rng.below(3) << 60) | (rng.below(1 << 16) << 8) | 0x01,
+                low: (rng.below(1 << 30) << 34) | rng.below(4),
+                batch: 0,
+                row: i,
+            })
+            .collect();
+        let mut expected = entries.clone();
+        expected.sort_by_key(|e| (e.high, e.low, e.row));
+        radix_sort(&mut entries);
+        // Stable: equal prefixes keep their order.
+        let got: Vec<_> = entries.iter().map(|e| (e.high, e.low, e.row)).collect();
+        let want: Vec<_> = expected.iter().map(|e| (e.high, e.low, e.row)).collect();
+        assert_eq!(got, want);
+        let mut one = vec![Entry { high: 5, low: 5, batch: 0, row: 0 }];
+        radix_sort(&mut one);
+        assert_eq!(one[0].row, 0);
     }
 
     #[tokio::test]
