@@ -24,6 +24,7 @@
 //! to disk: the result is the same, only slower.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
@@ -51,12 +52,21 @@ pub struct SortRowsExec {
     ordering: LexOrdering,
     /// The plan properties of the equivalent DataFusion sort (same ordering, partitioning).
     properties: Arc<PlanProperties>,
+    /// Set by the first partition the pool cannot hold: from then on every partition of this
+    /// execution goes to the external sort, so that the in-memory ones still collecting do
+    /// not keep memory the spilling sorts need for their merges.
+    spilling: Arc<AtomicBool>,
 }
 
 impl SortRowsExec {
     pub fn new(ordering: LexOrdering, input: Arc<dyn ExecutionPlan>) -> Self {
         let equivalent = SortExec::new(ordering.clone(), input.clone()).with_preserve_partitioning(true);
-        SortRowsExec { properties: equivalent.properties().clone(), input, ordering }
+        SortRowsExec {
+            properties: equivalent.properties().clone(),
+            input,
+            ordering,
+            spilling: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -108,8 +118,14 @@ impl ExecutionPlan for SortRowsExec {
             .register(context.memory_pool());
         let ordering = self.ordering.clone();
         let schema = self.input.schema();
-        let sorted =
-            futures::stream::once(sort_partition(input, ordering, reservation, context)).try_flatten();
+        let sorted = futures::stream::once(sort_partition(
+            input,
+            ordering,
+            reservation,
+            self.spilling.clone(),
+            context,
+        ))
+        .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, sorted)))
     }
 }
@@ -137,17 +153,29 @@ async fn sort_partition(
     mut input: SendableRecordBatchStream,
     ordering: LexOrdering,
     reservation: MemoryReservation,
+    spilling: Arc<AtomicBool>,
     context: Arc<TaskContext>,
 ) -> Result<SendableRecordBatchStream> {
     let schema = input.schema();
+    let give_way = |held: usize, wanted: usize| {
+        tracing::debug!(
+            consumer = reservation.consumer().name(),
+            held,
+            wanted,
+            "the pool cannot hold this partition: DataFusion's external sort takes over"
+        );
+        spilling.store(true, Ordering::Relaxed);
+        reservation.free();
+    };
     let mut batches: Vec<RecordBatch> = Vec::new();
     while let Some(batch) = input.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
             continue;
         }
-        if reservation.try_grow(batch.get_array_memory_size()).is_err() {
-            reservation.free();
+        let size = batch.get_array_memory_size();
+        if spilling.load(Ordering::Relaxed) || reservation.try_grow(size).is_err() {
+            give_way(reservation.size(), size);
             batches.push(batch);
             return external_sort(schema, batches, input.boxed(), ordering, context);
         }
@@ -172,8 +200,8 @@ async fn sort_partition(
     };
     // The index, and as much again as scratch space for the radix sort.
     let index_bytes = total * std::mem::size_of::<Entry>();
-    if reservation.try_grow(2 * index_bytes).is_err() {
-        reservation.free();
+    if spilling.load(Ordering::Relaxed) || reservation.try_grow(2 * index_bytes).is_err() {
+        give_way(reservation.size(), 2 * index_bytes);
         return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
     }
     let mut index: Vec<Entry> = Vec::with_capacity(total);
@@ -506,20 +534,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_partition_larger_than_the_pool_is_sorted_by_the_external_sort() {
-        // The pool holds a fraction of a partition: the in-memory sort gives way to
-        // DataFusion's, which spills, and the rows come out the same.
-        let config = SessionConfig::new().with_batch_size(500).with_sort_spill_reservation_bytes(128 << 10);
+        // The pool holds half of each partition (its fair share is less): the in-memory
+        // sorts give way to DataFusion's, which spills, and the rows come out as DataFusion's
+        // own sort gives them under the same pool, and as with room to spare.
+        let config = SessionConfig::new().with_batch_size(500).with_sort_spill_reservation_bytes(256 << 10);
         let runtime =
-            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(1 << 20))).build_arc();
+            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(4 << 20))).build_arc();
         let small = SessionContext::new_with_config_rt(config, runtime.unwrap());
         let roomy = SessionContext::new_with_config(SessionConfig::new().with_batch_size(500));
         let input = || {
             let mut rng = Lcg(42);
-            vec![(0..16).map(|_| batch(&mut rng, 2000)).collect::<Vec<_>>()]
+            (0..2).map(|_| (0..32).map(|_| batch(&mut rng, 2000)).collect()).collect::<Vec<Vec<_>>>()
         };
         let bytes: usize = input()[0].iter().map(RecordBatch::get_array_memory_size).sum();
-        assert!(bytes > 1 << 20, "a partition holds {bytes} bytes");
+        assert!(bytes > 2 << 20, "a partition holds {bytes} bytes");
+        let control = sorted_by(&small, input(), false).await;
         let ours = sorted_by(&small, input(), true).await;
+        assert_eq!(ours, control);
         let theirs = sorted_by(&roomy, input(), false).await;
         assert_eq!(ours, theirs);
     }
