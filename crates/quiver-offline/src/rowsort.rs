@@ -19,9 +19,11 @@
 //! 5. the output is gathered in batches of the session's batch size, lazily, so the writer
 //!    encodes the first batch while later ones are still to be gathered.
 //!
-//! When the pool cannot hold the partition (the batches and the index), the rows
-//! collected so far and the rest of the input go to DataFusion's external sort, which spills
-//! to disk: the result is the same, only slower.
+//! When the pool cannot hold a partition (its batches and the index), that partition and
+//! every other one still collecting hand their rows and the rest of their input to
+//! DataFusion's external sort, which spills to disk: the result is the same, only slower.
+//! Under pools below about 1 GiB that hand-over currently fails in the external sort's merge
+//! (RELIABILITY.md), where the same sort fed straight from the scan completes.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -259,12 +261,7 @@ fn order_ties(
     if runs.is_empty() {
         return Ok(());
     }
-    let picks: Vec<(usize, usize)> = runs
-        .iter()
-        .flat_map(|run| index[run.clone()].iter().map(|e| (e.batch as usize, e.row as usize)))
-        .collect();
-    let sources: Vec<&RecordBatch> = batches.iter().collect();
-    let tied = interleave_record_batch(&sources, &picks)?;
+    let tied = gather(batches, runs.iter().flat_map(|run| index[run.clone()].iter()))?;
     let rows = converter.convert_columns(&sort_columns(&tied)?)?;
     let mut first = 0;
     for run in runs {
@@ -330,12 +327,17 @@ impl SortedBatches {
             return None;
         }
         let end = (self.next + self.batch_size).min(self.index.len());
-        let picks: Vec<(usize, usize)> =
-            self.index[self.next..end].iter().map(|e| (e.batch as usize, e.row as usize)).collect();
+        let picked = gather(&self.batches, self.index[self.next..end].iter());
         self.next = end;
-        let sources: Vec<&RecordBatch> = self.batches.iter().collect();
-        Some(interleave_record_batch(&sources, &picks).map_err(DataFusionError::from))
+        Some(picked)
     }
+}
+
+/// The rows `entries` point at, in their order, as one batch.
+fn gather<'a>(batches: &[RecordBatch], entries: impl Iterator<Item = &'a Entry>) -> Result<RecordBatch> {
+    let picks: Vec<(usize, usize)> = entries.map(|e| (e.batch as usize, e.row as usize)).collect();
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    Ok(interleave_record_batch(&sources, &picks)?)
 }
 
 /// DataFusion's external sort over `collected` followed by the rest of `input`.
