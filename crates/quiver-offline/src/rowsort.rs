@@ -19,18 +19,21 @@
 //! 5. the output is gathered in batches of the session's batch size, lazily, so the writer
 //!    encodes the first batch while later ones are still to be gathered.
 //!
-//! When the pool cannot hold a partition (its batches and the index), that partition and
-//! every other one still collecting hand their rows and the rest of their input to
-//! DataFusion's external sort, which spills to disk: the result is the same, only slower.
-//! Under pools below about 1 GiB that hand-over currently fails in the external sort's merge
-//! (RELIABILITY.md), where the same sort fed straight from the scan completes.
+//! When the pool cannot hold more of a partition (its batches, and the index and scratch
+//! space reserved with each batch), the rows held so far are sorted as above and written to
+//! a spill file as one sorted run; the memory is given back and collecting goes on. At the
+//! end the runs are merged by DataFusion's multi-level merge, which merges as many runs at a
+//! time as the pool holds a few batches of, through further spill files if need be. Every
+//! byte the sort holds is reserved by the partition itself, as one spillable consumer: no
+//! reservation outside its fair share of the pool is needed, so sorts of several partitions
+//! do not starve each other's merges. Only a batch larger than the partition's whole share
+//! is held unreserved, alone, long enough to be sorted and spilled.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
-use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{interleave_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -38,26 +41,29 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
+use datafusion::physical_plan::SpillManager;
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet, SpillMetrics,
+};
 use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::streaming_merge::{SortedSpillFile, StreamingMergeBuilder};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 use futures::{StreamExt, TryStreamExt};
 
 /// Sorts each partition of its input on its own (the output keeps the input's
-/// partitioning), in memory when the pool allows, else through DataFusion's external sort.
+/// partitioning), in memory when the pool allows, else in sorted runs on disk merged at the
+/// end.
 #[derive(Debug)]
 pub struct SortRowsExec {
     input: Arc<dyn ExecutionPlan>,
     ordering: LexOrdering,
     /// The plan properties of the equivalent DataFusion sort (same ordering, partitioning).
     properties: Arc<PlanProperties>,
-    /// Set by the first partition the pool cannot hold: from then on every partition of this
-    /// execution goes to the external sort, so that the in-memory ones still collecting do
-    /// not keep memory the spilling sorts need for their merges.
-    spilling: Arc<AtomicBool>,
+    /// Output rows and time, and what was spilled (files, rows, bytes), per partition.
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl SortRowsExec {
@@ -67,7 +73,7 @@ impl SortRowsExec {
             properties: equivalent.properties().clone(),
             input,
             ordering,
-            spilling: Arc::new(AtomicBool::new(false)),
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 }
@@ -113,21 +119,27 @@ impl ExecutionPlan for SortRowsExec {
         Ok(Arc::new(SortRowsExec::new(self.ordering.clone(), input)))
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context.clone())?;
+        let schema = self.input.schema();
         let reservation = MemoryConsumer::new(format!("SortRowsExec[{partition}]"))
             .with_can_spill(true)
             .register(context.memory_pool());
-        let ordering = self.ordering.clone();
-        let schema = self.input.schema();
-        let sorted = futures::stream::once(sort_partition(
-            input,
-            ordering,
-            reservation,
-            self.spilling.clone(),
-            context,
-        ))
-        .try_flatten();
+        let spill = SpillManager::new(
+            context.runtime_env(),
+            SpillMetrics::new(&self.metrics, partition),
+            schema.clone(),
+        )
+        .with_compression_type(context.session_config().spill_compression());
+        let sorter =
+            Sorter::new(schema.clone(), self.ordering.clone(), context.session_config().batch_size().max(1))?;
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let sorted =
+            futures::stream::once(sort_partition(input, sorter, reservation, spill, baseline)).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, sorted)))
     }
 }
@@ -142,6 +154,10 @@ struct Entry {
     row: u32,
 }
 
+/// Bytes reserved with each row held: its index entry and as much again as scratch space
+/// for the radix sort.
+const INDEX_BYTES_PER_ROW: usize = 2 * std::mem::size_of::<Entry>();
+
 fn prefix(bytes: &[u8]) -> (u64, u64) {
     let mut head = [0u8; 16];
     let n = bytes.len().min(16);
@@ -151,103 +167,156 @@ fn prefix(bytes: &[u8]) -> (u64, u64) {
     (word(high), word(low))
 }
 
+/// Reads one partition to its end, sorting what the pool holds and spilling it as a sorted
+/// run whenever it holds no more; returns the partition's rows in order.
 async fn sort_partition(
     mut input: SendableRecordBatchStream,
-    ordering: LexOrdering,
+    sorter: Sorter,
     reservation: MemoryReservation,
-    spilling: Arc<AtomicBool>,
-    context: Arc<TaskContext>,
+    spill: SpillManager,
+    baseline: BaselineMetrics,
 ) -> Result<SendableRecordBatchStream> {
-    let schema = input.schema();
-    let give_way = |held: usize, wanted: usize| {
-        tracing::debug!(
-            consumer = reservation.consumer().name(),
-            held,
-            wanted,
-            "the pool cannot hold this partition: DataFusion's external sort takes over"
-        );
-        spilling.store(true, Ordering::Relaxed);
-        reservation.free();
-    };
-    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut held: Vec<RecordBatch> = Vec::new();
+    let mut runs: Vec<SortedSpillFile> = Vec::new();
     while let Some(batch) = input.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
             continue;
         }
-        let size = batch.get_array_memory_size();
-        if spilling.load(Ordering::Relaxed) || reservation.try_grow(size).is_err() {
-            give_way(reservation.size(), size);
-            batches.push(batch);
-            return external_sort(schema, batches, input.boxed(), ordering, context);
+        if u32::try_from(batch.num_rows()).is_err() {
+            return Err(DataFusionError::Internal(format!(
+                "a batch of {} rows is too large to sort (at most {} rows a batch)",
+                batch.num_rows(),
+                u32::MAX
+            )));
         }
-        batches.push(batch);
-    }
-    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if batches.is_empty() {
-        return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
-    }
-    if u32::try_from(batches.len()).is_err() || batches.iter().any(|b| u32::try_from(b.num_rows()).is_err()) {
-        reservation.free();
-        return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
-    }
-
-    let fields = ordering
-        .iter()
-        .map(|sort| Ok(SortField::new_with_options(sort.expr.data_type(&schema)?, sort.options)))
-        .collect::<Result<Vec<_>>>()?;
-    let converter = RowConverter::new(fields)?;
-    let sort_columns = |batch: &RecordBatch| -> Result<Vec<ArrayRef>> {
-        ordering.iter().map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows())).collect()
-    };
-    // The index, and as much again as scratch space for the radix sort.
-    let index_bytes = total * std::mem::size_of::<Entry>();
-    if spilling.load(Ordering::Relaxed) || reservation.try_grow(2 * index_bytes).is_err() {
-        give_way(reservation.size(), 2 * index_bytes);
-        return external_sort(schema, batches, futures::stream::empty().boxed(), ordering, context);
-    }
-    let mut index: Vec<Entry> = Vec::with_capacity(total);
-    for (b, batch) in batches.iter().enumerate() {
-        // Rows are encoded a batch at a time, for their prefixes only.
-        let encoded = converter.convert_columns(&sort_columns(batch)?)?;
-        for r in 0..encoded.num_rows() {
-            let (high, low) = prefix(encoded.row(r).data());
-            index.push(Entry { high, low, batch: b as u32, row: r as u32 });
+        let wanted = batch.get_array_memory_size() + INDEX_BYTES_PER_ROW * batch.num_rows();
+        // The index addresses batches with 32 bits: a run ends there at the latest.
+        if held.len() >= u32::MAX as usize || reservation.try_grow(wanted).is_err() {
+            if !held.is_empty() {
+                runs.extend(sorter.spill(std::mem::take(&mut held), &spill)?);
+                reservation.free();
+            }
+            if reservation.try_grow(wanted).is_err() {
+                // Larger than this partition's whole share: sorted and spilled on its own.
+                runs.extend(sorter.spill(vec![batch], &spill)?);
+                continue;
+            }
         }
+        held.push(batch);
     }
-    radix_sort(&mut index);
-    reservation.shrink(index_bytes.min(reservation.size()));
-    order_ties(&mut index, &batches, &converter, &sort_columns)?;
+    let schema = sorter.schema.clone();
+    if runs.is_empty() {
+        if held.is_empty() {
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
+        }
+        let sorted = sorter.sort(held)?;
+        // The scratch space of the radix sort is free again.
+        let scratch = sorted.index.len() * std::mem::size_of::<Entry>();
+        reservation.shrink(scratch.min(reservation.size()));
+        let out = HeldRun { run: sorted, _reservation: reservation };
+        let stream =
+            futures::stream::unfold(out, |mut out| async move { out.run.next_batch().map(|b| (b, out)) });
+        return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)));
+    }
+    if !held.is_empty() {
+        runs.extend(sorter.spill(held, &spill)?);
+    }
+    reservation.free();
+    tracing::debug!(
+        consumer = reservation.consumer().name(),
+        runs = runs.len(),
+        "the pool could not hold this partition: merging its sorted runs from spill files"
+    );
+    // The merge holds a few batches of each run it reads, in this partition's reservation.
+    let merged = StreamingMergeBuilder::new()
+        .with_sorted_spill_files(runs)
+        .with_spill_manager(spill)
+        .with_schema(schema.clone())
+        .with_expressions(&sorter.ordering)
+        .with_metrics(baseline)
+        .with_batch_size(sorter.batch_size)
+        .with_fetch(None)
+        .with_reservation(reservation)
+        .build()?;
+    let merged = merged.map_err(|e| match e {
+        DataFusionError::ResourcesExhausted(_) => e.context(
+            "materialization could not merge a window's sorted runs within the memory limit \
+             (each run needs a few batches in memory at once): raise the memory limit",
+        ),
+        other => other,
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, merged)))
+}
 
-    // Each batch is reordered on its own (a gather within one batch, which stays in cache)
-    // into the order its rows take in the sorted whole; the output batches then read every
-    // batch front to back, instead of at random across the partition.
-    let mut orders: Vec<Vec<u32>> = batches.iter().map(|b| Vec::with_capacity(b.num_rows())).collect();
-    for entry in index.iter_mut() {
-        let order = &mut orders[entry.batch as usize];
-        let rank = order.len() as u32;
-        order.push(entry.row);
-        entry.row = rank;
-    }
-    for (batch, order) in batches.iter_mut().zip(orders) {
-        let order = datafusion::arrow::array::UInt32Array::from(order);
-        *batch = datafusion::arrow::compute::take_record_batch(batch, &order)?;
+/// How a partition's rows are ordered: the sort columns in Arrow's row format.
+struct Sorter {
+    schema: SchemaRef,
+    ordering: LexOrdering,
+    converter: RowConverter,
+    batch_size: usize,
+}
+
+impl Sorter {
+    fn new(schema: SchemaRef, ordering: LexOrdering, batch_size: usize) -> Result<Self> {
+        let fields = ordering
+            .iter()
+            .map(|sort| Ok(SortField::new_with_options(sort.expr.data_type(&schema)?, sort.options)))
+            .collect::<Result<Vec<_>>>()?;
+        let converter = RowConverter::new(fields)?;
+        Ok(Sorter { schema, ordering, converter, batch_size })
     }
 
-    let batch_size = context.session_config().batch_size().max(1);
-    let out = SortedBatches { batches, index, next: 0, batch_size, _reservation: reservation };
-    let stream = futures::stream::unfold(out, |mut out| async move { out.next_batch().map(|b| (b, out)) });
-    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    fn sort_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.ordering.iter().map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows())).collect()
+    }
+
+    /// The held batches as one sorted run (steps 2 to 4 of the module doc).
+    fn sort(&self, mut batches: Vec<RecordBatch>) -> Result<SortedRun> {
+        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut index: Vec<Entry> = Vec::with_capacity(total);
+        for (b, batch) in batches.iter().enumerate() {
+            // Rows are encoded a batch at a time, for their prefixes only.
+            let encoded = self.converter.convert_columns(&self.sort_columns(batch)?)?;
+            for r in 0..encoded.num_rows() {
+                let (high, low) = prefix(encoded.row(r).data());
+                index.push(Entry { high, low, batch: b as u32, row: r as u32 });
+            }
+        }
+        radix_sort(&mut index);
+        order_ties(&mut index, &batches, self)?;
+
+        // Each batch is reordered on its own (a gather within one batch, which stays in
+        // cache) into the order its rows take in the sorted whole; the output batches then
+        // read every batch front to back, instead of at random across the partition.
+        let mut orders: Vec<Vec<u32>> = batches.iter().map(|b| Vec::with_capacity(b.num_rows())).collect();
+        for entry in index.iter_mut() {
+            let order = &mut orders[entry.batch as usize];
+            let rank = order.len() as u32;
+            order.push(entry.row);
+            entry.row = rank;
+        }
+        for (batch, order) in batches.iter_mut().zip(orders) {
+            *batch = take_record_batch(batch, &UInt32Array::from(order))?;
+        }
+        Ok(SortedRun { batches, index, next: 0, batch_size: self.batch_size })
+    }
+
+    /// The held batches sorted into one spill file; `None` when they hold no row.
+    fn spill(&self, batches: Vec<RecordBatch>, spill: &SpillManager) -> Result<Option<SortedSpillFile>> {
+        let mut run = self.sort(batches)?;
+        let mut file = spill.create_in_progress_file("SortRowsExec sorted run")?;
+        let mut largest = 0;
+        while let Some(batch) = run.next_batch() {
+            largest = largest.max(file.append_batch(&batch?)?);
+        }
+        Ok(file.finish()?.map(|file| SortedSpillFile { file, max_record_batch_memory: largest }))
+    }
 }
 
 /// Puts each run of entries with equal prefixes in the order of their whole rows: the tied
 /// rows (few: equal keys and nearly equal times) are gathered and encoded together.
-fn order_ties(
-    index: &mut [Entry],
-    batches: &[RecordBatch],
-    converter: &RowConverter,
-    sort_columns: &dyn Fn(&RecordBatch) -> Result<Vec<ArrayRef>>,
-) -> Result<()> {
+fn order_ties(index: &mut [Entry], batches: &[RecordBatch], sorter: &Sorter) -> Result<()> {
     let mut runs = Vec::new();
     let mut start = 0;
     while start < index.len() {
@@ -262,7 +331,7 @@ fn order_ties(
         return Ok(());
     }
     let tied = gather(batches, runs.iter().flat_map(|run| index[run.clone()].iter()))?;
-    let rows = converter.convert_columns(&sort_columns(&tied)?)?;
+    let rows = sorter.converter.convert_columns(&sorter.sort_columns(&tied)?)?;
     let mut first = 0;
     for run in runs {
         let mut order: Vec<usize> = (0..run.len()).collect();
@@ -311,17 +380,15 @@ fn radix_sort(entries: &mut Vec<Entry>) {
     }
 }
 
-/// The sorted rows, gathered into batches on demand.
-struct SortedBatches {
+/// Sorted rows, gathered into batches on demand.
+struct SortedRun {
     batches: Vec<RecordBatch>,
     index: Vec<Entry>,
     next: usize,
     batch_size: usize,
-    /// Held until the last batch is out.
-    _reservation: MemoryReservation,
 }
 
-impl SortedBatches {
+impl SortedRun {
     fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
         if self.next >= self.index.len() {
             return None;
@@ -333,59 +400,18 @@ impl SortedBatches {
     }
 }
 
+/// A run sorted in memory, with the reservation of its memory, held until the last batch
+/// is out.
+struct HeldRun {
+    run: SortedRun,
+    _reservation: MemoryReservation,
+}
+
 /// The rows `entries` point at, in their order, as one batch.
 fn gather<'a>(batches: &[RecordBatch], entries: impl Iterator<Item = &'a Entry>) -> Result<RecordBatch> {
     let picks: Vec<(usize, usize)> = entries.map(|e| (e.batch as usize, e.row as usize)).collect();
     let sources: Vec<&RecordBatch> = batches.iter().collect();
     Ok(interleave_record_batch(&sources, &picks)?)
-}
-
-/// DataFusion's external sort over `collected` followed by the rest of `input`.
-fn external_sort(
-    schema: SchemaRef,
-    collected: Vec<RecordBatch>,
-    input: futures::stream::BoxStream<'static, Result<RecordBatch>>,
-    ordering: LexOrdering,
-    context: Arc<TaskContext>,
-) -> Result<SendableRecordBatchStream> {
-    let rest = futures::stream::iter(collected.into_iter().map(Ok)).chain(input);
-    let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema.clone(), rest));
-    let once = Arc::new(OnceStream { schema: schema.clone(), stream: Mutex::new(Some(stream)) });
-    let source =
-        StreamingTableExec::try_new(schema, vec![once], None, Vec::<LexOrdering>::new(), false, None)?;
-    SortExec::new(ordering, Arc::new(source)).execute(0, context)
-}
-
-/// A stream that can be executed once (the fallback's input).
-struct OnceStream {
-    schema: SchemaRef,
-    stream: Mutex<Option<SendableRecordBatchStream>>,
-}
-
-impl fmt::Debug for OnceStream {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "OnceStream")
-    }
-}
-
-impl PartitionStream for OnceStream {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
-        match taken {
-            Some(stream) => stream,
-            None => {
-                let error = DataFusionError::Internal("the rows of a sort fallback were read twice".into());
-                Box::pin(RecordBatchStreamAdapter::new(
-                    self.schema.clone(),
-                    futures::stream::once(async move { Err(error) }),
-                ))
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -534,26 +560,58 @@ mod tests {
         assert_eq!((ours[0].num_rows(), ours[1].num_rows()), (0, 10));
     }
 
-    #[tokio::test]
-    async fn a_partition_larger_than_the_pool_is_sorted_by_the_external_sort() {
-        // The pool holds half of each partition (its fair share is less): the in-memory
-        // sorts give way to DataFusion's, which spills, and the rows come out as DataFusion's
-        // own sort gives them under the same pool, and as with room to spare.
+    /// Sorts `input` with [`SortRowsExec`] in `ctx`; returns each partition's rows and the
+    /// number of spill files written.
+    async fn sorted_and_spilled(
+        ctx: &SessionContext,
+        input: Vec<Vec<RecordBatch>>,
+    ) -> (Vec<RecordBatch>, usize) {
+        let source = MemorySourceConfig::try_new_exec(&input, schema(), None).unwrap();
+        let plan = Arc::new(SortRowsExec::new(ordering(), source));
+        let parts = collect_partitioned(plan.clone(), ctx.task_ctx()).await.unwrap();
+        let spilled = plan.metrics().unwrap().spill_count().unwrap_or(0);
+        (parts.iter().map(|p| concat_batches(&schema(), p).unwrap()).collect(), spilled)
+    }
+
+    fn small_pool(pool: usize) -> SessionContext {
         let config = SessionConfig::new().with_batch_size(500).with_sort_spill_reservation_bytes(256 << 10);
         let runtime =
-            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(4 << 20))).build_arc();
-        let small = SessionContext::new_with_config_rt(config, runtime.unwrap());
-        let roomy = SessionContext::new_with_config(SessionConfig::new().with_batch_size(500));
+            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(pool))).build_arc();
+        SessionContext::new_with_config_rt(config, runtime.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_partition_larger_than_the_pool_is_merged_from_sorted_runs_on_disk() {
         let input = || {
             let mut rng = Lcg(42);
             (0..2).map(|_| (0..32).map(|_| batch(&mut rng, 2000)).collect()).collect::<Vec<Vec<_>>>()
         };
         let bytes: usize = input()[0].iter().map(RecordBatch::get_array_memory_size).sum();
         assert!(bytes > 2 << 20, "a partition holds {bytes} bytes");
-        let control = sorted_by(&small, input(), false).await;
-        let ours = sorted_by(&small, input(), true).await;
-        assert_eq!(ours, control);
-        let theirs = sorted_by(&roomy, input(), false).await;
-        assert_eq!(ours, theirs);
+        let roomy = SessionContext::new_with_config(SessionConfig::new().with_batch_size(500));
+        let expected = sorted_by(&roomy, input(), false).await;
+        let (in_memory, spilled) = sorted_and_spilled(&roomy, input()).await;
+        assert_eq!((in_memory == expected, spilled), (true, 0));
+
+        // 4 MiB: each partition's share holds about a third of it (a few runs, merged at
+        // once). 512 KiB: its share holds one or two batches (dozens of runs, merged a few
+        // at a time through further spill files). DataFusion's own sort gives the same rows
+        // under the 4 MiB pool.
+        let control = sorted_by(&small_pool(4 << 20), input(), false).await;
+        assert_eq!(control, expected);
+        for pool in [4 << 20, 512 << 10] {
+            let (ours, spilled) = sorted_and_spilled(&small_pool(pool), input()).await;
+            assert!(spilled >= 4, "a pool of {pool} bytes spilled {spilled} runs");
+            assert_eq!(ours, expected, "a pool of {pool} bytes");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pool_too_small_to_merge_two_runs_is_an_error_naming_the_memory_limit() {
+        let input: Vec<Vec<RecordBatch>> = vec![(0..8).map(|i| batch(&mut Lcg(i), 2000)).collect()];
+        let source = MemorySourceConfig::try_new_exec(&input, schema(), None).unwrap();
+        let plan = Arc::new(SortRowsExec::new(ordering(), source));
+        let err = collect_partitioned(plan, small_pool(16 << 10).task_ctx()).await.unwrap_err();
+        assert!(err.to_string().contains("raise the memory limit"), "{err}");
     }
 }
