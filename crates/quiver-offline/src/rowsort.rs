@@ -509,7 +509,13 @@ mod tests {
         (0..2).map(|_| [700, 0, 1, 1500, 64, 900].iter().map(|n| batch(&mut rng, *n)).collect()).collect()
     }
 
-    async fn sorted_by(ctx: &SessionContext, input: Vec<Vec<RecordBatch>>, ours: bool) -> Vec<RecordBatch> {
+    /// Sorts `input` with [`SortRowsExec`] (`ours`) or DataFusion's sort in `ctx`; returns
+    /// each partition's rows and the number of spill files the sort wrote.
+    async fn sorted_and_spilled(
+        ctx: &SessionContext,
+        input: Vec<Vec<RecordBatch>>,
+        ours: bool,
+    ) -> (Vec<RecordBatch>, usize) {
         let input_partitions = input.len();
         let source = MemorySourceConfig::try_new_exec(&input, schema(), None).unwrap();
         let plan: Arc<dyn ExecutionPlan> = if ours {
@@ -518,8 +524,13 @@ mod tests {
             Arc::new(SortExec::new(ordering(), source).with_preserve_partitioning(true))
         };
         assert_eq!(plan.output_partitioning().partition_count(), input_partitions);
-        let parts = collect_partitioned(plan, ctx.task_ctx()).await.unwrap();
-        parts.iter().map(|p| concat_batches(&schema(), p).unwrap()).collect()
+        let parts = collect_partitioned(plan.clone(), ctx.task_ctx()).await.unwrap();
+        let spilled = plan.metrics().and_then(|m| m.spill_count()).unwrap_or(0);
+        (parts.iter().map(|p| concat_batches(&schema(), p).unwrap()).collect(), spilled)
+    }
+
+    async fn sorted_by(ctx: &SessionContext, input: Vec<Vec<RecordBatch>>, ours: bool) -> Vec<RecordBatch> {
+        sorted_and_spilled(ctx, input, ours).await.0
     }
 
     #[test]
@@ -560,19 +571,6 @@ mod tests {
         assert_eq!((ours[0].num_rows(), ours[1].num_rows()), (0, 10));
     }
 
-    /// Sorts `input` with [`SortRowsExec`] in `ctx`; returns each partition's rows and the
-    /// number of spill files written.
-    async fn sorted_and_spilled(
-        ctx: &SessionContext,
-        input: Vec<Vec<RecordBatch>>,
-    ) -> (Vec<RecordBatch>, usize) {
-        let source = MemorySourceConfig::try_new_exec(&input, schema(), None).unwrap();
-        let plan = Arc::new(SortRowsExec::new(ordering(), source));
-        let parts = collect_partitioned(plan.clone(), ctx.task_ctx()).await.unwrap();
-        let spilled = plan.metrics().unwrap().spill_count().unwrap_or(0);
-        (parts.iter().map(|p| concat_batches(&schema(), p).unwrap()).collect(), spilled)
-    }
-
     fn small_pool(pool: usize) -> SessionContext {
         let config = SessionConfig::new().with_batch_size(500).with_sort_spill_reservation_bytes(256 << 10);
         let runtime =
@@ -590,17 +588,16 @@ mod tests {
         assert!(bytes > 2 << 20, "a partition holds {bytes} bytes");
         let roomy = SessionContext::new_with_config(SessionConfig::new().with_batch_size(500));
         let expected = sorted_by(&roomy, input(), false).await;
-        let (in_memory, spilled) = sorted_and_spilled(&roomy, input()).await;
+        let (in_memory, spilled) = sorted_and_spilled(&roomy, input(), true).await;
         assert_eq!((in_memory == expected, spilled), (true, 0));
 
-        // 4 MiB: each partition's share holds about a third of it (a few runs, merged at
-        // once). 512 KiB: its share holds one or two batches (dozens of runs, merged a few
-        // at a time through further spill files). DataFusion's own sort gives the same rows
-        // under the 4 MiB pool.
+        // 4 MiB: each partition's share holds a part of it (a few runs). 512 KiB: its share
+        // holds a batch or two (many runs, more than the merge may seat at once).
+        // DataFusion's own sort gives the same rows under the 4 MiB pool.
         let control = sorted_by(&small_pool(4 << 20), input(), false).await;
         assert_eq!(control, expected);
         for pool in [4 << 20, 512 << 10] {
-            let (ours, spilled) = sorted_and_spilled(&small_pool(pool), input()).await;
+            let (ours, spilled) = sorted_and_spilled(&small_pool(pool), input(), true).await;
             assert!(spilled >= 4, "a pool of {pool} bytes spilled {spilled} runs");
             assert_eq!(ours, expected, "a pool of {pool} bytes");
         }
