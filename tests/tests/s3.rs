@@ -233,7 +233,9 @@ fn a_missing_prefix_on_s3_is_a_source_problem() {
              - {name: file, path: nowhere/x.parquet, format: parquet, timestamp_field: event_timestamp}\n\
              - {name: other_bucket, path: 's3://no-such-bucket/x/*.parquet', format: parquet, timestamp_field: event_timestamp}\n",
         );
-        let lake = Lake::new(s3_url("lake/"));
+        // Another bucket is readable only as a lake root.
+        let lake =
+            Lake::new(s3_url("lake/")).with_roots(vec![url::Url::parse("s3://no-such-bucket/").unwrap()]);
         let problems = check_against_lake(&loaded, &lake).await;
         let mut found: Vec<(String, String)> =
             problems.iter().map(|p| (p.object.clone().unwrap_or_default(), p.message.clone())).collect();

@@ -8,7 +8,7 @@ use quiver_core::diff::{Action, ObjectChange, diff, views_leaving_online};
 use quiver_core::problem::ObjectKind;
 use quiver_core::registry::{ApplyOutcome, Registry, Snapshot};
 use quiver_core::repo::{LoadedDefinitions, load_dir};
-use quiver_offline::check::check_all;
+use quiver_offline::check::{CheckLimits, check_all};
 use quiver_offline::lake::Lake;
 use serde::Serialize;
 use serde_json::json;
@@ -29,7 +29,12 @@ pub fn open_registry(config: &Config) -> Result<Registry, Failure> {
 /// All problems come back together.
 pub async fn load_and_check(config: &Config) -> Result<LoadedDefinitions, Failure> {
     let loaded = load_dir(&config.definitions, Some(&config.root))?;
-    check_all(&loaded, &Lake::new(config.lake.clone())).await?;
+    check_all(
+        &loaded,
+        &Lake::new(config.lake.clone()).with_roots(config.lake_roots.clone()),
+        CheckLimits::default(),
+    )
+    .await?;
     Ok(loaded)
 }
 

@@ -98,9 +98,13 @@ enum Command {
         /// A feature service instead of --features
         #[arg(long)]
         service: Option<String>,
-        /// The training set to write (.parquet); a manifest is written beside it
-        #[arg(long, value_name = "FILE", required_unless_present = "from_manifest")]
-        out: Option<PathBuf>,
+        /// The training set to write (.parquet); a manifest is written beside it. Also needed
+        /// with --from-manifest: an output path is never taken from a manifest
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace --out (and its manifest) when it exists; the spine is never replaced
+        #[arg(long)]
+        overwrite: bool,
         /// Name feature columns view__feature instead of feature
         #[arg(long)]
         full_feature_names: bool,
@@ -127,30 +131,7 @@ enum Command {
         at: Option<String>,
     },
     /// Serve the gRPC API: registry, online, offline (and Arrow Flight), materialization, push
-    Serve {
-        /// Address for gRPC and Arrow Flight
-        #[arg(long, default_value = "127.0.0.1:6566")]
-        addr: std::net::SocketAddr,
-        /// Address for Prometheus metrics over HTTP (/metrics); none when absent
-        #[arg(long, value_name = "ADDR")]
-        metrics_addr: Option<std::net::SocketAddr>,
-        /// Bearer token required on writing calls (Apply, Push, Materialize); overrides the
-        /// config's server.auth_token
-        #[arg(long, env = "QUIVER_AUTH_TOKEN", hide_env_values = true)]
-        auth_token: Option<String>,
-        /// Largest request or response message
-        #[arg(long, default_value = "64MiB", value_name = "SIZE")]
-        max_message_size: String,
-        /// Calls served at once; more get RESOURCE_EXHAUSTED
-        #[arg(long, default_value_t = 256)]
-        max_concurrent_calls: usize,
-        /// Longest a call may run (clients may ask for less), e.g. 30s, 5m
-        #[arg(long, default_value = "5m")]
-        deadline: String,
-        /// Folder for training sets built for clients [default: <project>/.quiver/server]
-        #[arg(long, value_name = "DIR")]
-        work_dir: Option<PathBuf>,
-    },
+    Serve(Box<serve::ServeOpts>),
     /// Create an example project in DIR, with sample data, and run the whole flow on it
     Quickstart {
         /// Folder to create the project in (must not already hold a project)
@@ -213,7 +194,7 @@ pub enum Kind {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A server logs what it does; a command only what went wrong.
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUIVER_LOG")
@@ -259,6 +240,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             features,
             service,
             out: out_path,
+            overwrite,
             full_feature_names,
             timestamp_column,
             from_manifest,
@@ -268,6 +250,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 features,
                 service,
                 out: out_path,
+                overwrite,
                 full_feature_names,
                 timestamp_column,
                 from_manifest,
@@ -298,36 +281,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Serve {
-            addr,
-            metrics_addr,
-            auth_token,
-            max_message_size,
-            max_concurrent_calls,
-            deadline,
-            work_dir,
-        } => {
-            let max_message_bytes = quiver_offline::session::parse_size(&max_message_size)
-                .map_err(|e| Failure { code: 2, ..Failure::new(format!("--max-message-size: {e}")) })?;
-            let deadline: quiver_core::duration::Ttl = deadline
-                .parse()
-                .map_err(|e| Failure { code: 2, ..Failure::new(format!("--deadline: {e}")) })?;
-            if deadline.seconds() == 0 || max_concurrent_calls == 0 {
-                return Err(Failure {
-                    code: 2,
-                    ..Failure::new("--deadline and --max-concurrent-calls must be above zero")
-                });
-            }
-            let args = serve::ServeArgs {
-                addr,
-                metrics_addr,
-                auth_token,
-                max_message_bytes,
-                max_concurrent_calls,
-                deadline: std::time::Duration::from_secs(deadline.seconds()),
-                work_dir,
-            };
-            serve::serve(commands::load_config(cli.config.as_deref())?, args, memory_limit).await
+        Command::Serve(opts) => {
+            serve::serve(commands::load_config(cli.config.as_deref())?, *opts, memory_limit).await
         }
         Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, memory_limit, &out).await,
         Command::SampleLake { dir, rows, drivers, customers, days, seed, start } => {

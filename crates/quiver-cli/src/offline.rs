@@ -29,7 +29,8 @@ pub fn offline_parts(config: &Config, memory_limit: usize) -> Result<(Lake, Offl
         )));
     }
     let ctx = offline_session(memory_limit)?;
-    Ok((Lake::with_session(config.lake.clone(), ctx), OfflineStore::new(config.offline_store.clone())))
+    let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
+    Ok((lake, OfflineStore::new(config.offline_store.clone())))
 }
 
 /// Parses a point in time: RFC 3339, `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM:SS`
@@ -198,7 +199,8 @@ pub struct HistoricalArgs {
     pub entities: Option<PathBuf>,
     pub features: Vec<String>,
     pub service: Option<String>,
-    pub out: Option<PathBuf>,
+    pub out: PathBuf,
+    pub overwrite: bool,
     pub full_feature_names: bool,
     pub timestamp_column: String,
     pub from_manifest: Option<PathBuf>,
@@ -228,7 +230,7 @@ pub async fn historical(
                     manifest.registry_version
                 )));
             }
-            (snapshot, training::rebuild_request(&manifest, args.out.clone())?)
+            (snapshot, training::rebuild_request(&manifest, args.out.clone(), args.overwrite)?)
         }
         None => {
             let snapshot = registry
@@ -239,7 +241,8 @@ pub async fn historical(
             let features = crate::commands::resolve_features(defs, &args.features, args.service.as_deref())?;
             let request = TrainingSetRequest {
                 spine: args.entities.clone().ok_or_else(|| Failure::new("--entities FILE is required"))?,
-                out: args.out.clone().ok_or_else(|| Failure::new("--out FILE is required"))?,
+                out: args.out.clone(),
+                overwrite: args.overwrite,
                 features,
                 feature_service: args.service.clone(),
                 full_feature_names: args.full_feature_names,

@@ -407,3 +407,61 @@ async fn a_manifest_rebuilds_the_same_training_set_after_the_data_changed() {
         fails(&dir, &["historical", "--from-manifest", "v1.parquet.manifest.json", "--out", "again.parquet"]);
     assert!(err.contains("changed since the manifest was written"), "{err}");
 }
+
+#[tokio::test]
+async fn historical_never_overwrites_the_spine_nor_an_existing_file_unasked() {
+    let (_tmp, dir) = bare_project(1_000);
+    ok(&dir, &["materialize-incremental", "--end", "2026-01-08"]);
+    quiver_sample::write_spine(&dir.join("spine.parquet"), &quiver_sample::SampleSpec::default(), 50, 3)
+        .unwrap();
+    let spine_before = std::fs::read(dir.join("spine.parquet")).unwrap();
+    let build = |out: &str, extra: &[&str]| {
+        let mut args =
+            vec!["historical", "--entities", "spine.parquet", "--service", "ride_ranking_v1", "--out", out];
+        args.extend_from_slice(extra);
+        support::quiver(&dir, &args)
+    };
+    // The spine itself, by name, through `./`, or through a link: refused, even with --overwrite.
+    std::os::unix::fs::symlink(dir.join("spine.parquet"), dir.join("alias.parquet")).unwrap();
+    for out in ["spine.parquet", "./spine.parquet", "alias.parquet"] {
+        for extra in [&[][..], &["--overwrite"][..]] {
+            let o = build(out, extra);
+            assert_eq!(o.status.code(), Some(1), "{out} {extra:?}");
+            assert!(support::text(&o).1.contains("is the spine itself"), "{out}: {}", support::text(&o).1);
+        }
+    }
+    assert_eq!(std::fs::read(dir.join("spine.parquet")).unwrap(), spine_before, "the spine is untouched");
+
+    // An existing output needs --overwrite; its manifest then names the spine, not the output.
+    std::fs::write(dir.join("notes.parquet"), "my own file").unwrap();
+    let err = fails(
+        &dir,
+        &[
+            "historical",
+            "--entities",
+            "spine.parquet",
+            "--service",
+            "ride_ranking_v1",
+            "--out",
+            "notes.parquet",
+        ],
+    );
+    assert!(err.contains("already exists; pass --overwrite"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("notes.parquet")).unwrap(), "my own file");
+    assert!(build("notes.parquet", &["--overwrite"]).status.success());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("notes.parquet.manifest.json")).unwrap()).unwrap();
+    let spine_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&spine_before));
+    assert_eq!(manifest["spine_sha256"], spine_sha);
+
+    // A manifest never decides where to write: --out is required with --from-manifest.
+    let mut tampered = manifest.clone();
+    tampered["output_path"] = serde_json::json!(dir.join(".bashrc").display().to_string());
+    std::fs::write(dir.join("tampered.json"), tampered.to_string()).unwrap();
+    let o = support::quiver(&dir, &["historical", "--from-manifest", "tampered.json"]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", support::text(&o));
+    assert!(support::text(&o).1.contains("--out"), "{}", support::text(&o).1);
+    assert!(!dir.join(".bashrc").exists());
+    ok(&dir, &["historical", "--from-manifest", "tampered.json", "--out", "rebuilt.parquet"]);
+    assert!(!dir.join(".bashrc").exists());
+}

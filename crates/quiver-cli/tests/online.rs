@@ -46,6 +46,7 @@ async fn online_matches_training(dir: &Path, at: &str) {
             FEATURES,
             "--out",
             "t.parquet",
+            "--overwrite",
             "--full-feature-names",
         ],
     );

@@ -73,3 +73,16 @@ fn serve_refuses_bad_limits_and_busy_ports() {
     let err = support::fails(&dir, &["serve", "--addr", &addr]);
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
 }
+
+#[test]
+fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
+    let (_tmp, dir) = example_project("", &["--rows", "200", "--days", "1"]);
+    // Refused before anything is opened or bound: no traffic leaves the machine.
+    let o = support::quiver_with_env(&dir, &["serve", "--addr", "0.0.0.0:0"], &[("QUIVER_AUTH_TOKEN", "")]);
+    assert_eq!(o.status.code(), Some(2), "{}", support::text(&o).1);
+    let err = support::text(&o).1;
+    assert!(err.contains("refusing to serve on 0.0.0.0:0 without authentication"), "{err}");
+    assert!(err.contains("--insecure"), "{err}");
+    let o = support::quiver_with_env(&dir, &["serve", "--addr", "[::]:0"], &[("QUIVER_AUTH_TOKEN", "")]);
+    assert_eq!(o.status.code(), Some(2), "{}", support::text(&o).1);
+}

@@ -24,7 +24,9 @@ pub enum OnlineStoreConfig {
     /// A Redis server or cluster, e.g. `redis://127.0.0.1:6379/0` or
     /// `redis+cluster://h1:p1,h2:p2`. With `expire_keys`, Redis drops a row once it is older
     /// than its view's ttl (it then reads as NOT_FOUND rather than OUTSIDE_MAX_AGE).
-    Redis { url: String, expire_keys: bool },
+    /// `rediss://` (and `rediss+cluster://`) connect over TLS, trusting `tls_ca` (PEM) when
+    /// given, else the system's roots.
+    Redis { url: String, expire_keys: bool, tls_ca: Option<PathBuf> },
 }
 
 /// A loaded, resolved configuration.
@@ -41,9 +43,95 @@ pub struct Config {
     pub lake: Url,
     pub offline_store: Url,
     pub online_store: OnlineStoreConfig,
-    /// Bearer token `quiver serve` requires on writing calls (`server.auth_token`); the
-    /// `QUIVER_AUTH_TOKEN` environment variable overrides it.
+    /// Places besides the lake that source paths may name (absolute paths or URLs), each a
+    /// folder URL ending in `/`. Definitions are data from people: a source outside the lake
+    /// and these roots is refused.
+    pub lake_roots: Vec<Url>,
+    /// Who may call `quiver serve`, and how it is reached.
+    pub server: ServerConfig,
+}
+
+/// What a token may do. Each role includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Online reads, registry reads, training sets (when uploads are open to readers).
+    Reader,
+    /// Push, materialization, training-set uploads.
+    Writer,
+    /// Plan and apply definitions.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> std::result::Result<Role, String> {
+        match text {
+            "reader" => Ok(Role::Reader),
+            "writer" => Ok(Role::Writer),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("role '{other}' is not one of reader, writer, admin")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token the server accepts, stored as the SHA-256 of the token text so the config file
+/// does not hold the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenConfig {
+    /// Who holds it: named in audit logs and recorded as `applied_by`.
+    pub name: String,
+    pub role: Role,
+    pub sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// TLS files of the gRPC server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA certificates; when set, clients must present a certificate it signed (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// The `server:` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// One admin token given as text (`server.auth_token`); `QUIVER_AUTH_TOKEN` and
+    /// `--auth-token` override it.
     pub auth_token: Option<String>,
+    /// Tokens with roles (`server.tokens`).
+    pub tokens: Vec<TokenConfig>,
+    /// Reads (online features, registry listings) need a `reader` token too. Off by default:
+    /// with tokens configured, only calls that change something or upload data need one.
+    pub reads_need_token: bool,
+    /// The role a training-set upload (`GetHistoricalFeatures`, Flight `DoPut`) needs:
+    /// `writer` by default, `reader` to let model developers build training sets.
+    pub upload_role: Option<Role>,
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Deserialize)]
@@ -56,12 +144,33 @@ struct RawConfig {
     offline_store: Option<String>,
     online_store: Option<RawOnline>,
     server: Option<RawServer>,
+    lake_roots: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     auth_token: Option<String>,
+    tokens: Option<Vec<RawToken>>,
+    reads_need_token: Option<bool>,
+    upload_role: Option<String>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: String,
+    role: String,
+    sha256: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: String,
+    key: String,
+    client_ca: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +181,7 @@ struct RawOnline {
     path: Option<String>,
     url: Option<String>,
     expire_keys: Option<bool>,
+    tls_ca: Option<String>,
 }
 
 impl Config {
@@ -128,9 +238,9 @@ impl Config {
             None => OnlineStoreConfig::Embedded { path: root.join(".quiver/online") },
             Some(o) => match o.kind.as_deref().unwrap_or("embedded") {
                 "embedded" => {
-                    if o.url.is_some() || o.expire_keys.is_some() {
+                    if o.url.is_some() || o.expire_keys.is_some() || o.tls_ca.is_some() {
                         return Err(
-                            "online_store: `url` and `expire_keys` are for type redis; the embedded store takes `path`".into()
+                            "online_store: `url`, `expire_keys` and `tls_ca` are for type redis; the embedded store takes `path`".into()
                         );
                     }
                     OnlineStoreConfig::Embedded {
@@ -140,13 +250,21 @@ impl Config {
                 "redis" => {
                     let url =
                         o.url.ok_or("online_store: type redis needs `url`, e.g. redis://127.0.0.1:6379/0")?;
-                    if !(url.starts_with("redis://")
-                        || url.starts_with("rediss://")
-                        || url.starts_with("redis+cluster://"))
-                    {
-                        return Err(format!("online_store: url '{url}' is not a redis:// or rediss:// URL"));
+                    let tls = url.starts_with("rediss://") || url.starts_with("rediss+cluster://");
+                    if !(tls || url.starts_with("redis://") || url.starts_with("redis+cluster://")) {
+                        return Err(
+                            "online_store: url is not a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL"
+                                .into(),
+                        );
                     }
-                    OnlineStoreConfig::Redis { url, expire_keys: o.expire_keys.unwrap_or(false) }
+                    if o.tls_ca.is_some() && !tls {
+                        return Err("online_store: `tls_ca` needs a rediss:// (TLS) url".into());
+                    }
+                    OnlineStoreConfig::Redis {
+                        url,
+                        expire_keys: o.expire_keys.unwrap_or(false),
+                        tls_ca: o.tls_ca.map(|p| root.join(p)),
+                    }
                 }
                 other => return Err(format!("online_store: unknown type '{other}' (embedded or redis)")),
             },
@@ -160,9 +278,74 @@ impl Config {
             lake,
             offline_store,
             online_store,
-            auth_token: raw.server.and_then(|s| s.auth_token).filter(|t| !t.is_empty()),
+            lake_roots: lake_roots(raw.lake_roots.unwrap_or_default(), root)?,
+            server: server_config(raw.server, root)?,
         })
     }
+}
+
+fn lake_roots(raw: Vec<String>, root: &Path) -> std::result::Result<Vec<Url>, String> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let mut url = resolve_location(spec, root).map_err(|e| format!("lake_roots[{i}]: {e}"))?;
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            if url.path() == "/" && url.scheme() == "file" {
+                return Err(format!(
+                    "lake_roots[{i}]: the whole file system cannot be a lake root; name the folders sources read"
+                ));
+            }
+            Ok(url)
+        })
+        .collect()
+}
+
+fn server_config(raw: Option<RawServer>, root: &Path) -> std::result::Result<ServerConfig, String> {
+    let Some(raw) = raw else { return Ok(ServerConfig::default()) };
+    let mut tokens: Vec<TokenConfig> = Vec::new();
+    for (i, t) in raw.tokens.unwrap_or_default().into_iter().enumerate() {
+        let at = format!("server.tokens[{i}]");
+        if !is_valid_name(&t.name) {
+            return Err(format!(
+                "{at}: name is not a valid name (letters, digits and '_', starting with a letter)"
+            ));
+        }
+        if tokens.iter().any(|o| o.name == t.name) {
+            return Err(format!("{at}: the name '{}' is used twice", t.name));
+        }
+        let role = Role::parse(&t.role).map_err(|e| format!("{at}: {e}"))?;
+        let digest = hex::decode(t.sha256.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                format!(
+                    "{at}: sha256 is not 64 hex digits; store the token's SHA-256, e.g. \
+                     `printf %s \"$TOKEN\" | sha256sum`"
+                )
+            })?;
+        tokens.push(TokenConfig { name: t.name, role, sha256: digest });
+    }
+    let upload_role = match raw.upload_role.as_deref() {
+        None => None,
+        Some(r) => match Role::parse(r).map_err(|e| format!("server.upload_role: {e}"))? {
+            Role::Admin => return Err("server.upload_role: reader or writer".into()),
+            role => Some(role),
+        },
+    };
+    let tls = raw.tls.map(|t| TlsConfig {
+        cert: root.join(t.cert),
+        key: root.join(t.key),
+        client_ca: t.client_ca.map(|c| root.join(c)),
+    });
+    Ok(ServerConfig {
+        auth_token: raw.auth_token.filter(|t| !t.is_empty()),
+        tokens,
+        reads_need_token: raw.reads_need_token.unwrap_or(false),
+        upload_role,
+        tls,
+    })
 }
 
 #[cfg(test)]
@@ -177,10 +360,15 @@ mod tests {
         assert_eq!(c.registry.as_str(), "file:///p/.quiver/registry");
         assert_eq!(c.lake.as_str(), "file:///p/lake/");
         assert_eq!(c.offline_store.as_str(), "s3://bucket/offline");
-        assert_eq!(c.auth_token, None);
+        assert_eq!(c.server, ServerConfig::default());
+        assert!(c.lake_roots.is_empty());
         assert_eq!(
             c.online_store,
-            OnlineStoreConfig::Redis { url: "redis://127.0.0.1:6379/0".into(), expire_keys: false }
+            OnlineStoreConfig::Redis {
+                url: "redis://127.0.0.1:6379/0".into(),
+                expire_keys: false,
+                tls_ca: None
+            }
         );
         let c = Config::parse(
             "project: p\nonline_store: {type: redis, url: 'redis+cluster://a:1,b:2', expire_keys: true}\n",
@@ -190,8 +378,44 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.online_store,
-            OnlineStoreConfig::Redis { url: "redis+cluster://a:1,b:2".into(), expire_keys: true }
+            OnlineStoreConfig::Redis {
+                url: "redis+cluster://a:1,b:2".into(),
+                expire_keys: true,
+                tls_ca: None
+            }
         );
+    }
+
+    #[test]
+    fn server_tokens_roles_tls_and_lake_roots_are_read() {
+        let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let text = format!(
+            "project: p\nlake_roots: [/shared/raw, 's3://bucket/events']\nonline_store: {{type: redis, url: 'rediss://r:6380/0', tls_ca: certs/ca.pem}}\nserver:\n  tokens:\n    - {{name: alice, role: admin, sha256: {digest}}}\n    - {{name: model_svc, role: reader, sha256: '{}'}}\n  reads_need_token: true\n  upload_role: reader\n  tls: {{cert: tls/server.pem, key: tls/server.key, client_ca: tls/ca.pem}}\n",
+            digest.to_uppercase()
+        );
+        let c = Config::parse(&text, Path::new("/p/q.yaml"), Path::new("/p")).unwrap();
+        let roots: Vec<&str> = c.lake_roots.iter().map(Url::as_str).collect();
+        assert_eq!(roots, ["file:///shared/raw/", "s3://bucket/events/"]);
+        assert_eq!(
+            c.online_store,
+            OnlineStoreConfig::Redis {
+                url: "rediss://r:6380/0".into(),
+                expire_keys: false,
+                tls_ca: Some(PathBuf::from("/p/certs/ca.pem"))
+            }
+        );
+        let s = &c.server;
+        assert_eq!(s.tokens.len(), 2);
+        assert_eq!((s.tokens[0].name.as_str(), s.tokens[0].role), ("alice", Role::Admin));
+        assert_eq!(s.tokens[1].role, Role::Reader);
+        assert_eq!(s.tokens[0].sha256, s.tokens[1].sha256, "hex digits in either case");
+        assert!(s.reads_need_token);
+        assert_eq!(s.upload_role, Some(Role::Reader));
+        let tls = s.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/p/tls/server.pem"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("/p/tls/ca.pem")));
+        assert!(!format!("{:?}", s.tokens[0]).contains(&digest[..8]), "the digest is not printed");
+        assert!(Role::Reader < Role::Writer && Role::Writer < Role::Admin);
     }
 
     #[test]
@@ -207,6 +431,15 @@ mod tests {
             ("project: p\nonline_store: {type: redis, url: 'http://x'}\n", "not a redis://"),
             ("project: p\nonline_store: {type: embedded, expire_keys: true}\n", "are for type redis"),
             ("project: p\nserver: {token: x}\n", "token"),
+            ("project: p\nserver: {tokens: [{name: a, role: root, sha256: '00'}]}\n", "role 'root'"),
+            ("project: p\nserver: {tokens: [{name: a, role: admin, sha256: 'abc'}]}\n", "64 hex digits"),
+            ("project: p\nserver: {tokens: [{name: 'a b', role: admin, sha256: 'abc'}]}\n", "valid name"),
+            ("project: p\nserver: {upload_role: admin}\n", "reader or writer"),
+            ("project: p\nlake_roots: ['/']\n", "whole file system"),
+            (
+                "project: p\nonline_store: {type: redis, url: 'redis://x', tls_ca: ca.pem}\n",
+                "needs a rediss://",
+            ),
         ] {
             let err = Config::parse(text, file, root).unwrap_err();
             assert!(err.contains(expect), "{text:?}: {err}");

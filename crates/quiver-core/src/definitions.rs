@@ -236,19 +236,29 @@ impl Definitions {
             name: name.to_string(),
             hint: suggest(name, self.feature_services.iter().map(|s| s.name.as_str())),
         })?;
-        let mut refs = Vec::new();
-        for item in &service.features {
-            refs.extend(self.expand_reference(item)?);
-        }
-        Ok(refs)
+        self.expand_distinct(service.features.iter().map(String::as_str))
     }
 
     /// Expands several items (each `view` or `view:feature`, surrounding spaces ignored), in
-    /// order.
+    /// order. A feature named twice (`v` and `v:f`, or the same item repeated) comes back
+    /// once, where it was first named: a request cannot grow its answer by repeating itself.
     pub fn expand_references(&self, items: &[String]) -> Result<Vec<FeatureRef>> {
+        self.expand_distinct(items.iter().map(|i| i.trim()))
+    }
+
+    fn expand_distinct<'a>(&self, items: impl Iterator<Item = &'a str>) -> Result<Vec<FeatureRef>> {
+        let mut seen_items = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         let mut refs = Vec::new();
         for item in items {
-            refs.extend(self.expand_reference(item.trim())?);
+            if !seen_items.insert(item) {
+                continue;
+            }
+            for r in self.expand_reference(item)? {
+                if seen.insert(r.clone()) {
+                    refs.push(r);
+                }
+            }
         }
         Ok(refs)
     }
@@ -386,5 +396,22 @@ mod tests {
         );
         assert_eq!(suggest("zzz", ["a1", "b2"].into_iter()), "; known: a1, b2");
         assert_eq!(suggest("zzz", std::iter::empty()), "");
+    }
+
+    #[test]
+    fn repeated_references_expand_once_in_first_named_order() {
+        let yaml = "entities: [{name: d, join_keys: [{name: id, dtype: int64}]}]\n\
+            sources: [{name: s, path: x.parquet, format: parquet, timestamp_field: ts}]\n\
+            feature_views: [{name: v, entities: [d], source: s, features: [{name: a, dtype: int64}, {name: b, dtype: int64}]}]\n\
+            feature_services: [{name: svc, features: [v, 'v:b', v]}]\n";
+        let loaded = crate::repo::parse_documents(&[("defs.yaml".into(), yaml.into())]);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let defs = &loaded.definitions;
+        let names = |refs: Vec<FeatureRef>| refs.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let many: Vec<String> =
+            std::iter::repeat_n("v".to_string(), 1000).chain(["v:b".into(), " v:a ".into()]).collect();
+        assert_eq!(names(defs.expand_references(&many).unwrap()), ["v:a", "v:b"]);
+        assert_eq!(names(defs.expand_references(&["v:b".into(), "v".into()]).unwrap()), ["v:b", "v:a"]);
+        assert_eq!(names(defs.resolve_service("svc").unwrap()), ["v:a", "v:b"]);
     }
 }

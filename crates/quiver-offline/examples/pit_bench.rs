@@ -231,6 +231,7 @@ async fn main() {
             .map(|r| FeatureRef::parse(r).expect("a reference"))
             .collect();
     let request = TrainingSetRequest {
+        overwrite: true,
         spine,
         out: dir.join("out_quiver.parquet"),
         features,

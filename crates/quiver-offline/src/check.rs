@@ -5,9 +5,17 @@
 //!
 //! Each check reads schemas and a small sample (up to [`SAMPLE_ROWS`] rows), so a
 //! malformed file or a timestamp that does not parse shows up here rather than in the
-//! first materialization.
+//! first materialization. A transform is checked over that sample of its source, never the
+//! whole source.
+//!
+//! Definitions may come from anyone allowed to plan (over gRPC, from the network), so the
+//! checks are bounded: they run under [`CheckLimits`] (a time limit, and a memory pool of
+//! their own), stop when the caller goes away (the work runs inside the caller's future),
+//! and their problem texts name files, columns and types but never quote data values
+//! ([`crate::lake::describe_data_error`]).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::prelude::DataFrame;
@@ -16,11 +24,26 @@ use quiver_core::problem::{ObjectKind, Problem, Problems};
 use quiver_core::repo::LoadedDefinitions;
 
 use crate::error::Error;
-use crate::lake::Lake;
+use crate::lake::{Lake, describe_data_error};
 use crate::types::{is_compatible, is_text, is_timestamp_like, suggested_dtype};
 
 /// How many rows of each source and view output are read to prove they decode.
 pub const SAMPLE_ROWS: usize = 100;
+
+/// Bounds on checking definitions against the lake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckLimits {
+    /// The whole check of one set of definitions.
+    pub time: Duration,
+    /// Memory the check's queries may hold (a pool of their own).
+    pub memory: usize,
+}
+
+impl Default for CheckLimits {
+    fn default() -> Self {
+        CheckLimits { time: Duration::from_secs(60), memory: 256 << 20 }
+    }
+}
 
 /// Every problem found checking `loaded` against the lake. Objects that already failed
 /// structural validation are skipped rather than reported twice.
@@ -80,15 +103,11 @@ async fn sample(frame: &DataFrame) -> Result<(), String> {
     frame
         .clone()
         .limit(0, Some(SAMPLE_ROWS))
-        .map_err(|e| first_line(&e.to_string()))?
+        .map_err(|e| describe_data_error(&e))?
         .collect()
         .await
         .map(|_| ())
-        .map_err(|e| first_line(&e.to_string()))
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().trim().to_string()
+        .map_err(|e| describe_data_error(&e))
 }
 
 fn column_list(schema: &Schema) -> String {
@@ -109,29 +128,32 @@ async fn check_view(
     let input_schema = source_frame.schema().as_arrow().clone();
     let frame = match &view.transform {
         None => source_frame,
-        Some(sql) => match lake.transform(name, source_frame, sql).await {
-            Ok(f) => f,
-            Err(e) => {
-                let message = match e {
-                    Error::Transform { message, .. } => message,
-                    other => other.to_string(),
-                };
-                problems.push(
-                    Problem::at(
-                        origins.field(kind, name, "transform"),
-                        kind,
-                        name,
-                        Some("transform".into()),
-                        format!("the SQL does not plan: {message}"),
-                    )
-                    .with_hint(format!(
-                        "the source is the table `source` with columns: {}",
-                        column_list(&input_schema)
-                    )),
-                );
-                return problems;
+        // The transform reads a sample of its source: a check never scans the whole lake.
+        Some(sql) => {
+            match async { lake.transform(name, source_frame.limit(0, Some(SAMPLE_ROWS))?, sql).await }.await {
+                Ok(f) => f,
+                Err(e) => {
+                    let message = match e {
+                        Error::Transform { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    problems.push(
+                        Problem::at(
+                            origins.field(kind, name, "transform"),
+                            kind,
+                            name,
+                            Some("transform".into()),
+                            format!("the SQL does not plan: {message}"),
+                        )
+                        .with_hint(format!(
+                            "the source is the table `source` with columns: {}",
+                            column_list(&input_schema)
+                        )),
+                    );
+                    return problems;
+                }
             }
-        },
+        }
     };
     let schema = frame.schema().as_arrow().clone();
     let from = if view.transform.is_some() { "the transform's output" } else { "the source" };
@@ -232,11 +254,25 @@ async fn check_view(
 
 /// Every check on loaded definitions: what reading found, references between objects, and
 /// the lake data. All problems together, sorted by place; `Ok` when there are none.
-pub async fn check_all(loaded: &LoadedDefinitions, lake: &Lake) -> quiver_core::Result<()> {
+pub async fn check_all(
+    loaded: &LoadedDefinitions,
+    lake: &Lake,
+    limits: CheckLimits,
+) -> quiver_core::Result<()> {
     let mut problems = Problems::default();
     problems.extend(loaded.problems.clone());
     problems.extend(quiver_core::validate::validate_references(loaded));
-    problems.extend(check_against_lake(loaded, lake).await);
+    let bounded = lake.bounded(limits.memory);
+    match tokio::time::timeout(limits.time, check_against_lake(loaded, &bounded)).await {
+        Ok(found) => problems.extend(found),
+        Err(_) => {
+            return Err(quiver_core::Error::InvalidArgument(format!(
+                "checking the definitions against the lake did not finish within {:?} (the limit for \
+                 checking definitions); make the transforms cheaper over a sample of {SAMPLE_ROWS} rows",
+                limits.time
+            )));
+        }
+    }
     problems.sort_by_place();
     problems.into_result()
 }

@@ -75,6 +75,53 @@ pub struct TrainingSetRequest {
     pub timestamp_column: String,
     /// Pinned table versions (from a manifest); latest otherwise.
     pub table_versions: BTreeMap<String, u64>,
+    /// Replace an existing output file (and its manifest). Never the spine, whatever this says.
+    pub overwrite: bool,
+}
+
+/// Whether two paths name the same file (following links; a missing file is compared by
+/// its resolved folder and name).
+fn same_file(a: &Path, b: &Path) -> bool {
+    fn resolved(p: &Path) -> Option<PathBuf> {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return Some(c);
+        }
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b))
+            && x.dev() == y.dev()
+            && x.ino() == y.ino()
+        {
+            return true;
+        }
+    }
+    matches!((resolved(a), resolved(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Refuses an output that would destroy something: the spine (always), or an existing file
+/// unless the request says to overwrite.
+fn check_output(request: &TrainingSetRequest) -> Result<()> {
+    let out = &request.out;
+    let manifest = manifest_path(out);
+    for target in [out, &manifest] {
+        if same_file(target, &request.spine) {
+            return Err(Error::InvalidInput(format!(
+                "{} is the spine itself: writing there would destroy the input; choose another output file",
+                target.display()
+            )));
+        }
+        if !request.overwrite && std::fs::symlink_metadata(target).is_ok() {
+            return Err(Error::InvalidInput(format!(
+                "{} already exists; pass --overwrite to replace it",
+                target.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The manifest's path for an output file: `<out>.manifest.json`.
@@ -131,7 +178,10 @@ pub async fn build(
     request: &TrainingSetRequest,
 ) -> Result<Manifest> {
     let started = Instant::now();
+    check_output(request)?;
     let spine = read_spine(ctx, &request.spine).await?;
+    // Hashed before anything is written, so the manifest always names the input.
+    let spine_sha256 = sha256_file(&request.spine)?;
     let historical = HistoricalRequest {
         features: request.features.clone(),
         full_feature_names: request.full_feature_names,
@@ -201,7 +251,7 @@ pub async fn build(
         views,
         spine_path: absolute(&request.spine),
         spine_rows: output_rows,
-        spine_sha256: sha256_file(&request.spine)?,
+        spine_sha256,
         output_path: absolute(out),
         output_rows,
     };
@@ -244,9 +294,10 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// The request that rebuilds a manifest's training set into `out` (its original output
-/// when `None`). Fails when the spine file changed since.
-pub fn rebuild_request(manifest: &Manifest, out: Option<PathBuf>) -> Result<TrainingSetRequest> {
+/// The request that rebuilds a manifest's training set into `out` — always named by the
+/// user: a manifest is a file anyone may have edited, so its `output_path` is never written
+/// to. Fails when the spine file changed since.
+pub fn rebuild_request(manifest: &Manifest, out: PathBuf, overwrite: bool) -> Result<TrainingSetRequest> {
     let spine = PathBuf::from(&manifest.spine_path);
     let sha = sha256_file(&spine)?;
     if sha != manifest.spine_sha256 {
@@ -261,7 +312,8 @@ pub fn rebuild_request(manifest: &Manifest, out: Option<PathBuf>) -> Result<Trai
         manifest.features.iter().map(|f| FeatureRef::parse(f)).collect::<quiver_core::Result<Vec<_>>>()?;
     Ok(TrainingSetRequest {
         spine,
-        out: out.unwrap_or_else(|| PathBuf::from(&manifest.output_path)),
+        out,
+        overwrite,
         features,
         feature_service: manifest.feature_service.clone(),
         full_feature_names: manifest.full_feature_names,

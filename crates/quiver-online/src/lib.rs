@@ -34,8 +34,19 @@ pub async fn open(
         quiver_core::config::OnlineStoreConfig::Embedded { path } => {
             Ok(Arc::new(embedded::EmbeddedStore::open(Path::new(path))?))
         }
-        quiver_core::config::OnlineStoreConfig::Redis { url, .. } => {
-            Ok(Arc::new(redis_store::RedisStore::connect(url, project).await?))
+        quiver_core::config::OnlineStoreConfig::Redis { url, tls_ca, .. } => {
+            Ok(Arc::new(redis_store::RedisStore::connect_with_ca(url, project, tls_ca.as_deref()).await?))
         }
     }
+}
+
+/// Makes ring rustls's process-wide crypto provider, once. Other crates in the build turn on
+/// rustls's aws-lc-rs backend as well, and with two backends rustls has no default: every TLS
+/// config built without an explicit provider (tonic's, redis's) would fail.
+pub fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means another provider was installed first; that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }

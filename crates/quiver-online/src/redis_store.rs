@@ -27,6 +27,8 @@
 //!   Redis restart heals without restarting Quiver; calls made while it is down fail with
 //!   [`Error::Unavailable`].
 
+use std::path::Path;
+
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use redis::aio::ConnectionManager;
@@ -84,6 +86,9 @@ pub struct RedisStore {
     script: Script,
     /// Cluster node addresses given in the URL, for scans across shards.
     nodes: Vec<String>,
+    /// TLS (`rediss://`): the CA to trust (PEM), `None` for the system's roots. Kept so the
+    /// per-node connections of a scan use the same trust as the main connection.
+    tls: Option<Option<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -94,16 +99,41 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to `url`: `redis://host:port/db` (or `rediss://`) for a single server,
-    /// `redis+cluster://host1:port1,host2:port2` for a cluster.
+    /// `redis+cluster://host1:port1,host2:port2` (or `rediss+cluster://`) for a cluster.
     pub async fn connect(url: &str, project: &str) -> Result<Self> {
-        let (conn, nodes) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        Self::connect_with_ca(url, project, None).await
+    }
+
+    /// As [`RedisStore::connect`]; a TLS url trusts the PEM CA certificates in `ca` when
+    /// given, else the system's roots. A plaintext url with a CA is refused.
+    pub async fn connect_with_ca(url: &str, project: &str, ca: Option<&Path>) -> Result<Self> {
+        crate::ensure_crypto_provider();
+        let cluster = url.strip_prefix("redis+cluster://").map(|r| ("redis", r));
+        let cluster = cluster.or_else(|| url.strip_prefix("rediss+cluster://").map(|r| ("rediss", r)));
+        let scheme = cluster.map_or_else(|| url.split("://").next().unwrap_or_default(), |(s, _)| s);
+        let tls = match (scheme == "rediss", ca) {
+            (false, Some(_)) => {
+                return Err(Error::Config("a TLS CA is set but the url is not rediss:// (TLS)".into()));
+            }
+            (false, None) => None,
+            (true, None) => Some(None),
+            (true, Some(path)) => Some(Some(
+                std::fs::read(path)
+                    .map_err(|e| Error::Config(format!("the Redis TLS CA {}: {e}", path.display())))?,
+            )),
+        };
+        let (conn, nodes) = if let Some((scheme, rest)) = cluster {
             let nodes: Vec<String> =
-                rest.split(',').map(|h| format!("redis://{}", h.trim().trim_end_matches('/'))).collect();
-            let client = redis::cluster::ClusterClient::new(nodes.clone())
-                .map_err(|e| Error::Config(format!("'{url}': {e}")))?;
+                rest.split(',').map(|h| format!("{scheme}://{}", h.trim().trim_end_matches('/'))).collect();
+            let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.clone());
+            if let Some(root_cert) = &tls {
+                builder =
+                    builder.certs(redis::TlsCertificates { client_tls: None, root_cert: root_cert.clone() });
+            }
+            let client = builder.build().map_err(|e| Error::Config(format!("the Redis cluster url: {e}")))?;
             (Conn::Cluster(client.get_async_connection().await?), nodes)
         } else {
-            let client = redis::Client::open(url).map_err(|e| Error::Config(format!("'{url}': {e}")))?;
+            let client = client_for(url, &tls)?;
             (Conn::Single(client.get_connection_manager().await?), vec![url.to_string()])
         };
         Ok(RedisStore {
@@ -112,6 +142,7 @@ impl RedisStore {
             url: url.to_string(),
             script: Script::new(NEWER_WINS),
             nodes,
+            tls,
         })
     }
 
@@ -205,7 +236,8 @@ impl RedisStore {
                     let parts: Vec<&str> = line.split_whitespace().collect();
                     if parts.len() > 2 && parts[2].contains("master") && !parts[2].contains("fail") {
                         let addr = parts[1].split('@').next().unwrap_or_default();
-                        out.push(format!("redis://{addr}"));
+                        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+                        out.push(format!("{scheme}://{addr}"));
                     }
                 }
                 if out.is_empty() {
@@ -215,6 +247,19 @@ impl RedisStore {
             }
         }
     }
+}
+
+/// A client for one server, with the store's TLS trust.
+fn client_for(url: &str, tls: &Option<Option<Vec<u8>>>) -> Result<redis::Client> {
+    let client = match tls {
+        Some(Some(ca)) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) },
+        ),
+        _ => redis::Client::open(url),
+    };
+    // The url may hold a password: the error names the setting, not the url.
+    client.map_err(|e| Error::Config(format!("the Redis url of online_store: {e}")))
 }
 
 /// Indices grouped by entity, in first-seen order.
@@ -286,8 +331,7 @@ impl OnlineStore for RedisStore {
         for node in self.primaries().await? {
             // Keys live on the node that owns their slot: scan and unlink on each primary
             // directly.
-            let client =
-                redis::Client::open(node.as_str()).map_err(|e| Error::Config(format!("'{node}': {e}")))?;
+            let client = client_for(&node, &self.tls)?;
             let mut conn = client.get_multiplexed_async_connection().await?;
             let mut cursor: u64 = 0;
             loop {

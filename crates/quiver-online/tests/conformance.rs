@@ -146,3 +146,44 @@ async fn a_stopped_redis_is_unavailable_and_the_store_recovers_when_it_returns()
         .unwrap();
     assert_eq!(written, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_over_tls_trusts_the_configured_ca_and_nothing_else() {
+    let certs = quiver_testkit::tls::TestCerts::generate();
+    let server = common::RedisServer::start_tls(&certs);
+    let url = server.tls_url();
+    let store: Arc<dyn OnlineStore> =
+        Arc::new(RedisStore::connect_with_ca(&url, "rides", Some(&certs.ca())).await.unwrap());
+    quiver_online::conformance::run(store, "t").await;
+    // A CA that did not sign the server's certificate, or the system's roots: refused.
+    let untrusted = RedisStore::connect_with_ca(&url, "rides", Some(&certs.other_ca())).await;
+    assert!(untrusted.is_err(), "a server signed by another CA was trusted");
+    assert!(RedisStore::connect(&url, "rides").await.is_err(), "the test CA is not a system root");
+    // Plaintext against the TLS port fails too; a CA with a plaintext url is a config error.
+    let plain = format!("redis://localhost:{}/0", server.tls_port.unwrap());
+    let plain =
+        tokio::time::timeout(std::time::Duration::from_secs(20), RedisStore::connect(&plain, "rides")).await;
+    assert!(!matches!(plain, Ok(Ok(_))), "a plaintext client talked to the TLS port");
+    let e = RedisStore::connect_with_ca(&server.url(), "rides", Some(&certs.ca())).await.unwrap_err();
+    assert!(e.to_string().contains("not rediss://"), "{e}");
+    // The quiver.yaml path: online_store {type: redis, url: rediss://..., tls_ca: ...}.
+    let config = quiver_core::config::OnlineStoreConfig::Redis {
+        url: url.clone(),
+        expire_keys: false,
+        tls_ca: Some(certs.ca()),
+    };
+    let store = quiver_online::open(&config, "rides").await.unwrap();
+    assert!(store.read(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_over_tls_passes_the_conformance_suite() {
+    let certs = quiver_testkit::tls::TestCerts::generate();
+    let cluster = common::RedisCluster::start_tls(&certs);
+    let url = cluster.tls_url();
+    let store: Arc<dyn OnlineStore> =
+        Arc::new(RedisStore::connect_with_ca(&url, "rides", Some(&certs.ca())).await.unwrap());
+    quiver_online::conformance::run(store, "t").await;
+    let untrusted = RedisStore::connect_with_ca(&url, "rides", Some(&certs.other_ca())).await;
+    assert!(untrusted.is_err(), "a cluster signed by another CA was trusted");
+}

@@ -1,5 +1,5 @@
 //! What every handler shares: the project's stores, the registry held in memory, the jobs,
-//! the metrics and the auth token.
+//! the metrics and the tokens.
 //!
 //! The current registry version is held as an `Arc<Snapshot>` behind an atomic pointer
 //! swap: a read takes the pointer (no lock, no parsing), an apply through this server swaps
@@ -14,11 +14,13 @@ use arc_swap::ArcSwapOption;
 use quiver_core::config::{Config, OnlineStoreConfig};
 use quiver_core::registry::{Registry, Snapshot};
 use quiver_core::state::StateStore;
+use quiver_offline::check::CheckLimits;
 use quiver_offline::lake::Lake;
 use quiver_offline::store::OfflineStore;
 use quiver_online::OnlineStore;
 use tonic::Status;
 
+use crate::auth::Auth;
 use crate::error::to_status;
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
@@ -36,22 +38,50 @@ pub struct App {
     pub lake: Lake,
     pub offline: OfflineStore,
     pub state: StateStore,
-    /// Required as `authorization: Bearer <token>` on writing calls when set.
-    auth_token: Option<String>,
+    /// The tokens and what each method needs (checked by the guard).
+    pub auth: Auth,
     pub jobs: Jobs,
     pub metrics: Metrics,
     /// Where training sets are built and kept for Flight `DoGet`.
     pub work_dir: PathBuf,
     pub training: TrainingSets,
+    /// Bounds on checking definitions sent to `Plan` and `Apply`.
+    pub check_limits: CheckLimits,
+}
+
+/// Settings of an [`App`] beyond the config file.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// How long a training set can be fetched after it was built.
+    pub ticket_ttl: Duration,
+    pub check_limits: CheckLimits,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions { ticket_ttl: crate::training::DEFAULT_TICKET_TTL, check_limits: CheckLimits::default() }
+    }
 }
 
 impl App {
-    /// Opens a project's stores. `auth_token`: an empty string means none.
+    /// Opens a project's stores. `auth_token` (one admin token; empty means none) is added to
+    /// the config's `server.tokens`.
     pub async fn open(
         config: Config,
         memory_limit: usize,
         auth_token: Option<String>,
         work_dir: PathBuf,
+    ) -> Result<Arc<App>, Status> {
+        Self::open_with(config, memory_limit, auth_token, work_dir, AppOptions::default()).await
+    }
+
+    /// [`App::open`] with settings.
+    pub async fn open_with(
+        config: Config,
+        memory_limit: usize,
+        auth_token: Option<String>,
+        work_dir: PathBuf,
+        options: AppOptions,
     ) -> Result<Arc<App>, Status> {
         if config.offline_store.scheme() != "file" {
             return Err(Status::failed_precondition(format!(
@@ -62,11 +92,10 @@ impl App {
         let registry = Registry::open(&config.registry, &config.project).map_err(to_status)?;
         let online = quiver_online::open(&config.online_store, &config.project).await.map_err(to_status)?;
         let ctx = quiver_offline::session::offline_session(memory_limit).map_err(to_status)?;
-        let lake = Lake::with_session(config.lake.clone(), ctx);
+        let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
         std::fs::create_dir_all(&work_dir)
             .map_err(|e| Status::failed_precondition(format!("work folder {}: {e}", work_dir.display())))?;
-        // Training sets of an earlier run of the server cannot be fetched any more.
-        let _ = std::fs::remove_dir_all(work_dir.join("training_sets"));
+        let training = TrainingSets::open(&work_dir, options.ticket_ttl)?;
         let head = registry.head().await.map_err(to_status)?;
         let app = App {
             offline: OfflineStore::new(config.offline_store.clone()),
@@ -75,11 +104,12 @@ impl App {
             current: ArcSwapOption::from(head.map(Arc::new)),
             online,
             lake,
-            auth_token: auth_token.filter(|t| !t.is_empty()),
+            auth: Auth::new(&config.server, auth_token.as_deref()),
             jobs: Jobs::default(),
             metrics: Metrics::new(),
-            training: TrainingSets::new(&work_dir),
+            training,
             work_dir,
+            check_limits: options.check_limits,
             config,
         };
         Ok(Arc::new(app))
@@ -128,22 +158,6 @@ impl App {
         Ok(())
     }
 
-    /// Refuses a writing call without the right bearer token (when the server has one).
-    pub fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
-        let Some(expected) = &self.auth_token else { return Ok(()) };
-        let given = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-        match given {
-            None => Err(Status::unauthenticated(
-                "this call writes and the server requires a token: send `authorization: Bearer <token>`",
-            )),
-            Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
-            Some(_) => Err(Status::unauthenticated("the bearer token is not the server's token")),
-        }
-    }
-
     /// Whether online rows get an expiry from their view's ttl.
     pub fn online_expiry(&self) -> bool {
         matches!(self.config.online_store, OnlineStoreConfig::Redis { expire_keys: true, .. })
@@ -160,14 +174,6 @@ pub fn view_not_found(snapshot: &Snapshot, name: &str) -> Status {
     ))
 }
 
-/// Compares without returning early at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Keeps the in-memory registry in step with storage until the app is dropped.
 pub fn spawn_registry_watcher(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(app);
@@ -182,16 +188,4 @@ pub fn spawn_registry_watcher(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn tokens_compare_equal_only_when_identical() {
-        assert!(constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
-        assert!(!constant_time_eq(b"s3cret", b"s3cret-longer"));
-    }
 }

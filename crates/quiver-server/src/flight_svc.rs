@@ -10,7 +10,11 @@
 //!    `{"ticket": "...", "rows": N, "manifest": {...}}`.
 //! 2. `DoGet` with that ticket streams the training set: the spine's columns in input order,
 //!    then the features. `GetFlightInfo` on the path `["training_sets", ticket]` gives its
-//!    schema and row count. Sets are kept until [`crate::training::KEPT`] newer ones exist.
+//!    schema and row count. Sets are kept until [`crate::training::KEPT`] newer ones exist
+//!    or their ticket lifetime ends; with tokens on, only the uploader's token can fetch one.
+//!
+//! An upload that sends nothing for the upload idle timeout is ended, and a spine may hold at
+//! most `max_spine_rows` rows ([`crate::server::Limits`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,9 +33,19 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::app::App;
+use crate::auth::Principal;
+use crate::server::Limits;
 use crate::training::{SpineFile, TrainingSpec, file_info, read_batches};
 
-pub struct FlightApi(pub Arc<App>);
+pub struct FlightApi {
+    pub app: Arc<App>,
+    pub limits: Limits,
+}
+
+/// The token name of a call, when the server checks tokens.
+pub fn caller<T>(request: &Request<T>) -> Option<String> {
+    request.extensions().get::<Principal>().map(|p| p.name.clone())
+}
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -51,14 +65,19 @@ fn unimplemented<T>(what: &str) -> Result<T, Status> {
 }
 
 impl FlightApi {
-    fn ticket_path(&self, ticket: &[u8]) -> Result<(String, std::path::PathBuf), Status> {
-        let id =
-            std::str::from_utf8(ticket).map_err(|_| Status::invalid_argument("the ticket is not text"))?;
-        let path = self.0.training.output(id).ok_or_else(|| {
-            Status::not_found(format!(
-                "training set '{id}' is not on this server (unknown, or pushed out by newer sets)"
-            ))
-        })?;
+    fn ticket_path(
+        &self,
+        ticket: &[u8],
+        caller: Option<&str>,
+    ) -> Result<(String, std::path::PathBuf), Status> {
+        let not_found = || {
+            Status::not_found(
+                "no training set with this ticket for this caller (unknown, expired, pushed out by newer \
+                 sets, or uploaded with another token)",
+            )
+        };
+        let id = std::str::from_utf8(ticket).map_err(|_| not_found())?;
+        let path = self.app.training.output(id, caller).ok_or_else(not_found)?;
         Ok((id.to_string(), path))
     }
 }
@@ -88,6 +107,7 @@ impl FlightService for FlightApi {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        let caller = caller(&request);
         let descriptor = request.into_inner();
         let id = match descriptor.path.as_slice() {
             [kind, id] if kind == "training_sets" => id.clone(),
@@ -97,7 +117,7 @@ impl FlightService for FlightApi {
                 ));
             }
         };
-        let (_, path) = self.ticket_path(id.as_bytes())?;
+        let (_, path) = self.ticket_path(id.as_bytes(), caller.as_deref())?;
         let (schema, rows) = file_info(&path)?;
         let info = FlightInfo::new()
             .try_with_schema(&schema)
@@ -119,7 +139,8 @@ impl FlightService for FlightApi {
     }
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        let (_, path) = self.ticket_path(&request.into_inner().ticket)?;
+        let caller = caller(&request);
+        let (_, path) = self.ticket_path(&request.into_inner().ticket, caller.as_deref())?;
         let (schema, _) = file_info(&path)?;
         let batches = tokio_stream::wrappers::ReceiverStream::new(read_batches(path))
             .map_err(|s| FlightError::Tonic(Box::new(s)));
@@ -132,10 +153,18 @@ impl FlightService for FlightApi {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
+        let owner = caller(&request);
+        let idle = self.limits.upload_idle_timeout;
+        let idle_status = move || {
+            Status::deadline_exceeded(format!(
+                "the upload sent nothing for {idle:?} (the upload idle timeout); send the spine without pauses"
+            ))
+        };
         let mut incoming = request.into_inner();
-        let first = incoming.message().await?.ok_or_else(|| {
-            Status::invalid_argument("DoPut sent no data: send the spine's schema and batches")
-        })?;
+        let first =
+            tokio::time::timeout(idle, incoming.message()).await.map_err(|_| idle_status())??.ok_or_else(
+                || Status::invalid_argument("DoPut sent no data: send the spine's schema and batches"),
+            )?;
         let descriptor = first.flight_descriptor.clone().ok_or_else(|| {
             Status::invalid_argument("DoPut needs a command descriptor naming the features (JSON)")
         })?;
@@ -154,14 +183,17 @@ impl FlightService for FlightApi {
             .chain(incoming.map_err(|s| FlightError::Tonic(Box::new(s))))
             .boxed();
         let mut spine = FlightRecordBatchStream::new_from_flight_data(data);
-        let sets = &self.0.training;
-        let (id, dir) = sets.allocate()?;
+        let sets = &self.app.training;
+        let (id, dir) = sets.allocate(owner)?;
+        let max_rows = self.limits.max_spine_rows;
         let result = async {
             let mut file: Option<SpineFile> = None;
-            while let Some(batch) = spine.next().await {
+            while let Some(batch) =
+                tokio::time::timeout(idle, spine.next()).await.map_err(|_| idle_status())?
+            {
                 let batch = batch.map_err(flight_status)?;
                 if file.is_none() {
-                    file = Some(SpineFile::create(dir.join("spine.parquet"), batch.schema())?);
+                    file = Some(SpineFile::create(dir.join("spine.parquet"), batch.schema(), max_rows)?);
                 }
                 if let Some(f) = file.as_mut() {
                     f.write(&batch)?;
@@ -174,11 +206,11 @@ impl FlightService for FlightApi {
                         .schema()
                         .cloned()
                         .ok_or_else(|| Status::invalid_argument("the spine stream carried no schema"))?;
-                    SpineFile::create(dir.join("spine.parquet"), schema)?
+                    SpineFile::create(dir.join("spine.parquet"), schema, max_rows)?
                 }
             };
             let (path, _) = file.finish()?;
-            sets.build(&self.0, id.clone(), &dir, path, &spec).await
+            sets.build(&self.app, id.clone(), &dir, path, &spec).await
         }
         .await;
         let built = match result {

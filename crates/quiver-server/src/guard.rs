@@ -1,38 +1,72 @@
-//! One tower layer in front of every service: the concurrency cap, the per-call deadline,
-//! the message-size status, and the call metrics.
+//! One tower layer in front of every service: who may call, how many calls run at once,
+//! the per-call deadline, the message-size status, and the call metrics.
 //!
-//! - **Concurrency**: at most `max_concurrent` calls are served at once; one more gets
-//!   `RESOURCE_EXHAUSTED` at once (it is not queued), so overload sheds instead of piling up.
+//! - **Auth**: the method's access (the table in [`crate::auth`]) against the bearer token;
+//!   the caller's [`Principal`] goes into the request's extensions for the handler (who
+//!   applied, who owns a training set). Calls that change something are written to the
+//!   audit log (`quiver::audit`) with the token's name, never the token.
+//! - **Concurrency, in shares**: online reads, uploads (training-set spines) and everything
+//!   else each have their own pool, so a flood of one kind cannot take the others' slots; a
+//!   connection may also hold only so many calls and uploads at once. Over a limit the call
+//!   gets `RESOURCE_EXHAUSTED` at once (it is not queued), naming the limit. A call holds
+//!   its slots until its response body ends (a streamed answer counts until its last message).
 //! - **Deadline**: a call ends with `DEADLINE_EXCEEDED` after the shorter of the client's
 //!   `grpc-timeout` and the server's own limit. For a streaming response the deadline covers
 //!   the time to its first message (the stream then runs to its end).
 //! - **Size**: a request message over the server's cap is refused by tonic with
 //!   `OUT_OF_RANGE`; it is reported as `RESOURCE_EXHAUSTED`, the code gRPC uses for that.
-//! - **Metrics**: calls by method and code, latency, calls in flight. A call's code is read
-//!   from the response headers (where every error returned by a handler travels); a stream
-//!   that fails after it started counts as OK here.
+//! - **Metrics**: calls by method and code, latency, calls in flight. Methods are labelled
+//!   from the fixed table of methods the server offers; any other path counts as `unknown`,
+//!   so random paths cannot grow the metrics. A call's code is read from the response headers
+//!   (where every error returned by a handler travels); a stream that fails after it started
+//!   counts as OK here.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
+use tonic::transport::server::TlsConnectInfo;
 use tower::{Layer, Service};
 
+use crate::auth::{Access, Method, Principal};
+use crate::conn::{CallSlot, ConnInfo};
 use crate::metrics::Metrics;
+use crate::server::Limits;
+
+/// The label of the online read method, which has a pool of its own.
+const ONLINE: &str = "OnlineService/GetOnlineFeatures";
+
+/// The three pools calls are served from.
+struct Pools {
+    online: Arc<Semaphore>,
+    uploads: Arc<Semaphore>,
+    other: Arc<Semaphore>,
+}
 
 /// Settings of the guard.
 #[derive(Clone)]
 pub struct GuardLayer {
-    pub permits: Arc<Semaphore>,
-    pub max_concurrent: usize,
-    pub deadline: Duration,
-    pub max_message_bytes: usize,
-    /// Where the call metrics go.
-    pub app: Arc<crate::app::App>,
+    limits: Arc<Limits>,
+    pools: Arc<Pools>,
+    /// Where the call metrics and the tokens are.
+    app: Arc<crate::app::App>,
+}
+
+impl GuardLayer {
+    pub fn new(app: Arc<crate::app::App>, limits: &Limits) -> Self {
+        let pools = Pools {
+            online: Arc::new(Semaphore::new(limits.max_concurrent_online)),
+            uploads: Arc::new(Semaphore::new(limits.max_concurrent_uploads)),
+            other: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
+        };
+        GuardLayer { limits: Arc::new(limits.clone()), pools: Arc::new(pools), app }
+    }
 }
 
 impl<S> Layer<S> for GuardLayer {
@@ -67,22 +101,61 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-/// The short method name for metrics: `OnlineService/GetOnlineFeatures`.
-fn method_label(path: &str) -> String {
-    let trimmed = path.trim_start_matches('/');
-    match trimmed.split_once('/') {
-        Some((service, method)) => {
-            let service = service.rsplit('.').next().unwrap_or(service);
-            format!("{service}/{method}")
-        }
-        None => "unknown".to_string(),
-    }
+/// The metrics label of a path: the method's, or `unknown` for a path no service offers.
+fn method_label(method: Option<Method>) -> &'static str {
+    method.map_or("unknown", |m| m.label)
 }
 
 fn is_oversize(response: &Response<tonic::body::Body>) -> bool {
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
     header("grpc-status") == Some("11")
         && header("grpc-message").is_some_and(|m| m.contains("too%20large") || m.contains("too large"))
+}
+
+/// The connection a request came on (plain or TLS).
+fn connection<B>(req: &Request<B>) -> Option<&ConnInfo> {
+    req.extensions()
+        .get::<ConnInfo>()
+        .or_else(|| req.extensions().get::<TlsConnectInfo<ConnInfo>>().map(TlsConnectInfo::get_ref))
+}
+
+/// What a call holds until its response body ends.
+struct Held {
+    _permit: OwnedSemaphorePermit,
+    _slot: Option<CallSlot>,
+}
+
+/// A response body that keeps the call's slots until it is finished or dropped.
+struct HeldBody {
+    inner: tonic::body::Body,
+    _held: Held,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Refuses a call before it reaches its handler: the status, counted under `reason`.
+fn refuse(metrics: &Metrics, label: &str, reason: &str, status: Status) -> Response<tonic::body::Body> {
+    metrics.rejected.with_label_values(&[reason]).inc();
+    metrics.calls.with_label_values(&[label, &format!("{:?}", status.code())]).inc();
+    status.into_http()
 }
 
 impl<S, B> Service<Request<B>> for Guard<S>
@@ -100,36 +173,80 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         // The ready service answers this call; a fresh clone waits for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let settings = self.settings.clone();
         Box::pin(async move {
-            let method = method_label(req.uri().path());
+            let method = crate::auth::method(req.uri().path());
+            let label = method_label(method);
             let metrics: &Metrics = &settings.app.metrics;
-            let Ok(permit) = settings.permits.clone().try_acquire_owned() else {
-                metrics.rejected.with_label_values(&["concurrency"]).inc();
-                metrics.calls.with_label_values(&[method.as_str(), "ResourceExhausted"]).inc();
-                let status = Status::resource_exhausted(format!(
-                    "the server is serving its limit of {} concurrent calls; retry with backoff",
-                    settings.max_concurrent
-                ));
-                return Ok(status.into_http());
+            let limits = &settings.limits;
+            let authorization = req.headers().get(http::header::AUTHORIZATION).map(HeaderValue::as_bytes);
+            let principal = match settings.app.auth.authorize(method, authorization) {
+                Ok(p) => p,
+                Err(status) => {
+                    tracing::info!(target: "quiver::audit", method = label, code = ?status.code(), "call refused");
+                    return Ok(refuse(metrics, label, "auth", status));
+                }
             };
+            let access = method.map_or(Access::Open, |m| m.access);
+            let upload = access == Access::Upload;
+            let slot = match connection(&req) {
+                Some(conn) => {
+                    match conn.state.start_call(
+                        upload,
+                        limits.max_calls_per_connection,
+                        limits.max_uploads_per_connection,
+                    ) {
+                        Ok(slot) => Some(slot),
+                        Err(what) => {
+                            let limit = if what == "uploads" {
+                                limits.max_uploads_per_connection
+                            } else {
+                                limits.max_calls_per_connection
+                            };
+                            let status = Status::resource_exhausted(format!(
+                                "this connection already has {limit} {what} in flight, the limit per connection; \
+                                 wait for them to finish or retry with backoff"
+                            ));
+                            return Ok(refuse(metrics, label, "connection", status));
+                        }
+                    }
+                }
+                None => None,
+            };
+            let (pool, size, kind) = if upload {
+                (&settings.pools.uploads, limits.max_concurrent_uploads, "uploads")
+            } else if label == ONLINE {
+                (&settings.pools.online, limits.max_concurrent_online, "online reads")
+            } else {
+                (&settings.pools.other, limits.max_concurrent_calls, "calls")
+            };
+            let Ok(permit) = pool.clone().try_acquire_owned() else {
+                let status = Status::resource_exhausted(format!(
+                    "the server is serving its limit of {size} concurrent {kind}; retry with backoff"
+                ));
+                return Ok(refuse(metrics, label, "concurrency", status));
+            };
+            let audited = matches!(access, Access::Upload | Access::Write | Access::Admin);
+            let by = principal.as_ref().map_or_else(|| "anonymous".to_string(), |p| p.name.clone());
+            if let Some(p) = principal {
+                req.extensions_mut().insert::<Principal>(p);
+            }
             let client =
                 req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
-            let limit = client.map_or(settings.deadline, |c| c.min(settings.deadline));
+            let limit = client.map_or(limits.deadline, |c| c.min(limits.deadline));
             let started = Instant::now();
             metrics.in_flight.inc();
             let outcome = tokio::time::timeout(limit, inner.call(req)).await;
             metrics.in_flight.dec();
-            drop(permit);
             let mut response = match outcome {
                 Ok(result) => result?,
                 Err(_) => Status::deadline_exceeded(format!(
                     "the call did not finish within its deadline of {limit:?}{}",
-                    if client.is_some_and(|c| c <= settings.deadline) {
+                    if client.is_some_and(|c| c <= limits.deadline) {
                         " (set by the client)"
                     } else {
                         " (the server's limit)"
@@ -141,7 +258,7 @@ where
                 let status = Status::resource_exhausted(format!(
                     "the request message is larger than the server's limit of {} bytes; send smaller \
                      requests (for large spines use Arrow Flight DoPut, which streams)",
-                    settings.max_message_bytes
+                    limits.max_message_bytes
                 ));
                 response = status.into_http();
             }
@@ -151,9 +268,13 @@ where
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .and_then(|v| v.parse::<i32>().ok())
                 .map_or(tonic::Code::Ok, tonic::Code::from_i32);
-            metrics.calls.with_label_values(&[method.as_str(), &format!("{code:?}")]).inc();
-            metrics.latency.with_label_values(&[method.as_str()]).observe(started.elapsed().as_secs_f64());
-            Ok(response)
+            metrics.calls.with_label_values(&[label, &format!("{code:?}")]).inc();
+            metrics.latency.with_label_values(&[label]).observe(started.elapsed().as_secs_f64());
+            if audited {
+                tracing::info!(target: "quiver::audit", method = label, by = %by, code = ?code, "call");
+            }
+            let held = Held { _permit: permit, _slot: slot };
+            Ok(response.map(|inner| tonic::body::Body::new(HeldBody { inner, _held: held })))
         })
     }
 }
@@ -176,12 +297,12 @@ mod tests {
     }
 
     #[test]
-    fn methods_are_labelled_by_service_and_name() {
-        assert_eq!(
-            method_label("/quiver.v1.OnlineService/GetOnlineFeatures"),
-            "OnlineService/GetOnlineFeatures"
-        );
-        assert_eq!(method_label("/arrow.flight.protocol.FlightService/DoGet"), "FlightService/DoGet");
-        assert_eq!(method_label("/"), "unknown");
+    fn methods_are_labelled_by_service_and_name_and_unknown_paths_share_one_label() {
+        let label = |path: &str| method_label(crate::auth::method(path));
+        assert_eq!(label("/quiver.v1.OnlineService/GetOnlineFeatures"), ONLINE);
+        assert_eq!(label("/arrow.flight.protocol.FlightService/DoGet"), "FlightService/DoGet");
+        assert_eq!(label("/"), "unknown");
+        assert_eq!(label("/x.Svc17/M17"), "unknown");
+        assert_eq!(label("/quiver.v1.OnlineService/Nope"), "unknown");
     }
 }

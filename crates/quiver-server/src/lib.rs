@@ -11,11 +11,15 @@
 //! - [`push_svc`] — rows pushed to a view's stores;
 //! - gRPC health checking and server reflection.
 //!
-//! Cross-cutting: [`guard`] (concurrency cap, deadlines, message size, call metrics),
+//! Cross-cutting: [`auth`] (tokens, roles, what each method needs), [`conn`] (connection
+//! cap, per-connection state, idle connections), [`guard`] (auth, concurrency shares,
+//! deadlines, message size, call metrics),
 //! [`metrics`] (Prometheus on its own port), [`error`] (the one error-to-status table),
 //! [`app`] (shared state; the registry held in memory and swapped atomically).
 
 pub mod app;
+pub mod auth;
+pub mod conn;
 pub mod convert;
 pub mod error;
 pub mod flight_svc;
@@ -31,7 +35,7 @@ pub mod server;
 pub mod training;
 
 pub use app::App;
-pub use server::{Limits, serve};
+pub use server::{Limits, ServeError, serve};
 
 /// The generated messages, clients and servers of `quiver.v1`.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -40,4 +44,9 @@ pub mod pb {
 
     /// The encoded descriptors of `quiver.v1`, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("quiver_v1_descriptor");
+
+    /// The encoded descriptors of Arrow Flight's service (described in
+    /// proto/arrow/flight/protocol/), for server reflection.
+    pub const FLIGHT_FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/arrow_flight_descriptor.bin"));
 }

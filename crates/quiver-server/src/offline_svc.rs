@@ -18,7 +18,10 @@ use crate::pb::get_historical_features_response::Part;
 use crate::pb::offline_service_server::OfflineService;
 use crate::training::{SpineFile, TrainingSpec, read_batches};
 
-pub struct OfflineApi(pub Arc<App>);
+pub struct OfflineApi {
+    pub app: Arc<App>,
+    pub max_spine_rows: u64,
+}
 
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::GetHistoricalFeaturesResponse, Status>> + Send>>;
 
@@ -34,6 +37,7 @@ impl OfflineService for OfflineApi {
         &self,
         request: Request<pb::GetHistoricalFeaturesRequest>,
     ) -> Result<Response<Self::GetHistoricalFeaturesStream>, Status> {
+        let owner = crate::flight_svc::caller(&request);
         let req = request.into_inner();
         let spec = TrainingSpec {
             features: match &req.kind {
@@ -48,15 +52,15 @@ impl OfflineService for OfflineApi {
             timestamp_column: Some(req.timestamp_column.clone()),
         };
         let (schema, batches) = decode_ipc(&req.spine_arrow_ipc, "spine_arrow_ipc")?;
-        let sets = &self.0.training;
-        let (id, dir) = sets.allocate()?;
+        let sets = &self.app.training;
+        let (id, dir) = sets.allocate(owner)?;
         let built = async {
-            let mut spine = SpineFile::create(dir.join("spine.parquet"), schema)?;
+            let mut spine = SpineFile::create(dir.join("spine.parquet"), schema, self.max_spine_rows)?;
             for b in &batches {
                 spine.write(b)?;
             }
             let (path, _) = spine.finish()?;
-            sets.build(&self.0, id.clone(), &dir, path, &spec).await
+            sets.build(&self.app, id.clone(), &dir, path, &spec).await
         }
         .await;
         let built = match built {
@@ -67,7 +71,7 @@ impl OfflineService for OfflineApi {
             }
         };
         // Stream the file back, then the manifest; the set's folder goes when done.
-        let app = self.0.clone();
+        let app = self.app.clone();
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let result: Result<(), Status> = async {

@@ -16,8 +16,33 @@ use crate::pb::online_service_server::OnlineService;
 
 /// Entity rows most one request may hold.
 pub const MAX_ENTITY_ROWS: usize = 10_000;
+/// Join key columns most one request may hold.
+pub const MAX_ENTITY_COLUMNS: usize = 32;
 
-pub struct OnlineApi(pub Arc<App>);
+pub struct OnlineApi {
+    pub app: Arc<App>,
+    /// Most features × entity rows one request may ask for.
+    pub max_cells: usize,
+}
+
+/// The number of entity rows a request holds, checked before any row is built.
+fn entity_row_count(
+    entities: &std::collections::HashMap<String, pb::RepeatedValue>,
+) -> Result<usize, Status> {
+    if entities.len() > MAX_ENTITY_COLUMNS {
+        return Err(Status::invalid_argument(format!(
+            "{} entity columns in one request; the limit is {MAX_ENTITY_COLUMNS}: send only join keys",
+            entities.len()
+        )));
+    }
+    let n = entities.values().map(|c| c.values.len()).max().unwrap_or(0);
+    if n > MAX_ENTITY_ROWS {
+        return Err(Status::invalid_argument(format!(
+            "{n} entity rows in one request; the limit is {MAX_ENTITY_ROWS}: split the request"
+        )));
+    }
+    Ok(n)
+}
 
 /// Columnar entity rows (join key -> values) as one map per row.
 fn entity_rows(
@@ -56,20 +81,31 @@ impl OnlineService for OnlineApi {
         request: Request<pb::GetOnlineFeaturesRequest>,
     ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
         let req = request.into_inner();
-        let snapshot = self.0.require_current()?;
+        let snapshot = self.app.require_current()?;
         let defs = &snapshot.definitions;
         let refs = match &req.kind {
             Some(Kind::FeatureService(s)) => resolve_features(defs, Some(s), &[])?,
             Some(Kind::Features(list)) => resolve_features(defs, None, &list.refs)?,
             None => resolve_features(defs, None, &[])?,
         };
+        // Checked before any row is built: the answer grows with features × entity rows.
+        let cells = refs.len().saturating_mul(entity_row_count(&req.entities)?);
+        if cells > self.max_cells {
+            return Err(Status::resource_exhausted(format!(
+                "{} features for {} entity rows is {cells} values; the server's limit is {} values per \
+                 request (max_online_values): ask for fewer features or entities per call",
+                refs.len(),
+                cells / refs.len().max(1),
+                self.max_cells
+            )));
+        }
         let rows = entity_rows(req.entities.into_iter().collect())?;
         let now_ns = if req.at_ns != 0 {
             req.at_ns
         } else {
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
         };
-        let answer = get_online_features(self.0.online.as_ref(), defs, &refs, &rows, now_ns)
+        let answer = get_online_features(self.app.online.as_ref(), defs, &refs, &rows, now_ns)
             .await
             .map_err(to_status)?;
         let mut results: Vec<pb::FeatureColumn> = (0..refs.len())

@@ -9,12 +9,18 @@ use quiver_core::repo::{LoadedDefinitions, parse_documents};
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
+use crate::auth::Principal;
 use crate::convert;
 use crate::error::to_status;
 use crate::pb;
 use crate::pb::registry_service_server::RegistryService;
 
 pub struct RegistryApi(pub Arc<App>);
+
+/// A free-text `applied_by` as recorded: at most 64 characters, no control characters.
+fn bounded_name(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(64).collect()
+}
 
 impl RegistryApi {
     /// Parses and checks documents (structure, references, lake data).
@@ -30,7 +36,9 @@ impl RegistryApi {
             .map(|(i, d)| (if d.name.is_empty() { format!("document {}", i + 1) } else { d.name }, d.content))
             .collect();
         let loaded = parse_documents(&docs);
-        quiver_offline::check::check_all(&loaded, &self.0.lake).await.map_err(to_status)?;
+        quiver_offline::check::check_all(&loaded, &self.0.lake, self.0.check_limits)
+            .await
+            .map_err(to_status)?;
         Ok(loaded)
     }
 }
@@ -49,13 +57,18 @@ impl RegistryService for RegistryApi {
     }
 
     async fn apply(&self, request: Request<pb::ApplyRequest>) -> Result<Response<pb::ApplyResponse>, Status> {
-        self.0.authorize(request.metadata())?;
+        // With auth on, the record names the token that applied, not what the request says.
+        let principal = request.extensions().get::<Principal>().cloned();
         let req = request.into_inner();
         let loaded = self.load(req.documents).await?;
         let head = self.0.registry.head().await.map_err(to_status)?;
         let empty = Definitions::default();
         let changes = diff(head.as_ref().map_or(&empty, |h| &h.definitions), &loaded.definitions);
-        let applied_by = if req.applied_by.is_empty() { "grpc".to_string() } else { req.applied_by };
+        let applied_by = match principal {
+            Some(p) => p.name,
+            None if req.applied_by.is_empty() => "grpc".to_string(),
+            None => bounded_name(&req.applied_by),
+        };
         let outcome = self
             .0
             .registry

@@ -1,14 +1,23 @@
 //! Training sets built for network clients: the spine arrives as Arrow batches, is written
 //! to a Parquet file in the server's work folder, and goes through the same builder as
 //! `quiver historical` (same plan, same manifest). Each set lives in its own folder,
-//! `training_sets/<id>/`, until it is fetched (gRPC) or pushed out by newer sets (Flight
-//! keeps the last [`KEPT`] so a client can `DoGet` them).
+//! `training_sets/<id>/`, until it is fetched (gRPC), expires, or is pushed out by newer
+//! sets (Flight keeps the last [`KEPT`] so a client can `DoGet` them).
+//!
+//! A set's id is its Flight ticket, so it must not be guessable: `ts-` and 128 random bits.
+//! When the server checks tokens, a set belongs to the token that uploaded its spine and only
+//! that token can fetch it; every set expires after the ticket lifetime (one hour by
+//! default). An unknown, expired and someone else's ticket all get the same NOT_FOUND.
+//!
+//! The work folder may be a user's own folder: the server takes an exclusive lock on it
+//! (`.quiver-serve.lock`, so two servers never share one) and deletes only folders it made —
+//! named `ts-<32 hex digits>` and holding its marker file — and only once it serves.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -27,6 +36,12 @@ use crate::error::to_status;
 pub const KEPT: usize = 64;
 /// Rows per batch when a training set is read back for a client.
 const BATCH_ROWS: usize = 8192;
+/// The file in each set's folder that says Quiver made it.
+const MARKER: &str = ".quiver-training-set";
+/// The lock file that gives one server the work folder.
+const LOCK_FILE: &str = ".quiver-serve.lock";
+/// How long a set can be fetched, unless the server is told otherwise.
+pub const DEFAULT_TICKET_TTL: Duration = Duration::from_secs(3600);
 
 /// What to retrieve, as a Flight `DoPut` command (JSON) or from a gRPC request.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -47,25 +62,32 @@ pub struct SpineFile {
     path: PathBuf,
     writer: ArrowWriter<File>,
     rows: u64,
+    max_rows: u64,
 }
 
 impl SpineFile {
-    pub fn create(path: PathBuf, schema: SchemaRef) -> Result<Self, Status> {
-        let file = File::create(&path).map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+    pub fn create(path: PathBuf, schema: SchemaRef, max_rows: u64) -> Result<Self, Status> {
+        let file = File::create(&path).map_err(|e| Status::internal(format!("storing the spine: {e}")))?;
         let writer = ArrowWriter::try_new(file, schema, None)
             .map_err(|e| Status::invalid_argument(format!("the spine's schema cannot be stored: {e}")))?;
-        Ok(SpineFile { path, writer, rows: 0 })
+        Ok(SpineFile { path, writer, rows: 0, max_rows })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Status> {
         self.rows += batch.num_rows() as u64;
+        if self.rows > self.max_rows {
+            return Err(Status::resource_exhausted(format!(
+                "the spine has more than {} rows, the server's limit (max_spine_rows); split it",
+                self.max_rows
+            )));
+        }
         self.writer
             .write(batch)
             .map_err(|e| Status::invalid_argument(format!("spine batch cannot be stored: {e}")))
     }
 
     pub fn finish(self) -> Result<(PathBuf, u64), Status> {
-        self.writer.close().map_err(|e| Status::internal(format!("{}: {e}", self.path.display())))?;
+        self.writer.close().map_err(|e| Status::internal(format!("storing the spine: {e}")))?;
         Ok((self.path, self.rows))
     }
 }
@@ -77,53 +99,157 @@ pub struct BuiltSet {
     pub manifest: Manifest,
 }
 
+/// One set the server knows.
+struct Entry {
+    /// The token name that uploaded the spine (`None` when the server checks no tokens).
+    owner: Option<String>,
+    /// Set when the set is built and can be fetched; the ticket lifetime counts from here.
+    kept_at: Option<Instant>,
+}
+
 /// The work folder's training sets.
 pub struct TrainingSets {
     root: PathBuf,
-    next: AtomicU64,
-    kept: Mutex<VecDeque<String>>,
+    ticket_ttl: Duration,
+    /// Sets by id. A `std` mutex: held for map updates only, never across an await.
+    sets: Mutex<HashMap<String, Entry>>,
+    /// Held for the server's life: the work folder's exclusive lock.
+    _lock: File,
+}
+
+/// Whether `name` has the shape of a set id: `ts-` and 32 lowercase hex digits.
+fn is_set_id(name: &str) -> bool {
+    name.strip_prefix("ts-").is_some_and(|hex| {
+        hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 impl TrainingSets {
-    pub fn new(work_dir: &Path) -> Self {
-        TrainingSets {
-            root: work_dir.join("training_sets"),
-            next: AtomicU64::new(0),
-            kept: Mutex::new(VecDeque::new()),
+    /// Takes the work folder (refused when another server holds it); deletes nothing.
+    pub fn open(work_dir: &Path, ticket_ttl: Duration) -> Result<Self, Status> {
+        let root = work_dir.join("training_sets");
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Status::failed_precondition(format!("work folder {}: {e}", root.display())))?;
+        let lock_path = work_dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Status::failed_precondition(format!("{}: {e}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Status::failed_precondition(format!(
+                    "the work folder {} is in use by another `quiver serve`; give each server its own --work-dir",
+                    work_dir.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Status::failed_precondition(format!("locking {}: {e}", lock_path.display())));
+            }
+        }
+        Ok(TrainingSets { root, ticket_ttl, sets: Mutex::new(HashMap::new()), _lock: lock })
+    }
+
+    /// Deletes the sets an earlier run of a server left in the work folder (they can no
+    /// longer be fetched): folders named like a set id that hold the marker file, nothing
+    /// else. Called once the server owns its port.
+    pub fn clear_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return };
+        let known = self.lock().keys().cloned().collect::<std::collections::HashSet<_>>();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if is_set_id(&name)
+                && !known.contains(&name)
+                && path.join(MARKER).is_file()
+                && let Err(e) = std::fs::remove_dir_all(&path)
+            {
+                tracing::warn!(path = %path.display(), error = %e, "cannot delete an old training set");
+            }
         }
     }
 
-    /// A new, empty folder for one set.
-    pub fn allocate(&self) -> Result<(String, PathBuf), Status> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id = format!("ts-{}-{n}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"));
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.sets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new, empty folder for one set owned by `owner`; its id is 128 random bits.
+    pub fn allocate(&self, owner: Option<String>) -> Result<(String, PathBuf), Status> {
+        self.expire();
+        let mut bits = [0u8; 16];
+        getrandom::fill(&mut bits)
+            .map_err(|e| Status::internal(format!("no random numbers for a training set id: {e}")))?;
+        let id = format!("ts-{}", hex::encode(bits));
         let dir = self.root.join(&id);
-        std::fs::create_dir_all(&dir).map_err(|e| Status::internal(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Status::internal(format!("creating a training set folder: {e}")))?;
+        File::create(dir.join(MARKER))
+            .map_err(|e| Status::internal(format!("creating a training set folder: {e}")))?;
+        self.lock().insert(id.clone(), Entry { owner, kept_at: None });
         Ok((id, dir))
     }
 
-    /// The output file of a set, if it is still kept. Ids are checked to be ours, so a
-    /// ticket cannot name a path outside the work folder.
-    pub fn output(&self, id: &str) -> Option<PathBuf> {
-        if !id.starts_with("ts-") || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-.T".contains(c)) {
+    /// The output file of a built, unexpired set that `caller` may fetch. Only ids this
+    /// server handed out are looked up, so a ticket cannot name a path.
+    pub fn output(&self, id: &str, caller: Option<&str>) -> Option<PathBuf> {
+        self.expire();
+        let sets = self.lock();
+        let entry = sets.get(id)?;
+        entry.kept_at?;
+        if entry.owner.is_some() && entry.owner.as_deref() != caller {
             return None;
         }
         let path = self.root.join(id).join("training_set.parquet");
         path.is_file().then_some(path)
     }
 
-    /// Keeps a set for later `DoGet`; drops the oldest beyond [`KEPT`].
+    /// Keeps a built set for later `DoGet`; drops the oldest beyond [`KEPT`].
     pub fn keep(&self, id: &str) {
-        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        kept.push_back(id.to_string());
-        while kept.len() > KEPT {
-            if let Some(old) = kept.pop_front() {
-                self.remove(&old);
+        let mut gone = Vec::new();
+        {
+            let mut sets = self.lock();
+            if let Some(e) = sets.get_mut(id) {
+                e.kept_at = Some(Instant::now());
             }
+            let mut kept: Vec<(Instant, String)> =
+                sets.iter().filter_map(|(k, e)| e.kept_at.map(|t| (t, k.clone()))).collect();
+            if kept.len() > KEPT {
+                kept.sort();
+                for (_, old) in kept.drain(..kept.len() - KEPT) {
+                    sets.remove(&old);
+                    gone.push(old);
+                }
+            }
+        }
+        for old in gone {
+            let _ = std::fs::remove_dir_all(self.root.join(old));
+        }
+    }
+
+    /// Deletes the sets whose ticket lifetime is over.
+    fn expire(&self) {
+        let now = Instant::now();
+        let gone: Vec<String> = {
+            let mut sets = self.lock();
+            let old: Vec<String> = sets
+                .iter()
+                .filter(|(_, e)| e.kept_at.is_some_and(|t| now.duration_since(t) > self.ticket_ttl))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in &old {
+                sets.remove(k);
+            }
+            old
+        };
+        for id in gone {
+            let _ = std::fs::remove_dir_all(self.root.join(id));
         }
     }
 
     pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
         let _ = std::fs::remove_dir_all(self.root.join(id));
     }
 
@@ -152,12 +278,43 @@ impl TrainingSets {
                 .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| "event_timestamp".into()),
             table_versions: Default::default(),
+            // The set's own fresh folder; the spine is still never overwritten.
+            overwrite: true,
         };
+        let offline_root = app.offline.root().as_str();
         let manifest = quiver_offline::training::build(app.lake.session(), &snapshot, &app.offline, &request)
             .await
-            .map_err(to_status)?;
-        Ok(BuiltSet { id, output, manifest })
+            .map_err(|e| without_server_paths(to_status(e), dir, offline_root))?;
+        Ok(BuiltSet { id, output, manifest: for_client(manifest, offline_root) })
     }
+}
+
+/// The status with the server's folders taken out of its message (a spine that cannot be
+/// read names its file; a table that cannot be read names its location): the client sees
+/// the same relative names as in its manifest.
+fn without_server_paths(status: Status, set_dir: &Path, offline_root: &str) -> Status {
+    let offline = offline_root.trim_end_matches('/');
+    let mut message = status.message().replace(&format!("{}/", set_dir.display()), "");
+    message = message.replace(offline, "offline_store");
+    if let Some(local) = offline.strip_prefix("file://") {
+        message = message.replace(local, "offline_store");
+    }
+    Status::new(status.code(), message)
+}
+
+/// The manifest as a client sees it: no path on the server. The spine and the output are
+/// named by their file names in the set's folder, each table by its place in the offline
+/// store.
+fn for_client(mut manifest: Manifest, offline_root: &str) -> Manifest {
+    let file_name =
+        |p: &str| Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    manifest.spine_path = file_name(&manifest.spine_path);
+    manifest.output_path = file_name(&manifest.output_path);
+    for view in &mut manifest.views {
+        let relative = view.table.strip_prefix(offline_root).unwrap_or(&view.name).trim_matches('/');
+        view.table = format!("offline_store/{relative}");
+    }
+    manifest
 }
 
 /// Reads a training set file back as batches, on a blocking thread, into a channel.
@@ -165,7 +322,7 @@ pub fn read_batches(path: PathBuf) -> mpsc::Receiver<Result<RecordBatch, Status>
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let reader = File::open(&path)
-            .map_err(|e| Status::not_found(format!("training set file {}: {e}", path.display())))
+            .map_err(|e| Status::not_found(format!("the training set file is gone: {e}")))
             .and_then(|f| {
                 ParquetRecordBatchReaderBuilder::try_new(f)
                     .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
@@ -190,8 +347,34 @@ pub fn read_batches(path: PathBuf) -> mpsc::Receiver<Result<RecordBatch, Status>
 
 /// The schema and row count of a training set file (from its footer).
 pub fn file_info(path: &Path) -> Result<(SchemaRef, i64), Status> {
-    let file = File::open(path).map_err(|e| Status::not_found(format!("{}: {e}", path.display())))?;
+    let file =
+        File::open(path).map_err(|e| Status::not_found(format!("the training set file is gone: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Status::internal(format!("reading the training set: {e}")))?;
     Ok((builder.schema().clone(), builder.metadata().file_metadata().num_rows()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_ids_are_recognised_by_shape_only() {
+        assert!(is_set_id(&format!("ts-{}", "0123456789abcdef".repeat(2))));
+        assert!(!is_set_id("ts-20260101T000000.000-1"), "the old clock-based ids are not ours to delete");
+        assert!(!is_set_id(&format!("ts-{}", "A".repeat(32))));
+        assert!(!is_set_id(&format!("ts-{}", "a".repeat(31))));
+        assert!(!is_set_id("training_sets"));
+    }
+
+    #[test]
+    fn statuses_and_manifests_sent_to_clients_hold_no_server_paths() {
+        let dir = Path::new("/srv/quiver/work/training_sets/ts-1");
+        let status = Status::invalid_argument(
+            "/srv/quiver/work/training_sets/ts-1/spine.parquet: cannot read the spine; table /srv/offline/driver_stats",
+        );
+        let clean = without_server_paths(status, dir, "file:///srv/offline/");
+        assert_eq!(clean.message(), "spine.parquet: cannot read the spine; table offline_store/driver_stats");
+        assert_eq!(clean.code(), tonic::Code::InvalidArgument);
+    }
 }

@@ -306,7 +306,7 @@ async fn every_rpc_over_the_network() {
         .unwrap();
     assert_eq!(info.total_records, 4);
     let gone = flight.do_get(arrow_flight::Ticket::new("ts-nope")).await.err().unwrap();
-    assert!(gone.to_string().contains("not on this server"), "{gone}");
+    assert!(gone.to_string().contains("no training set with this ticket"), "{gone}");
 
     // Push: a newer row replaces the online value; an older one does not; bad schema is
     // refused naming the column.
@@ -404,7 +404,7 @@ async fn every_rpc_over_the_network() {
     assert_eq!(status.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
 
     // Metrics: calls per method and code, and per-view freshness after materialization.
-    let text = metrics_text(&server).await;
+    let text = metrics_text(&server.app).await;
     assert!(
         text.contains(r#"quiver_grpc_calls_total{code="Ok",method="OnlineService/GetOnlineFeatures"}"#),
         "{text}"
@@ -422,26 +422,6 @@ async fn every_rpc_over_the_network() {
     assert!(text.contains("quiver_grpc_call_seconds_bucket"));
 
     server.shutdown().await;
-}
-
-/// Scrapes `/metrics` over HTTP from a metrics listener started for the test.
-async fn metrics_text(server: &TestServer) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task =
-        tokio::spawn(quiver_server::metrics::serve_metrics(listener, server.app.clone(), async move {
-            let _ = stopped.await;
-        }));
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).await.unwrap();
-    let _ = stop.send(());
-    let _ = task.await;
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -508,6 +488,7 @@ async fn deadline_size_and_concurrency_limits_answer_with_status_codes() {
         max_message_bytes: 64 << 10,
         max_concurrent_calls: 1,
         deadline: Duration::from_secs(60),
+        ..Default::default()
     };
     let mut server = TestServer::start_with(limits, None).await;
     let channel = server.channel().await;

@@ -13,7 +13,8 @@
 //! [`child`] re-runs a test in a child process with the server's `AWS_*` variables, for the
 //! code paths that read S3 settings from the environment (see there for why not `set_var`).
 //!
-//! [`redis`] starts real `redis-server` processes (one, or a 3-node cluster) on free ports.
+//! [`redis`] starts real `redis-server` processes (one, or a 3-node cluster) on free ports,
+//! optionally with a TLS port; [`tls`] makes the certificates with `openssl`.
 //!
 //! Layout: `s3` (the server and the client settings), `child` (re-running a test with an
 //! environment), `error` (the error type).
@@ -26,6 +27,7 @@ pub mod child;
 mod error;
 pub mod redis;
 mod s3;
+pub mod tls;
 
 pub use crate::error::{Error, Result};
 pub use crate::s3::{REGION, S3Server, S3Settings};

@@ -37,6 +37,8 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 /// One `redis-server` process.
 pub struct RedisServer {
     pub port: u16,
+    /// The TLS port, when started with [`RedisServer::start_tls`].
+    pub tls_port: Option<u16>,
     child: Child,
     _dir: tempfile::TempDir,
     extra: Vec<String>,
@@ -63,7 +65,46 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed (a prerequisite of the tests)");
         wait_until(&format!("redis-server on {port}"), || ping(port));
-        RedisServer { port, child, _dir: dir, extra: extra.iter().map(|s| s.to_string()).collect() }
+        RedisServer {
+            port,
+            tls_port: None,
+            child,
+            _dir: dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A server that also listens with TLS (the server certificate of `certs`; clients need
+    /// no certificate). The plaintext port stays for readiness checks.
+    pub fn start_tls(certs: &crate::tls::TestCerts) -> Self {
+        Self::start_tls_with(certs, &[])
+    }
+
+    /// [`RedisServer::start_tls`] with more arguments.
+    pub fn start_tls_with(certs: &crate::tls::TestCerts, more: &[&str]) -> Self {
+        let tls_port = free_port();
+        let (cert, key, ca) = (certs.server_cert(), certs.server_key(), certs.ca());
+        let extra = [
+            "--tls-port".to_string(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            ca.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        let extra: Vec<&str> = extra.iter().map(String::as_str).chain(more.iter().copied()).collect();
+        let mut server = Self::start_with(&extra);
+        server.tls_port = Some(tls_port);
+        server
+    }
+
+    /// The `rediss://` url of the TLS port.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://localhost:{}/0", self.tls_port.expect("started with start_tls"))
     }
 
     pub fn url(&self) -> String {
@@ -80,7 +121,8 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
-        let again = RedisServer::start_on(self.port, &extra);
+        let mut again = RedisServer::start_on(self.port, &extra);
+        again.tls_port = self.tls_port;
         *self = again;
     }
 
@@ -101,11 +143,25 @@ pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
 }
 
+const CLUSTER_ARGS: [&str; 4] = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"];
+
 impl RedisCluster {
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::start_with(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]))
+        Self::create((0..3).map(|_| RedisServer::start_with(&CLUSTER_ARGS)).collect())
+    }
+
+    /// A cluster whose nodes also listen with TLS, and talk to each other over TLS; a client
+    /// on a TLS port is told the other nodes' TLS ports.
+    pub fn start_tls(certs: &crate::tls::TestCerts) -> Self {
+        let args: Vec<&str> = CLUSTER_ARGS
+            .iter()
+            .copied()
+            .chain(["--tls-cluster", "yes", "--tls-replication", "yes"])
             .collect();
+        Self::create((0..3).map(|_| RedisServer::start_tls_with(certs, &args)).collect())
+    }
+
+    fn create(nodes: Vec<RedisServer>) -> Self {
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
@@ -123,5 +179,12 @@ impl RedisCluster {
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// The `rediss+cluster://` url of the TLS ports (started with [`RedisCluster::start_tls`]).
+    pub fn tls_url(&self) -> String {
+        let hosts: Vec<String> =
+            self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.tls_port.expect("a TLS cluster"))).collect();
+        format!("rediss+cluster://{}", hosts.join(","))
     }
 }

@@ -42,6 +42,11 @@ pub fn example_documents() -> Vec<pb::YamlDocument> {
 
 /// A project folder with a sample lake and a config using `redis_url`.
 pub fn project(redis_url: &str) -> (tempfile::TempDir, Config) {
+    project_with(redis_url, "")
+}
+
+/// [`project`] with more lines appended to its `quiver.yaml` (e.g. a `server:` section).
+pub fn project_with(redis_url: &str, extra_config: &str) -> (tempfile::TempDir, Config) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let spec = quiver_sample::SampleSpec {
@@ -54,7 +59,7 @@ pub fn project(redis_url: &str) -> (tempfile::TempDir, Config) {
     };
     quiver_sample::generate_lake(&dir.join("lake"), &spec).unwrap();
     let text = format!(
-        "project: rides\nregistry: registry\nlake: lake\noffline_store: offline\nonline_store:\n  type: redis\n  url: {redis_url}\n"
+        "project: rides\nregistry: registry\nlake: lake\noffline_store: offline\nonline_store:\n  type: redis\n  url: {redis_url}\n{extra_config}"
     );
     let path = dir.join("quiver.yaml");
     std::fs::write(&path, text).unwrap();
@@ -69,7 +74,7 @@ pub struct TestServer {
     pub redis: RedisServer,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
-    pub handle: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+    pub handle: Option<tokio::task::JoinHandle<Result<(), quiver_server::ServeError>>>,
 }
 
 impl TestServer {
@@ -78,10 +83,20 @@ impl TestServer {
     }
 
     pub async fn start_with(limits: Limits, token: Option<&str>) -> Self {
+        Self::start_custom(limits, token, "", quiver_server::app::AppOptions::default()).await
+    }
+
+    /// A server whose `quiver.yaml` has `extra_config` appended, with app options.
+    pub async fn start_custom(
+        limits: Limits,
+        token: Option<&str>,
+        extra_config: &str,
+        options: quiver_server::app::AppOptions,
+    ) -> Self {
         let redis = RedisServer::start();
-        let (dir, config) = project(&redis.url());
+        let (dir, config) = project_with(&redis.url(), extra_config);
         let work = dir.path().join("work");
-        let app = App::open(config, 512 << 20, token.map(str::to_string), work).await.unwrap();
+        let app = App::open_with(config, 512 << 20, token.map(str::to_string), work, options).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -213,4 +228,23 @@ pub async fn online(
         })
         .await
         .map(|r| r.into_inner())
+}
+
+/// Scrapes `/metrics` from a metrics listener started for the test.
+pub async fn metrics_text(app: &Arc<quiver_server::App>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(quiver_server::metrics::serve_metrics(listener, app.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let _ = stop.send(());
+    let _ = task.await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out
 }
