@@ -117,8 +117,8 @@ pub struct TlsConfig {
     pub client_ca: Option<PathBuf>,
 }
 
-/// The `server:` section.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The `server:` section. Its `Debug` shows no token.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ServerConfig {
     /// One admin token given as text (`server.auth_token`); `QUIVER_AUTH_TOKEN` and
     /// `--auth-token` override it.
@@ -132,6 +132,18 @@ pub struct ServerConfig {
     /// `writer` by default, `reader` to let model developers build training sets.
     pub upload_role: Option<Role>,
     pub tls: Option<TlsConfig>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
+            .field("tokens", &self.tokens)
+            .field("reads_need_token", &self.reads_need_token)
+            .field("upload_role", &self.upload_role)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]
@@ -415,6 +427,14 @@ mod tests {
         assert_eq!(tls.cert, PathBuf::from("/p/tls/server.pem"));
         assert_eq!(tls.client_ca, Some(PathBuf::from("/p/tls/ca.pem")));
         assert!(!format!("{:?}", s.tokens[0]).contains(&digest[..8]), "the digest is not printed");
+        let with_token = Config::parse(
+            "project: p\nserver: {auth_token: s3cret-text}\n",
+            Path::new("/p/q.yaml"),
+            Path::new("/p"),
+        )
+        .unwrap();
+        assert_eq!(with_token.server.auth_token.as_deref(), Some("s3cret-text"));
+        assert!(!format!("{with_token:?}").contains("s3cret-text"), "a token is never printed");
         assert!(Role::Reader < Role::Writer && Role::Writer < Role::Admin);
     }
 

@@ -9,7 +9,9 @@
 //!   else each have their own pool, so a flood of one kind cannot take the others' slots; a
 //!   connection may also hold only so many calls and uploads at once. Over a limit the call
 //!   gets `RESOURCE_EXHAUSTED` at once (it is not queued), naming the limit. A call holds
-//!   its slots until its response body ends (a streamed answer counts until its last message).
+//!   its pool permit until its response starts (an upload's handler reads the whole upload
+//!   first, so an upload holds it throughout) and its connection slot until the response body
+//!   ends, so a long stream (`Health/Watch`, a big `DoGet`) weighs on its own connection only.
 //! - **Deadline**: a call ends with `DEADLINE_EXCEEDED` after the shorter of the client's
 //!   `grpc-timeout` and the server's own limit. For a streaming response the deadline covers
 //!   the time to its first message (the stream then runs to its end).
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic::transport::server::TlsConnectInfo;
 use tower::{Layer, Service};
@@ -119,16 +121,10 @@ fn connection<B>(req: &Request<B>) -> Option<&ConnInfo> {
         .or_else(|| req.extensions().get::<TlsConnectInfo<ConnInfo>>().map(TlsConnectInfo::get_ref))
 }
 
-/// What a call holds until its response body ends.
-struct Held {
-    _permit: OwnedSemaphorePermit,
-    _slot: Option<CallSlot>,
-}
-
-/// A response body that keeps the call's slots until it is finished or dropped.
+/// A response body that keeps the call's connection slot until it is finished or dropped.
 struct HeldBody {
     inner: tonic::body::Body,
-    _held: Held,
+    _slot: Option<CallSlot>,
 }
 
 impl http_body::Body for HeldBody {
@@ -242,6 +238,7 @@ where
             metrics.in_flight.inc();
             let outcome = tokio::time::timeout(limit, inner.call(req)).await;
             metrics.in_flight.dec();
+            drop(permit);
             let mut response = match outcome {
                 Ok(result) => result?,
                 Err(_) => Status::deadline_exceeded(format!(
@@ -273,8 +270,7 @@ where
             if audited {
                 tracing::info!(target: "quiver::audit", method = label, by = %by, code = ?code, "call");
             }
-            let held = Held { _permit: permit, _slot: slot };
-            Ok(response.map(|inner| tonic::body::Body::new(HeldBody { inner, _held: held })))
+            Ok(response.map(|inner| tonic::body::Body::new(HeldBody { inner, _slot: slot })))
         })
     }
 }

@@ -60,11 +60,6 @@ fn entity_rows(
     if n == 0 {
         return Err(Status::invalid_argument("no entity rows: the join key columns are empty"));
     }
-    if n > MAX_ENTITY_ROWS {
-        return Err(Status::invalid_argument(format!(
-            "{n} entity rows in one request; the limit is {MAX_ENTITY_ROWS}: split the request"
-        )));
-    }
     let mut rows = vec![BTreeMap::new(); n];
     for (key, column) in entities {
         for (row, value) in rows.iter_mut().zip(&column.values) {
@@ -89,13 +84,13 @@ impl OnlineService for OnlineApi {
             None => resolve_features(defs, None, &[])?,
         };
         // Checked before any row is built: the answer grows with features × entity rows.
-        let cells = refs.len().saturating_mul(entity_row_count(&req.entities)?);
+        let entity_count = entity_row_count(&req.entities)?;
+        let cells = refs.len().saturating_mul(entity_count);
         if cells > self.max_cells {
             return Err(Status::resource_exhausted(format!(
-                "{} features for {} entity rows is {cells} values; the server's limit is {} values per \
-                 request (max_online_values): ask for fewer features or entities per call",
+                "{} features for {entity_count} entity rows is {cells} values; the server's limit is {} \
+                 values per request (max_online_values): ask for fewer features or entities per call",
                 refs.len(),
-                cells / refs.len().max(1),
                 self.max_cells
             )));
         }
