@@ -227,7 +227,9 @@ where
                 return Ok(refuse(metrics, label, "concurrency", status));
             };
             let audited = matches!(access, Access::Upload | Access::Write | Access::Admin);
-            let by = principal.as_ref().map_or_else(|| "anonymous".to_string(), |p| p.name.clone());
+            // Only calls that change something are audited; reads allocate nothing for it.
+            let by =
+                audited.then(|| principal.as_ref().map_or_else(|| "anonymous".into(), |p| p.name.clone()));
             if let Some(p) = principal {
                 req.extensions_mut().insert::<Principal>(p);
             }
@@ -267,7 +269,7 @@ where
                 .map_or(tonic::Code::Ok, tonic::Code::from_i32);
             metrics.calls.with_label_values(&[label, &format!("{code:?}")]).inc();
             metrics.latency.with_label_values(&[label]).observe(started.elapsed().as_secs_f64());
-            if audited {
+            if let Some(by) = by {
                 tracing::info!(target: "quiver::audit", method = label, by = %by, code = ?code, "call");
             }
             Ok(response.map(|inner| tonic::body::Body::new(HeldBody { inner, _slot: slot })))
