@@ -212,7 +212,7 @@ fn tokens_config(extra: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_set_tickets_are_random_owned_by_their_uploader_and_expire() {
-    let options = AppOptions { ticket_ttl: Duration::from_secs(3), ..AppOptions::default() };
+    let options = AppOptions { ticket_ttl: Duration::from_secs(6), ..AppOptions::default() };
     let mut server = TestServer::start_custom(Limits::default(), None, &tokens_config(""), options).await;
     let channel = server.channel().await;
     let mut registry = RegistryServiceClient::new(channel.clone());
@@ -247,7 +247,7 @@ async fn training_set_tickets_are_random_owned_by_their_uploader_and_expire() {
         assert!(e.contains("no training set with this ticket"), "{other:?}: {e}");
     }
     // After the ticket lifetime it is gone, files included.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_millis(6500)).await;
     let e = get_set(channel.clone(), &ticket, Some(ALICE)).await.unwrap_err();
     assert!(e.contains("no training set with this ticket"), "{e}");
     assert!(!server.app.work_dir.join("training_sets").join(&ticket).exists());
@@ -320,7 +320,7 @@ async fn stalled_upload(channel: Channel) -> tonic::Status {
 async fn one_client_holding_uploads_open_locks_nobody_else_out() {
     let limits = Limits {
         max_uploads_per_connection: 2,
-        upload_idle_timeout: Duration::from_secs(2),
+        upload_idle_timeout: Duration::from_secs(5),
         ..Limits::default()
     };
     let mut server = TestServer::start_with(limits, None).await;
