@@ -425,20 +425,6 @@ pub async fn history(config: &Config, out: &Output) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The features a command asks for: `--service NAME`, or `--features` items (each a
-/// `view:feature` reference or a whole view). Exactly one of the two must be given.
-pub fn resolve_features(
-    defs: &Definitions,
-    features: &[String],
-    service: Option<&str>,
-) -> Result<Vec<quiver_core::definitions::FeatureRef>, Failure> {
-    match (service, features.is_empty()) {
-        (Some(s), true) => Ok(defs.resolve_service(s)?),
-        (None, false) => Ok(defs.expand_references(features)?),
-        _ => Err(Failure::new("name the features with --features or --service (one of them)")),
-    }
-}
-
 pub fn sample_lake(dir: &Path, spec: &quiver_sample::SampleSpec, out: &Output) -> Result<(), Failure> {
     let summary = quiver_sample::generate_lake(dir, spec)?;
     if out.json {

@@ -193,8 +193,10 @@ pub enum Kind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A server logs what it does; a command only what went wrong.
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    // A server logs what it does; a command only what went wrong. Libraries (the Delta
+    // kernel, DataFusion, hyper…) log at WARN unless QUIVER_LOG asks for more: their INFO
+    // lines are per batch, not per call.
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "warn,quiver=info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUIVER_LOG")

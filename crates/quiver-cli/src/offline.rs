@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quiver_core::config::Config;
 use quiver_core::state::StateStore;
 use quiver_offline::lake::Lake;
-use quiver_offline::materialize::{Materializer, Progress, Span, ViewReport, ViewRows};
+use quiver_offline::materialize::{
+    MIN_ROWS_PER_WRITER_VAR, Materializer, Progress, Span, ViewReport, ViewRows, rows_per_writer_setting,
+};
 use quiver_offline::session::offline_session;
 use quiver_offline::store::OfflineStore;
 use quiver_offline::training::{self, TrainingSetRequest};
@@ -150,7 +152,7 @@ pub async fn materialize(
         registry,
         online: Some(online),
         online_expiry: false,
-        rows_per_writer: None,
+        rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
     let reports = materializer.run(span, views, &progress).await?;
@@ -238,7 +240,7 @@ pub async fn historical(
                 .await?
                 .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
             let defs = &snapshot.definitions;
-            let features = crate::commands::resolve_features(defs, &args.features, args.service.as_deref())?;
+            let features = defs.resolve_features(args.service.as_deref(), &args.features)?;
             let request = TrainingSetRequest {
                 spine: args.entities.clone().ok_or_else(|| Failure::new("--entities FILE is required"))?,
                 out: args.out.clone(),

@@ -72,7 +72,7 @@ pub async fn online(
         .await?
         .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
     let defs = &snapshot.definitions;
-    let refs = crate::commands::resolve_features(defs, features, service)?;
+    let refs = defs.resolve_features(service, features)?;
     if entities.is_empty() {
         return Err(Failure::new("give at least one --entity name=value"));
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use quiver_core::config::{Config, TlsConfig};
 use quiver_offline::check::CheckLimits;
-use quiver_server::app::AppOptions;
+use quiver_offline::materialize::{MIN_ROWS_PER_WRITER_VAR, rows_per_writer_setting};
+use quiver_server::domain::ProjectOptions;
 use quiver_server::{App, Limits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -163,18 +164,20 @@ async fn termination() {
 
 pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> Result<(), Failure> {
     let limits = opts.limits()?;
-    let options = AppOptions {
-        ticket_ttl: duration("ticket-ttl", &opts.ticket_ttl)?,
-        check_limits: CheckLimits {
-            time: duration("plan-time-limit", &opts.plan_time_limit)?,
-            memory: size("plan-memory-limit", &opts.plan_memory_limit)?,
-        },
-    };
     if let (Some(cert), Some(key)) = (&opts.tls_cert, &opts.tls_key) {
         config.server.tls =
             Some(TlsConfig { cert: cert.clone(), key: key.clone(), client_ca: opts.tls_client_ca.clone() });
     }
     let work_dir = opts.work_dir.clone().unwrap_or_else(|| config.root.join(".quiver/server"));
+    let options = ProjectOptions {
+        ticket_ttl: duration("ticket-ttl", &opts.ticket_ttl)?,
+        check_limits: CheckLimits {
+            time: duration("plan-time-limit", &opts.plan_time_limit)?,
+            memory: size("plan-memory-limit", &opts.plan_memory_limit)?,
+        },
+        rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
+        ..ProjectOptions::new(memory_limit, work_dir)
+    };
     let token =
         opts.auth_token.clone().filter(|t| !t.is_empty()).or_else(|| config.server.auth_token.clone());
     let secured = token.is_some() || !config.server.tokens.is_empty();
@@ -192,9 +195,9 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         tracing::warn!(addr = %opts.addr, "tokens travel in clear text beyond loopback: configure TLS (--tls-cert/--tls-key)");
     }
     let project = config.project.clone();
-    let app = App::open_with(config, memory_limit, token, work_dir, options)
+    let app = App::open_with(config, token, options)
         .await
-        .map_err(|s| Failure::new(format!("cannot start the server: {}", s.message())))?;
+        .map_err(|e| Failure::new(format!("cannot start the server: {e}")))?;
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| Failure::new(format!("cannot listen on {}: {e}", opts.addr)))?;

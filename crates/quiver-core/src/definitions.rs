@@ -239,6 +239,25 @@ impl Definitions {
         self.expand_distinct(service.features.iter().map(String::as_str))
     }
 
+    /// The features a request asks for, named one of two ways: a feature service, or a list
+    /// of references (each `view:feature` or a whole view). Exactly one of the two: a request
+    /// naming both, or neither, is refused rather than answered with one of them silently.
+    /// The CLI (`--service` / `--features`), the gRPC API and Flight all resolve through here.
+    pub fn resolve_features(&self, service: Option<&str>, features: &[String]) -> Result<Vec<FeatureRef>> {
+        match (service.filter(|s| !s.is_empty()), features.is_empty()) {
+            (Some(s), true) => self.resolve_service(s),
+            (None, false) => self.expand_references(features),
+            (Some(_), false) => Err(Error::InvalidArgument(
+                "both a feature service and a feature list were given: name the features one way, \
+                 a feature service or feature references (view:feature)"
+                    .into(),
+            )),
+            (None, true) => Err(Error::InvalidArgument(
+                "no features named: give a feature service or feature references (view:feature)".into(),
+            )),
+        }
+    }
+
     /// Expands several items (each `view` or `view:feature`, surrounding spaces ignored), in
     /// order. A feature named twice (`v` and `v:f`, or the same item repeated) comes back
     /// once, where it was first named: a request cannot grow its answer by repeating itself.
@@ -413,5 +432,19 @@ mod tests {
         assert_eq!(names(defs.expand_references(&many).unwrap()), ["v:a", "v:b"]);
         assert_eq!(names(defs.expand_references(&["v:b".into(), "v".into()]).unwrap()), ["v:b", "v:a"]);
         assert_eq!(names(defs.resolve_service("svc").unwrap()), ["v:a", "v:b"]);
+
+        // A request names its features one way: a service, or a list; never both or neither.
+        assert_eq!(names(defs.resolve_features(Some("svc"), &[]).unwrap()), ["v:a", "v:b"]);
+        assert_eq!(names(defs.resolve_features(None, &["v:b".into()]).unwrap()), ["v:b"]);
+        let both = defs.resolve_features(Some("svc"), &["v:a".into()]).unwrap_err();
+        assert!(
+            matches!(&both, Error::InvalidArgument(m) if m.contains("both a feature service and a feature list")),
+            "{both}"
+        );
+        let neither = defs.resolve_features(Some(""), &[]).unwrap_err();
+        assert!(
+            matches!(&neither, Error::InvalidArgument(m) if m.contains("no features named")),
+            "{neither}"
+        );
     }
 }

@@ -6,8 +6,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A declared value type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
@@ -98,18 +96,7 @@ impl FromStr for DType {
     }
 }
 
-impl Serialize for DType {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for DType {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(DType);
 
 #[cfg(test)]
 mod tests {

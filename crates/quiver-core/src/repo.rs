@@ -41,6 +41,17 @@ impl Origins {
             .cloned()
     }
 
+    /// A problem with one field of an object, located where the field was written.
+    pub fn problem(
+        &self,
+        kind: ObjectKind,
+        object: &str,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Problem {
+        Problem::at(self.field(kind, object, field), kind, object, Some(field.to_string()), message)
+    }
+
     pub fn object(&self, kind: ObjectKind, object: &str) -> Option<Origin> {
         self.field(kind, object, "")
     }

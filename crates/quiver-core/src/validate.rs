@@ -21,28 +21,23 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
         let kind = ObjectKind::Entity;
         if entity.join_keys.is_empty() {
             problems.push(
-                Problem::at(
-                    origins.field(kind, &entity.name, "join_keys"),
-                    kind,
-                    &entity.name,
-                    Some("join_keys".into()),
-                    "no join keys",
-                )
-                .with_hint("an entity needs at least one join key, e.g. {name: driver_id, dtype: int64}"),
+                origins
+                    .problem(kind, &entity.name, "join_keys", "no join keys")
+                    .with_hint("an entity needs at least one join key, e.g. {name: driver_id, dtype: int64}"),
             );
         }
         for key in &entity.join_keys {
             if !key.dtype.is_join_key() {
                 let field = format!("join_keys[{}].dtype", key.name);
                 problems.push(
-                    Problem::at(
-                        origins.field(kind, &entity.name, &field),
-                        kind,
-                        &entity.name,
-                        Some(field),
-                        format!("{} cannot be a join key type", key.dtype),
-                    )
-                    .with_hint("join keys are int32, int64, string or bytes"),
+                    origins
+                        .problem(
+                            kind,
+                            &entity.name,
+                            &field,
+                            format!("{} cannot be a join key type", key.dtype),
+                        )
+                        .with_hint("join keys are int32, int64, string or bytes"),
                 );
             }
         }
@@ -53,14 +48,9 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
         let name = view.name.as_str();
         if view.entities.is_empty() {
             problems.push(
-                Problem::at(
-                    origins.field(kind, name, "entities"),
-                    kind,
-                    name,
-                    Some("entities".into()),
-                    "no entities",
-                )
-                .with_hint("list the entities the features describe, e.g. entities: [driver]"),
+                origins
+                    .problem(kind, name, "entities", "no entities")
+                    .with_hint("list the entities the features describe, e.g. entities: [driver]"),
             );
         }
         // Join key name -> (entity, dtype), to find two entities disagreeing on a key.
@@ -69,14 +59,9 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
             let field = format!("entities[{entity_name}]");
             if view.entities[..i].contains(entity_name) {
                 problems.push(
-                    Problem::at(
-                        origins.field(kind, name, &field),
-                        kind,
-                        name,
-                        Some(field),
-                        format!("entity '{entity_name}' is listed twice"),
-                    )
-                    .with_hint("remove the copy"),
+                    origins
+                        .problem(kind, name, &field, format!("entity '{entity_name}' is listed twice"))
+                        .with_hint("remove the copy"),
                 );
                 continue;
             }
@@ -87,7 +72,7 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
                             && *dtype != key.dtype.to_string()
                         {
                             problems.push(
-                                Problem::at(origins.field(kind, name, &field), kind, name, Some(field.clone()), format!(
+                                origins.problem(kind, name, &field, format!(
                                     "join key '{}' is {} in entity '{entity_name}' but {dtype} in entity '{other}'",
                                     key.name, key.dtype
                                 ))
@@ -99,46 +84,41 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
                 }
                 None if loaded.declared(ObjectKind::Entity, entity_name) => {}
                 None => problems.push(
-                    Problem::at(
-                        origins.field(kind, name, &field),
-                        kind,
-                        name,
-                        Some(field),
-                        format!(
-                            "unknown entity '{entity_name}'{}",
-                            suggest(entity_name, defs.entities.iter().map(|e| e.name.as_str()))
-                        ),
-                    )
-                    .with_hint("declare it under `entities:` or fix the name"),
+                    origins
+                        .problem(
+                            kind,
+                            name,
+                            &field,
+                            format!(
+                                "unknown entity '{entity_name}'{}",
+                                suggest(entity_name, defs.entities.iter().map(|e| e.name.as_str()))
+                            ),
+                        )
+                        .with_hint("declare it under `entities:` or fix the name"),
                 ),
             }
         }
         if defs.source(&view.source).is_none() && !loaded.declared(ObjectKind::Source, &view.source) {
             problems.push(
-                Problem::at(
-                    origins.field(kind, name, "source"),
-                    kind,
-                    name,
-                    Some("source".into()),
-                    format!(
-                        "unknown source '{}'{}",
-                        view.source,
-                        suggest(&view.source, defs.sources.iter().map(|s| s.name.as_str()))
-                    ),
-                )
-                .with_hint("declare it under `sources:` or fix the name"),
+                origins
+                    .problem(
+                        kind,
+                        name,
+                        "source",
+                        format!(
+                            "unknown source '{}'{}",
+                            view.source,
+                            suggest(&view.source, defs.sources.iter().map(|s| s.name.as_str()))
+                        ),
+                    )
+                    .with_hint("declare it under `sources:` or fix the name"),
             );
         }
         if view.features.is_empty() && !loaded.incomplete.contains(&(kind, view.name.clone())) {
             problems.push(
-                Problem::at(
-                    origins.field(kind, name, "features"),
-                    kind,
-                    name,
-                    Some("features".into()),
-                    "no features",
-                )
-                .with_hint("a view declares at least one feature"),
+                origins
+                    .problem(kind, name, "features", "no features")
+                    .with_hint("a view declares at least one feature"),
             );
         }
         let timestamp_columns: Vec<&str> = defs
@@ -162,16 +142,11 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
             };
             if let Some(what) = clash {
                 problems.push(
-                    Problem::at(
-                        origins.field(kind, name, &field),
-                        kind,
-                        name,
-                        Some(field),
-                        format!("feature '{}' is {what}", feature.name),
-                    )
-                    .with_hint(
-                        "rename the feature (a transform can alias the column: SELECT x AS new_name ...)",
-                    ),
+                    origins
+                        .problem(kind, name, &field, format!("feature '{}' is {what}", feature.name))
+                        .with_hint(
+                            "rename the feature (a transform can alias the column: SELECT x AS new_name ...)",
+                        ),
                 );
             }
         }
@@ -179,25 +154,14 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
             && sql.trim().is_empty()
         {
             problems.push(
-                Problem::at(
-                    origins.field(kind, name, "transform"),
-                    kind,
-                    name,
-                    Some("transform".into()),
-                    "is empty",
-                )
-                .with_hint("write a SQL query over the table `source`, or remove `transform`"),
+                origins
+                    .problem(kind, name, "transform", "is empty")
+                    .with_hint("write a SQL query over the table `source`, or remove `transform`"),
             );
         }
         for tag in view.tags.keys() {
             if tag.is_empty() {
-                problems.push(Problem::at(
-                    origins.field(kind, name, "tags"),
-                    kind,
-                    name,
-                    Some("tags".into()),
-                    "a tag has an empty key",
-                ));
+                problems.push(origins.problem(kind, name, "tags", "a tag has an empty key"));
             }
         }
     }
@@ -207,14 +171,9 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
         let name = service.name.as_str();
         if service.features.is_empty() {
             problems.push(
-                Problem::at(
-                    origins.field(kind, name, "features"),
-                    kind,
-                    name,
-                    Some("features".into()),
-                    "no features",
-                )
-                .with_hint("list whole views or view:feature references"),
+                origins
+                    .problem(kind, name, "features", "no features")
+                    .with_hint("list whole views or view:feature references"),
             );
         }
         for (i, item) in service.features.iter().enumerate() {

@@ -212,7 +212,7 @@ async fn main() {
             registry,
             online: None,
             online_expiry: false,
-            rows_per_writer: None,
+            rows_per_writer: quiver_offline::store::MIN_ROWS_PER_WRITER,
         };
         let start = chrono::DateTime::from_timestamp_micros(BASE_US).expect("time");
         let reports = m

@@ -138,17 +138,12 @@ async fn check_view(
                         other => other.to_string(),
                     };
                     problems.push(
-                        Problem::at(
-                            origins.field(kind, name, "transform"),
-                            kind,
-                            name,
-                            Some("transform".into()),
-                            format!("the SQL does not plan: {message}"),
-                        )
-                        .with_hint(format!(
-                            "the source is the table `source` with columns: {}",
-                            column_list(&input_schema)
-                        )),
+                        origins
+                            .problem(kind, name, "transform", format!("the SQL does not plan: {message}"))
+                            .with_hint(format!(
+                                "the source is the table `source` with columns: {}",
+                                column_list(&input_schema)
+                            )),
                     );
                     return problems;
                 }
@@ -164,7 +159,7 @@ async fn check_view(
     {
         match schema.field_with_name(column) {
             Err(_) => problems.push(
-                Problem::at(origins.field(kind, name, "transform"), kind, name, Some("transform".into()), format!("{from} has no {field} column '{column}'"))
+                origins.problem(kind, name, "transform", format!("{from} has no {field} column '{column}'"))
                     .with_hint(format!("keep the column in the SELECT; {from} has: {columns}")),
             ),
             Ok(f) if !(is_timestamp_like(f.data_type()) || is_text(f.data_type())) => problems.push(
@@ -238,14 +233,14 @@ async fn check_view(
         if let Err(message) = outcome {
             let field = if view.transform.is_some() { "transform" } else { "source" };
             problems.push(
-                Problem::at(
-                    origins.field(kind, name, field),
-                    kind,
-                    name,
-                    Some(field.into()),
-                    format!("reading the first {SAMPLE_ROWS} rows failed: {message}"),
-                )
-                .with_hint("fix the data or the transform so every row converts"),
+                origins
+                    .problem(
+                        kind,
+                        name,
+                        field,
+                        format!("reading the first {SAMPLE_ROWS} rows failed: {message}"),
+                    )
+                    .with_hint("fix the data or the transform so every row converts"),
             );
         }
     }

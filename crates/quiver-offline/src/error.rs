@@ -16,6 +16,10 @@ pub enum Error {
     #[error("{0}")]
     Schema(String),
 
+    /// Something the caller named does not exist (a table version beyond the latest).
+    #[error("{0}")]
+    NotFound(String),
+
     /// The offline store (Delta Lake) could not be opened, read or written.
     #[error("offline store: {0}")]
     Store(String),

@@ -210,9 +210,9 @@ pub struct Materializer {
     /// Give online rows an expiry at event time + ttl.
     pub online_expiry: bool,
     /// Rows of a window per Parquet writer at least (each writer makes files of its own);
-    /// `None`: [`MIN_ROWS_PER_WRITER_VAR`] from the environment, else
-    /// [`crate::store::MIN_ROWS_PER_WRITER`].
-    pub rows_per_writer: Option<usize>,
+    /// [`crate::store::MIN_ROWS_PER_WRITER`] unless the caller was told otherwise
+    /// ([`rows_per_writer_setting`]).
+    pub rows_per_writer: usize,
 }
 
 /// Rows per online write call.
@@ -246,17 +246,15 @@ async fn write_latest(online: &dyn OnlineStore, rows: Vec<quiver_online::RowWrit
 /// The environment variable that sets [`crate::store::MIN_ROWS_PER_WRITER`] for a run.
 pub const MIN_ROWS_PER_WRITER_VAR: &str = "QUIVER_MIN_ROWS_PER_WRITER";
 
-/// Rows per writer at least: [`MIN_ROWS_PER_WRITER_VAR`] when set, else the default.
-fn min_rows_per_writer() -> Result<usize> {
-    match std::env::var(MIN_ROWS_PER_WRITER_VAR) {
-        Err(std::env::VarError::NotPresent) => Ok(crate::store::MIN_ROWS_PER_WRITER),
-        Ok(text) => match text.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(Error::InvalidInput(format!(
-                "{MIN_ROWS_PER_WRITER_VAR}={text:?}: expected a whole number of rows, at least 1"
-            ))),
-        },
-        Err(e) => Err(Error::InvalidInput(format!("{MIN_ROWS_PER_WRITER_VAR}: {e}"))),
+/// Rows per writer at least, from the value of [`MIN_ROWS_PER_WRITER_VAR`] (`None`: not set,
+/// the default). The CLI and the server read the variable; the library reads no environment.
+pub fn rows_per_writer_setting(value: Option<&str>) -> Result<usize> {
+    let Some(text) = value else { return Ok(crate::store::MIN_ROWS_PER_WRITER) };
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::InvalidInput(format!(
+            "{MIN_ROWS_PER_WRITER_VAR}={text:?}: expected a whole number of rows, at least 1"
+        ))),
     }
 }
 
@@ -405,10 +403,7 @@ impl Materializer {
                 "the window is empty: start {start} is not before end {end}"
             )));
         }
-        let per_writer = match self.rows_per_writer {
-            Some(n) => n.max(1),
-            None => min_rows_per_writer()?,
-        };
+        let per_writer = self.rows_per_writer.max(1);
         let mut reports = Vec::new();
         for view in selected {
             let report = self.run_view(defs, head.version, view, span, per_writer, progress).await;

@@ -113,10 +113,6 @@ impl AsofJoinExec {
         ));
         Ok(AsofJoinExec { spine, features, params, schema, cache })
     }
-
-    pub fn params(&self) -> &AsofParams {
-        &self.params
-    }
 }
 
 impl DisplayAs for AsofJoinExec {

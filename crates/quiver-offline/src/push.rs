@@ -147,7 +147,7 @@ pub async fn push(
     for f in &view.features {
         exprs.push(cast(column(&f.name), arrow_type(&f.dtype)).alias(&f.name));
     }
-    let sorted = frame.select(exprs)?.sort(latest_row_order(defs, view, true))?.collect().await?;
+    let sorted = frame.select(exprs)?.sort(latest_row_order(defs, view))?.collect().await?;
 
     let mut outcome = PushOutcome { rows, ..Default::default() };
     if targets.offline {

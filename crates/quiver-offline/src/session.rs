@@ -15,8 +15,8 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 
 /// Rows per batch in offline jobs (DataFusion's default is 8 192). A sort of many columns
 /// sorts each input batch, then merges the sorted batches: with 64 k-row batches the merge
-/// has an eighth of the inputs, and materializing 10 M rows took 6.4 s instead of 9.0 s
-/// (BENCHMARKS.md, "Materialization into the online store"); 128 k and 256 k were slower.
+/// has an eighth of the inputs of the default's, and larger batches cost more in memory than
+/// they save in merging (the materialization workload of BENCHMARKS.md measures it).
 pub const BATCH_ROWS: usize = 65_536;
 
 /// A session whose operators together use at most `memory_limit` bytes before spilling.
@@ -133,7 +133,7 @@ mod tests {
             assert!(each * partitions <= pool / 4, "{partitions} partitions: {each} each");
             assert!(each + 1 >= pool / 4 / partitions, "{partitions} partitions: {each} each");
         }
-        // Two partitions (this project's 2-core machines) keep an eighth of the pool each.
+        // Two partitions (a 2-core machine) keep an eighth of the pool each.
         let two =
             offline_config(pool, |n| (n == "DATAFUSION_EXECUTION_TARGET_PARTITIONS").then(|| "2".into()))
                 .unwrap();

@@ -5,7 +5,7 @@
 //! every push through a one-partition writer, so each file it writes is sorted. When a window
 //! is materialized again, files that straddle the window's edges are rewritten with their
 //! rows outside the window, in their own order, so a rewrite of a sorted file is sorted too.
-//! Files written by anyone else (an earlier Quiver, another Delta writer) carry no such
+//! Files written by anyone else (another Delta writer, a tool rewriting the table) carry no such
 //! promise. Sortedness is therefore recorded per file, by the writer that knows it, in a
 //! small sidecar next to the Delta log:
 //!

@@ -59,20 +59,13 @@ pub fn offline_schema(defs: &Definitions, view: &FeatureView) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The order of a view's offline rows that decides which row is the latest: ascending by
-/// join keys, event time, created time (null first) and, with `tie_break`, the scalar
-/// feature values (null first), so that on a full tie the choice never depends on file order.
-/// The last row of each key group at or before a time is the chosen one, in the
-/// point-in-time join and in the online store alike.
-pub fn latest_row_order(
-    defs: &Definitions,
-    view: &FeatureView,
-    tie_break: bool,
-) -> Vec<datafusion::logical_expr::SortExpr> {
-    let keys = defs.join_keys(view).len();
-    let columns = crate::sorted::sort_columns(&offline_schema(defs, view));
-    let used = if tie_break { columns.len() } else { keys + 2 };
-    columns[..used]
+/// The order of a view's offline rows that decides which row is the latest, as logical sort
+/// expressions: ascending by join keys, event time, created time (null first) and the scalar
+/// feature values (null first), so that on a full tie the choice never depends on file
+/// order ([`crate::sorted::sort_columns`]). The last row of each key group at or before a
+/// time is the chosen one, in the point-in-time join and in the online store alike.
+pub fn latest_row_order(defs: &Definitions, view: &FeatureView) -> Vec<datafusion::logical_expr::SortExpr> {
+    crate::sorted::sort_columns(&offline_schema(defs, view))
         .iter()
         .map(|name| col(datafusion::common::Column::from_name(name)).sort(true, true))
         .collect()
@@ -136,10 +129,6 @@ impl OfflineStore {
             root.set_path(&p);
         }
         OfflineStore { root }
-    }
-
-    pub fn root(&self) -> &Url {
-        &self.root
     }
 
     /// The Delta table of a view.
@@ -272,7 +261,7 @@ impl OfflineStore {
         let Some(latest) = table.version() else { return Ok(None) };
         if let Some(v) = version {
             if v > latest {
-                return Err(Error::Store(format!(
+                return Err(Error::NotFound(format!(
                     "view '{view}': table version {v} does not exist (latest is {latest})"
                 )));
             }

@@ -384,7 +384,7 @@ async fn run_seed(seed: u64) -> usize {
         registry: registry.clone(),
         online: None,
         online_expiry: false,
-        rows_per_writer: many_writers.then_some(1),
+        rows_per_writer: if many_writers { 1 } else { quiver_offline::store::MIN_ROWS_PER_WRITER },
     };
     // Seeds take turns: one window (one sorted file per view); three windows (three sorted
     // files, merged on read); three windows and then a window across two of them, which

@@ -3,10 +3,16 @@
 /// Errors raised by online stores and online reads.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The store cannot be reached or answered with an error (Redis down, connection
-    /// refused, timeout). Callers map this to "unavailable": retrying later may work.
+    /// The store cannot be reached or cannot answer now (Redis down, connection refused or
+    /// dropped, timeout, a cluster resharding or loading). Retrying later may work.
     #[error("online store unavailable: {0}")]
     Unavailable(String),
+
+    /// The store answered, but refused the command (a script error, a wrong reply type, a
+    /// command the server does not allow). Retrying will not help: the store or Quiver is
+    /// misconfigured, or this is a bug.
+    #[error("online store refused a command: {0}")]
+    Refused(String),
 
     /// The embedded store's file cannot be opened, read or written.
     #[error("embedded online store {path}: {message}")]
@@ -38,7 +44,40 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<redis::RedisError> for Error {
+    /// Transient failures (the connection, a timeout, a cluster that is moving or down) are
+    /// [`Error::Unavailable`]; wrong credentials or permissions are [`Error::Config`];
+    /// anything else the server or client refused for good is [`Error::Refused`].
     fn from(e: redis::RedisError) -> Self {
-        Error::Unavailable(e.to_string())
+        use redis::{ErrorKind, RetryMethod, ServerErrorKind};
+        let text = e.to_string();
+        match e.kind() {
+            ErrorKind::AuthenticationFailed
+            | ErrorKind::InvalidClientConfig
+            | ErrorKind::Server(ServerErrorKind::NoPerm) => return Error::Config(text),
+            _ => {}
+        }
+        let transient = e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_cluster_error()
+            || !matches!(e.retry_method(), RetryMethod::NoRetry);
+        if transient { Error::Unavailable(text) } else { Error::Refused(text) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_errors_are_told_apart_by_whether_retrying_can_help() {
+        let refused = redis::RedisError::from((redis::ErrorKind::Client, "script failed"));
+        assert!(matches!(Error::from(refused), Error::Refused(_)));
+        let io =
+            redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"));
+        assert!(matches!(Error::from(io), Error::Unavailable(_)));
+        let auth = redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "bad password"));
+        assert!(matches!(Error::from(auth), Error::Config(_)));
     }
 }

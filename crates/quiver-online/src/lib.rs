@@ -6,10 +6,11 @@
 //! - [`value`] — feature values and their binary encoding;
 //! - [`keys`] — entity keys;
 //! - [`rows`] — from materialized Arrow rows to the latest row per entity;
-//! - [`read`] — online reads with statuses;
-//! - [`conformance`] — the suite every store implementation passes.
+//! - [`read`] — online reads with statuses.
+//!
+//! Every store implementation passes one conformance suite (`tests/suite/`), run against
+//! the embedded store, a `redis-server`, a Redis Cluster and both over TLS.
 
-pub mod conformance;
 pub mod embedded;
 pub mod error;
 pub mod keys;

@@ -84,8 +84,6 @@ pub struct RedisStore {
     project: String,
     url: String,
     script: Script,
-    /// Cluster node addresses given in the URL, for scans across shards.
-    nodes: Vec<String>,
     /// TLS (`rediss://`): the CA to trust (PEM), `None` for the system's roots. Kept so the
     /// per-node connections of a scan use the same trust as the main connection.
     tls: Option<Option<Vec<u8>>>,
@@ -122,26 +120,25 @@ impl RedisStore {
                     .map_err(|e| Error::Config(format!("the Redis TLS CA {}: {e}", path.display())))?,
             )),
         };
-        let (conn, nodes) = if let Some((scheme, rest)) = cluster {
+        let conn = if let Some((scheme, rest)) = cluster {
             let nodes: Vec<String> =
                 rest.split(',').map(|h| format!("{scheme}://{}", h.trim().trim_end_matches('/'))).collect();
-            let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.clone());
+            let mut builder = redis::cluster::ClusterClientBuilder::new(nodes);
             if let Some(root_cert) = &tls {
                 builder =
                     builder.certs(redis::TlsCertificates { client_tls: None, root_cert: root_cert.clone() });
             }
             let client = builder.build().map_err(|e| Error::Config(format!("the Redis cluster url: {e}")))?;
-            (Conn::Cluster(client.get_async_connection().await?), nodes)
+            Conn::Cluster(client.get_async_connection().await?)
         } else {
             let client = client_for(url, &tls)?;
-            (Conn::Single(client.get_connection_manager().await?), vec![url.to_string()])
+            Conn::Single(client.get_connection_manager().await?)
         };
         Ok(RedisStore {
             conn,
             project: project.to_string(),
             url: url.to_string(),
             script: Script::new(NEWER_WINS),
-            nodes,
             tls,
         })
     }
@@ -241,7 +238,7 @@ impl RedisStore {
                     }
                 }
                 if out.is_empty() {
-                    return Err(Error::Unavailable(format!("no primaries listed by {:?}", self.nodes)));
+                    return Err(Error::Unavailable("CLUSTER NODES lists no healthy primary".into()));
                 }
                 Ok(out)
             }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
+mod suite;
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use quiver_online::store::OnlineStore;
 async fn embedded_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn OnlineStore> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    quiver_online::conformance::run(store.clone(), "t").await;
+    suite::run(store.clone(), "t").await;
     // The data survives reopening the file.
     let k = quiver_online::keys::entity_key(&[("id", &quiver_online::value::Value::Int64(1))]).unwrap();
     let row = quiver_online::RowWrite {
@@ -34,7 +35,7 @@ async fn embedded_store_passes_the_conformance_suite() {
 async fn redis_store_passes_the_conformance_suite() {
     let server = common::RedisServer::start();
     let store: Arc<dyn OnlineStore> = Arc::new(RedisStore::connect(&server.url(), "rides").await.unwrap());
-    quiver_online::conformance::run(store, "t").await;
+    suite::run(store, "t").await;
     // Keys carry the project and the entity hash tag.
     let store = RedisStore::connect(&server.url(), "rides").await.unwrap();
     let k =
@@ -46,7 +47,7 @@ async fn redis_store_passes_the_conformance_suite() {
 async fn redis_cluster_store_passes_the_conformance_suite() {
     let cluster = common::RedisCluster::start();
     let store: Arc<dyn OnlineStore> = Arc::new(RedisStore::connect(&cluster.url(), "rides").await.unwrap());
-    quiver_online::conformance::run(store.clone(), "t").await;
+    suite::run(store.clone(), "t").await;
     // One entity's rows of every view live on one shard: same hash tag, same slot.
     let write = |view: &str| quiver_online::RowWrite {
         view: view.into(),
@@ -90,18 +91,29 @@ async fn redis_expires_rows_past_their_ttl_when_asked() {
         bytes: vec![1; 23],
         expire_at_ms: expire,
     };
-    store.write(&[row("id=1", Some(now_ms + 300)), row("id=2", None)]).await.unwrap();
-    let ttl: i64 = server.cli(&["pttl", "rides:{id=1}:v"]).trim().parse().unwrap();
-    assert!(ttl > 0 && ttl <= 300, "pttl {ttl}");
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let got = store
-        .read(&[
-            ("v".into(), quiver_online::store::EntityKey("id=1".into())),
-            ("v".into(), quiver_online::store::EntityKey("id=2".into())),
-        ])
+    // id=1 expires soon, id=3 in an hour, id=2 never. The hour-long expiry is read back as
+    // set (a bound no slow machine can break); id=1 is then awaited with bounded polling.
+    let hour_ms = 3_600_000;
+    store
+        .write(&[row("id=1", Some(now_ms + 300)), row("id=2", None), row("id=3", Some(now_ms + hour_ms))])
         .await
         .unwrap();
+    let ttl: i64 = server.cli(&["pttl", "rides:{id=3}:v"]).trim().parse().unwrap();
+    assert!(ttl > hour_ms - 60_000 && ttl <= hour_ms, "pttl {ttl}: the expiry is the time asked for");
+    assert_eq!(server.cli(&["pttl", "rides:{id=2}:v"]).trim(), "-1", "no expiry asked, none set");
+    let keys = |ids: &[&str]| -> Vec<(String, quiver_online::store::EntityKey)> {
+        ids.iter().map(|id| ("v".to_string(), quiver_online::store::EntityKey(id.to_string()))).collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let got = loop {
+        let got = store.read(&keys(&["id=1", "id=2", "id=3"])).await.unwrap();
+        if got[0].is_none() || std::time::Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(got[0], None, "expired");
+    assert!(got[2].is_some(), "not yet expired, kept");
     assert!(got[1].is_some(), "no expiry asked, kept");
 }
 
@@ -154,7 +166,7 @@ async fn redis_over_tls_trusts_the_configured_ca_and_nothing_else() {
     let url = server.tls_url();
     let store: Arc<dyn OnlineStore> =
         Arc::new(RedisStore::connect_with_ca(&url, "rides", Some(&certs.ca())).await.unwrap());
-    quiver_online::conformance::run(store, "t").await;
+    suite::run(store, "t").await;
     // A CA that did not sign the server's certificate, or the system's roots: refused.
     let untrusted = RedisStore::connect_with_ca(&url, "rides", Some(&certs.other_ca())).await;
     assert!(untrusted.is_err(), "a server signed by another CA was trusted");
@@ -183,7 +195,7 @@ async fn redis_cluster_over_tls_passes_the_conformance_suite() {
     let url = cluster.tls_url();
     let store: Arc<dyn OnlineStore> =
         Arc::new(RedisStore::connect_with_ca(&url, "rides", Some(&certs.ca())).await.unwrap());
-    quiver_online::conformance::run(store, "t").await;
+    suite::run(store, "t").await;
     let untrusted = RedisStore::connect_with_ca(&url, "rides", Some(&certs.other_ca())).await;
     assert!(untrusted.is_err(), "a cluster signed by another CA was trusted");
 }

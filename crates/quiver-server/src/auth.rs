@@ -17,9 +17,9 @@
 //! With no token configured at all, every call is open (and `quiver serve` refuses to listen
 //! beyond loopback unless told `--insecure`).
 
+use crate::domain::Error;
 use quiver_core::config::{Role, ServerConfig, TokenConfig};
 use sha2::{Digest, Sha256};
-use tonic::Status;
 
 /// What a method needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,7 +142,7 @@ impl Auth {
         &self,
         method: Option<Method>,
         authorization: Option<&[u8]>,
-    ) -> Result<Option<Principal>, Status> {
+    ) -> Result<Option<Principal>, Error> {
         if !self.enabled() {
             return Ok(None);
         }
@@ -151,22 +151,24 @@ impl Auth {
         let principal = match presented {
             None => None,
             Some(None) => {
-                return Err(Status::unauthenticated("the authorization header is not `Bearer <token>`"));
+                return Err(Error::NoCredentials("the authorization header is not `Bearer <token>`".into()));
             }
             Some(Some(token)) => match self.find(token) {
                 Some(p) => Some(p),
                 None => {
-                    return Err(Status::unauthenticated("the bearer token is not one the server accepts"));
+                    return Err(Error::NoCredentials(
+                        "the bearer token is not one the server accepts".into(),
+                    ));
                 }
             },
         };
         let (Some(role), Some(method)) = (needed, method) else { return Ok(principal) };
         match &principal {
-            None => Err(Status::unauthenticated(format!(
+            None => Err(Error::NoCredentials(format!(
                 "{} needs a token with role {role}: send `authorization: Bearer <token>`",
                 method.label
             ))),
-            Some(p) if p.role < role => Err(Status::permission_denied(format!(
+            Some(p) if p.role < role => Err(Error::Forbidden(format!(
                 "{} needs role {role}; token '{}' has role {}",
                 method.label, p.name, p.role
             ))),
@@ -221,7 +223,9 @@ mod tests {
     }
 
     fn call(a: &Auth, path: &str, header: Option<&str>) -> Result<Option<String>, tonic::Code> {
-        a.authorize(method(path), header.map(str::as_bytes)).map(|p| p.map(|p| p.name)).map_err(|s| s.code())
+        a.authorize(method(path), header.map(str::as_bytes))
+            .map(|p| p.map(|p| p.name))
+            .map_err(|e| crate::error::code(&e))
     }
 
     const APPLY: &str = "/quiver.v1.RegistryService/Apply";

@@ -2,17 +2,16 @@
 
 use std::io::Cursor;
 
+use crate::domain::{Error, Result};
+use crate::pb;
+use crate::pb::value::Kind;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::StreamReader;
-use quiver_core::definitions::{Definitions, FeatureRef, FeatureView, Field};
+use quiver_core::definitions::{Definitions, FeatureView, Field};
 use quiver_core::diff::{Action, ObjectChange};
 use quiver_core::registry::Snapshot;
 use quiver_online::value::Value;
-use tonic::Status;
-
-use crate::pb;
-use crate::pb::value::Kind;
 
 /// A wire value as a domain value.
 pub fn value_from_pb(v: &pb::Value) -> Value {
@@ -49,51 +48,23 @@ pub fn value_to_pb(v: Value) -> pb::Value {
     pb::Value { kind }
 }
 
-/// The features a request names: a feature service, or a list of references (each
-/// `view:feature` or a whole view).
-pub fn resolve_features(
-    defs: &Definitions,
-    service: Option<&str>,
-    refs: &[String],
-) -> Result<Vec<FeatureRef>, Status> {
-    match service {
-        Some(s) => defs.resolve_service(s).map_err(crate::error::to_status),
-        None => {
-            if refs.is_empty() {
-                return Err(Status::invalid_argument(
-                    "name the features: a feature service, or feature references (view:feature)",
-                ));
-            }
-            defs.expand_references(refs).map_err(crate::error::to_status)
-        }
-    }
-}
-
 /// Decodes an Arrow IPC stream; `what` names it in errors.
-pub fn decode_ipc(bytes: &[u8], what: &str) -> Result<(SchemaRef, Vec<RecordBatch>), Status> {
+pub fn decode_ipc(bytes: &[u8], what: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     if bytes.is_empty() {
-        return Err(Status::invalid_argument(format!("{what} is empty: send an Arrow IPC stream")));
+        return Err(Error::Invalid(format!("{what} is empty: send an Arrow IPC stream")));
     }
     let reader = StreamReader::try_new(Cursor::new(bytes), None)
-        .map_err(|e| Status::invalid_argument(format!("{what} is not an Arrow IPC stream: {e}")))?;
+        .map_err(|e| Error::Invalid(format!("{what} is not an Arrow IPC stream: {e}")))?;
     let schema = reader.schema();
     let batches = reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Status::invalid_argument(format!("{what}: cannot read Arrow IPC batches: {e}")))?;
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid(format!("{what}: cannot read Arrow IPC batches: {e}")))?;
     Ok((schema, batches))
 }
 
 /// Nanoseconds since the epoch of a time.
 pub fn ns(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
-
-/// A time from nanoseconds since the epoch; `what` names it in errors.
-pub fn time_from_ns(ns: i64, what: &str) -> Result<chrono::DateTime<chrono::Utc>, Status> {
-    if ns == 0 {
-        return Err(Status::invalid_argument(format!("{what} is not set (nanoseconds since the epoch)")));
-    }
-    Ok(chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns))
 }
 
 fn field(f: &Field) -> pb::Field {
@@ -218,9 +189,8 @@ mod tests {
     #[test]
     fn a_spine_that_is_not_arrow_is_refused_with_a_reason() {
         let e = decode_ipc(b"not arrow", "the spine").unwrap_err();
-        assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        assert!(e.message().contains("the spine is not an Arrow IPC stream"), "{}", e.message());
+        assert!(matches!(&e, Error::Invalid(m) if m.contains("the spine is not an Arrow IPC stream")), "{e}");
         let e = decode_ipc(b"", "the spine").unwrap_err();
-        assert!(e.message().contains("empty"));
+        assert!(e.to_string().contains("empty"));
     }
 }

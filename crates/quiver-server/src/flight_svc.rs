@@ -10,7 +10,7 @@
 //!    `{"ticket": "...", "rows": N, "manifest": {...}}`.
 //! 2. `DoGet` with that ticket streams the training set: the spine's columns in input order,
 //!    then the features. `GetFlightInfo` on the path `["training_sets", ticket]` gives its
-//!    schema and row count. Sets are kept until [`crate::training::KEPT`] newer ones exist
+//!    schema and row count. Sets are kept until [`crate::domain::training::KEPT`] newer ones exist
 //!    or their ticket lifetime ends; with tokens on, only the uploader's token can fetch one.
 //!
 //! An upload that sends nothing for the upload idle timeout is ended, and a spine may hold at
@@ -19,7 +19,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_descriptor::DescriptorType;
@@ -34,12 +34,13 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::app::App;
 use crate::auth::Principal;
-use crate::server::Limits;
-use crate::training::{SpineFile, TrainingSpec, file_info, read_batches};
+use crate::domain::Error;
+use crate::domain::training::{SpineItem, TrainingSpec, UploadLimits, file_info, read_batches};
+use crate::error::to_status;
 
 pub struct FlightApi {
     pub app: Arc<App>,
-    pub limits: Limits,
+    pub limits: UploadLimits,
 }
 
 /// The token name of a call, when the server checks tokens.
@@ -49,37 +50,21 @@ pub fn caller<T>(request: &Request<T>) -> Option<String> {
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
+/// A status the client's own stream produced passes through; any other Flight failure is a
+/// spine that is not valid Flight data.
 fn flight_status(e: FlightError) -> Status {
     match e {
         FlightError::Tonic(s) => *s,
         other => {
-            Status::invalid_argument(format!("the spine stream is not valid Arrow Flight data: {other}"))
+            to_status(Error::Invalid(format!("the spine stream is not valid Arrow Flight data: {other}")))
         }
     }
 }
 
 fn unimplemented<T>(what: &str) -> Result<T, Status> {
-    Err(Status::unimplemented(format!(
+    Err(to_status(Error::Unsupported(format!(
         "{what} is not offered: DoPut a spine with a JSON command, then DoGet the ticket it returns"
-    )))
-}
-
-impl FlightApi {
-    fn ticket_path(
-        &self,
-        ticket: &[u8],
-        caller: Option<&str>,
-    ) -> Result<(String, std::path::PathBuf), Status> {
-        let not_found = || {
-            Status::not_found(
-                "no training set with this ticket for this caller (unknown, expired, pushed out by newer \
-                 sets, or uploaded with another token)",
-            )
-        };
-        let id = std::str::from_utf8(ticket).map_err(|_| not_found())?;
-        let path = self.app.training.output(id, caller).ok_or_else(not_found)?;
-        Ok((id.to_string(), path))
-    }
+    ))))
 }
 
 #[tonic::async_trait]
@@ -112,16 +97,17 @@ impl FlightService for FlightApi {
         let id = match descriptor.path.as_slice() {
             [kind, id] if kind == "training_sets" => id.clone(),
             _ => {
-                return Err(Status::invalid_argument(
-                    "describe a training set with the path [\"training_sets\", ticket]",
-                ));
+                return Err(to_status(Error::Invalid(
+                    "describe a training set with the path [\"training_sets\", ticket]".into(),
+                )));
             }
         };
-        let (_, path) = self.ticket_path(id.as_bytes(), caller.as_deref())?;
-        let (schema, rows) = file_info(&path)?;
+        let training = self.app.project().training();
+        let path = training.fetch(id.as_bytes(), caller.as_deref()).map_err(to_status)?;
+        let (schema, rows) = file_info(&path).map_err(to_status)?;
         let info = FlightInfo::new()
             .try_with_schema(&schema)
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| to_status(Error::Internal(e.to_string())))?
             .with_descriptor(descriptor)
             .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(id)))
             .with_total_records(rows)
@@ -140,10 +126,11 @@ impl FlightService for FlightApi {
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let caller = caller(&request);
-        let (_, path) = self.ticket_path(&request.into_inner().ticket, caller.as_deref())?;
-        let (schema, _) = file_info(&path)?;
+        let training = self.app.project().training();
+        let path = training.fetch(&request.into_inner().ticket, caller.as_deref()).map_err(to_status)?;
+        let (schema, _) = file_info(&path).map_err(to_status)?;
         let batches = tokio_stream::wrappers::ReceiverStream::new(read_batches(path))
-            .map_err(|s| FlightError::Tonic(Box::new(s)));
+            .map_err(|e| FlightError::Tonic(Box::new(to_status(e))));
         let stream =
             FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(flight_status);
         Ok(Response::new(Box::pin(stream)))
@@ -154,73 +141,69 @@ impl FlightService for FlightApi {
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
         let owner = caller(&request);
-        let idle = self.limits.upload_idle_timeout;
-        let idle_status = move || {
-            Status::deadline_exceeded(format!(
+        let idle = self.limits.idle;
+        let stalled = move || {
+            to_status(Error::Timeout(format!(
                 "the upload sent nothing for {idle:?} (the upload idle timeout); send the spine without pauses"
-            ))
+            )))
         };
+        let invalid = |text: &str| to_status(Error::Invalid(text.into()));
         let mut incoming = request.into_inner();
-        let first =
-            tokio::time::timeout(idle, incoming.message()).await.map_err(|_| idle_status())??.ok_or_else(
-                || Status::invalid_argument("DoPut sent no data: send the spine's schema and batches"),
-            )?;
-        let descriptor = first.flight_descriptor.clone().ok_or_else(|| {
-            Status::invalid_argument("DoPut needs a command descriptor naming the features (JSON)")
-        })?;
+        let first = tokio::time::timeout(idle, incoming.message())
+            .await
+            .map_err(|_| stalled())??
+            .ok_or_else(|| invalid("DoPut sent no data: send the spine's schema and batches"))?;
+        let descriptor = first
+            .flight_descriptor
+            .clone()
+            .ok_or_else(|| invalid("DoPut needs a command descriptor naming the features (JSON)"))?;
         if descriptor.r#type() != DescriptorType::Cmd {
-            return Err(Status::invalid_argument(
+            return Err(invalid(
                 "DoPut needs a command descriptor (FlightDescriptor.for_command) whose command is JSON naming the features",
             ));
         }
         let spec: TrainingSpec = serde_json::from_slice(&descriptor.cmd).map_err(|e| {
-            Status::invalid_argument(format!(
+            to_status(Error::Invalid(format!(
                 "the DoPut command is not a training set request: {e}; send JSON like \
                  {{\"features\": [\"view:feature\"]}} or {{\"feature_service\": \"name\"}}"
-            ))
+            )))
         })?;
         let data = futures::stream::once(async move { Ok(first) })
             .chain(incoming.map_err(|s| FlightError::Tonic(Box::new(s))))
             .boxed();
-        let mut spine = FlightRecordBatchStream::new_from_flight_data(data);
-        let sets = &self.app.training;
-        let (id, dir) = sets.allocate(owner)?;
-        let max_rows = self.limits.max_spine_rows;
-        let result = async {
-            let mut file: Option<SpineFile> = None;
-            while let Some(batch) =
-                tokio::time::timeout(idle, spine.next()).await.map_err(|_| idle_status())?
-            {
-                let batch = batch.map_err(flight_status)?;
-                if file.is_none() {
-                    file = Some(SpineFile::create(dir.join("spine.parquet"), batch.schema(), max_rows)?);
-                }
-                if let Some(f) = file.as_mut() {
-                    f.write(&batch)?;
+        // The decoded stream as spine items: its schema, then its batches. A status of the
+        // client's own stream (a message over the size limit, a cancelled call) is kept aside
+        // and answered as it is, not reworded as bad spine data.
+        let transport: Arc<std::sync::Mutex<Option<Status>>> = Arc::default();
+        let seen = transport.clone();
+        let spine = FlightDataDecoder::new(data).filter_map(move |decoded| {
+            let seen = seen.clone();
+            async move {
+                match decoded {
+                    Ok(d) => match d.payload {
+                        DecodedPayload::Schema(schema) => Some(Ok(SpineItem::Schema(schema))),
+                        DecodedPayload::RecordBatch(batch) => Some(Ok(SpineItem::Batch(batch))),
+                        DecodedPayload::None => None,
+                    },
+                    Err(FlightError::Tonic(status)) => {
+                        let error = Error::Invalid(status.message().to_string());
+                        *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(*status);
+                        Some(Err(error))
+                    }
+                    Err(other) => Some(Err(Error::Invalid(format!(
+                        "the spine stream is not valid Arrow Flight data: {other}"
+                    )))),
                 }
             }
-            let file = match file {
-                Some(f) => f,
-                None => {
-                    let schema = spine
-                        .schema()
-                        .cloned()
-                        .ok_or_else(|| Status::invalid_argument("the spine stream carried no schema"))?;
-                    SpineFile::create(dir.join("spine.parquet"), schema, max_rows)?
-                }
-            };
-            let (path, _) = file.finish()?;
-            sets.build(&self.app, id.clone(), &dir, path, &spec).await
-        }
-        .await;
-        let built = match result {
+        });
+        let built = self.app.project().build_training_set(owner, &spec, spine, self.limits, true).await;
+        let built = match built {
             Ok(b) => b,
             Err(e) => {
-                sets.remove(&id);
-                return Err(e);
+                let held = transport.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(held.unwrap_or_else(|| to_status(e)));
             }
         };
-        sets.keep(&built.id);
         let metadata = serde_json::json!({
             "ticket": built.id,
             "rows": built.manifest.output_rows,

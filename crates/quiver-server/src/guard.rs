@@ -38,6 +38,8 @@ use tower::{Layer, Service};
 
 use crate::auth::{Access, Method, Principal};
 use crate::conn::{CallSlot, ConnInfo};
+use crate::domain::Error;
+use crate::error::to_status;
 use crate::metrics::Metrics;
 use crate::server::Limits;
 
@@ -177,12 +179,13 @@ where
         Box::pin(async move {
             let method = crate::auth::method(req.uri().path());
             let label = method_label(method);
-            let metrics: &Metrics = &settings.app.metrics;
+            let metrics: &Metrics = settings.app.metrics();
             let limits = &settings.limits;
             let authorization = req.headers().get(http::header::AUTHORIZATION).map(HeaderValue::as_bytes);
-            let principal = match settings.app.auth.authorize(method, authorization) {
+            let principal = match settings.app.auth().authorize(method, authorization) {
                 Ok(p) => p,
-                Err(status) => {
+                Err(error) => {
+                    let status = to_status(error);
                     tracing::info!(target: "quiver::audit", method = label, code = ?status.code(), "call refused");
                     return Ok(refuse(metrics, label, "auth", status));
                 }
@@ -203,10 +206,10 @@ where
                             } else {
                                 limits.max_calls_per_connection
                             };
-                            let status = Status::resource_exhausted(format!(
+                            let status = to_status(Error::Limit(format!(
                                 "this connection already has {limit} {what} in flight, the limit per connection; \
                                  wait for them to finish or retry with backoff"
-                            ));
+                            )));
                             return Ok(refuse(metrics, label, "connection", status));
                         }
                     }
@@ -221,9 +224,9 @@ where
                 (&settings.pools.other, limits.max_concurrent_calls, "calls")
             };
             let Ok(permit) = pool.clone().try_acquire_owned() else {
-                let status = Status::resource_exhausted(format!(
+                let status = to_status(Error::Limit(format!(
                     "the server is serving its limit of {size} concurrent {kind}; retry with backoff"
-                ));
+                )));
                 return Ok(refuse(metrics, label, "concurrency", status));
             };
             let audited = matches!(access, Access::Upload | Access::Write | Access::Admin);
@@ -243,22 +246,22 @@ where
             drop(permit);
             let mut response = match outcome {
                 Ok(result) => result?,
-                Err(_) => Status::deadline_exceeded(format!(
+                Err(_) => to_status(Error::Timeout(format!(
                     "the call did not finish within its deadline of {limit:?}{}",
                     if client.is_some_and(|c| c <= limits.deadline) {
                         " (set by the client)"
                     } else {
                         " (the server's limit)"
                     }
-                ))
+                )))
                 .into_http(),
             };
             if is_oversize(&response) {
-                let status = Status::resource_exhausted(format!(
+                let status = to_status(Error::Limit(format!(
                     "the request message is larger than the server's limit of {} bytes; send smaller \
                      requests (for large spines use Arrow Flight DoPut, which streams)",
                     limits.max_message_bytes
-                ));
+                )));
                 response = status.into_http();
             }
             let code = response

@@ -1,30 +1,34 @@
 //! Quiver's network API: `quiver serve`.
 //!
-//! A tonic server over the domain crates; the transport stays thin — each handler decodes
-//! the request, calls `quiver-core` / `quiver-offline` / `quiver-online`, and encodes the
-//! answer. Services (contract in `proto/quiver/v1/`):
+//! Two layers. [`domain`] is what the server does — a project's stores, the registry version
+//! served, online reads, plan and apply, training sets, materialization jobs, push — with
+//! no knowledge of tonic or protobuf; every failure is a [`domain::Error`]. The services
+//! are thin over it: each decodes a request, calls one domain operation and encodes the
+//! answer, and [`error`] is the one table from errors to status codes. Services (contract
+//! in `proto/quiver/v1/`):
 //!
 //! - [`registry_svc`] — plan, apply (compare-and-swap), list and read definitions;
 //! - [`online_svc`] — online feature values;
 //! - [`offline_svc`] — training sets over gRPC; [`flight_svc`] — the same over Arrow Flight;
-//! - [`materialize_svc`] — background materialization jobs ([`jobs`]);
+//! - [`materialize_svc`] — background materialization jobs;
 //! - [`push_svc`] — rows pushed to a view's stores;
 //! - gRPC health checking and server reflection.
 //!
 //! Cross-cutting: [`auth`] (tokens, roles, what each method needs), [`conn`] (connection
 //! cap, per-connection state, idle connections), [`guard`] (auth, concurrency shares,
 //! deadlines, message size, call metrics),
-//! [`metrics`] (Prometheus on its own port), [`error`] (the one error-to-status table),
-//! [`app`] (shared state; the registry held in memory and swapped atomically).
+//! [`metrics`] (Prometheus on its own port, view gauges read from the served registry version
+//! and the materialization state), [`convert`] (wire values, Arrow IPC, definitions on the
+//! wire), [`app`] (a running server: its project, tokens and metrics).
 
 pub mod app;
 pub mod auth;
 pub mod conn;
 pub mod convert;
+pub mod domain;
 pub mod error;
 pub mod flight_svc;
 pub mod guard;
-pub mod jobs;
 pub mod materialize_svc;
 pub mod metrics;
 pub mod offline_svc;
@@ -32,7 +36,6 @@ pub mod online_svc;
 pub mod push_svc;
 pub mod registry_svc;
 pub mod server;
-pub mod training;
 
 pub use app::App;
 pub use server::{Limits, ServeError, serve};

@@ -1,13 +1,16 @@
-//! `MaterializeService`: background materialization jobs.
+//! `MaterializeService`: background materialization jobs ([`crate::domain::jobs`]).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use quiver_offline::materialize::{Materializer, Span};
+use chrono::{DateTime, Utc};
+use quiver_offline::materialize::Span;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::convert::time_from_ns;
-use crate::jobs::{JobProgress, to_pb};
+use crate::domain::jobs::{JobRecord, JobState, ViewRunState};
+use crate::domain::{Error, time_from_ns};
+use crate::error::to_status;
 use crate::pb;
 use crate::pb::materialize_service_server::MaterializeService;
 use crate::pb::start_materialization_request::Span as WireSpan;
@@ -22,60 +25,21 @@ impl MaterializeService for MaterializeApi {
     ) -> Result<Response<pb::MaterializationJob>, Status> {
         let req = request.into_inner();
         let span = match req.span {
-            Some(WireSpan::Window(w)) => {
-                let start = time_from_ns(w.start_ns, "window.start_ns")?;
-                let end = time_from_ns(w.end_ns, "window.end_ns")?;
-                if start >= end {
-                    return Err(Status::invalid_argument(format!(
-                        "the window is empty: start {start} is not before end {end}"
-                    )));
-                }
-                Span::Window { start, end }
-            }
+            Some(WireSpan::Window(w)) => Span::Window {
+                start: time_from_ns(w.start_ns, "window.start_ns").map_err(to_status)?,
+                end: time_from_ns(w.end_ns, "window.end_ns").map_err(to_status)?,
+            },
             Some(WireSpan::Incremental(i)) => {
-                Span::Incremental { end: time_from_ns(i.end_ns, "incremental.end_ns")? }
+                Span::Incremental { end: time_from_ns(i.end_ns, "incremental.end_ns").map_err(to_status)? }
             }
-            None => return Err(Status::invalid_argument("say what to materialize: a window or incremental")),
-        };
-        let snapshot = self.0.require_current()?;
-        let defs = &snapshot.definitions;
-        let views: Vec<String> = if req.views.is_empty() {
-            defs.feature_views.iter().map(|v| v.name.clone()).collect()
-        } else {
-            for name in &req.views {
-                if defs.feature_view(name).is_none() {
-                    return Err(crate::app::view_not_found(&snapshot, name));
-                }
+            None => {
+                return Err(to_status(Error::Invalid(
+                    "say what to materialize: a window or incremental".into(),
+                )));
             }
-            req.views.clone()
         };
-        let job = self.0.jobs.start(&views).map_err(|(view, holder)| {
-            Status::failed_precondition(format!(
-                "feature view '{view}' is being materialized by job {holder}; wait for it (MaterializeService.Get) and start again"
-            ))
-        })?;
-        let first = to_pb(&job.lock().unwrap_or_else(|p| p.into_inner()));
-        tracing::info!(job = %first.id, views = ?views, "materialization job started");
-        // The job runs on its own task: the caller may go away.
-        let app = self.0.clone();
-        tokio::spawn(async move {
-            let materializer = Materializer {
-                lake: app.lake.clone(),
-                store: app.offline.clone(),
-                registry: app.registry.clone(),
-                state: app.state.clone(),
-                online: Some(app.online.clone()),
-                online_expiry: app.online_expiry(),
-                rows_per_writer: None,
-            };
-            let progress = JobProgress(job.clone());
-            let result = materializer.run(span, &views, &progress).await;
-            let error = result.err().map(|e| e.to_string());
-            app.jobs.finish(&job, error);
-            let done = to_pb(&job.lock().unwrap_or_else(|p| p.into_inner()));
-            tracing::info!(job = %done.id, state = ?done.state(), "materialization job finished");
-        });
-        Ok(Response::new(first))
+        let job = self.0.project().start_materialization(span, &req.views).map_err(to_status)?;
+        Ok(Response::new(to_pb(&job)))
     }
 
     async fn get(
@@ -83,8 +47,8 @@ impl MaterializeService for MaterializeApi {
         request: Request<pb::GetMaterializationRequest>,
     ) -> Result<Response<pb::MaterializationJob>, Status> {
         let id = request.into_inner().id;
-        let job = self.0.jobs.get(&id).ok_or_else(|| {
-            Status::not_found(format!("materialization job '{id}' is not known to this server"))
+        let job = self.0.project().jobs().get(&id).ok_or_else(|| {
+            to_status(Error::NotFound(format!("materialization job '{id}' is not known to this server")))
         })?;
         Ok(Response::new(to_pb(&job)))
     }
@@ -94,7 +58,59 @@ impl MaterializeService for MaterializeApi {
         _: Request<pb::ListMaterializationsRequest>,
     ) -> Result<Response<pb::ListMaterializationsResponse>, Status> {
         Ok(Response::new(pb::ListMaterializationsResponse {
-            jobs: self.0.jobs.list().iter().map(to_pb).collect(),
+            jobs: self.0.project().jobs().list().iter().map(to_pb).collect(),
         }))
+    }
+}
+
+/// A job on the wire.
+fn to_pb(record: &JobRecord) -> pb::MaterializationJob {
+    let ns = |t: DateTime<Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    pb::MaterializationJob {
+        id: record.id.clone(),
+        state: match record.state {
+            JobState::Pending => pb::JobState::Pending,
+            JobState::Running => pb::JobState::Running,
+            JobState::Succeeded => pb::JobState::Succeeded,
+            JobState::Failed => pb::JobState::Failed,
+        } as i32,
+        created_at_ns: ns(record.created_at),
+        finished_at_ns: record.finished_at.map_or(0, ns),
+        views: record
+            .order
+            .iter()
+            .filter_map(|name| record.views.get(name).map(|v| (name, v)))
+            .map(|(name, v)| {
+                let report = v.report.as_ref();
+                let (rows_done, rows_expected) = match (report, &v.rows) {
+                    (Some(r), _) => (r.rows, r.rows),
+                    (None, Some(rows)) => {
+                        (rows.written.load(Ordering::Relaxed), rows.expected().unwrap_or(0))
+                    }
+                    (None, None) => (0, 0),
+                };
+                pb::ViewProgress {
+                    view: name.clone(),
+                    state: match v.state {
+                        ViewRunState::Pending => pb::ViewRunState::Pending,
+                        ViewRunState::Running => pb::ViewRunState::Running,
+                        ViewRunState::Succeeded => pb::ViewRunState::Succeeded,
+                        ViewRunState::Failed => pb::ViewRunState::Failed,
+                        ViewRunState::Skipped => pb::ViewRunState::Skipped,
+                    } as i32,
+                    rows_done,
+                    rows_expected,
+                    window_start_ns: report.and_then(|r| r.window_start).map_or(0, ns),
+                    window_end_ns: report.and_then(|r| r.window_end).map_or(0, ns),
+                    offline_version: report.and_then(|r| r.offline_version),
+                    online_rows: report.and_then(|r| r.online_rows).unwrap_or(0),
+                    seconds: report.map_or(0.0, |r| r.seconds),
+                    message: report
+                        .and_then(|r| r.error.clone().or_else(|| r.skipped.clone()))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect(),
+        error: record.error.clone().unwrap_or_default(),
     }
 }

@@ -25,6 +25,9 @@ use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+use quiver_core::registry::Snapshot;
+use quiver_core::state::StateStore;
+
 use crate::app::App;
 
 /// The server's metric families.
@@ -120,16 +123,16 @@ impl Metrics {
         }
     }
 
-    /// Refreshes the per-view gauges from the materialization state.
-    async fn refresh_views(&self, app: &App) {
-        let Some(snapshot) = app.current() else { return };
+    /// Refreshes the per-view gauges of `snapshot`'s views from the materialization state.
+    async fn refresh_views(&self, snapshot: Option<&Snapshot>, state: &StateStore) {
+        let Some(snapshot) = snapshot else { return };
         self.registry_version.set(snapshot.version as i64);
         for g in [&self.freshness, &self.last_rows, &self.last_seconds, &self.last_ok] {
             g.reset();
         }
         let now = chrono::Utc::now();
         for view in &snapshot.definitions.feature_views {
-            let state = match app.state.view(&view.name).await {
+            let state = match state.view(&view.name).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(view = %view.name, error = %e, "cannot read materialization state");
@@ -151,9 +154,10 @@ impl Metrics {
         }
     }
 
-    /// The text exposition of every metric.
-    pub async fn render(&self, app: &App) -> String {
-        self.refresh_views(app).await;
+    /// The text exposition of every metric; the view gauges are read now, for the views of
+    /// `snapshot` (the registry version served), from `state`.
+    pub async fn render(&self, snapshot: Option<&Snapshot>, state: &StateStore) -> String {
+        self.refresh_views(snapshot, state).await;
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "cannot encode metrics");
@@ -186,7 +190,7 @@ pub async fn serve_metrics(
                 let app = app.clone();
                 async move {
                     if req.uri().path() == "/metrics" {
-                        let body = app.metrics.render(&app).await;
+                        let body = app.render_metrics().await;
                         Response::builder()
                             .header("content-type", "text/plain; version=0.0.4")
                             .body(Full::new(Bytes::from(body)))

@@ -12,21 +12,27 @@ use tonic::{Request, Response, Status};
 
 use crate::app::App;
 use crate::convert::decode_ipc;
+use crate::domain::Error;
+use crate::domain::training::{SpineItem, TrainingSpec, UploadLimits, file_info, read_batches};
+use crate::error::to_status;
 use crate::pb;
 use crate::pb::get_historical_features_request::Kind;
 use crate::pb::get_historical_features_response::Part;
 use crate::pb::offline_service_server::OfflineService;
-use crate::training::{SpineFile, TrainingSpec, read_batches};
 
 pub struct OfflineApi {
     pub app: Arc<App>,
-    pub max_spine_rows: u64,
+    pub limits: UploadLimits,
 }
 
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::GetHistoricalFeaturesResponse, Status>> + Send>>;
 
 fn chunk(bytes: Vec<u8>) -> pb::GetHistoricalFeaturesResponse {
     pb::GetHistoricalFeaturesResponse { part: Some(Part::ArrowIpc(bytes)) }
+}
+
+fn encoding(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("encoding the training set: {e}"))
 }
 
 #[tonic::async_trait]
@@ -39,60 +45,45 @@ impl OfflineService for OfflineApi {
     ) -> Result<Response<Self::GetHistoricalFeaturesStream>, Status> {
         let owner = crate::flight_svc::caller(&request);
         let req = request.into_inner();
+        let (feature_service, features) = match req.kind {
+            Some(Kind::Features(list)) => (None, list.refs),
+            Some(Kind::FeatureService(s)) => (Some(s), Vec::new()),
+            None => (None, Vec::new()),
+        };
         let spec = TrainingSpec {
-            features: match &req.kind {
-                Some(Kind::Features(list)) => list.refs.clone(),
-                _ => Vec::new(),
-            },
-            feature_service: match &req.kind {
-                Some(Kind::FeatureService(s)) => Some(s.clone()),
-                _ => None,
-            },
+            features,
+            feature_service,
             full_feature_names: req.full_feature_names,
             timestamp_column: Some(req.timestamp_column.clone()),
         };
-        let (schema, batches) = decode_ipc(&req.spine_arrow_ipc, "spine_arrow_ipc")?;
-        let sets = &self.app.training;
-        let (id, dir) = sets.allocate(owner)?;
-        let built = async {
-            let mut spine = SpineFile::create(dir.join("spine.parquet"), schema, self.max_spine_rows)?;
-            for b in &batches {
-                spine.write(b)?;
-            }
-            let (path, _) = spine.finish()?;
-            sets.build(&self.app, id.clone(), &dir, path, &spec).await
-        }
-        .await;
-        let built = match built {
-            Ok(b) => b,
-            Err(e) => {
-                sets.remove(&id);
-                return Err(e);
-            }
-        };
+        let (schema, batches) = decode_ipc(&req.spine_arrow_ipc, "spine_arrow_ipc").map_err(to_status)?;
+        let spine = futures::stream::iter(
+            std::iter::once(SpineItem::Schema(schema))
+                .chain(batches.into_iter().map(SpineItem::Batch))
+                .map(Ok),
+        );
+        let project = self.app.project().clone();
+        let built =
+            project.build_training_set(owner, &spec, spine, self.limits, false).await.map_err(to_status)?;
         // Stream the file back, then the manifest; the set's folder goes when done.
-        let app = self.app.clone();
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
-            let result: Result<(), Status> = async {
+            let result: Result<(), Error> = async {
                 let mut batches = read_batches(built.output.clone());
-                let (schema, _) = crate::training::file_info(&built.output)?;
-                let mut writer = StreamWriter::try_new(Vec::new(), &schema)
-                    .map_err(|e| Status::internal(format!("encoding the training set: {e}")))?;
+                let (schema, _) = file_info(&built.output)?;
+                let mut writer = StreamWriter::try_new(Vec::new(), &schema).map_err(encoding)?;
                 let header = std::mem::take(writer.get_mut());
                 if tx.send(Ok(chunk(header))).await.is_err() {
                     return Ok(());
                 }
                 while let Some(batch) = batches.recv().await {
-                    writer
-                        .write(&batch?)
-                        .map_err(|e| Status::internal(format!("encoding the training set: {e}")))?;
+                    writer.write(&batch?).map_err(encoding)?;
                     let bytes = std::mem::take(writer.get_mut());
                     if tx.send(Ok(chunk(bytes))).await.is_err() {
                         return Ok(());
                     }
                 }
-                writer.finish().map_err(|e| Status::internal(format!("encoding the training set: {e}")))?;
+                writer.finish().map_err(encoding)?;
                 let tail = std::mem::take(writer.get_mut());
                 let _ = tx.send(Ok(chunk(tail))).await;
                 let manifest = &built.manifest;
@@ -113,9 +104,9 @@ impl OfflineService for OfflineApi {
             }
             .await;
             if let Err(e) = result {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Err(to_status(e))).await;
             }
-            app.training.remove(&built.id);
+            project.training().remove(&built.id);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

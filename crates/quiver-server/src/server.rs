@@ -12,6 +12,7 @@ use tonic::transport::server::ServerTlsConfig;
 use tonic::transport::{Certificate, Identity, Server};
 
 use crate::app::App;
+use crate::domain::training::UploadLimits;
 use crate::flight_svc::FlightApi;
 use crate::guard::GuardLayer;
 use crate::materialize_svc::MaterializeApi;
@@ -75,6 +76,13 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The bounds on one training-set upload.
+    pub fn upload(&self) -> UploadLimits {
+        UploadLimits { max_rows: self.max_spine_rows, idle: self.upload_idle_timeout }
+    }
+}
+
 /// The TLS settings of the gRPC server from its config files, read and checked.
 fn tls_config(tls: &quiver_core::config::TlsConfig) -> Result<ServerTlsConfig, String> {
     let read = |what: &str, path: &std::path::Path| {
@@ -118,7 +126,7 @@ pub async fn serve(
     health.set_serving::<PushServiceServer<PushApi>>().await;
     health.set_serving::<FlightServiceServer<FlightApi>>().await;
     let mut builder = Server::builder();
-    if let Some(tls) = &app.config.server.tls {
+    if let Some(tls) = &app.project().config().server.tls {
         quiver_online::ensure_crypto_provider();
         builder = builder
             .tls_config(tls_config(tls).map_err(ServeError::Tls)?)
@@ -126,14 +134,14 @@ pub async fn serve(
     }
     let (reflection_v1, reflection_v1alpha) = reflection();
     // Leftover training sets are deleted only now that this server owns its port.
-    app.training.clear_leftovers();
+    app.project().training().clear_leftovers();
     let guard = GuardLayer::new(app.clone(), &limits);
     let watcher = crate::app::spawn_registry_watcher(&app);
     let incoming = crate::conn::accept(
         listener,
         limits.max_connections,
         limits.idle_timeout,
-        app.metrics.rejected.clone(),
+        app.metrics().rejected.clone(),
     );
     let per_connection = u32::try_from(limits.max_calls_per_connection).unwrap_or(u32::MAX);
     let router = builder
@@ -155,7 +163,7 @@ pub async fn serve(
                 .max_encoding_message_size(n),
         )
         .add_service(
-            OfflineServiceServer::new(OfflineApi { app: app.clone(), max_spine_rows: limits.max_spine_rows })
+            OfflineServiceServer::new(OfflineApi { app: app.clone(), limits: limits.upload() })
                 .max_decoding_message_size(n)
                 .max_encoding_message_size(n),
         )
@@ -170,7 +178,7 @@ pub async fn serve(
                 .max_encoding_message_size(n),
         )
         .add_service(
-            FlightServiceServer::new(FlightApi { app: app.clone(), limits: limits.clone() })
+            FlightServiceServer::new(FlightApi { app: app.clone(), limits: limits.upload() })
                 .max_decoding_message_size(n)
                 .max_encoding_message_size(n),
         );

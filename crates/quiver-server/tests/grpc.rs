@@ -191,7 +191,7 @@ async fn every_rpc_over_the_network() {
     let answer = online(channel.clone(), &refs, &[1001, 1002, 999_999], at).await.unwrap();
     assert_eq!(answer.feature_names, refs);
     assert_eq!(answer.registry_version, 1);
-    let snapshot = server.app.current().unwrap();
+    let snapshot = server.app.project().current().unwrap();
     let feature_refs: Vec<_> =
         refs.iter().map(|r| quiver_core::definitions::FeatureRef::parse(r).unwrap()).collect();
     let rows: Vec<_> = [1001i64, 1002, 999_999]
@@ -199,7 +199,7 @@ async fn every_rpc_over_the_network() {
         .map(|d| std::iter::once(("driver_id".to_string(), quiver_online::value::Value::Int64(*d))).collect())
         .collect();
     let direct = quiver_online::read::get_online_features(
-        server.app.online.as_ref(),
+        server.app.project().online().as_ref(),
         &snapshot.definitions,
         &feature_refs,
         &rows,
@@ -453,7 +453,7 @@ async fn writing_calls_need_the_token_and_reads_do_not() {
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     // Nothing was applied by the refused calls.
-    assert!(server.app.registry.head().await.unwrap().is_none());
+    assert!(server.app.project().registry().head().await.unwrap().is_none());
     let mut right = tonic::Request::new(request());
     right.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
     assert!(registry.apply(right).await.unwrap().into_inner().applied);
@@ -481,7 +481,7 @@ async fn deadline_size_and_concurrency_limits_answer_with_status_codes() {
         .unwrap_err();
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
     assert!(e.message().contains("deadline of 1ms"), "{}", e.message());
-    assert!(server.app.registry.head().await.unwrap().is_none(), "the cut apply wrote nothing");
+    assert!(server.app.project().registry().head().await.unwrap().is_none(), "the cut apply wrote nothing");
     server.shutdown().await;
 
     let limits = quiver_server::Limits {
@@ -512,7 +512,7 @@ async fn deadline_size_and_concurrency_limits_answer_with_status_codes() {
     };
     // Wait until the plan (it reads the lake) is being served, then call again.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while server.app.metrics.in_flight.get() == 0 {
+    while server.app.metrics().in_flight.get() == 0 {
         assert!(std::time::Instant::now() < deadline, "the first call never started");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -608,7 +608,7 @@ async fn applies_during_reads_never_fail_a_read_and_are_seen_at_once() {
     let answer = client.get_online_features(by_service("conv_only")).await.unwrap().into_inner();
     assert_eq!(answer.registry_version, 2);
     // Version 3 from "another process" (the registry directly, as the CLI does) is noticed
-    // within a second.
+    // by the watcher without any call to this server's Apply (polled, bounded at 30 s).
     documents.push(pb::YamlDocument {
         name: "more.yaml".into(),
         content:
@@ -617,7 +617,7 @@ async fn applies_during_reads_never_fail_a_read_and_are_seen_at_once() {
     });
     let docs: Vec<(String, String)> = documents.iter().map(|d| (d.name.clone(), d.content.clone())).collect();
     let loaded = quiver_core::repo::parse_documents(&docs);
-    server.app.registry.apply(&loaded.definitions, 2, "cli").await.unwrap();
+    server.app.project().registry().apply(&loaded.definitions, 2, "cli").await.unwrap();
     let seen = std::time::Instant::now();
     loop {
         match client.get_online_features(by_service("trips_only")).await {
@@ -626,7 +626,7 @@ async fn applies_during_reads_never_fail_a_read_and_are_seen_at_once() {
                 break;
             }
             Err(e) => {
-                assert!(seen.elapsed() < Duration::from_secs(1), "version 3 not seen within a second: {e:?}");
+                assert!(seen.elapsed() < Duration::from_secs(30), "version 3 never seen: {e:?}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -649,7 +649,7 @@ async fn shutdown_lets_a_call_in_flight_finish() {
         })
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while server.app.metrics.in_flight.get() == 0 {
+    while server.app.metrics().in_flight.get() == 0 {
         assert!(std::time::Instant::now() < deadline, "the call never started");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

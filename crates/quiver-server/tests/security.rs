@@ -11,7 +11,6 @@ use arrow_flight::{FlightClient, FlightDescriptor};
 use common::*;
 use futures::{StreamExt, TryStreamExt};
 use quiver_server::Limits;
-use quiver_server::app::AppOptions;
 use quiver_server::pb;
 use quiver_server::pb::registry_service_client::RegistryServiceClient;
 use tonic::Code;
@@ -107,9 +106,8 @@ async fn plan_reads_nothing_outside_the_lake_and_never_echoes_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_checks_stop_at_their_time_and_memory_limits() {
-    let options = AppOptions {
-        check_limits: quiver_offline::check::CheckLimits { time: Duration::from_secs(2), memory: 2 << 20 },
-        ..AppOptions::default()
+    let options = |o: &mut quiver_server::domain::ProjectOptions| {
+        o.check_limits = quiver_offline::check::CheckLimits { time: Duration::from_secs(2), memory: 2 << 20 };
     };
     let mut server = TestServer::start_custom(Limits::default(), None, "", options).await;
     let root = server.dir.path().to_path_buf();
@@ -146,7 +144,7 @@ async fn online_reads_count_each_feature_once_and_are_capped_before_any_work() {
     apply_example(channel.clone()).await;
     let repeated: Vec<&str> = std::iter::repeat_n("driver_stats", 1000).collect();
     let answer = online(channel.clone(), &repeated, &[1001, 1002], 0).await.unwrap();
-    let views = server.app.current().unwrap();
+    let views = server.app.project().current().unwrap();
     let features = views.definitions.feature_view("driver_stats").unwrap().features.len();
     assert_eq!(answer.feature_names.len(), features, "{:?}", answer.feature_names);
     let refs = ["driver_stats:conv_rate", "driver_stats:acc_rate", "driver_stats:avg_daily_trips"];
@@ -212,7 +210,7 @@ fn tokens_config(extra: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_set_tickets_are_random_owned_by_their_uploader_and_expire() {
-    let options = AppOptions { ticket_ttl: Duration::from_secs(6), ..AppOptions::default() };
+    let options = |o: &mut quiver_server::domain::ProjectOptions| o.ticket_ttl = Duration::from_secs(6);
     let mut server = TestServer::start_custom(Limits::default(), None, &tokens_config(""), options).await;
     let channel = server.channel().await;
     let mut registry = RegistryServiceClient::new(channel.clone());
@@ -250,7 +248,7 @@ async fn training_set_tickets_are_random_owned_by_their_uploader_and_expire() {
     tokio::time::sleep(Duration::from_millis(6500)).await;
     let e = get_set(channel.clone(), &ticket, Some(ALICE)).await.unwrap_err();
     assert!(e.contains("no training set with this ticket"), "{e}");
-    assert!(!server.app.work_dir.join("training_sets").join(&ticket).exists());
+    assert!(!server.app.project().work_dir().join("training_sets").join(&ticket).exists());
     server.shutdown().await;
 }
 
@@ -273,7 +271,7 @@ async fn startup_deletes_only_training_sets_it_made_and_never_shares_a_work_fold
     assert!(leftover.exists(), "nothing is deleted before the server owns its port");
     // A second server on the same folder is refused and deletes nothing.
     let second = quiver_server::App::open(config.clone(), 256 << 20, None, work.clone()).await;
-    let e = second.err().expect("a second server on one work folder");
+    let e = quiver_server::error::to_status(second.err().expect("a second server on one work folder"));
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("in use by another"), "{}", e.message());
     assert!(leftover.exists() && unmarked.exists() && users.exists());
@@ -419,7 +417,7 @@ async fn calls_to_unknown_methods_share_one_metrics_label() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_decide_who_may_plan_apply_push_and_read() {
     let config = tokens_config("  reads_need_token: true\n");
-    let mut server = TestServer::start_custom(Limits::default(), None, &config, AppOptions::default()).await;
+    let mut server = TestServer::start_custom(Limits::default(), None, &config, |_| {}).await;
     let channel = server.channel().await;
     let mut registry = RegistryServiceClient::new(channel.clone());
     let plan = || pb::PlanRequest { documents: example_documents() };
@@ -575,8 +573,7 @@ async fn tls_serves_clients_that_trust_its_ca_and_mutual_tls_wants_their_certifi
         }
         s
     };
-    let mut server =
-        TestServer::start_custom(Limits::default(), None, &tls(false), AppOptions::default()).await;
+    let mut server = TestServer::start_custom(Limits::default(), None, &tls(false), |_| {}).await;
     let ca = certs.read("ca.pem");
     assert!(healthy(tls_channel(&server, Some(&ca), None).await.unwrap()).await, "a client trusting the CA");
     let untrusting = tls_channel(&server, Some(&certs.read("other-ca.pem")), None).await;
@@ -585,8 +582,7 @@ async fn tls_serves_clients_that_trust_its_ca_and_mutual_tls_wants_their_certifi
     assert!(!matches!(plain, Ok(c) if healthy(c.clone()).await), "a plaintext client got in");
     server.shutdown().await;
 
-    let mut server =
-        TestServer::start_custom(Limits::default(), None, &tls(true), AppOptions::default()).await;
+    let mut server = TestServer::start_custom(Limits::default(), None, &tls(true), |_| {}).await;
     let without = tls_channel(&server, Some(&ca), None).await;
     assert!(
         !matches!(without, Ok(c) if healthy(c.clone()).await),

@@ -83,20 +83,22 @@ impl TestServer {
     }
 
     pub async fn start_with(limits: Limits, token: Option<&str>) -> Self {
-        Self::start_custom(limits, token, "", quiver_server::app::AppOptions::default()).await
+        Self::start_custom(limits, token, "", |_| {}).await
     }
 
-    /// A server whose `quiver.yaml` has `extra_config` appended, with app options.
+    /// A server whose `quiver.yaml` has `extra_config` appended, its project options set
+    /// by `options`.
     pub async fn start_custom(
         limits: Limits,
         token: Option<&str>,
         extra_config: &str,
-        options: quiver_server::app::AppOptions,
+        options: impl FnOnce(&mut quiver_server::domain::ProjectOptions),
     ) -> Self {
         let redis = RedisServer::start();
         let (dir, config) = project_with(&redis.url(), extra_config);
-        let work = dir.path().join("work");
-        let app = App::open_with(config, 512 << 20, token.map(str::to_string), work, options).await.unwrap();
+        let mut project = quiver_server::domain::ProjectOptions::new(512 << 20, dir.path().join("work"));
+        options(&mut project);
+        let app = App::open_with(config, token.map(str::to_string), project).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -21,16 +21,15 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use futures::{Stream, StreamExt};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use quiver_offline::training::{Manifest, TrainingSetRequest};
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use tonic::Status;
 
-use crate::app::App;
-use crate::convert::resolve_features;
-use crate::error::to_status;
+use super::project::Project;
+use super::{Error, Result};
 
 /// Training sets kept for Flight `DoGet`.
 pub const KEPT: usize = 64;
@@ -57,8 +56,25 @@ pub struct TrainingSpec {
     pub timestamp_column: Option<String>,
 }
 
+/// One item of an uploaded spine: its schema (first, or alone for an empty spine), then its
+/// batches. gRPC sends the whole spine in one message, Flight streams it; both arrive here as
+/// these items.
+pub enum SpineItem {
+    Schema(SchemaRef),
+    Batch(RecordBatch),
+}
+
+/// Bounds on one upload.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadLimits {
+    /// Most rows the spine may hold.
+    pub max_rows: u64,
+    /// An upload that sends nothing for this long is ended.
+    pub idle: Duration,
+}
+
 /// A spine being written to disk as it arrives.
-pub struct SpineFile {
+struct SpineFile {
     path: PathBuf,
     writer: ArrowWriter<File>,
     rows: u64,
@@ -66,29 +82,27 @@ pub struct SpineFile {
 }
 
 impl SpineFile {
-    pub fn create(path: PathBuf, schema: SchemaRef, max_rows: u64) -> Result<Self, Status> {
-        let file = File::create(&path).map_err(|e| Status::internal(format!("storing the spine: {e}")))?;
+    fn create(path: PathBuf, schema: SchemaRef, max_rows: u64) -> Result<Self> {
+        let file = File::create(&path).map_err(|e| Error::Disk(format!("storing the spine: {e}")))?;
         let writer = ArrowWriter::try_new(file, schema, None)
-            .map_err(|e| Status::invalid_argument(format!("the spine's schema cannot be stored: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("the spine's schema cannot be stored: {e}")))?;
         Ok(SpineFile { path, writer, rows: 0, max_rows })
     }
 
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Status> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
         if self.rows > self.max_rows {
-            return Err(Status::resource_exhausted(format!(
+            return Err(Error::Limit(format!(
                 "the spine has more than {} rows, the server's limit (max_spine_rows); split it",
                 self.max_rows
             )));
         }
-        self.writer
-            .write(batch)
-            .map_err(|e| Status::invalid_argument(format!("spine batch cannot be stored: {e}")))
+        self.writer.write(batch).map_err(|e| Error::Invalid(format!("spine batch cannot be stored: {e}")))
     }
 
-    pub fn finish(self) -> Result<(PathBuf, u64), Status> {
-        self.writer.close().map_err(|e| Status::internal(format!("storing the spine: {e}")))?;
-        Ok((self.path, self.rows))
+    fn finish(self) -> Result<PathBuf> {
+        self.writer.close().map_err(|e| Error::Disk(format!("storing the spine: {e}")))?;
+        Ok(self.path)
     }
 }
 
@@ -126,27 +140,27 @@ fn is_set_id(name: &str) -> bool {
 
 impl TrainingSets {
     /// Takes the work folder (refused when another server holds it); deletes nothing.
-    pub fn open(work_dir: &Path, ticket_ttl: Duration) -> Result<Self, Status> {
+    pub fn open(work_dir: &Path, ticket_ttl: Duration) -> Result<Self> {
         let root = work_dir.join("training_sets");
         std::fs::create_dir_all(&root)
-            .map_err(|e| Status::failed_precondition(format!("work folder {}: {e}", root.display())))?;
+            .map_err(|e| Error::NotReady(format!("work folder {}: {e}", root.display())))?;
         let lock_path = work_dir.join(LOCK_FILE);
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| Status::failed_precondition(format!("{}: {e}", lock_path.display())))?;
+            .map_err(|e| Error::NotReady(format!("{}: {e}", lock_path.display())))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Status::failed_precondition(format!(
+                return Err(Error::NotReady(format!(
                     "the work folder {} is in use by another `quiver serve`; give each server its own --work-dir",
                     work_dir.display()
                 )));
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Status::failed_precondition(format!("locking {}: {e}", lock_path.display())));
+                return Err(Error::NotReady(format!("locking {}: {e}", lock_path.display())));
             }
         }
         Ok(TrainingSets { root, ticket_ttl, sets: Mutex::new(HashMap::new()), _lock: lock })
@@ -176,24 +190,24 @@ impl TrainingSets {
     }
 
     /// A new, empty folder for one set owned by `owner`; its id is 128 random bits.
-    pub fn allocate(&self, owner: Option<String>) -> Result<(String, PathBuf), Status> {
+    fn allocate(&self, owner: Option<String>) -> Result<(String, PathBuf)> {
         self.expire();
         let mut bits = [0u8; 16];
         getrandom::fill(&mut bits)
-            .map_err(|e| Status::internal(format!("no random numbers for a training set id: {e}")))?;
+            .map_err(|e| Error::Internal(format!("no random numbers for a training set id: {e}")))?;
         let id = format!("ts-{}", hex::encode(bits));
         let dir = self.root.join(&id);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| Status::internal(format!("creating a training set folder: {e}")))?;
+            .map_err(|e| Error::Disk(format!("creating a training set folder: {e}")))?;
         File::create(dir.join(MARKER))
-            .map_err(|e| Status::internal(format!("creating a training set folder: {e}")))?;
+            .map_err(|e| Error::Disk(format!("creating a training set folder: {e}")))?;
         self.lock().insert(id.clone(), Entry { owner, kept_at: None });
         Ok((id, dir))
     }
 
     /// The output file of a built, unexpired set that `caller` may fetch. Only ids this
     /// server handed out are looked up, so a ticket cannot name a path.
-    pub fn output(&self, id: &str, caller: Option<&str>) -> Option<PathBuf> {
+    fn output(&self, id: &str, caller: Option<&str>) -> Option<PathBuf> {
         self.expire();
         let sets = self.lock();
         let entry = sets.get(id)?;
@@ -206,7 +220,7 @@ impl TrainingSets {
     }
 
     /// Keeps a built set for later `DoGet`; drops the oldest beyond [`KEPT`].
-    pub fn keep(&self, id: &str) {
+    fn keep(&self, id: &str) {
         let mut gone = Vec::new();
         {
             let mut sets = self.lock();
@@ -253,53 +267,138 @@ impl TrainingSets {
         let _ = std::fs::remove_dir_all(self.root.join(id));
     }
 
-    /// Builds a training set from a spine file already in `dir`.
-    pub async fn build(
-        &self,
-        app: &App,
-        id: String,
-        dir: &Path,
-        spine: PathBuf,
-        spec: &TrainingSpec,
-    ) -> Result<BuiltSet, Status> {
-        let snapshot = app.require_current()?;
-        let features =
-            resolve_features(&snapshot.definitions, spec.feature_service.as_deref(), &spec.features)?;
-        let output = dir.join("training_set.parquet");
-        let request = TrainingSetRequest {
-            spine,
-            out: output.clone(),
-            features,
-            feature_service: spec.feature_service.clone(),
-            full_feature_names: spec.full_feature_names,
-            timestamp_column: spec
-                .timestamp_column
-                .clone()
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| "event_timestamp".into()),
-            table_versions: Default::default(),
-            // The set's own fresh folder; the spine is still never overwritten.
-            overwrite: true,
+    /// The output file of a built, unexpired set that `caller` may fetch; NotFound (the same
+    /// for an unknown, expired, pushed-out or someone else's ticket) otherwise.
+    pub fn fetch(&self, ticket: &[u8], caller: Option<&str>) -> Result<PathBuf> {
+        let not_found = || {
+            Error::NotFound(
+                "no training set with this ticket for this caller (unknown, expired, pushed out by newer \
+                 sets, or uploaded with another token)"
+                    .into(),
+            )
         };
-        let offline_root = app.offline.root().as_str();
-        let manifest = quiver_offline::training::build(app.lake.session(), &snapshot, &app.offline, &request)
-            .await
-            .map_err(|e| without_server_paths(to_status(e), dir, offline_root))?;
-        Ok(BuiltSet { id, output, manifest: for_client(manifest, offline_root) })
+        let id = std::str::from_utf8(ticket).map_err(|_| not_found())?;
+        self.output(id, caller).ok_or_else(not_found)
     }
 }
 
-/// The status with the server's folders taken out of its message (a spine that cannot be
+impl Project {
+    /// Builds a training set from an uploaded spine: the spine is written to a fresh folder
+    /// of its own as it arrives (bounded in rows, each item awaited at most `limits.idle`),
+    /// then goes through the same builder as `quiver historical`. With `keep`, the set stays
+    /// for Flight `DoGet` until its ticket expires; otherwise the caller reads it and calls
+    /// [`TrainingSets::remove`]. A failed upload or build leaves nothing behind.
+    pub async fn build_training_set<S>(
+        &self,
+        owner: Option<String>,
+        spec: &TrainingSpec,
+        spine: S,
+        limits: UploadLimits,
+        keep: bool,
+    ) -> Result<BuiltSet>
+    where
+        S: Stream<Item = Result<SpineItem>> + Send,
+    {
+        let started = std::time::Instant::now();
+        // The features are resolved before anything is stored.
+        let snapshot = self.require_current()?;
+        let features =
+            snapshot.definitions.resolve_features(spec.feature_service.as_deref(), &spec.features)?;
+        let sets = self.training();
+        let (id, dir) = sets.allocate(owner)?;
+        let built = async {
+            let spine_path = receive_spine(spine, dir.join("spine.parquet"), limits).await?;
+            let output = dir.join("training_set.parquet");
+            let request = TrainingSetRequest {
+                spine: spine_path,
+                out: output.clone(),
+                features,
+                feature_service: spec.feature_service.clone(),
+                full_feature_names: spec.full_feature_names,
+                timestamp_column: spec
+                    .timestamp_column
+                    .clone()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| "event_timestamp".into()),
+                table_versions: Default::default(),
+                // The set's own fresh folder; the spine is still never overwritten.
+                overwrite: true,
+            };
+            let offline_root = self.config().offline_store.as_str();
+            let manifest =
+                quiver_offline::training::build(self.lake().session(), &snapshot, self.offline(), &request)
+                    .await
+                    .map_err(|e| without_server_paths(e.into(), &dir, offline_root))?;
+            Ok(BuiltSet { id: id.clone(), output, manifest: for_client(manifest, offline_root) })
+        }
+        .await;
+        match built {
+            Ok(set) => {
+                tracing::info!(
+                    set = %set.id,
+                    rows = set.manifest.output_rows,
+                    views = set.manifest.views.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "training set built"
+                );
+                if keep {
+                    sets.keep(&set.id);
+                }
+                Ok(set)
+            }
+            Err(e) => {
+                sets.remove(&id);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Writes an uploaded spine to `path` as it arrives; returns the path.
+async fn receive_spine<S>(spine: S, path: PathBuf, limits: UploadLimits) -> Result<PathBuf>
+where
+    S: Stream<Item = Result<SpineItem>> + Send,
+{
+    let idle = limits.idle;
+    let stalled = || {
+        Error::Timeout(format!(
+            "the upload sent nothing for {idle:?} (the upload idle timeout); send the spine without pauses"
+        ))
+    };
+    let mut spine = std::pin::pin!(spine);
+    let mut schema: Option<SchemaRef> = None;
+    let mut file: Option<SpineFile> = None;
+    while let Some(item) = tokio::time::timeout(idle, spine.next()).await.map_err(|_| stalled())? {
+        match item? {
+            SpineItem::Schema(s) => schema = Some(s),
+            SpineItem::Batch(batch) => {
+                let f = match file.as_mut() {
+                    Some(f) => f,
+                    None => file.insert(SpineFile::create(path.clone(), batch.schema(), limits.max_rows)?),
+                };
+                f.write(&batch)?;
+            }
+        }
+    }
+    let file = match (file, schema) {
+        (Some(f), _) => f,
+        (None, Some(schema)) => SpineFile::create(path, schema, limits.max_rows)?,
+        (None, None) => return Err(Error::Invalid("the spine stream carried no schema".into())),
+    };
+    file.finish()
+}
+
+/// The error with the server's folders taken out of its message (a spine that cannot be
 /// read names its file; a table that cannot be read names its location): the client sees
-/// the same relative names as in its manifest.
-fn without_server_paths(status: Status, set_dir: &Path, offline_root: &str) -> Status {
+/// the same relative names as in its manifest. The kind of error stays.
+fn without_server_paths(error: Error, set_dir: &Path, offline_root: &str) -> Error {
     let offline = offline_root.trim_end_matches('/');
-    let mut message = status.message().replace(&format!("{}/", set_dir.display()), "");
+    let mut message = error.to_string().replace(&format!("{}/", set_dir.display()), "");
     message = message.replace(offline, "offline_store");
     if let Some(local) = offline.strip_prefix("file://") {
         message = message.replace(local, "offline_store");
     }
-    Status::new(status.code(), message)
+    Error::Reworded { kind: Box::new(error), message }
 }
 
 /// The manifest as a client sees it: no path on the server. The spine and the output are
@@ -318,15 +417,15 @@ fn for_client(mut manifest: Manifest, offline_root: &str) -> Manifest {
 }
 
 /// Reads a training set file back as batches, on a blocking thread, into a channel.
-pub fn read_batches(path: PathBuf) -> mpsc::Receiver<Result<RecordBatch, Status>> {
+pub fn read_batches(path: PathBuf) -> mpsc::Receiver<Result<RecordBatch>> {
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let reader = File::open(&path)
-            .map_err(|e| Status::not_found(format!("the training set file is gone: {e}")))
+            .map_err(|e| Error::NotFound(format!("the training set file is gone: {e}")))
             .and_then(|f| {
                 ParquetRecordBatchReaderBuilder::try_new(f)
                     .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
-                    .map_err(|e| Status::internal(format!("reading the training set: {e}")))
+                    .map_err(|e| Error::Disk(format!("reading the training set: {e}")))
             });
         let reader = match reader {
             Ok(r) => r,
@@ -336,7 +435,7 @@ pub fn read_batches(path: PathBuf) -> mpsc::Receiver<Result<RecordBatch, Status>
             }
         };
         for batch in reader {
-            let item = batch.map_err(|e| Status::internal(format!("reading the training set: {e}")));
+            let item = batch.map_err(|e| Error::Disk(format!("reading the training set: {e}")));
             if tx.blocking_send(item).is_err() {
                 return; // the client went away
             }
@@ -346,11 +445,11 @@ pub fn read_batches(path: PathBuf) -> mpsc::Receiver<Result<RecordBatch, Status>
 }
 
 /// The schema and row count of a training set file (from its footer).
-pub fn file_info(path: &Path) -> Result<(SchemaRef, i64), Status> {
+pub fn file_info(path: &Path) -> Result<(SchemaRef, i64)> {
     let file =
-        File::open(path).map_err(|e| Status::not_found(format!("the training set file is gone: {e}")))?;
+        File::open(path).map_err(|e| Error::NotFound(format!("the training set file is gone: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Status::internal(format!("reading the training set: {e}")))?;
+        .map_err(|e| Error::Disk(format!("reading the training set: {e}")))?;
     Ok((builder.schema().clone(), builder.metadata().file_metadata().num_rows()))
 }
 
@@ -368,13 +467,22 @@ mod tests {
     }
 
     #[test]
-    fn statuses_and_manifests_sent_to_clients_hold_no_server_paths() {
+    fn errors_sent_to_clients_hold_no_server_paths_and_keep_their_kind() {
         let dir = Path::new("/srv/quiver/work/training_sets/ts-1");
-        let status = Status::invalid_argument(
-            "/srv/quiver/work/training_sets/ts-1/spine.parquet: cannot read the spine; table /srv/offline/driver_stats",
+        let error = Error::Invalid(
+            "/srv/quiver/work/training_sets/ts-1/spine.parquet: cannot read the spine; table /srv/offline/driver_stats"
+                .into(),
         );
-        let clean = without_server_paths(status, dir, "file:///srv/offline/");
-        assert_eq!(clean.message(), "spine.parquet: cannot read the spine; table offline_store/driver_stats");
-        assert_eq!(clean.code(), tonic::Code::InvalidArgument);
+        let clean = without_server_paths(error, dir, "file:///srv/offline/");
+        assert_eq!(
+            clean.to_string(),
+            "spine.parquet: cannot read the spine; table offline_store/driver_stats"
+        );
+        let status = crate::error::to_status(clean);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "spine.parquet: cannot read the spine; table offline_store/driver_stats"
+        );
     }
 }

@@ -6,13 +6,34 @@
 //! materialize the same view at once in this server.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use quiver_offline::materialize::{Progress, ViewReport, ViewRows};
+use quiver_offline::materialize::{Materializer, Progress, Span, ViewReport, ViewRows};
 
-use crate::pb;
+use super::project::{Project, view};
+use super::{Error, Result};
+
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    Pending,
+    Running,
+    Succeeded,
+    /// The job, or one of its views, failed.
+    Failed,
+}
+
+/// Where one view of a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewRunState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// Nothing to do (already up to date, no data).
+    Skipped,
+}
 
 /// Jobs kept for `List` / `Get` after they end.
 const FINISHED_KEPT: usize = 200;
@@ -20,7 +41,7 @@ const FINISHED_KEPT: usize = 200;
 /// One view's progress within a job.
 #[derive(Clone, Debug)]
 pub struct ViewRun {
-    pub state: pb::ViewRunState,
+    pub state: ViewRunState,
     pub rows: Option<ViewRows>,
     pub report: Option<ViewReport>,
 }
@@ -29,7 +50,7 @@ pub struct ViewRun {
 #[derive(Clone, Debug)]
 pub struct JobRecord {
     pub id: String,
-    pub state: pb::JobState,
+    pub state: JobState,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub views: BTreeMap<String, ViewRun>,
@@ -73,12 +94,12 @@ impl Jobs {
         }
         let record = JobRecord {
             id,
-            state: pb::JobState::Pending,
+            state: JobState::Pending,
             created_at: now,
             finished_at: None,
             views: views
                 .iter()
-                .map(|v| (v.clone(), ViewRun { state: pb::ViewRunState::Pending, rows: None, report: None }))
+                .map(|v| (v.clone(), ViewRun { state: ViewRunState::Pending, rows: None, report: None }))
                 .collect(),
             order: views.to_vec(),
             error: None,
@@ -105,9 +126,8 @@ impl Jobs {
         let (id, views) = {
             let mut record = lock(job);
             record.finished_at = Some(Utc::now());
-            let failed =
-                error.is_some() || record.views.values().any(|v| v.state == pb::ViewRunState::Failed);
-            record.state = if failed { pb::JobState::Failed } else { pb::JobState::Succeeded };
+            let failed = error.is_some() || record.views.values().any(|v| v.state == ViewRunState::Failed);
+            record.state = if failed { JobState::Failed } else { JobState::Succeeded };
             record.error = error;
             (record.id.clone(), record.order.clone())
         };
@@ -119,6 +139,7 @@ impl Jobs {
         }
     }
 
+    /// A job by id (`None` when unknown or pushed out by newer finished jobs).
     pub fn get(&self, id: &str) -> Option<JobRecord> {
         lock(&self.inner).jobs.iter().map(|j| lock(j).clone()).find(|j| j.id == id)
     }
@@ -132,14 +153,14 @@ impl Jobs {
 }
 
 /// Feeds a job's record from the materializer's progress calls.
-pub struct JobProgress(pub Arc<Mutex<JobRecord>>);
+struct JobProgress(Arc<Mutex<JobRecord>>);
 
 impl Progress for JobProgress {
     fn start_view(&self, view: &str, rows: ViewRows) {
         let mut record = lock(&self.0);
-        record.state = pb::JobState::Running;
+        record.state = JobState::Running;
         if let Some(v) = record.views.get_mut(view) {
-            v.state = pb::ViewRunState::Running;
+            v.state = ViewRunState::Running;
             v.rows = Some(rows);
         }
     }
@@ -148,53 +169,64 @@ impl Progress for JobProgress {
         let mut record = lock(&self.0);
         if let Some(v) = record.views.get_mut(&report.view) {
             v.state = match (&report.error, &report.skipped) {
-                (Some(_), _) => pb::ViewRunState::Failed,
-                (None, Some(_)) => pb::ViewRunState::Skipped,
-                _ => pb::ViewRunState::Succeeded,
+                (Some(_), _) => ViewRunState::Failed,
+                (None, Some(_)) => ViewRunState::Skipped,
+                _ => ViewRunState::Succeeded,
             };
             v.report = Some(report.clone());
         }
     }
 }
 
-/// A job on the wire.
-pub fn to_pb(record: &JobRecord) -> pb::MaterializationJob {
-    let ns = |t: DateTime<Utc>| t.timestamp_nanos_opt().unwrap_or(0);
-    pb::MaterializationJob {
-        id: record.id.clone(),
-        state: record.state as i32,
-        created_at_ns: ns(record.created_at),
-        finished_at_ns: record.finished_at.map_or(0, ns),
-        views: record
-            .order
-            .iter()
-            .filter_map(|name| record.views.get(name).map(|v| (name, v)))
-            .map(|(name, v)| {
-                let report = v.report.as_ref();
-                let (rows_done, rows_expected) = match (report, &v.rows) {
-                    (Some(r), _) => (r.rows, r.rows),
-                    (None, Some(rows)) => {
-                        (rows.written.load(Ordering::Relaxed), rows.expected().unwrap_or(0))
-                    }
-                    (None, None) => (0, 0),
-                };
-                pb::ViewProgress {
-                    view: name.clone(),
-                    state: v.state as i32,
-                    rows_done,
-                    rows_expected,
-                    window_start_ns: report.and_then(|r| r.window_start).map_or(0, ns),
-                    window_end_ns: report.and_then(|r| r.window_end).map_or(0, ns),
-                    offline_version: report.and_then(|r| r.offline_version),
-                    online_rows: report.and_then(|r| r.online_rows).unwrap_or(0),
-                    seconds: report.map_or(0.0, |r| r.seconds),
-                    message: report
-                        .and_then(|r| r.error.clone().or_else(|| r.skipped.clone()))
-                        .unwrap_or_default(),
-                }
-            })
-            .collect(),
-        error: record.error.clone().unwrap_or_default(),
+impl Project {
+    /// Starts materializing `span` for the named views (all when empty) as a background
+    /// job, and returns the job as it starts. Refused when a named view is unknown or
+    /// another job of this server holds one of the views.
+    pub fn start_materialization(self: &Arc<Self>, span: Span, views: &[String]) -> Result<JobRecord> {
+        if let Span::Window { start, end } = span
+            && start >= end
+        {
+            return Err(Error::Invalid(format!(
+                "the window is empty: start {start} is not before end {end}"
+            )));
+        }
+        let snapshot = self.require_current()?;
+        let defs = &snapshot.definitions;
+        let views: Vec<String> = if views.is_empty() {
+            defs.feature_views.iter().map(|v| v.name.clone()).collect()
+        } else {
+            for name in views {
+                view(&snapshot, name)?;
+            }
+            views.to_vec()
+        };
+        let job = self.jobs().start(&views).map_err(|(view, holder)| {
+            Error::NotReady(format!(
+                "feature view '{view}' is being materialized by job {holder}; wait for it (MaterializeService.Get) and start again"
+            ))
+        })?;
+        let first = lock(&job).clone();
+        tracing::info!(job = %first.id, views = ?views, "materialization job started");
+        // The job runs on its own task: the caller may go away.
+        let project = self.clone();
+        tokio::spawn(async move {
+            let materializer = Materializer {
+                lake: project.lake().clone(),
+                store: project.offline().clone(),
+                registry: project.registry().clone(),
+                state: project.state().clone(),
+                online: Some(project.online().clone()),
+                online_expiry: project.online_expiry(),
+                rows_per_writer: project.rows_per_writer(),
+            };
+            let progress = JobProgress(job.clone());
+            let result = materializer.run(span, &views, &progress).await;
+            let error = result.err().map(|e| e.to_string());
+            project.jobs().finish(&job, error);
+            let done = lock(&job).clone();
+            tracing::info!(job = %done.id, state = ?done.state, "materialization job finished");
+        });
+        Ok(first)
     }
 }
 
@@ -212,12 +244,12 @@ mod tests {
         // Other views are free.
         let other = jobs.start(&["c".into()]).unwrap();
         jobs.finish(&first, None);
-        assert_eq!(jobs.get(&id).unwrap().state, pb::JobState::Succeeded);
+        assert_eq!(jobs.get(&id).unwrap().state, JobState::Succeeded);
         // Released when the first job ends.
         assert!(jobs.start(&["b".into()]).is_ok());
         jobs.finish(&other, Some("boom".into()));
         assert_eq!(jobs.list().len(), 3);
         let other_id = lock(&other).id.clone();
-        assert_eq!(jobs.get(&other_id).unwrap().state, pb::JobState::Failed);
+        assert_eq!(jobs.get(&other_id).unwrap().state, JobState::Failed);
     }
 }

@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use crate::keys::entity_key;
-use crate::store::{EntityKey, OnlineStore, RowWrite};
-use crate::value::{StoredRow, Value, decode, encode};
+use quiver_online::keys::entity_key;
+use quiver_online::store::{EntityKey, OnlineStore, RowWrite};
+use quiver_online::value::{StoredRow, Value, decode, encode};
 
 fn key(id: i64) -> EntityKey {
     entity_key(&[("id", &Value::Int64(id))]).unwrap()

@@ -1,0 +1,230 @@
+//! A project as the server holds it: its stores, the registry version being served, the
+//! materialization jobs and the training sets.
+//!
+//! The current registry version is an `Arc<Snapshot>` behind an atomic pointer swap: a read
+//! takes the pointer (no lock, no parsing), an apply through this server swaps in the new
+//! version at once, and a watcher notices versions applied by other processes (the CLI,
+//! another server) within [`WATCH_INTERVAL`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use quiver_core::config::{Config, OnlineStoreConfig};
+use quiver_core::registry::{Registry, Snapshot};
+use quiver_core::state::StateStore;
+use quiver_offline::check::CheckLimits;
+use quiver_offline::lake::Lake;
+use quiver_offline::store::OfflineStore;
+use quiver_online::OnlineStore;
+
+use super::jobs::Jobs;
+use super::training::TrainingSets;
+use super::{Error, Result};
+
+/// How often the registry is checked for versions applied elsewhere.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Settings of a [`Project`] beyond the config file, read by the caller (CLI flags,
+/// environment).
+#[derive(Clone, Debug)]
+pub struct ProjectOptions {
+    /// Memory the offline engine may use, bytes.
+    pub memory_limit: usize,
+    /// Where training sets are built and kept for Flight `DoGet`.
+    pub work_dir: PathBuf,
+    /// How long a training set can be fetched after it was built.
+    pub ticket_ttl: Duration,
+    /// Bounds on checking definitions sent to `Plan` and `Apply`.
+    pub check_limits: CheckLimits,
+    /// Rows of a materialized window per Parquet writer at least.
+    pub rows_per_writer: usize,
+}
+
+impl ProjectOptions {
+    /// The defaults, with the memory limit and work folder given.
+    pub fn new(memory_limit: usize, work_dir: PathBuf) -> Self {
+        ProjectOptions {
+            memory_limit,
+            work_dir,
+            ticket_ttl: super::training::DEFAULT_TICKET_TTL,
+            check_limits: CheckLimits::default(),
+            rows_per_writer: quiver_offline::store::MIN_ROWS_PER_WRITER,
+        }
+    }
+}
+
+/// A project's stores and the registry version being served.
+pub struct Project {
+    config: Config,
+    registry: Registry,
+    current: ArcSwapOption<Snapshot>,
+    online: Arc<dyn OnlineStore>,
+    lake: Lake,
+    offline: OfflineStore,
+    state: StateStore,
+    jobs: Jobs,
+    training: TrainingSets,
+    work_dir: PathBuf,
+    check_limits: CheckLimits,
+    rows_per_writer: usize,
+}
+
+impl Project {
+    /// Opens a project's stores and takes its work folder.
+    pub async fn open(config: Config, options: ProjectOptions) -> Result<Project> {
+        if config.offline_store.scheme() != "file" {
+            return Err(Error::NotReady(format!(
+                "offline_store {}: only local paths are supported for the offline store so far",
+                config.offline_store
+            )));
+        }
+        let registry = Registry::open(&config.registry, &config.project)?;
+        let online = quiver_online::open(&config.online_store, &config.project).await?;
+        let ctx = quiver_offline::session::offline_session(options.memory_limit)?;
+        let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
+        let work_dir = options.work_dir;
+        std::fs::create_dir_all(&work_dir)
+            .map_err(|e| Error::NotReady(format!("work folder {}: {e}", work_dir.display())))?;
+        let training = TrainingSets::open(&work_dir, options.ticket_ttl)?;
+        let head = registry.head().await?;
+        Ok(Project {
+            offline: OfflineStore::new(config.offline_store.clone()),
+            state: StateStore::new(&registry),
+            registry,
+            current: ArcSwapOption::from(head.map(Arc::new)),
+            online,
+            lake,
+            jobs: Jobs::default(),
+            training,
+            work_dir,
+            check_limits: options.check_limits,
+            rows_per_writer: options.rows_per_writer,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn online(&self) -> &Arc<dyn OnlineStore> {
+        &self.online
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    pub fn offline(&self) -> &OfflineStore {
+        &self.offline
+    }
+
+    /// The materialization state (runs, watermarks, freshness) of every view.
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    pub fn training(&self) -> &TrainingSets {
+        &self.training
+    }
+
+    /// The folder training sets are built in.
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    pub fn check_limits(&self) -> CheckLimits {
+        self.check_limits
+    }
+
+    pub fn rows_per_writer(&self) -> usize {
+        self.rows_per_writer
+    }
+
+    /// Whether online rows get an expiry from their view's ttl.
+    pub fn online_expiry(&self) -> bool {
+        matches!(self.config.online_store, OnlineStoreConfig::Redis { expire_keys: true, .. })
+    }
+
+    /// The current registry version (lock-free).
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.load_full()
+    }
+
+    /// The current version; an error when nothing was applied yet.
+    pub fn require_current(&self) -> Result<Arc<Snapshot>> {
+        self.current().ok_or_else(|| {
+            Error::NotReady("nothing applied yet: apply definitions (RegistryService.Apply) first".into())
+        })
+    }
+
+    /// A given registry version: 0 or the current one from memory, others from storage.
+    pub async fn version(&self, version: u64) -> Result<Arc<Snapshot>> {
+        let current = self.require_current()?;
+        if version == 0 || version == current.version {
+            return Ok(current);
+        }
+        Ok(Arc::new(self.registry.get(version).await?))
+    }
+
+    /// Installs `snapshot` unless a newer version is already in place.
+    pub fn install(&self, snapshot: Arc<Snapshot>) {
+        self.current.rcu(|cur| match cur {
+            Some(c) if c.version >= snapshot.version => Some(c.clone()),
+            _ => Some(snapshot.clone()),
+        });
+    }
+
+    /// Checks the registry once; installs a newer version if there is one.
+    pub async fn refresh(&self) -> Result<()> {
+        let latest = self.registry.head_version().await?;
+        let held = self.current().map_or(0, |c| c.version);
+        if latest > held {
+            let snapshot = self.registry.get(latest).await?;
+            tracing::info!(version = latest, "registry version installed");
+            self.install(Arc::new(snapshot));
+        }
+        Ok(())
+    }
+}
+
+/// A feature view of a registry version, or NotFound naming the closest known view.
+pub fn view<'a>(snapshot: &'a Snapshot, name: &str) -> Result<&'a quiver_core::definitions::FeatureView> {
+    snapshot.definitions.feature_view(name).ok_or_else(|| {
+        let known = snapshot.definitions.feature_views.iter().map(|v| v.name.as_str());
+        Error::NotFound(format!(
+            "feature view '{name}' is not in registry version {}{}",
+            snapshot.version,
+            quiver_core::definitions::suggest(name, known)
+        ))
+    })
+}
+
+/// Keeps the project's registry version in step with storage until it is dropped.
+pub fn spawn_registry_watcher<T: Send + Sync + 'static>(
+    owner: &Arc<T>,
+    project: fn(&T) -> &Project,
+) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(owner);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WATCH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(owner) = weak.upgrade() else { return };
+            if let Err(e) = project(&owner).refresh().await {
+                tracing::warn!(error = %e, "cannot check the registry for new versions");
+            }
+        }
+    })
+}
