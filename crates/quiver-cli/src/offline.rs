@@ -8,12 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quiver_core::config::Config;
-use quiver_core::state::StateStore;
 use quiver_offline::lake::Lake;
 use quiver_offline::materialize::{
     MIN_ROWS_PER_WRITER_VAR, Materializer, Progress, Span, ViewReport, ViewRows, rows_per_writer_setting,
 };
-use quiver_offline::session::offline_session;
+use quiver_offline::session::{SessionOverrides, offline_session};
 use quiver_offline::store::OfflineStore;
 use quiver_offline::training::{self, TrainingSetRequest};
 use serde_json::json;
@@ -30,7 +29,7 @@ pub fn offline_parts(config: &Config, memory_limit: usize) -> Result<(Lake, Offl
             config.offline_store
         )));
     }
-    let ctx = offline_session(memory_limit)?;
+    let ctx = offline_session(memory_limit, &SessionOverrides::from_vars(std::env::vars()))?;
     let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
     Ok((lake, OfflineStore::new(config.offline_store.clone())))
 }
@@ -146,13 +145,9 @@ pub async fn materialize(
         .await
         .map_err(|e| Failure::new(format!("opening the online store: {e}")))?;
     let materializer = Materializer {
-        lake,
-        store,
-        state: StateStore::new(&registry),
-        registry,
         online: Some(online),
-        online_expiry: false,
         rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
+        ..Materializer::new(lake, store, registry)
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
     let reports = materializer.run(span, views, &progress).await?;

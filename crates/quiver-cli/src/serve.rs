@@ -7,6 +7,7 @@ use std::time::Duration;
 use quiver_core::config::{Config, TlsConfig};
 use quiver_offline::check::CheckLimits;
 use quiver_offline::materialize::{MIN_ROWS_PER_WRITER_VAR, rows_per_writer_setting};
+use quiver_offline::session::SessionOverrides;
 use quiver_server::domain::ProjectOptions;
 use quiver_server::{App, Limits};
 use tokio::net::TcpListener;
@@ -176,6 +177,7 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
             memory: size("plan-memory-limit", &opts.plan_memory_limit)?,
         },
         rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
+        session_overrides: SessionOverrides::from_vars(std::env::vars()),
         ..ProjectOptions::new(memory_limit, work_dir)
     };
     let token =

@@ -394,6 +394,27 @@ impl Reader {
         }
     }
 
+    /// A list of names (a view's `entities`, a service's `features`), remembering where the
+    /// list and each of its items were written.
+    fn name_list(
+        &mut self,
+        file: &str,
+        kind: ObjectKind,
+        object: &str,
+        field: &str,
+        list: S<Vec<S<Text>>>,
+    ) -> Vec<String> {
+        self.origins.insert(kind, object, field, origin(file, &list.referenced));
+        list.value
+            .into_iter()
+            .map(|item| {
+                let place = origin(file, &item.referenced);
+                self.origins.insert(kind, object, &format!("{field}[{}]", item.value.0), place);
+                item.value.0
+            })
+            .collect()
+    }
+
     /// Reports a required field that was not written, at the object's place.
     fn missing(
         &mut self,
@@ -627,21 +648,7 @@ impl Reader {
         let Some(name) = self.declare(file, kind, &at, raw.name) else { return };
         let mut complete = true;
         let entities = match raw.entities {
-            Some(list) => {
-                self.origins.insert(kind, &name, "entities", origin(file, &list.referenced));
-                list.value
-                    .into_iter()
-                    .map(|e| {
-                        self.origins.insert(
-                            kind,
-                            &name,
-                            &format!("entities[{}]", e.value.0),
-                            origin(file, &e.referenced),
-                        );
-                        e.value.0
-                    })
-                    .collect()
-            }
+            Some(list) => self.name_list(file, kind, &name, "entities", list),
             None => {
                 self.missing(
                     file,
@@ -730,21 +737,7 @@ impl Reader {
         let kind = ObjectKind::FeatureService;
         let Some(name) = self.declare(file, kind, &at, raw.name) else { return };
         let features = match raw.features {
-            Some(list) => {
-                self.origins.insert(kind, &name, "features", origin(file, &list.referenced));
-                list.value
-                    .into_iter()
-                    .map(|f| {
-                        self.origins.insert(
-                            kind,
-                            &name,
-                            &format!("features[{}]", f.value.0),
-                            origin(file, &f.referenced),
-                        );
-                        f.value.0
-                    })
-                    .collect()
-            }
+            Some(list) => self.name_list(file, kind, &name, "features", list),
             None => {
                 self.missing(
                     file,

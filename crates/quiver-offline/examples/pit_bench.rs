@@ -22,11 +22,10 @@ use parquet::file::properties::WriterProperties;
 use quiver_core::definitions::FeatureRef;
 use quiver_core::registry::Registry;
 use quiver_core::repo::parse_documents;
-use quiver_core::state::StateStore;
 use quiver_core::storage::resolve_location;
 use quiver_offline::lake::Lake;
 use quiver_offline::materialize::{Materializer, NoProgress, Span};
-use quiver_offline::session::offline_session;
+use quiver_offline::session::{SessionOverrides, offline_session};
 use quiver_offline::store::OfflineStore;
 use quiver_offline::training::{TrainingSetRequest, build};
 use url::Url;
@@ -198,22 +197,14 @@ async fn main() {
     let head = registry.head_version().await.expect("registry head");
     let _ = registry.apply(&loaded.definitions, head, "bench").await.expect("apply");
     let snapshot = registry.head().await.expect("head").expect("a version");
-    let ctx = offline_session(memory).expect("session");
+    let ctx = offline_session(memory, &SessionOverrides::from_vars(std::env::vars())).expect("session");
     let lake = Lake::with_session(Url::from_directory_path(&lake).expect("lake URL"), ctx.clone());
     let store = OfflineStore::new(Url::from_directory_path(dir.join("offline")).expect("store URL"));
 
     let t1 = Instant::now();
     let materialized = store.latest_version("stats_a").await.expect("store").is_some();
     if !materialized {
-        let m = Materializer {
-            lake: lake.clone(),
-            store: store.clone(),
-            state: StateStore::new(&registry),
-            registry,
-            online: None,
-            online_expiry: false,
-            rows_per_writer: quiver_offline::store::MIN_ROWS_PER_WRITER,
-        };
+        let m = Materializer::new(lake.clone(), store.clone(), registry);
         let start = chrono::DateTime::from_timestamp_micros(BASE_US).expect("time");
         let reports = m
             .run(Span::Window { start, end: start + chrono::Duration::days(DAYS) }, &[], &NoProgress)

@@ -33,8 +33,9 @@ use quiver_core::definitions::{Definitions, FeatureRef, FeatureView};
 
 use crate::error::{Error, Result};
 use crate::lake::normalize_timestamps;
+use crate::layout::{EVENT_TIMESTAMP, offline_schema};
 use crate::pit::{AsofJoinExec, AsofParams};
-use crate::store::{EVENT_TIMESTAMP, OfflineStore, TableSnapshot, offline_schema};
+use crate::store::{OfflineStore, TableSnapshot};
 use crate::types::{arrow_type, is_compatible};
 
 /// Helper column: the spine row's position in the input.

@@ -153,18 +153,16 @@ impl ExecutionPlan for AsofJoinExec {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
+        crate::exec::visit([], f)
     }
 
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let [spine, features]: [Arc<dyn ExecutionPlan>; 2] = children
-            .try_into()
-            .map_err(|_| DataFusionError::Internal("AsofJoinExec takes two children".into()))?;
+        let [spine, features] = crate::exec::exactly("AsofJoinExec", children)?;
         Ok(Arc::new(AsofJoinExec::try_new(spine, features, self.params.clone())?))
     }
 

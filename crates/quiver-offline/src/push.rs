@@ -12,18 +12,15 @@ use std::collections::BTreeSet;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::prelude::{SessionContext, cast};
-use datafusion::scalar::ScalarValue;
+use datafusion::prelude::SessionContext;
 use quiver_core::definitions::{Definitions, FeatureView};
 use quiver_online::OnlineStore;
 use quiver_online::rows::LatestRows;
 
 use crate::error::{Error, Result};
-use crate::store::{
-    CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineStore, latest_row_order, offline_schema, stored_timestamp_type,
-};
-use crate::types::{UTC, arrow_type, is_compatible, is_timestamp_like};
+use crate::layout::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, latest_row_order, layout_exprs, offline_schema};
+use crate::store::OfflineStore;
+use crate::types::{is_compatible, is_timestamp_like};
 
 /// Where pushed rows go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,18 +132,8 @@ pub async fn push(
         }
     }
     let frame = ctx.read_batches(batches)?;
-    let mut exprs: Vec<Expr> =
-        keys.iter().map(|k| cast(column(&k.name), arrow_type(&k.dtype)).alias(&k.name)).collect();
-    exprs.push(cast(column(EVENT_TIMESTAMP), stored_timestamp_type()).alias(EVENT_TIMESTAMP));
-    let created = if schema.field_with_name(CREATED_TIMESTAMP).is_ok() {
-        cast(column(CREATED_TIMESTAMP), stored_timestamp_type())
-    } else {
-        cast(lit(ScalarValue::TimestampNanosecond(None, Some(UTC.into()))), stored_timestamp_type())
-    };
-    exprs.push(created.alias(CREATED_TIMESTAMP));
-    for f in &view.features {
-        exprs.push(cast(column(&f.name), arrow_type(&f.dtype)).alias(&f.name));
-    }
+    let created = schema.field_with_name(CREATED_TIMESTAMP).is_ok().then_some(CREATED_TIMESTAMP);
+    let exprs = layout_exprs(defs, view, EVENT_TIMESTAMP, created);
     let sorted = frame.select(exprs)?.sort(latest_row_order(defs, view))?.collect().await?;
 
     let mut outcome = PushOutcome { rows, ..Default::default() };
@@ -165,8 +152,4 @@ pub async fn push(
         outcome.online_rows_written = online.write(&writes).await?;
     }
     Ok(outcome)
-}
-
-fn column(name: &str) -> Expr {
-    col(datafusion::common::Column::from_name(name))
 }

@@ -1,7 +1,7 @@
 //! Sorting a window's partition in memory on row-format keys, for materialization.
 //!
 //! A window is sorted by every scalar column (keys, both times, then the feature values:
-//! [`crate::sorted::sort_columns`]). DataFusion's sort compares such rows column by column
+//! [`crate::layout::sort_columns`]). DataFusion's sort compares such rows column by column
 //! through a comparator per column, sorts each batch on its own and merges the sorted
 //! batches. [`SortRowsExec`] sorts the whole partition at once instead:
 //!
@@ -101,21 +101,14 @@ impl ExecutionPlan for SortRowsExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        for sort in self.ordering.iter() {
-            if f(&sort.expr)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
+        crate::exec::visit(self.ordering.iter().map(|sort| &sort.expr), f)
     }
 
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input]: [Arc<dyn ExecutionPlan>; 1] = children
-            .try_into()
-            .map_err(|_| DataFusionError::Internal("SortRowsExec takes one child".into()))?;
+        let [input] = crate::exec::exactly("SortRowsExec", children)?;
         Ok(Arc::new(SortRowsExec::new(self.ordering.clone(), input)))
     }
 
@@ -431,14 +424,7 @@ mod tests {
     use datafusion::physical_plan::{ExecutionPlanProperties, collect_partitioned};
     use datafusion::prelude::{SessionConfig, SessionContext};
 
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (self.0 >> 33) % n
-        }
-    }
+    type Rng = quiver_sample::rng::SplitMix64;
 
     fn schema() -> SchemaRef {
         let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -456,7 +442,7 @@ mod tests {
 
     /// Few distinct values per column, so that rows tie on long prefixes (and on
     /// everything: full duplicates), with nulls, NaN and both zeros among the floats.
-    fn batch(rng: &mut Lcg, rows: usize) -> RecordBatch {
+    fn batch(rng: &mut Rng, rows: usize) -> RecordBatch {
         let mut city = Vec::new();
         let mut driver = Vec::new();
         let mut event = Vec::new();
@@ -505,7 +491,7 @@ mod tests {
     }
 
     fn partitions(seed: u64) -> Vec<Vec<RecordBatch>> {
-        let mut rng = Lcg(seed);
+        let mut rng = Rng::new(seed);
         (0..2).map(|_| [700, 0, 1, 1500, 64, 900].iter().map(|n| batch(&mut rng, *n)).collect()).collect()
     }
 
@@ -525,6 +511,7 @@ mod tests {
         };
         assert_eq!(plan.output_partitioning().partition_count(), input_partitions);
         let parts = collect_partitioned(plan.clone(), ctx.task_ctx()).await.unwrap();
+        assert_eq!(ctx.runtime_env().memory_pool.reserved(), 0, "the sort gave back all its memory");
         let spilled = plan.metrics().and_then(|m| m.spill_count()).unwrap_or(0);
         (parts.iter().map(|p| concat_batches(&schema(), p).unwrap()).collect(), spilled)
     }
@@ -535,7 +522,7 @@ mod tests {
 
     #[test]
     fn the_radix_sort_orders_by_the_whole_prefix() {
-        let mut rng = Lcg(7);
+        let mut rng = Rng::new(7);
         // Few distinct values in some bytes, none in others, all in the rest.
         let mut entries: Vec<Entry> = (0..20_000)
             .map(|i| Entry {
@@ -567,7 +554,7 @@ mod tests {
             assert_eq!(ours.iter().map(RecordBatch::num_rows).sum::<usize>(), 2 * 3165);
         }
         // An empty partition stays empty.
-        let ours = sorted_by(&ctx, vec![vec![], vec![batch(&mut Lcg(9), 10)]], true).await;
+        let ours = sorted_by(&ctx, vec![vec![], vec![batch(&mut Rng::new(9), 10)]], true).await;
         assert_eq!((ours[0].num_rows(), ours[1].num_rows()), (0, 10));
     }
 
@@ -581,7 +568,7 @@ mod tests {
     #[tokio::test]
     async fn a_partition_larger_than_the_pool_is_merged_from_sorted_runs_on_disk() {
         let input = || {
-            let mut rng = Lcg(42);
+            let mut rng = Rng::new(42);
             (0..2).map(|_| (0..32).map(|_| batch(&mut rng, 2000)).collect()).collect::<Vec<Vec<_>>>()
         };
         let bytes: usize = input()[0].iter().map(RecordBatch::get_array_memory_size).sum();
@@ -605,7 +592,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pool_too_small_to_merge_two_runs_is_an_error_naming_the_memory_limit() {
-        let input: Vec<Vec<RecordBatch>> = vec![(0..8).map(|i| batch(&mut Lcg(i), 2000)).collect()];
+        let input: Vec<Vec<RecordBatch>> = vec![(0..8).map(|i| batch(&mut Rng::new(i), 2000)).collect()];
         let source = MemorySourceConfig::try_new_exec(&input, schema(), None).unwrap();
         let plan = Arc::new(SortRowsExec::new(ordering(), source));
         let err = collect_partitioned(plan, small_pool(16 << 10).task_ctx()).await.unwrap_err();

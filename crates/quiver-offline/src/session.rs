@@ -1,7 +1,9 @@
 //! The DataFusion session every offline job runs in: a memory limit that sorts and other
 //! large operators spill under (instead of the process being killed), spill files in a
-//! temporary folder, and DataFusion's own options overridable from the environment.
+//! temporary folder, and DataFusion's own options overridable from the environment (which
+//! the caller reads: the library reads no environment itself).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -19,14 +21,31 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 /// they save in merging (the materialization workload of BENCHMARKS.md measures it).
 pub const BATCH_ROWS: usize = 65_536;
 
-/// A session whose operators together use at most `memory_limit` bytes before spilling.
-pub fn offline_session(memory_limit: usize) -> Result<SessionContext> {
+/// DataFusion options an operator set as environment variables (`DATAFUSION_…`, the option
+/// upper-cased with dots as underscores), collected by the program at its start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionOverrides(BTreeMap<String, String>);
+
+impl SessionOverrides {
+    /// The `DATAFUSION_…` variables among `vars` (e.g. `std::env::vars()`).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        SessionOverrides(vars.into_iter().filter(|(name, _)| name.starts_with("DATAFUSION_")).collect())
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+/// A session whose operators together use at most `memory_limit` bytes before spilling,
+/// with the operator's DataFusion options applied.
+pub fn offline_session(memory_limit: usize, overrides: &SessionOverrides) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         // Fair: several spilling operators (one sort per view) each get a share instead of
         // the first one starving the others.
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
         .build_arc()?;
-    let config = offline_config(memory_limit, |name| std::env::var(name).ok())?;
+    let config = offline_config(memory_limit, |name| overrides.get(name))?;
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
@@ -119,6 +138,13 @@ mod tests {
         let bad = |name: &str| (name == "DATAFUSION_EXECUTION_BATCH_SIZE").then(|| "lots".to_string());
         let message = with_env_overrides(crate::lake::lake_config(), bad).unwrap_err().to_string();
         assert!(message.contains("DATAFUSION_EXECUTION_BATCH_SIZE=\"lots\""), "{message}");
+
+        let vars = [("DATAFUSION_EXECUTION_BATCH_SIZE", "1024"), ("HOME", "/root")];
+        let overrides = SessionOverrides::from_vars(vars.map(|(n, v)| (n.to_string(), v.to_string())));
+        assert_eq!(overrides.get("DATAFUSION_EXECUTION_BATCH_SIZE").as_deref(), Some("1024"));
+        assert_eq!(overrides.get("HOME"), None, "only DataFusion's variables are kept");
+        let ctx = offline_session(64 << 20, &overrides).unwrap();
+        assert_eq!(ctx.copied_config().batch_size(), 1024);
     }
 
     #[test]

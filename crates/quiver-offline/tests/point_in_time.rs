@@ -24,33 +24,17 @@ use parquet::arrow::ArrowWriter;
 use quiver_core::definitions::FeatureRef;
 use quiver_core::registry::Registry;
 use quiver_core::repo::parse_documents;
-use quiver_core::state::StateStore;
 use quiver_core::storage::resolve_location;
 use quiver_offline::historical::{HistoricalRequest, plan_historical, spine_session};
 use quiver_offline::lake::Lake;
+use quiver_offline::layout::sort_columns;
 use quiver_offline::materialize::{Materializer, NoProgress, Span};
 use quiver_offline::pit::QuiverCodec;
-use quiver_offline::sorted::sort_columns;
 use quiver_offline::store::OfflineStore;
 use url::Url;
 
-/// SplitMix64: a tiny deterministic generator, so a failing seed can be replayed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+/// The workspace's seeded generator: a failing seed can be replayed.
+type Rng = quiver_sample::rng::SplitMix64;
 
 const BASE_US: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 const SECOND_US: i64 = 1_000_000;
@@ -354,7 +338,7 @@ fn assert_file_sorted(url: &str, order: &[String]) {
 }
 
 async fn run_seed(seed: u64) -> usize {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
     let lake_dir = tmp.path().join("lake");
     let views = generate_views(&mut rng);
@@ -377,15 +361,10 @@ async fn run_seed(seed: u64) -> usize {
         Lake::new(lake_url)
     };
     let store = OfflineStore::new(Url::from_directory_path(tmp.path().join("offline")).unwrap());
-    let materializer = Materializer {
-        lake: lake.clone(),
-        store: store.clone(),
-        state: StateStore::new(&registry),
-        registry: registry.clone(),
-        online: None,
-        online_expiry: false,
-        rows_per_writer: if many_writers { 1 } else { quiver_offline::store::MIN_ROWS_PER_WRITER },
-    };
+    let mut materializer = Materializer::new(lake.clone(), store.clone(), registry.clone());
+    if many_writers {
+        materializer.rows_per_writer = 1;
+    }
     // Seeds take turns: one window (one sorted file per view); three windows (three sorted
     // files, merged on read); three windows and then a window across two of them, which
     // rewrites the files it cuts with their rows outside it, in their order (sorted files
@@ -415,11 +394,17 @@ async fn run_seed(seed: u64) -> usize {
             assert!(r.error.is_none(), "{r:?}");
         }
     }
+    // The sorts and writers gave back every byte they reserved.
+    assert_eq!(
+        lake.session().runtime_env().memory_pool.reserved(),
+        0,
+        "seed {seed}: memory held after materializing"
+    );
 
     if mode == 3 {
         for v in &views {
             std::fs::remove_file(
-                tmp.path().join("offline").join(v.name).join(quiver_offline::sorted::SIDECAR),
+                tmp.path().join("offline").join(v.name).join(quiver_offline::sidecar::SIDECAR),
             )
             .unwrap();
         }
@@ -477,6 +462,7 @@ async fn run_seed(seed: u64) -> usize {
     }
     let batches = collect(planned.plan.clone(), ctx.task_ctx()).await.unwrap();
     let out = datafusion::arrow::compute::concat_batches(&planned.schema, &batches).unwrap();
+    assert_eq!(ctx.runtime_env().memory_pool.reserved(), 0, "seed {seed}: memory held after the join");
 
     // The plan survives serialization with the Quiver codec and gives the same answer.
     let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
@@ -544,7 +530,7 @@ async fn point_in_time_join_matches_brute_force_over_many_seeds() {
 
 #[tokio::test]
 async fn an_empty_spine_gives_an_empty_result_with_the_right_schema() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let tmp = tempfile::tempdir().unwrap();
     let lake_dir = tmp.path().join("lake");
     let views = generate_views(&mut rng);
@@ -581,7 +567,7 @@ async fn an_empty_spine_gives_an_empty_result_with_the_right_schema() {
 async fn feature_names_that_clash_need_full_names() {
     let tmp = tempfile::tempdir().unwrap();
     let lake_dir = tmp.path().join("lake");
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     let views = generate_views(&mut rng);
     for v in &views {
         write_source(&lake_dir, v);

@@ -37,7 +37,7 @@
 //! `write` (files, batches, atomic renames); this file holds the public API.
 
 mod error;
-mod rng;
+pub mod rng;
 mod spine;
 mod tables;
 mod write;

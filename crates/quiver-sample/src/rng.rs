@@ -1,4 +1,5 @@
-//! A tiny seeded PRNG (SplitMix64) owned by this crate.
+//! A tiny seeded PRNG (SplitMix64) owned by this crate, and the one every test suite of the
+//! workspace draws its random data from (a failing seed replays exactly).
 //!
 //! The sample lake must come out identical for the same spec on every machine and in every
 //! future version, so the generator cannot depend on an external crate whose algorithms may
@@ -26,43 +27,48 @@ const fn mix64(mut z: u64) -> u64 {
 
 /// The SplitMix64 generator (Steele, Lea and Flood, 2014).
 #[derive(Debug, Clone)]
-pub(crate) struct SplitMix64 {
+pub struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
     /// A generator starting from `seed`.
-    pub(crate) const fn new(seed: u64) -> Self {
+    pub const fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
     /// An independent stream for one item (a row, an entity) of one stream family (a table,
     /// a trait). Distinct `(seed, stream, item)` triples give unrelated sequences.
-    pub(crate) const fn for_item(seed: u64, stream: u64, item: u64) -> Self {
+    pub const fn for_item(seed: u64, stream: u64, item: u64) -> Self {
         let family = mix64(seed.wrapping_add(stream.wrapping_mul(GOLDEN_GAMMA)));
         Self::new(mix64(family ^ item.wrapping_mul(0xD1B5_4A32_D192_ED03)))
     }
 
     /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
         mix64(self.state)
     }
 
     /// A number in `0..n` (Lemire's multiply-shift; the bias is below 2^-64 · n, far too
     /// small to matter here). Returns 0 when `n` is 0.
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// A float in `[0, 1)` with 53 random bits.
-    pub(crate) fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// True with probability `1 / n`.
-    pub(crate) fn one_in(&mut self, n: u64) -> bool {
+    pub fn one_in(&mut self, n: u64) -> bool {
         self.below(n) == 0
+    }
+
+    /// True with probability `percent / 100`.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
     }
 }
 

@@ -14,6 +14,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use parquet::arrow::ArrowWriter;
@@ -113,19 +114,14 @@ pub(crate) fn write_parquet<T: ParquetTable>(
     layout: &Layout,
     files: &mut Vec<(String, u64)>,
 ) -> Result<()> {
-    let layout = layout.checked()?;
-    let dir = table_dir(lake, table)?;
-    let extension = table.format().extension();
-    let mut count = 0;
-    for (index, range) in file_ranges(rows, layout.rows_per_file) {
-        let name = part_name(index, extension);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let parquet_error = |source| Error::Parquet { path: tmp.clone(), source };
-        let file = File::create(&tmp).map_err(io_error(&tmp))?;
+    let checked = layout.checked()?;
+    write_files(lake, table, rows, layout, files, |tmp, range| {
+        let parquet_error = |source| Error::Parquet { path: tmp.to_path_buf(), source };
+        let file = File::create(tmp).map_err(io_error(tmp))?;
         let mut writer =
-            ArrowWriter::try_new(BufWriter::new(file), generator.schema(), Some(writer_properties(&layout)))
+            ArrowWriter::try_new(BufWriter::new(file), generator.schema(), Some(writer_properties(&checked)))
                 .map_err(parquet_error)?;
-        for batch in batch_ranges(range.clone(), layout.batch_rows) {
+        for batch in batch_ranges(range, checked.batch_rows) {
             let batch = generator.batch(batch)?;
             writer.write(&batch).map_err(parquet_error)?;
         }
@@ -134,11 +130,9 @@ pub(crate) fn write_parquet<T: ParquetTable>(
             .map_err(parquet_error)?
             .into_inner()
             .map_err(|e| e.into_error())
-            .map_err(io_error(&tmp))?;
-        publish(&tmp, &dir, &name, table, range.end - range.start, files)?;
-        count = index + 1;
-    }
-    remove_stale(&dir, extension, count)
+            .map_err(io_error(tmp))?;
+        Ok(())
+    })
 }
 
 /// Writes `rows` rows of a text (CSV or JSON lines) table.
@@ -150,6 +144,30 @@ pub(crate) fn write_text<T: TextTable>(
     layout: &Layout,
     files: &mut Vec<(String, u64)>,
 ) -> Result<()> {
+    write_files(lake, table, rows, layout, files, |tmp, range| {
+        let file = File::create(tmp).map_err(io_error(tmp))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        if let Some(header) = generator.header() {
+            writeln!(out, "{header}").map_err(io_error(tmp))?;
+        }
+        for row in range {
+            generator.write_row(row, &mut out).map_err(io_error(tmp))?;
+        }
+        out.into_inner().map_err(|e| e.into_error()).map_err(io_error(tmp))?;
+        Ok(())
+    })
+}
+
+/// Writes a table's part files, each through `write_file(temporary path, its rows)`, then
+/// publishes it under its final name; removes parts a previous, larger run left behind.
+fn write_files(
+    lake: &Path,
+    table: Table,
+    rows: u64,
+    layout: &Layout,
+    files: &mut Vec<(String, u64)>,
+    mut write_file: impl FnMut(&Path, Range<u64>) -> Result<()>,
+) -> Result<()> {
     let layout = layout.checked()?;
     let dir = table_dir(lake, table)?;
     let extension = table.format().extension();
@@ -157,15 +175,7 @@ pub(crate) fn write_text<T: TextTable>(
     for (index, range) in file_ranges(rows, layout.rows_per_file) {
         let name = part_name(index, extension);
         let tmp = dir.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(io_error(&tmp))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        if let Some(header) = generator.header() {
-            writeln!(out, "{header}").map_err(io_error(&tmp))?;
-        }
-        for row in range.clone() {
-            generator.write_row(row, &mut out).map_err(io_error(&tmp))?;
-        }
-        out.into_inner().map_err(|e| e.into_error()).map_err(io_error(&tmp))?;
+        write_file(&tmp, range.clone())?;
         publish(&tmp, &dir, &name, table, range.end - range.start, files)?;
         count = index + 1;
     }

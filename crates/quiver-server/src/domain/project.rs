@@ -16,6 +16,7 @@ use quiver_core::registry::{Registry, Snapshot};
 use quiver_core::state::StateStore;
 use quiver_offline::check::CheckLimits;
 use quiver_offline::lake::Lake;
+use quiver_offline::session::SessionOverrides;
 use quiver_offline::store::OfflineStore;
 use quiver_online::OnlineStore;
 
@@ -40,6 +41,9 @@ pub struct ProjectOptions {
     pub check_limits: CheckLimits,
     /// Rows of a materialized window per Parquet writer at least.
     pub rows_per_writer: usize,
+    /// DataFusion options for the offline session (none by default; the server binary
+    /// passes the operator's `DATAFUSION_…` variables).
+    pub session_overrides: SessionOverrides,
 }
 
 impl ProjectOptions {
@@ -51,6 +55,7 @@ impl ProjectOptions {
             ticket_ttl: super::training::DEFAULT_TICKET_TTL,
             check_limits: CheckLimits::default(),
             rows_per_writer: quiver_offline::store::MIN_ROWS_PER_WRITER,
+            session_overrides: SessionOverrides::default(),
         }
     }
 }
@@ -82,7 +87,7 @@ impl Project {
         }
         let registry = Registry::open(&config.registry, &config.project)?;
         let online = quiver_online::open(&config.online_store, &config.project).await?;
-        let ctx = quiver_offline::session::offline_session(options.memory_limit)?;
+        let ctx = quiver_offline::session::offline_session(options.memory_limit, &options.session_overrides)?;
         let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
         let work_dir = options.work_dir;
         std::fs::create_dir_all(&work_dir)

@@ -1,0 +1,348 @@
+//! Materialization: computing a window of each feature view from the lake and committing it
+//! to the view's offline table, then writing its latest rows online and recording the run.
+//!
+//! Per view, per run:
+//! 1. the view's frame (source, or its transform) is filtered to the window and to rows whose
+//!    join keys are all present, and laid out as the offline table (`source`);
+//! 2. the rows are counted on their way into the sorts (`progress`), each writer partition
+//!    is sorted in the latest-row order, and the partitions stream into one Delta commit that
+//!    replaces the window ([`crate::store`]);
+//! 3. on the way into the writers, the last row of each entity is kept (`online`); once the
+//!    commit succeeded, views with `online: true` get those rows in the online store,
+//!    newer-wins, so a backfill of an older window never moves an online value backwards;
+//! 4. the run is recorded and the watermark moved, from the view's report. A failed or killed
+//!    run leaves the table and the watermark as they were.
+
+mod online;
+mod progress;
+mod source;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{RecordBatch, TimestampMicrosecondArray};
+use datafusion::physical_plan::ExecutionPlanProperties;
+use quiver_core::definitions::{Definitions, FeatureView};
+use quiver_core::registry::Registry;
+use quiver_core::state::{RunRecord, RunStatus, StateStore};
+use quiver_online::OnlineStore;
+use serde::Serialize;
+
+pub use progress::{NoProgress, Progress, ViewRows};
+pub use source::{data_start, window_rows};
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::layout::{EVENT_TIMESTAMP, Window, latest_row_ordering, offline_schema};
+use crate::rowsort::SortRowsExec;
+use crate::store::{OfflineStore, RowObserver, WriteOutcome, WriteWatch};
+use online::{Candidates, write_latest};
+use progress::CountRowsExec;
+
+/// What to materialize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span {
+    /// Exactly `[start, end)` for every selected view.
+    Window { start: DateTime<Utc>, end: DateTime<Utc> },
+    /// From each view's watermark (or the start of its data) to `end`.
+    Incremental { end: DateTime<Utc> },
+}
+
+/// The outcome for one view.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewReport {
+    pub view: String,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub rows: u64,
+    pub offline_version: Option<u64>,
+    pub seconds: f64,
+    /// Entities written to the online store (views with `online: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_rows: Option<u64>,
+    /// Seconds spent on the online step (included in `seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_seconds: Option<f64>,
+    /// Why nothing was done (already up to date, no data), when that is the case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Materializes views: the registry's applied definitions, the lake, the offline store and
+/// the state store together.
+pub struct Materializer {
+    pub lake: Lake,
+    pub store: OfflineStore,
+    pub registry: Registry,
+    pub state: StateStore,
+    /// Where views with `online: true` get their latest rows; `None` skips the online step.
+    pub online: Option<Arc<dyn OnlineStore>>,
+    /// Give online rows an expiry at event time + ttl.
+    pub online_expiry: bool,
+    /// Rows of a window per Parquet writer at least (each writer makes files of its own);
+    /// [`crate::store::MIN_ROWS_PER_WRITER`] unless the caller was told otherwise
+    /// ([`rows_per_writer_setting`]).
+    pub rows_per_writer: usize,
+}
+
+/// What a view's offline write produced: the commit, and the latest row per entity for the
+/// online store (empty when the view is not online).
+struct ViewWrite {
+    outcome: WriteOutcome,
+    latest: Vec<quiver_online::RowWrite>,
+    /// Newest event time written, `None` for an empty window.
+    newest: Option<DateTime<Utc>>,
+}
+
+/// The newest event time of a batch in the offline layout, in microseconds.
+fn newest_event_us(batch: &RecordBatch) -> Option<i64> {
+    let column = batch.column_by_name(EVENT_TIMESTAMP)?;
+    let times = column.as_any().downcast_ref::<TimestampMicrosecondArray>()?;
+    datafusion::arrow::compute::max(times)
+}
+
+/// The record of a run, from its report (which has its window: runs without one are
+/// skipped, not recorded).
+fn run_record(
+    report: &ViewReport,
+    window: (DateTime<Utc>, DateTime<Utc>),
+    started_at: DateTime<Utc>,
+    registry_version: u64,
+) -> RunRecord {
+    RunRecord {
+        run_id: format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.6fZ"), report.view),
+        started_at,
+        finished_at: Utc::now(),
+        window_start: window.0,
+        window_end: window.1,
+        status: if report.error.is_some() { RunStatus::Failed } else { RunStatus::Succeeded },
+        rows: report.rows,
+        offline_version: report.offline_version,
+        online_rows: report.online_rows,
+        registry_version,
+        error: report.error.clone(),
+    }
+}
+
+/// The environment variable that sets [`crate::store::MIN_ROWS_PER_WRITER`] for a run.
+pub const MIN_ROWS_PER_WRITER_VAR: &str = "QUIVER_MIN_ROWS_PER_WRITER";
+
+/// Rows per writer at least, from the value of [`MIN_ROWS_PER_WRITER_VAR`] (`None`: not set,
+/// the default). The CLI and the server read the variable; the library reads no environment.
+pub fn rows_per_writer_setting(value: Option<&str>) -> Result<usize> {
+    let Some(text) = value else { return Ok(crate::store::MIN_ROWS_PER_WRITER) };
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::InvalidInput(format!(
+            "{MIN_ROWS_PER_WRITER_VAR}={text:?}: expected a whole number of rows, at least 1"
+        ))),
+    }
+}
+
+impl Materializer {
+    /// Materializes from `lake` into `store` the views `registry` holds, recording runs in
+    /// the registry's state; no online store, the default rows per writer.
+    pub fn new(lake: Lake, store: OfflineStore, registry: Registry) -> Self {
+        Materializer {
+            lake,
+            store,
+            state: StateStore::new(&registry),
+            registry,
+            online: None,
+            online_expiry: false,
+            rows_per_writer: crate::store::MIN_ROWS_PER_WRITER,
+        }
+    }
+
+    /// Runs `span` for the named views (all views when empty), one after the other. A view
+    /// that fails is reported and the others still run; the result lists every view.
+    pub async fn run(
+        &self,
+        span: Span,
+        views: &[String],
+        progress: &dyn Progress,
+    ) -> Result<Vec<ViewReport>> {
+        let head = self.registry.head().await?.ok_or_else(|| {
+            Error::InvalidInput("nothing applied yet: run `quiver apply` before materializing".into())
+        })?;
+        let defs = &head.definitions;
+        let selected: Vec<&FeatureView> = if views.is_empty() {
+            defs.feature_views.iter().collect()
+        } else {
+            let mut out = Vec::new();
+            for name in views {
+                out.push(defs.feature_view(name).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "unknown feature view '{name}'{}",
+                        quiver_core::definitions::suggest(
+                            name,
+                            defs.feature_views.iter().map(|v| v.name.as_str())
+                        )
+                    ))
+                })?);
+            }
+            out
+        };
+        if let Span::Window { start, end } = span
+            && start >= end
+        {
+            // An empty window is refused before any view runs.
+            Window::new(start, end)?;
+        }
+        let per_writer = self.rows_per_writer.max(1);
+        let mut reports = Vec::new();
+        for view in selected {
+            let report = self.run_view(defs, head.version, view, span, per_writer, progress).await;
+            progress.finish_view(&report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    async fn run_view(
+        &self,
+        defs: &Definitions,
+        registry_version: u64,
+        view: &FeatureView,
+        span: Span,
+        per_writer: usize,
+        progress: &dyn Progress,
+    ) -> ViewReport {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        let mut report = ViewReport {
+            view: view.name.clone(),
+            window_start: None,
+            window_end: None,
+            rows: 0,
+            offline_version: None,
+            seconds: 0.0,
+            skipped: None,
+            error: None,
+            online_rows: None,
+            online_seconds: None,
+        };
+        let mut state = match self.state.view(&view.name).await {
+            Ok(s) => s,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        let (start, end) = match span {
+            Span::Window { start, end } => (start, end),
+            Span::Incremental { end } => match state.watermark {
+                Some(w) => (w, end),
+                None => match data_start(&self.lake, defs, view).await {
+                    Ok(Some(s)) => (s, end),
+                    Ok(None) => {
+                        report.skipped = Some("the source has no rows".into());
+                        return report;
+                    }
+                    Err(e) => {
+                        report.error = Some(e.to_string());
+                        return report;
+                    }
+                },
+            },
+        };
+        report.window_start = Some(start);
+        report.window_end = Some(end);
+        if start >= end {
+            report.skipped = Some(format!("already materialized up to {start}"));
+            return report;
+        }
+        let written = match Window::new(start, end) {
+            Ok(window) => self.write(defs, view, &window, per_writer, progress).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(w) => {
+                report.rows = w.outcome.rows;
+                report.offline_version = Some(w.outcome.version);
+                if let Some(t) = w.newest {
+                    state.newest_event = Some(state.newest_event.map_or(t, |n| n.max(t)));
+                }
+                if let (true, Some(online)) = (view.online, &self.online) {
+                    let online_started = Instant::now();
+                    let result = write_latest(online.as_ref(), w.latest).await;
+                    report.online_seconds = Some(online_started.elapsed().as_secs_f64());
+                    match result {
+                        Ok(n) => report.online_rows = Some(n),
+                        Err(e) => {
+                            report.error = Some(format!("offline commit done, online write failed: {e}"))
+                        }
+                    }
+                }
+            }
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        state.record(run_record(&report, (start, end), started_at, registry_version));
+        if let Err(e) = self.state.save(&state).await {
+            report
+                .error
+                .get_or_insert(format!("the data was committed but the run could not be recorded: {e}"));
+        }
+        report
+    }
+
+    async fn write(
+        &self,
+        defs: &Definitions,
+        view: &FeatureView,
+        window: &Window,
+        per_writer: usize,
+        progress: &dyn Progress,
+    ) -> Result<ViewWrite> {
+        let rows = window_rows(&self.lake, defs, view, window).await?.create_physical_plan().await?;
+        let target_partitions = self.lake.session().copied_config().target_partitions();
+        let rows = source::writer_partitions(rows, target_partitions, per_writer)?;
+        let partitions = rows.output_partitioning().partition_count();
+        let ordering = latest_row_ordering(&rows.schema())?;
+        let schema = rows.schema();
+        let counters = ViewRows { partitions, ..ViewRows::default() };
+        let counted = Arc::new(CountRowsExec::new(rows, &counters));
+        // Each partition is sorted on its own (on row-format keys, in memory when the pool
+        // allows) and written by its own writer: no merge into one stream, and Parquet
+        // encoding runs on every core.
+        let plan = Arc::new(SortRowsExec::new(ordering, counted));
+        progress.start_view(&view.name, counters.clone());
+        // The online candidates are kept until the offline commit succeeds, so the online
+        // store never gets values the offline store did not.
+        let candidates = (view.online && self.online.is_some())
+            .then(|| Arc::new(Candidates::new(defs.join_keys(view).len(), partitions)));
+        // The newest event time is tracked on the way too, for freshness.
+        let newest = Arc::new(AtomicI64::new(i64::MIN));
+        let observer: RowObserver = {
+            let candidates = candidates.clone();
+            let newest = newest.clone();
+            Arc::new(move |partition, batch| {
+                if let Some(t) = newest_event_us(batch) {
+                    newest.fetch_max(t, Ordering::Relaxed);
+                }
+                match &candidates {
+                    Some(c) => c.push(partition, batch),
+                    None => Ok(()),
+                }
+            })
+        };
+        let watch = WriteWatch { rows: counters.written.clone(), observer: Some(observer) };
+        let outcome = self
+            .store
+            .write_window(self.lake.session(), &view.name, offline_schema(defs, view), plan, window, watch)
+            .await?;
+        let latest = match candidates {
+            None => Vec::new(),
+            Some(c) => c.finish(defs, view, self.online_expiry, &schema)?,
+        };
+        let newest = Some(newest.load(Ordering::Relaxed))
+            .filter(|t| *t != i64::MIN)
+            .and_then(DateTime::<Utc>::from_timestamp_micros);
+        Ok(ViewWrite { outcome, latest, newest })
+    }
+}

@@ -1,0 +1,135 @@
+//! Progress of a materialization: row counters a caller can watch while a view runs, the
+//! callback it receives, and the pass-through operator that counts rows as they enter the
+//! sorts (so progress needs no counting pass over the window).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use futures::StreamExt;
+
+use super::ViewReport;
+
+/// Row counters of a view being materialized, advanced as the run goes.
+#[derive(Clone, Debug, Default)]
+pub struct ViewRows {
+    /// Rows of the window read from the lake so far (they are sorted before any is written).
+    pub read: Arc<AtomicU64>,
+    /// Rows written to the offline table so far.
+    pub written: Arc<AtomicU64>,
+    /// Partitions the window is read, sorted and written in.
+    pub partitions: usize,
+    /// Partitions whose rows have all been read.
+    pub partitions_read: Arc<AtomicUsize>,
+}
+
+impl ViewRows {
+    /// The window's row count, once known: when every partition has read all its rows (each
+    /// sorts all of its rows before writing the first).
+    pub fn expected(&self) -> Option<u64> {
+        (self.partitions > 0 && self.partitions_read.load(Ordering::Relaxed) >= self.partitions)
+            .then(|| self.read.load(Ordering::Relaxed))
+    }
+}
+
+/// Receives progress while views are materialized (the CLI draws a progress bar).
+pub trait Progress: Send + Sync {
+    /// A view starts; `rows` counts its rows as they are read and written.
+    fn start_view(&self, view: &str, rows: ViewRows);
+    /// A view is done (or failed, or was skipped).
+    fn finish_view(&self, report: &ViewReport);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start_view(&self, _: &str, _: ViewRows) {}
+    fn finish_view(&self, _: &ViewReport) {}
+}
+
+/// Passes its input through, counting the rows (the rows read, for progress) and the
+/// partitions read to the end.
+#[derive(Clone, Debug)]
+pub(super) struct CountRowsExec {
+    input: Arc<dyn ExecutionPlan>,
+    rows: Arc<AtomicU64>,
+    partitions_read: Arc<AtomicUsize>,
+}
+
+impl CountRowsExec {
+    /// Counts `input`'s rows into `counters.read` and its finished partitions into
+    /// `counters.partitions_read`.
+    pub(super) fn new(input: Arc<dyn ExecutionPlan>, counters: &ViewRows) -> Self {
+        CountRowsExec {
+            input,
+            rows: counters.read.clone(),
+            partitions_read: counters.partitions_read.clone(),
+        }
+    }
+}
+
+impl DisplayAs for CountRowsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "CountRowsExec")
+    }
+}
+
+impl ExecutionPlan for CountRowsExec {
+    fn name(&self) -> &'static str {
+        "CountRowsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        crate::exec::visit([], f)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let [input] = crate::exec::exactly("CountRowsExec", children)?;
+        Ok(Arc::new(CountRowsExec { input, ..CountRowsExec::clone(&self) }))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let rows = self.rows.clone();
+        let partitions_read = self.partitions_read.clone();
+        let end = futures::stream::once(async move {
+            partitions_read.fetch_add(1, Ordering::Relaxed);
+        })
+        .filter_map(|()| futures::future::ready(None));
+        let stream = self
+            .input
+            .execute(partition, context)?
+            .inspect(move |batch| {
+                if let Ok(b) = batch {
+                    rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                }
+            })
+            .chain(end);
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.input.schema(), stream)))
+    }
+}

@@ -1,0 +1,323 @@
+//! The offline store: one Delta Lake table per feature view, holding every materialized row.
+//!
+//! The table layout (columns, timestamp type, the latest-row order) is [`crate::layout`]'s.
+//!
+//! Writes replace a window of event time in one Delta commit (`replaceWhere`): rows already
+//! in the table inside `[start, end)` are removed and the new rows added atomically, so
+//! running a window twice leaves one copy of each row, and a reader never sees half a run.
+//! Quiver writes the Parquet files itself, one writer per sorted partition running
+//! concurrently (Delta's own writer funnels every partition into one), and commits their
+//! add actions, with the removals, through Delta's commit protocol (conflict checks
+//! included). Every file it writes holds its rows in the latest-row order.
+//!
+//! - `writer` — the Parquet writers, one per partition;
+//! - `replace` — which files a window covers, and the rewrite of those straddling it;
+//! - `table` — live files, the commit, the sidecar update, the schema check.
+//!
+//! Reads pin a table version and scan exactly that version's Parquet files with DataFusion's
+//! own Parquet scan (no custom table provider), which keeps read plans serializable; files
+//! known to be sorted ([`crate::sidecar`]) are merged rather than sorted again ([`crate::sorted`]).
+
+mod replace;
+mod table;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+use deltalake::kernel::Action;
+use deltalake::protocol::SaveMode;
+use url::Url;
+
+pub use writer::MIN_ROWS_PER_WRITER;
+
+use crate::error::{Error, Result};
+use crate::layout::{Window, sort_columns};
+use crate::sidecar;
+use replace::{InWindow, file_in_window, rewrite_outside};
+use table::{add_path, check_schema, commit, live_files, record_sorted_files, table_schema};
+use writer::{FileTarget, write_partitions};
+
+/// Sees every row batch on its way into the table, with the partition it belongs to, in
+/// write order within each partition; an error aborts the write (nothing is committed).
+pub type RowObserver = Arc<dyn Fn(usize, &RecordBatch) -> Result<()> + Send + Sync>;
+
+/// What watches rows stream into a write: a row counter (for progress) and an optional
+/// observer.
+pub struct WriteWatch {
+    pub rows: Arc<AtomicU64>,
+    pub observer: Option<RowObserver>,
+}
+
+/// One committed write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The Delta table version the write created.
+    pub version: u64,
+    /// Rows added by this write (the window's rows).
+    pub rows: u64,
+}
+
+/// One Parquet file of a pinned table version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableFile {
+    /// Absolute URL.
+    pub url: String,
+    /// Path relative to the table, as the Delta log names it.
+    pub path: String,
+    pub size: u64,
+    /// Listed as holding its rows in the latest-row order ([`crate::sidecar`]).
+    pub sorted: bool,
+}
+
+/// A pinned, readable version of a view's table.
+#[derive(Clone, Debug)]
+pub struct TableSnapshot {
+    pub url: Url,
+    pub version: u64,
+    /// The Parquet files live at that version.
+    pub files: Vec<TableFile>,
+    /// The table's schema at that version (as its files store it).
+    pub schema: SchemaRef,
+}
+
+/// Where the views' Delta tables live.
+#[derive(Clone, Debug)]
+pub struct OfflineStore {
+    root: Url,
+}
+
+impl OfflineStore {
+    /// A store rooted at a folder URL (`file://…/`).
+    pub fn new(root: Url) -> Self {
+        let mut root = root;
+        if !root.path().ends_with('/') {
+            let p = format!("{}/", root.path());
+            root.set_path(&p);
+        }
+        OfflineStore { root }
+    }
+
+    /// The Delta table of a view.
+    pub fn table_url(&self, view: &str) -> Result<Url> {
+        self.root
+            .join(&format!("{view}/"))
+            .map_err(|e| Error::Internal(format!("table URL for '{view}': {e}")))
+    }
+
+    async fn open(&self, view: &str) -> Result<DeltaTable> {
+        let url = self.table_url(view)?;
+        if url.scheme() == "file"
+            && let Ok(path) = url.to_file_path()
+        {
+            std::fs::create_dir_all(&path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+        }
+        let fail = |e: deltalake::DeltaTableError| Error::Store(format!("opening {url}: {e}"));
+        let mut table =
+            deltalake::DeltaTableBuilder::from_url(url.clone()).map_err(fail)?.build().map_err(fail)?;
+        // Loading a location with no commit log yet is how a new table starts; checking first
+        // keeps the kernel from logging that as an error.
+        if table.verify_deltatable_existence().await.map_err(fail)? {
+            table.load().await.map_err(fail)?;
+        }
+        Ok(table)
+    }
+
+    /// The latest version of a view's table, or `None` when nothing was materialized yet.
+    pub async fn latest_version(&self, view: &str) -> Result<Option<u64>> {
+        Ok(self.open(view).await?.version())
+    }
+
+    /// Replaces the rows of `window` (event time) with `rows`, in one commit. `rows` must
+    /// have exactly the view's offline columns ([`crate::layout::offline_schema`]), and
+    /// each of its partitions must be in the latest-row order: every
+    /// partition is encoded by its own Parquet writer, concurrently, into files of its own
+    /// (sorted, and listed as such). `watch.rows` is advanced as rows stream into the
+    /// writers (for progress reports), and `watch.observer` sees each batch with its
+    /// partition.
+    ///
+    /// The replacement follows Delta's `replaceWhere`: files whose statistics put all their
+    /// rows inside the window are removed, files wholly outside are kept, and files that
+    /// straddle an edge (or have no statistics) are rewritten with their rows outside the
+    /// window, in their own order. A new table is created by the same commit.
+    pub async fn write_window(
+        &self,
+        ctx: &SessionContext,
+        view: &str,
+        schema: SchemaRef,
+        rows: Arc<dyn ExecutionPlan>,
+        window: &Window,
+        watch: WriteWatch,
+    ) -> Result<WriteOutcome> {
+        let WriteWatch { rows: counter, observer } = watch;
+        let table = self.open(view).await?;
+        if table.version().is_some() {
+            check_schema(view, &table, &schema)?;
+        }
+        let target = FileTarget::new(view, &table, &schema)?;
+        let counted_before = counter.load(Ordering::Relaxed);
+        let added = write_partitions(view, rows, ctx.task_ctx(), &target, counter.clone(), observer).await?;
+        let rows = counter.load(Ordering::Relaxed) - counted_before;
+        // Every file written here is sorted: the window's, and the rewrites of sorted files.
+        let mut sorted_paths: Vec<String> = added.iter().map(add_path).collect();
+        let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
+        if table.version().is_some() {
+            let order = sort_columns(&schema);
+            let listed = sidecar::load(table.object_store().as_ref(), &order).await;
+            for file in live_files(view, &table)? {
+                match file_in_window(file.stats.as_deref(), window) {
+                    InWindow::Outside => continue,
+                    InWindow::Inside => {}
+                    InWindow::Straddles => {
+                        let kept = rewrite_outside(ctx, view, &file, &target, window).await?;
+                        if listed.contains(&file.path) {
+                            sorted_paths.extend(kept.iter().map(add_path));
+                        }
+                        actions.extend(kept.into_iter().map(Action::Add));
+                    }
+                }
+                actions.push(Action::Remove(file.remove));
+            }
+        }
+        let predicate = deltalake::delta_datafusion::expr::fmt_expr_to_sql(&window.table_inside())
+            .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
+        let state = commit(view, &table, &target, actions, SaveMode::Overwrite, Some(predicate)).await?;
+        let version = state.version();
+        record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
+        Ok(WriteOutcome { version, rows })
+    }
+
+    /// Appends `batches` (exactly the view's offline columns, in the latest-row order
+    /// across all of them: the files written are listed as sorted) to a view's table in one
+    /// commit. Used by push: rows that arrive outside materialization.
+    pub async fn append(
+        &self,
+        view: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<WriteOutcome> {
+        let table = self.open(view).await?;
+        if table.version().is_some() {
+            check_schema(view, &table, &schema)?;
+        }
+        let target = FileTarget::new(view, &table, &schema)?;
+        let counter = Arc::new(AtomicU64::new(0));
+        let rows = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
+            &[batches],
+            schema.clone(),
+            None,
+        )?;
+        let added =
+            write_partitions(view, rows, Arc::new(TaskContext::default()), &target, counter.clone(), None)
+                .await?;
+        let sorted_paths: Vec<String> = added.iter().map(add_path).collect();
+        let actions = added.into_iter().map(Action::Add).collect();
+        let state = commit(view, &table, &target, actions, SaveMode::Append, None).await?;
+        let version = state.version();
+        record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
+        Ok(WriteOutcome { version, rows: counter.load(Ordering::Relaxed) })
+    }
+
+    /// The files of a view's table at `version` (latest when `None`).
+    pub async fn snapshot(&self, view: &str, version: Option<u64>) -> Result<Option<TableSnapshot>> {
+        let url = self.table_url(view)?;
+        let mut table = self.open(view).await?;
+        let Some(latest) = table.version() else { return Ok(None) };
+        if let Some(v) = version {
+            if v > latest {
+                return Err(Error::NotFound(format!(
+                    "view '{view}': table version {v} does not exist (latest is {latest})"
+                )));
+            }
+            if v != latest {
+                table
+                    .load_version(v)
+                    .await
+                    .map_err(|e| Error::Store(format!("view '{view}' version {v}: {e}")))?;
+            }
+        }
+        let version = table.version().unwrap_or(latest);
+        let schema = Arc::new(table_schema(view, &table)?);
+        let listed = sidecar::load(table.object_store().as_ref(), &sort_columns(&schema)).await;
+        let files = live_files(view, &table)?
+            .into_iter()
+            .map(|f| TableFile { sorted: listed.contains(&f.path), url: f.url, path: f.path, size: f.size })
+            .collect();
+        Ok(Some(TableSnapshot { url, version, files, schema }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::layout::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, stored_timestamp_type};
+    use crate::types::UTC;
+    use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema};
+
+    fn pushed(schema: &SchemaRef, ids: &[i64], times_us: &[i64]) -> RecordBatch {
+        use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+        let ts = |v: &[i64]| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(v.to_vec()).with_timezone(UTC))
+        };
+        let rates: Vec<f64> = ids.iter().map(|i| *i as f64 / 10.0).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            ts(times_us),
+            ts(times_us),
+            Arc::new(Float64Array::from(rates)),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap()
+    }
+
+    #[tokio::test]
+    async fn appends_create_the_table_then_add_sorted_files_in_one_commit_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OfflineStore::new(Url::from_directory_path(dir.path()).unwrap());
+        let schema = Arc::new(Schema::new(vec![
+            ArrowField::new("driver_id", DataType::Int64, true),
+            ArrowField::new(EVENT_TIMESTAMP, stored_timestamp_type(), true),
+            ArrowField::new(CREATED_TIMESTAMP, stored_timestamp_type(), true),
+            ArrowField::new("conv_rate", DataType::Float64, true),
+        ]));
+        let first =
+            store.append("v", schema.clone(), vec![pushed(&schema, &[1, 2], &[10, 20])]).await.unwrap();
+        assert_eq!(first, WriteOutcome { version: 0, rows: 2 });
+        let second = store
+            .append("v", schema.clone(), vec![pushed(&schema, &[1], &[30]), pushed(&schema, &[3], &[5])])
+            .await
+            .unwrap();
+        assert_eq!(second, WriteOutcome { version: 1, rows: 2 });
+        let snapshot = store.snapshot("v", None).await.unwrap().unwrap();
+        assert_eq!(snapshot.version, 1);
+        assert_eq!(snapshot.files.len(), 2, "{:?}", snapshot.files);
+        assert!(
+            snapshot.files.iter().all(|f| f.sorted),
+            "pushed files are listed as sorted: {:?}",
+            snapshot.files
+        );
+        let ctx = SessionContext::new();
+        let rows = crate::sorted::sorted_rows(&ctx, Some(&snapshot), snapshot.schema.clone()).unwrap();
+        let batches = datafusion::physical_plan::collect(rows, ctx.task_ctx()).await.unwrap();
+        let all = datafusion::arrow::compute::concat_batches(&snapshot.schema, &batches).unwrap();
+        let ids = all.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
+        assert_eq!(ids.values().to_vec(), vec![1, 1, 2, 3]);
+
+        // A batch whose columns do not fit the table is refused, and the table is unchanged.
+        let other = Arc::new(Schema::new(vec![ArrowField::new("driver_id", DataType::Utf8, true)]));
+        let bad = RecordBatch::try_new(
+            other.clone(),
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"]))],
+        )
+        .unwrap();
+        let refused = store.append("v", other, vec![bad]).await.unwrap_err().to_string();
+        assert!(refused.contains("declares [driver_id Utf8]"), "{refused}");
+        assert_eq!(store.latest_version("v").await.unwrap(), Some(1));
+    }
+}

@@ -1,0 +1,186 @@
+//! Parquet writer plumbing: every partition of a plan streams into its own Delta data-file
+//! writer, concurrently, with the table's own schema and Quiver's Parquet settings. The files
+//! are returned as add actions for the caller to commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use deltalake::DeltaTable;
+use futures::StreamExt;
+
+use super::RowObserver;
+use crate::error::{Error, Result};
+
+/// Rows per call into a Parquet writer (the file size is checked between calls).
+const WRITE_CHUNK_ROWS: usize = crate::session::BATCH_ROWS;
+
+/// Rows of a window per Parquet writer, at least: a window smaller than this many rows per
+/// partition is written by fewer writers, so small windows do not scatter into small files.
+pub const MIN_ROWS_PER_WRITER: usize = 1 << 20;
+
+/// How the files of one table are written: their schema (the table's own, as Delta stores
+/// it) and the Parquet writer settings.
+#[derive(Clone)]
+pub(super) struct FileTarget {
+    pub(super) delta_schema: deltalake::kernel::StructType,
+    pub(super) file_schema: SchemaRef,
+    config: deltalake::datafile::writer::WriterConfig,
+    store: deltalake::logstore::ObjectStoreRef,
+}
+
+impl FileTarget {
+    pub(super) fn new(view: &str, table: &DeltaTable, schema: &SchemaRef) -> Result<Self> {
+        use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+        use deltalake::table::config::TablePropertiesExt;
+        let bad = |e: String| Error::Store(format!("view '{view}': the table schema: {e}"));
+        let (delta_schema, properties) = match table.version() {
+            Some(_) => {
+                let snapshot = table.snapshot().map_err(|e| bad(e.to_string()))?;
+                (snapshot.schema().as_ref().clone(), Some(snapshot.table_config().clone()))
+            }
+            None => {
+                // Delta's own types: microsecond timestamps, `element` list items.
+                let normalized = deltalake::kernel::normalize_for_delta(schema);
+                let kernel: deltalake::kernel::StructType =
+                    normalized.as_ref().try_into_kernel().map_err(|e| bad(e.to_string()))?;
+                (kernel, None)
+            }
+        };
+        let file_schema: Schema = (&delta_schema).try_into_arrow().map_err(|e| bad(e.to_string()))?;
+        let file_schema = Arc::new(file_schema);
+        let (num_indexed, stats_columns, target_size) = match &properties {
+            Some(p) => (
+                p.num_indexed_cols(),
+                p.data_skipping_stats_columns.as_ref().map(|c| c.iter().map(|n| n.to_string()).collect()),
+                p.target_file_size(),
+            ),
+            None => (
+                delta_kernel::table_properties::DataSkippingNumIndexedCols::NumColumns(32),
+                None,
+                deltalake::table::config::DEFAULT_TARGET_FILE_SIZE,
+            ),
+        };
+        let config = deltalake::datafile::writer::WriterConfig::new(
+            file_schema.clone(),
+            Vec::new(),
+            Some(writer_properties(&file_schema)),
+            Some(target_size),
+            Some(WRITE_CHUNK_ROWS),
+            num_indexed,
+            stats_columns,
+        );
+        Ok(FileTarget { delta_schema, file_schema, config, store: table.object_store() })
+    }
+
+    /// `batch` with the table's column types and field names (a no-op cast when they match).
+    fn conform(&self, batch: &RecordBatch) -> datafusion::error::Result<RecordBatch> {
+        let schema = self.file_schema.clone();
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    datafusion::arrow::compute::cast(column, field.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+/// The Parquet settings of the files Quiver writes: Snappy, and no dictionary for timestamp
+/// columns (event and created times are nearly unique per row, so a dictionary only costs
+/// the time to fill it before the writer falls back to plain encoding).
+fn writer_properties(schema: &Schema) -> parquet::file::properties::WriterProperties {
+    let mut builder = parquet::file::properties::WriterProperties::builder()
+        .set_created_by(format!("quiver {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(parquet::basic::Compression::SNAPPY);
+    for field in schema.fields() {
+        if matches!(field.data_type(), DataType::Timestamp(..)) {
+            builder = builder.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(field.name().as_str()),
+                false,
+            );
+        }
+    }
+    builder.build()
+}
+
+/// Streams every partition of `plan` into its own Parquet writer, concurrently, and returns
+/// the files written. On an error the other writers are stopped and nothing is returned
+/// (files already uploaded are left for vacuum, never committed).
+pub(super) async fn write_partitions(
+    view: &str,
+    plan: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    target: &FileTarget,
+    counter: Arc<AtomicU64>,
+    observer: Option<RowObserver>,
+) -> Result<Vec<deltalake::kernel::Add>> {
+    let mut writers = tokio::task::JoinSet::new();
+    for partition in 0..plan.output_partitioning().partition_count() {
+        let mut stream = plan.execute(partition, task_ctx.clone())?;
+        let mut writer =
+            deltalake::datafile::writer::DeltaWriter::new(target.store.clone(), target.config.clone());
+        let counter = counter.clone();
+        let observer = observer.clone();
+        let conform = target.clone();
+        let view = view.to_string();
+        writers.spawn(async move {
+            let streamed: Result<()> = async {
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    if let Some(observe) = &observer {
+                        observe(partition, &batch)?;
+                    }
+                    let batch = conform.conform(&batch)?;
+                    counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    writer
+                        .write(&batch)
+                        .await
+                        .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
+                }
+                Ok(())
+            }
+            .await;
+            match streamed {
+                Ok(()) => {
+                    writer.close().await.map_err(|e| Error::Store(format!("writing view '{view}': {e}")))
+                }
+                Err(e) => {
+                    if let Err(abort) = writer.abort().await {
+                        tracing::warn!(view, error = %abort, "could not abort an unfinished upload");
+                    }
+                    Err(e)
+                }
+            }
+        });
+    }
+    let mut added = Vec::new();
+    let mut failed = None;
+    while let Some(joined) = writers.join_next().await {
+        match joined {
+            Ok(Ok(files)) => added.extend(files),
+            Ok(Err(e)) => {
+                failed.get_or_insert(e);
+                writers.abort_all();
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                failed.get_or_insert(Error::Internal(format!("a writer of view '{view}' panicked: {e}")));
+                writers.abort_all();
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(added),
+    }
+}
