@@ -54,9 +54,11 @@ fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// The source rows: (driver, event, created, rate, trips).
+/// A source row: (driver, event time, created time, rate, trips).
+type SourceRow = (Option<i64>, &'static str, Option<&'static str>, f64, i64);
+
 fn source() -> RecordBatch {
-    let rows: [(Option<i64>, &str, Option<&str>, f64, i64); 6] = [
+    let rows: [SourceRow; 6] = [
         (Some(1), "10:00:00", None, 0.1, 1),
         (Some(1), "12:00:00", None, 0.2, 2),
         // Same event time, with a created time: wins over the row without one.
