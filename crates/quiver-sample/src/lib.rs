@@ -49,7 +49,8 @@ use chrono::{DateTime, Utc};
 pub use crate::error::{Error, Result};
 pub use crate::spine::{spine_schema, write_spine};
 use crate::tables::{
-    Ctx, CustomerEmbeddings, CustomerProfile, DriverCityStats, DriverProfile, DriverStats, Trips, ZoneDemand,
+    Ctx, CustomerEmbeddings, CustomerProfile, DriverCityStats, DriverProfile, DriverStats, Generated, Trips,
+    ZoneDemand,
 };
 use crate::write::{Layout, write_parquet, write_text};
 
@@ -302,18 +303,18 @@ fn generate_lake_with(dir: &Path, spec: &SampleSpec, layout: &Layout) -> Result<
         let out = &mut files;
         match table {
             Table::DriverStats => {
-                write_parquet(dir, table, &mut DriverStats::new(ctx), rows, layout, out)?;
+                write_parquet(dir, table, &mut Generated::<DriverStats>::new(ctx), rows, layout, out)?;
             }
             Table::CustomerProfile => {
-                write_parquet(dir, table, &mut CustomerProfile::new(ctx), rows, layout, out)?;
+                write_parquet(dir, table, &mut Generated::<CustomerProfile>::new(ctx), rows, layout, out)?;
             }
             Table::DriverCityStats => {
-                write_parquet(dir, table, &mut DriverCityStats::new(ctx), rows, layout, out)?;
+                write_parquet(dir, table, &mut Generated::<DriverCityStats>::new(ctx), rows, layout, out)?;
             }
             Table::CustomerEmbeddings => {
-                write_parquet(dir, table, &mut CustomerEmbeddings::new(ctx), rows, layout, out)?;
+                write_parquet(dir, table, &mut Generated::<CustomerEmbeddings>::new(ctx), rows, layout, out)?;
             }
-            Table::Trips => write_parquet(dir, table, &mut Trips::new(ctx), rows, layout, out)?,
+            Table::Trips => write_parquet(dir, table, &mut Generated::<Trips>::new(ctx), rows, layout, out)?,
             Table::ZoneDemand => {
                 write_text(dir, table, &mut ZoneDemand::new(ctx), rows, layout, out)?;
             }

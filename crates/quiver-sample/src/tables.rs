@@ -1,9 +1,10 @@
 //! Row generators for the seven tables of the sample lake.
 //!
-//! Each table is a small struct holding a [`Ctx`] (the validated spec, resolved for that
-//! table) plus whatever state must carry from one row to the next. Parquet tables implement
-//! [`ParquetTable`] and hand out Arrow record batches for a range of row indices; text
-//! tables (CSV, JSON lines) implement [`TextTable`] and print one row at a time. How rows
+//! Each table is a small struct holding whatever state must carry from one row to the next,
+//! and sees a [`Ctx`] (the validated spec, resolved for that table). Parquet tables implement
+//! [`Columns`] and hand out Arrow columns for a range of row indices ([`Generated`] makes
+//! them record batches); text tables (CSV, JSON lines) implement [`TextTable`] and print one
+//! row at a time. How rows
 //! are grouped into batches and files is decided by `crate::write`, and because every row
 //! draws from its own random stream (see `crate::rng`) the content does not depend on it.
 //!
@@ -132,6 +133,42 @@ impl Ctx {
     }
 }
 
+/// The rows of a Parquet table of the sample, as Arrow columns.
+pub(crate) trait Columns {
+    /// The table's name (in errors).
+    const NAME: &'static str;
+    /// The table's columns.
+    fn fields() -> Vec<Field>;
+    /// The columns of the rows with indices in `rows`, in [`Columns::fields`]' order.
+    /// Called with consecutive, increasing ranges.
+    fn columns(&mut self, ctx: &Ctx, rows: Range<u64>) -> Vec<ArrayRef>;
+}
+
+/// A [`Columns`] table with its context and schema: what the writer takes.
+pub(crate) struct Generated<T> {
+    ctx: Ctx,
+    schema: SchemaRef,
+    table: T,
+}
+
+impl<T: Columns + Default> Generated<T> {
+    pub(crate) fn new(ctx: Ctx) -> Self {
+        Generated { ctx, schema: Arc::new(Schema::new(T::fields())), table: T::default() }
+    }
+}
+
+impl<T: Columns> ParquetTable for Generated<T> {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn batch(&mut self, rows: Range<u64>) -> Result<RecordBatch> {
+        let columns = self.table.columns(&self.ctx, rows);
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|e| Error::Internal(format!("building a {} batch: {e}", T::NAME)))
+    }
+}
+
 /// A table written as Parquet, produced batch by batch.
 pub(crate) trait ParquetTable {
     /// The Arrow schema of every batch.
@@ -161,11 +198,6 @@ fn field(name: &str, data_type: DataType) -> Field {
 
 fn micros_array(values: Vec<i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
-}
-
-fn finish(table: &str, schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-    RecordBatch::try_new(Arc::clone(schema), columns)
-        .map_err(|e| Error::Internal(format!("building a {table} batch: {e}")))
 }
 
 fn round_to(value: f64, scale: f64) -> f64 {
@@ -233,33 +265,27 @@ fn customer_traits(seed: u64, customer_id: i64) -> CustomerTraits {
 // ---------------------------------------------------------------------------------------
 
 /// `driver_stats`: hourly-ish driver performance snapshots, with ties and nulls.
+#[derive(Default)]
 pub(crate) struct DriverStats {
-    ctx: Ctx,
-    schema: SchemaRef,
     /// `(driver_id, event µs, created µs)` of the previous row, which a tie row repeats.
     previous: Option<(i64, i64, i64)>,
 }
 
-impl DriverStats {
-    pub(crate) fn new(ctx: Ctx) -> Self {
-        let schema = Arc::new(Schema::new(vec![
+impl Columns for DriverStats {
+    const NAME: &'static str = "driver_stats";
+
+    fn fields() -> Vec<Field> {
+        vec![
             field("driver_id", DataType::Int64),
             field("event_timestamp", utc_micros()),
             field("created", utc_micros()),
             field("conv_rate", DataType::Float32),
             field("acc_rate", DataType::Float32),
             field("avg_daily_trips", DataType::Int64),
-        ]));
-        Self { ctx, schema, previous: None }
-    }
-}
-
-impl ParquetTable for DriverStats {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        ]
     }
 
-    fn batch(&mut self, rows: Range<u64>) -> Result<RecordBatch> {
+    fn columns(&mut self, ctx: &Ctx, rows: Range<u64>) -> Vec<ArrayRef> {
         let len = (rows.end - rows.start) as usize;
         let mut driver_id = Vec::with_capacity(len);
         let mut event = Vec::with_capacity(len);
@@ -268,7 +294,7 @@ impl ParquetTable for DriverStats {
         let mut acc_rate = Vec::with_capacity(len);
         let mut avg_daily_trips = Vec::with_capacity(len);
         for row in rows {
-            let mut rng = self.ctx.row_rng(stream::DRIVER_STATS, row);
+            let mut rng = ctx.row_rng(stream::DRIVER_STATS, row);
             let tie = rng.one_in(TIE_ONE_IN);
             let (driver, event_us, created_us) = match self.previous {
                 Some((driver, event_us, previous_created)) if tie => {
@@ -278,16 +304,16 @@ impl ParquetTable for DriverStats {
                     (driver, event_us, previous_created + delay)
                 }
                 _ => {
-                    let driver = self.ctx.driver_id(&mut rng);
-                    let offset = self.ctx.event_offset(&mut rng, row);
-                    let event_us = self.ctx.unix_seconds(offset) * MICROS_PER_SECOND;
+                    let driver = ctx.driver_id(&mut rng);
+                    let offset = ctx.event_offset(&mut rng, row);
+                    let event_us = ctx.unix_seconds(offset) * MICROS_PER_SECOND;
                     let lag = rng.below(120 * MICROS_PER_SECOND as u64) as i64;
                     (driver, event_us, event_us + lag)
                 }
             };
             self.previous = Some((driver, event_us, created_us));
 
-            let traits = driver_traits(self.ctx.seed, driver);
+            let traits = driver_traits(ctx.seed, driver);
             let conv = round_to((traits.quality + (rng.unit() - 0.5) * 0.2).clamp(0.0, 1.0), 1e4);
             let acc = round_to((traits.acceptance + (rng.unit() - 0.5) * 0.1).clamp(0.0, 1.0), 1e4);
             let trips = (5.0 + 30.0 * traits.quality) as i64 + rng.below(11) as i64 - 5;
@@ -299,18 +325,14 @@ impl ParquetTable for DriverStats {
             acc_rate.push(maybe_null(&mut rng, acc as f32));
             avg_daily_trips.push(maybe_null(&mut rng, trips));
         }
-        finish(
-            "driver_stats",
-            &self.schema,
-            vec![
-                Arc::new(Int64Array::from(driver_id)),
-                micros_array(event),
-                micros_array(created),
-                Arc::new(Float32Array::from(conv_rate)),
-                Arc::new(Float32Array::from(acc_rate)),
-                Arc::new(Int64Array::from(avg_daily_trips)),
-            ],
-        )
+        vec![
+            Arc::new(Int64Array::from(driver_id)),
+            micros_array(event),
+            micros_array(created),
+            Arc::new(Float32Array::from(conv_rate)),
+            Arc::new(Float32Array::from(acc_rate)),
+            Arc::new(Int64Array::from(avg_daily_trips)),
+        ]
     }
 }
 
@@ -320,31 +342,24 @@ impl ParquetTable for DriverStats {
 
 /// `customer_profile`: balance and habits of customers, the lifetime trip count growing
 /// with time.
-pub(crate) struct CustomerProfile {
-    ctx: Ctx,
-    schema: SchemaRef,
-}
+#[derive(Default)]
+pub(crate) struct CustomerProfile;
 
-impl CustomerProfile {
-    pub(crate) fn new(ctx: Ctx) -> Self {
-        let schema = Arc::new(Schema::new(vec![
+impl Columns for CustomerProfile {
+    const NAME: &'static str = "customer_profile";
+
+    fn fields() -> Vec<Field> {
+        vec![
             field("customer_id", DataType::Int64),
             field("event_timestamp", utc_micros()),
             field("created", utc_micros()),
             field("current_balance", DataType::Float32),
             field("avg_passenger_count", DataType::Float32),
             field("lifetime_trip_count", DataType::Int64),
-        ]));
-        Self { ctx, schema }
-    }
-}
-
-impl ParquetTable for CustomerProfile {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        ]
     }
 
-    fn batch(&mut self, rows: Range<u64>) -> Result<RecordBatch> {
+    fn columns(&mut self, ctx: &Ctx, rows: Range<u64>) -> Vec<ArrayRef> {
         let len = (rows.end - rows.start) as usize;
         let mut customer_id = Vec::with_capacity(len);
         let mut event = Vec::with_capacity(len);
@@ -353,12 +368,12 @@ impl ParquetTable for CustomerProfile {
         let mut passengers = Vec::with_capacity(len);
         let mut lifetime = Vec::with_capacity(len);
         for row in rows {
-            let mut rng = self.ctx.row_rng(stream::CUSTOMER_PROFILE, row);
-            let customer = self.ctx.customer_id(&mut rng);
-            let offset = self.ctx.event_offset(&mut rng, row);
-            let event_us = self.ctx.unix_seconds(offset) * MICROS_PER_SECOND;
+            let mut rng = ctx.row_rng(stream::CUSTOMER_PROFILE, row);
+            let customer = ctx.customer_id(&mut rng);
+            let offset = ctx.event_offset(&mut rng, row);
+            let event_us = ctx.unix_seconds(offset) * MICROS_PER_SECOND;
             let lag = rng.below(300 * MICROS_PER_SECOND as u64) as i64;
-            let traits = customer_traits(self.ctx.seed, customer);
+            let traits = customer_traits(ctx.seed, customer);
 
             customer_id.push(customer);
             event.push(event_us);
@@ -368,18 +383,14 @@ impl ParquetTable for CustomerProfile {
             passengers.push(round_to(count, 100.0) as f32);
             lifetime.push(traits.trips_before + (offset as i64) * traits.trips_per_day / SECONDS_PER_DAY);
         }
-        finish(
-            "customer_profile",
-            &self.schema,
-            vec![
-                Arc::new(Int64Array::from(customer_id)),
-                micros_array(event),
-                micros_array(created),
-                Arc::new(Float32Array::from(balance)),
-                Arc::new(Float32Array::from(passengers)),
-                Arc::new(Int64Array::from(lifetime)),
-            ],
-        )
+        vec![
+            Arc::new(Int64Array::from(customer_id)),
+            micros_array(event),
+            micros_array(created),
+            Arc::new(Float32Array::from(balance)),
+            Arc::new(Float32Array::from(passengers)),
+            Arc::new(Int64Array::from(lifetime)),
+        ]
     }
 }
 
@@ -389,30 +400,23 @@ impl ParquetTable for CustomerProfile {
 
 /// `driver_city_stats`: per driver *and city* (a compound key); each driver works in one
 /// to three cities.
-pub(crate) struct DriverCityStats {
-    ctx: Ctx,
-    schema: SchemaRef,
-}
+#[derive(Default)]
+pub(crate) struct DriverCityStats;
 
-impl DriverCityStats {
-    pub(crate) fn new(ctx: Ctx) -> Self {
-        let schema = Arc::new(Schema::new(vec![
+impl Columns for DriverCityStats {
+    const NAME: &'static str = "driver_city_stats";
+
+    fn fields() -> Vec<Field> {
+        vec![
             field("driver_id", DataType::Int64),
             field("city", DataType::Utf8),
             field("event_timestamp", utc_micros()),
             field("trips_in_city", DataType::Int64),
             field("avg_fare_in_city", DataType::Float64),
-        ]));
-        Self { ctx, schema }
-    }
-}
-
-impl ParquetTable for DriverCityStats {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        ]
     }
 
-    fn batch(&mut self, rows: Range<u64>) -> Result<RecordBatch> {
+    fn columns(&mut self, ctx: &Ctx, rows: Range<u64>) -> Vec<ArrayRef> {
         let len = (rows.end - rows.start) as usize;
         let mut driver_id = Vec::with_capacity(len);
         let mut city = Vec::with_capacity(len);
@@ -420,30 +424,26 @@ impl ParquetTable for DriverCityStats {
         let mut trips = Vec::with_capacity(len);
         let mut fare = Vec::with_capacity(len);
         for row in rows {
-            let mut rng = self.ctx.row_rng(stream::DRIVER_CITY_STATS, row);
-            let driver = self.ctx.driver_id(&mut rng);
-            let traits = driver_traits(self.ctx.seed, driver);
+            let mut rng = ctx.row_rng(stream::DRIVER_CITY_STATS, row);
+            let driver = ctx.driver_id(&mut rng);
+            let traits = driver_traits(ctx.seed, driver);
             let city_index =
                 ((traits.home_city + rng.below(traits.city_count)) % CITIES.len() as u64) as usize;
-            let offset = self.ctx.event_offset(&mut rng, row);
+            let offset = ctx.event_offset(&mut rng, row);
 
             driver_id.push(driver);
             city.push(CITIES[city_index]);
-            event.push(self.ctx.unix_seconds(offset) * MICROS_PER_SECOND);
+            event.push(ctx.unix_seconds(offset) * MICROS_PER_SECOND);
             trips.push(rng.below(25) as i64);
             fare.push(round_to(CITY_BASE_FARE[city_index] * (0.85 + 0.3 * rng.unit()), 100.0));
         }
-        finish(
-            "driver_city_stats",
-            &self.schema,
-            vec![
-                Arc::new(Int64Array::from(driver_id)),
-                Arc::new(StringArray::from(city)),
-                micros_array(event),
-                Arc::new(Int64Array::from(trips)),
-                Arc::new(Float64Array::from(fare)),
-            ],
-        )
+        vec![
+            Arc::new(Int64Array::from(driver_id)),
+            Arc::new(StringArray::from(city)),
+            micros_array(event),
+            Arc::new(Int64Array::from(trips)),
+            Arc::new(Float64Array::from(fare)),
+        ]
     }
 }
 
@@ -453,31 +453,24 @@ impl ParquetTable for DriverCityStats {
 
 /// `customer_embeddings`: an 8-float embedding per customer, scattered around the
 /// customer's centroid, tagged with the model that produced it.
-pub(crate) struct CustomerEmbeddings {
-    ctx: Ctx,
-    schema: SchemaRef,
-}
+#[derive(Default)]
+pub(crate) struct CustomerEmbeddings;
 
-impl CustomerEmbeddings {
-    pub(crate) fn new(ctx: Ctx) -> Self {
-        let schema = Arc::new(Schema::new(vec![
+impl Columns for CustomerEmbeddings {
+    const NAME: &'static str = "customer_embeddings";
+
+    fn fields() -> Vec<Field> {
+        vec![
             field("customer_id", DataType::Int64),
             field("event_timestamp", utc_micros()),
             // A plain List (not FixedSizeList): what pandas / pyarrow lakes usually hold.
             // The item field matches `ListBuilder`'s default ("item", nullable).
             field("embedding", DataType::List(Arc::new(Field::new("item", DataType::Float32, true)))),
             field("embedding_model", DataType::Utf8),
-        ]));
-        Self { ctx, schema }
-    }
-}
-
-impl ParquetTable for CustomerEmbeddings {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        ]
     }
 
-    fn batch(&mut self, rows: Range<u64>) -> Result<RecordBatch> {
+    fn columns(&mut self, ctx: &Ctx, rows: Range<u64>) -> Vec<ArrayRef> {
         let len = (rows.end - rows.start) as usize;
         let mut customer_id = Vec::with_capacity(len);
         let mut event = Vec::with_capacity(len);
@@ -485,30 +478,26 @@ impl ParquetTable for CustomerEmbeddings {
             ListBuilder::with_capacity(Float32Builder::with_capacity(len * EMBEDDING_DIM), len);
         let mut model = Vec::with_capacity(len);
         for row in rows {
-            let mut rng = self.ctx.row_rng(stream::CUSTOMER_EMBEDDINGS, row);
-            let customer = self.ctx.customer_id(&mut rng);
-            let offset = self.ctx.event_offset(&mut rng, row);
-            let traits = customer_traits(self.ctx.seed, customer);
+            let mut rng = ctx.row_rng(stream::CUSTOMER_EMBEDDINGS, row);
+            let customer = ctx.customer_id(&mut rng);
+            let offset = ctx.event_offset(&mut rng, row);
+            let traits = customer_traits(ctx.seed, customer);
 
             customer_id.push(customer);
-            event.push(self.ctx.unix_seconds(offset) * MICROS_PER_SECOND);
+            event.push(ctx.unix_seconds(offset) * MICROS_PER_SECOND);
             for centre in traits.centroid {
                 let value = round_to(0.9 * centre + 0.2 * (rng.unit() - 0.5), 1e4);
                 embedding.values().append_value(value as f32);
             }
             embedding.append(true);
-            model.push(EMBEDDING_MODELS[usize::from(offset >= self.ctx.window_s / 2)]);
+            model.push(EMBEDDING_MODELS[usize::from(offset >= ctx.window_s / 2)]);
         }
-        finish(
-            "customer_embeddings",
-            &self.schema,
-            vec![
-                Arc::new(Int64Array::from(customer_id)),
-                micros_array(event),
-                Arc::new(embedding.finish()),
-                Arc::new(StringArray::from(model)),
-            ],
-        )
+        vec![
+            Arc::new(Int64Array::from(customer_id)),
+            micros_array(event),
+            Arc::new(embedding.finish()),
+            Arc::new(StringArray::from(model)),
+        ]
     }
 }
 
@@ -518,14 +507,14 @@ impl ParquetTable for CustomerEmbeddings {
 
 /// `trips`: raw trip events, input of the SQL-transform view. Some trips are cancelled
 /// (zero distance and duration), so divisions in the transform must guard against zero.
-pub(crate) struct Trips {
-    ctx: Ctx,
-    schema: SchemaRef,
-}
+#[derive(Default)]
+pub(crate) struct Trips;
 
-impl Trips {
-    pub(crate) fn new(ctx: Ctx) -> Self {
-        let schema = Arc::new(Schema::new(vec![
+impl Columns for Trips {
+    const NAME: &'static str = "trips";
+
+    fn fields() -> Vec<Field> {
+        vec![
             field("trip_id", DataType::Int64),
             field("driver_id", DataType::Int64),
             field("customer_id", DataType::Int64),
@@ -533,17 +522,10 @@ impl Trips {
             field("distance_km", DataType::Float64),
             field("fare", DataType::Float64),
             field("duration_min", DataType::Float64),
-        ]));
-        Self { ctx, schema }
-    }
-}
-
-impl ParquetTable for Trips {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        ]
     }
 
-    fn batch(&mut self, rows: Range<u64>) -> Result<RecordBatch> {
+    fn columns(&mut self, ctx: &Ctx, rows: Range<u64>) -> Vec<ArrayRef> {
         let len = (rows.end - rows.start) as usize;
         let mut trip_id = Vec::with_capacity(len);
         let mut driver_id = Vec::with_capacity(len);
@@ -553,10 +535,10 @@ impl ParquetTable for Trips {
         let mut fare = Vec::with_capacity(len);
         let mut duration = Vec::with_capacity(len);
         for row in rows {
-            let mut rng = self.ctx.row_rng(stream::TRIPS, row);
-            let driver = self.ctx.driver_id(&mut rng);
-            let customer = self.ctx.customer_id(&mut rng);
-            let offset = self.ctx.event_offset(&mut rng, row);
+            let mut rng = ctx.row_rng(stream::TRIPS, row);
+            let driver = ctx.driver_id(&mut rng);
+            let customer = ctx.customer_id(&mut rng);
+            let offset = ctx.event_offset(&mut rng, row);
             let (km, minutes, price) = if rng.one_in(CANCELLED_ONE_IN) {
                 (0.0, 0.0, CANCELLATION_FEE)
             } else {
@@ -572,24 +554,20 @@ impl ParquetTable for Trips {
             trip_id.push(row as i64 + 1);
             driver_id.push(driver);
             customer_id.push(customer);
-            event.push(self.ctx.unix_seconds(offset) * MICROS_PER_SECOND);
+            event.push(ctx.unix_seconds(offset) * MICROS_PER_SECOND);
             distance.push(km);
             fare.push(price);
             duration.push(minutes);
         }
-        finish(
-            "trips",
-            &self.schema,
-            vec![
-                Arc::new(Int64Array::from(trip_id)),
-                Arc::new(Int64Array::from(driver_id)),
-                Arc::new(Int64Array::from(customer_id)),
-                micros_array(event),
-                Arc::new(Float64Array::from(distance)),
-                Arc::new(Float64Array::from(fare)),
-                Arc::new(Float64Array::from(duration)),
-            ],
-        )
+        vec![
+            Arc::new(Int64Array::from(trip_id)),
+            Arc::new(Int64Array::from(driver_id)),
+            Arc::new(Int64Array::from(customer_id)),
+            micros_array(event),
+            Arc::new(Float64Array::from(distance)),
+            Arc::new(Float64Array::from(fare)),
+            Arc::new(Float64Array::from(duration)),
+        ]
     }
 }
 
