@@ -72,11 +72,16 @@ bench_record() {
   BENCH_COMMIT="$(bench_commit)" python3 "$BENCH_ROOT/bench/record.py" "$@"
 }
 
-# duckdb_python: the python of a venv holding duckdb and pyarrow (created on first use).
+# duckdb_python: the python of a venv holding DuckDB 2.0.1 and pyarrow (created on first use;
+# if that pin ever disappears from PyPI, the newest DuckDB, said on stderr). The version
+# that ran is recorded with every DuckDB figure.
 duckdb_python() {
   if ! "$DUCKDB_VENV/bin/python" -c 'import duckdb, pyarrow' >/dev/null 2>&1; then
     [ -x "$DUCKDB_VENV/bin/python" ] || python3 -m venv "$DUCKDB_VENV" >&2
-    "$DUCKDB_VENV/bin/pip" install -q duckdb pyarrow >&2
+    if ! "$DUCKDB_VENV/bin/pip" install -q 'duckdb==2.0.1' pyarrow >&2; then
+      echo "duckdb 2.0.1 not installable; using the newest" >&2
+      "$DUCKDB_VENV/bin/pip" install -q duckdb pyarrow >&2
+    fi
   fi
   echo "$DUCKDB_VENV/bin/python"
 }

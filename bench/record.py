@@ -2,7 +2,8 @@
 
     PROGRAM | python3 bench/record.py WORKLOAD --engine ENGINE --command CMD [options]
 
-Reads the program's output on stdin (lines that are not JSON objects are passed to stderr),
+Reads the program's output on stdin (JSON objects, one per line or pretty-printed; other
+lines are passed to stderr),
 and prints one record per measurement on stdout; with BENCH_RESULTS=DIR set, it also
 appends them to DIR/<workload>.jsonl (the gRPC program's throughput lines go to
 grpc_throughput.jsonl). Every record carries:
@@ -69,6 +70,26 @@ def split_engine(text):
     """'duckdb 1.2.3' -> ('duckdb', '1.2.3')."""
     name, _, version = text.partition(" ")
     return name, version or None
+
+
+def json_objects(text):
+    """The JSON objects in a program's output, one per line or pretty-printed over several;
+    other lines go to stderr."""
+    decoder = json.JSONDecoder()
+    pos = 0
+    while pos < len(text):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        if text[pos] == "{":
+            obj, pos = decoder.raw_decode(text, pos)
+            yield obj
+        else:
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            print(text[pos:end], file=sys.stderr)
+            pos = end
 
 
 # Adapters: one program output object -> a list of (workload, engine, version, params, figures).
@@ -182,13 +203,7 @@ def main():
     }
     results = os.environ.get("BENCH_RESULTS")
     count = 0
-    for line in sys.stdin:
-        text = line.strip()
-        if not text.startswith("{"):
-            if text:
-                print(text, file=sys.stderr)
-            continue
-        obj = json.loads(text)
+    for obj in json_objects(sys.stdin.read()):
         for workload, engine, version, params, figures in ADAPTERS[args.workload](obj, args):
             figures = {k: v for k, v in figures.items() if v is not None}
             # The time file's peak covers the whole process; a program's own figure wins.
