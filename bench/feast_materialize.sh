@@ -35,6 +35,7 @@
 # - Redis layout: one hash per entity key (features as hash fields), so DBSIZE after a run
 #   equals the number of drivers written.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 LAKE="${1:?usage: bench/feast_materialize.sh LAKE_DIR [RUNS]}"
 RUNS="${2:-1}"
@@ -129,7 +130,7 @@ print(d.count_rows(), len(pc.unique(ids)))
 EOF
 )
 
-for run in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   redis-cli -p "$PORT" flushall >/dev/null
   sync
   /usr/bin/time -o "$TMP/time" -f '%e %M' \

@@ -6,6 +6,7 @@
 #   bench/feast_online.sh [ENTITIES] [CALLS] [BATCHES]
 # BATCHES is a comma-separated list (default 1,100). Prints one record per batch size.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 ENTITIES="${1:-100000}"
 CALLS="${2:-1000}"

@@ -8,6 +8,7 @@
 # pin them. QUIVER_BENCH_SERVER_THREADS / QUIVER_BENCH_CLIENT_THREADS set the worker threads.
 # Prints one record per latency and per throughput figure (see bench/record.py).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 ENTITIES="${1:-100000}"
 CALLS="${2:-5000}"

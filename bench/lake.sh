@@ -4,6 +4,7 @@
 #   bench/lake.sh [ROWS] [DRIVERS]
 # Prints one record (see bench/record.py): wall seconds, peak memory, files and rows written.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 ROWS="${1:-10000000}"
 DRIVERS="${2:-60000}"

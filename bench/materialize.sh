@@ -10,6 +10,7 @@
 # latest row per entity, Redis write) with /usr/bin/time's wall time and peak memory, and the
 # Redis key count afterwards.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 DIR="${1:-/tmp/quiver-mat-bench}"
 ROWS="${2:-10000000}"
@@ -51,7 +52,7 @@ if [ ! -f "lake/.rows-$ROWS-$DRIVERS" ]; then
   "$BIN" sample-lake --dir lake --rows "$ROWS" --drivers "$DRIVERS" --customers "$DRIVERS" >/dev/null
   touch "lake/.rows-$ROWS-$DRIVERS"
 fi
-for run in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   rm -rf .quiver
   redis-cli -p "$PORT" flushall >/dev/null
   "$BIN" apply >/dev/null

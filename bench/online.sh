@@ -5,6 +5,7 @@
 # BATCHES is a comma-separated list of batch sizes (entities per read; default 100). Prints
 # two records per batch size (quiver-store and redis-get; see bench/record.py).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 ENTITIES="${1:-100000}"
 ITERATIONS="${2:-2000}"

@@ -10,6 +10,7 @@
 # memory pool. DuckDB and pyarrow live in a venv (DUCKDB_VENV, default
 # /var/tmp/quiver-duckdb-venv), created on first use.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 DIR="${1:-/tmp/quiver-pit-bench}"
 ROWS="${2:-1000000}"

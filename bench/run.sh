@@ -16,6 +16,7 @@
 # 0.67.0 in /var/tmp/quiver-feast-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
 . bench/lib.sh
 SCALE="${1:-1.0}"
 OUT="${2:-bench/results}"
@@ -37,7 +38,8 @@ mkdir -p "$OUT"
 OUT="$(realpath "$OUT")"
 rm -f "$OUT"/*.jsonl "$OUT/tables.md"
 export BENCH_RESULTS="$OUT"
-export BENCH_RUN_COMMAND="$(bench_command bench/run.sh "$@")"
+BENCH_RUN_COMMAND="$(bench_command bench/run.sh "$@")"
+export BENCH_RUN_COMMAND
 
 if [ -z "${QUIVER_BIN_DIR:-}" ]; then
   echo "== building release binaries into $CARGO_TARGET_DIR" >&2
@@ -49,7 +51,8 @@ if [ -z "${QUIVER_BIN_DIR:-}" ]; then
   export QUIVER_BIN_DIR="$CARGO_TARGET_DIR/release"
 fi
 for b in quiver pit_bench online_bench grpc_bench; do bench_bin "$b" >/dev/null; done
-export BENCH_COMMIT="$(bench_commit)"
+BENCH_COMMIT="$(bench_commit)"
+export BENCH_COMMIT
 
 WORK="${BENCH_WORK:-/var/tmp/quiver-bench}"
 CREATED=0
