@@ -9,6 +9,8 @@
 #   BENCH_COMMIT=REV     the commit to record (default: `git rev-parse --short HEAD` of this
 #                        tree, with "+dirty" when crates/ or Cargo.* have uncommitted changes);
 #                        set it when QUIVER_BIN_DIR holds binaries built from another tree
+#   BENCH_PROFILE=P      the binaries' build profile to record (default: "debug" or "release"
+#                        when their folder's path says so, else "unknown")
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-release}"
 DUCKDB_VENV="${DUCKDB_VENV:-/var/tmp/quiver-duckdb-venv}"

@@ -11,7 +11,9 @@ grpc_throughput.jsonl). Every record carries:
     workload, engine, version (peers), params (what was measured: sizes, batch),
     the figures (seconds, p50_ms, p99_ms, rows_per_s, peak_rss_mib ... as the program gives them),
     commit, date (UTC), command (the single script invocation that reproduces the line),
-    run (the bench/run.sh invocation, when there was one), host (cpus, memory), binaries.
+    run (the bench/run.sh invocation, when there was one), host (cpus, memory), binaries
+    (their folder) and profile (BENCH_PROFILE, else "debug" or "release" when the folder's
+    path says so, else "unknown").
 
 Options:
     --param K=V   a parameter of the measurement (numbers are stored as numbers)
@@ -192,14 +194,20 @@ def main():
     extra_params, extra_figures = pairs(args.param), pairs(args.set)
     if args.time:
         extra_figures.update(read_time(args.time))
+    binaries = os.environ.get("QUIVER_BIN_DIR") or os.path.join(
+        os.environ.get("CARGO_TARGET_DIR", "/var/tmp/quiver-release"), "release"
+    )
+    profile = os.environ.get("BENCH_PROFILE") or (
+        "debug" if "/debug" in binaries else "release" if "/release" in binaries else "unknown"
+    )
     common = {
         "commit": os.environ.get("BENCH_COMMIT", "unknown"),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": args.command,
         "run": os.environ.get("BENCH_RUN_COMMAND") or None,
         "host": host(),
-        "binaries": os.environ.get("QUIVER_BIN_DIR")
-        or os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/quiver-release"), "release"),
+        "binaries": binaries,
+        "profile": profile,
     }
     results = os.environ.get("BENCH_RESULTS")
     count = 0

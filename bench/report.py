@@ -277,14 +277,15 @@ def materialize_table(records):
 
 
 def lake_table(records):
-    header = ["driver_stats rows", "rows, all tables", "files", "on disk", "seconds", "peak RSS"]
+    header = ["driver_stats rows", "drivers / customers", "rows, all tables", "on disk", "seconds", "peak RSS"]
     rows = []
     for r in sorted(records, key=lambda r: r["params"]["rows"]):
+        drivers = count(r["params"].get("drivers"))
         rows.append(
             [
                 count(r["params"]["rows"]),
+                f"{drivers} / {drivers}",
                 count(r.get("rows_total")),
-                r.get("files", "–"),
                 f"{r['bytes'] / 1e6:.0f} MB" if r.get("bytes") else "–",
                 seconds(r.get("wall_s")),
                 memory(r.get("peak_rss_mib")),
@@ -524,10 +525,13 @@ def main():
     if not records:
         raise SystemExit(f"no records in {args.results}/*.jsonl")
     all_records = [r for rs in records.values() for r in rs]
-    debug = any("/debug" in (r.get("binaries") or "") for r in all_records)
+    profiles = sorted({r.get("profile", "unknown") for r in all_records} - {"release"})
     parts = []
-    if debug:
-        parts.append("**Debug binaries: these figures are not benchmark figures.**\n")
+    if profiles:
+        parts.append(
+            f"**Not all figures come from release binaries (build profile: {', '.join(profiles)}): "
+            "these are not benchmark figures.**\n"
+        )
     for workload, title, render in SECTIONS:
         rs = records.get(workload)
         if not rs:
@@ -535,7 +539,7 @@ def main():
         parts.append(f"### {title}\n\n{render(rs)}\n\n{provenance(rs)}\n")
     print("\n".join(parts), end="")
     if args.plots:
-        for path in plots(records, args.plots, " [DEBUG BUILD]" if debug else ""):
+        for path in plots(records, args.plots, " [NOT A RELEASE BUILD]" if profiles else ""):
             print(f"wrote {path}", file=sys.stderr)
 
 
