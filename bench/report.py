@@ -133,15 +133,15 @@ def provenance(records):
     text = f"Measured {when} (UTC) at commit `{'`, `'.join(commits)}` on {where}"
     if runs:
         text += f", by `{'`, `'.join(runs)}`"
-    lines = [text + ". Commands, one per line of results:", ""]
-    seen = []
+    lines = [text + ". Commands:", ""]
+    commands = {}
     for r in records:
         if r["engine"] == "compare":
             continue
-        entry = (r["command"], engine_label(r))
-        if entry not in seen:
-            seen.append(entry)
-    lines += [f"- `{cmd}` ({label})" for cmd, label in seen]
+        labels = commands.setdefault(r["command"], [])
+        if engine_label(r) not in labels:
+            labels.append(engine_label(r))
+    lines += [f"- `{cmd}` ({', '.join(labels)})" for cmd, labels in commands.items()]
     return "\n".join(lines)
 
 
@@ -418,25 +418,31 @@ def panel_svg(panel, x0, y0, width, height):
     return out
 
 
-def svg(title, panels, legend, panel_width=440, panel_height=330):
-    """Panels side by side under a title, with one legend below them."""
+def svg(title, panels, legend, note="", panel_width=440, panel_height=330):
+    """Panels side by side under a title (and a warning note, if any), one legend below."""
     if len(panels) == 1:
         panel_width, panel_height = 640, 380
     width = panel_width * len(panels)
     legend_rows = math.ceil(len(legend) / 3)
-    height = 36 + panel_height + 14 + 22 * legend_rows
+    top = 30 + (20 if note else 0)
+    height = top + 6 + panel_height + 14 + 22 * legend_rows
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12" fill="#222">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">{escape(title)}</text>',
     ]
+    if note:
+        out.append(
+            f'<text x="{width / 2}" y="42" text-anchor="middle" font-size="13" fill="#c8283c" '
+            f'font-weight="bold">{escape(note)}</text>'
+        )
     for i, p in enumerate(panels):
-        out += panel_svg(p, i * panel_width, 30, panel_width, panel_height)
+        out += panel_svg(p, i * panel_width, top, panel_width, panel_height)
     column = width / 3
     for i, (engine, label) in enumerate(legend):
         x = 20 + (i % 3) * column
-        y = 36 + panel_height + 14 + 22 * (i // 3)
+        y = top + 6 + panel_height + 14 + 22 * (i // 3)
         colour = COLOURS.get(engine, "#000")
         dash = ' stroke-dasharray="6 4"' if engine in DASHED else ""
         out.append(f'<line x1="{x}" y1="{y}" x2="{x + 28}" y2="{y}" stroke="{colour}" stroke-width="2"{dash}/>')
@@ -466,13 +472,13 @@ def plots(records, out_dir, note):
             return
         path = os.path.join(out_dir, name)
         with open(path, "w") as f:
-            f.write(svg(title + note, panels, engines))
+            f.write(svg(title, panels, engines, note))
         written.append(path)
 
     pit = records.get("pit", [])
     write(
         "pit.svg",
-        "Training set (point-in-time join): seconds against spine rows",
+        "Training-set time against spine rows",
         [
             {
                 "title": "lower is better",
@@ -486,7 +492,7 @@ def plots(records, out_dir, note):
     engines = ("quiver-grpc", "quiver-store", "redis-get", "feast")
     write(
         "online-latency.svg",
-        "Online read latency against batch size (2 views x 3 features)",
+        "Online read latency against batch size (2 views × 3 features)",
         [
             {
                 "title": f"{q}",
@@ -500,7 +506,7 @@ def plots(records, out_dir, note):
     mat = records.get("materialize", [])
     write(
         "materialize.svg",
-        "Materialization: seconds against rows",
+        "Materialization time against rows",
         [
             {
                 "title": "lower is better",
@@ -539,7 +545,7 @@ def main():
         parts.append(f"### {title}\n\n{render(rs)}\n\n{provenance(rs)}\n")
     print("\n".join(parts), end="")
     if args.plots:
-        for path in plots(records, args.plots, " [NOT A RELEASE BUILD]" if profiles else ""):
+        for path in plots(records, args.plots, "not a release build: not benchmark figures" if profiles else ""):
             print(f"wrote {path}", file=sys.stderr)
 
 
