@@ -4,14 +4,13 @@
 #   bench/feast_materialize.sh LAKE_DIR [RUNS]
 # LAKE_DIR is a `quiver sample-lake` directory (its driver_stats/ folder of parquet files is
 # the FileSource). Each run is a fresh Python process against an empty Redis (flushall) and
-# prints one JSON line on stdout: {"engine", "rows_in_lake", "entities_online",
-# "distinct_drivers_in_window", "seconds"} where "seconds" is time.perf_counter() around
-# store.materialize() alone (imports, registry load and `feast apply` are outside it); on
-# stderr come Feast's own banner and /usr/bin/time's wall time and peak RSS of that whole
-# Python process (wall includes ~8 s of `import feast` + FeatureStore setup).
+# prints one record (see bench/record.py) whose "seconds" is time.perf_counter() around
+# store.materialize() alone (imports, registry load and `feast apply` are outside it), with
+# /usr/bin/time's wall time and peak RSS of that whole Python process (wall includes several
+# seconds of `import feast` + FeatureStore setup). Feast's own banner goes to stderr.
 #
 # Notes (measured with the first version of this script):
-# - Feast 0.67.0 (pinned below, `feast[redis]==0.67.0`) is on PyPI and is what gets
+# - Feast 0.67.0 (pinned in bench/lib.sh, `feast[redis]==0.67.0`) is on PyPI and is what gets
 #   installed, into the venv at /var/tmp/quiver-feast-venv (created once, reused after).
 #   If that pin ever disappears the script falls back to the newest 0.x and says so.
 # - The engine is Feast's default: `batch_engine: local` (LocalComputeEngine) over the
@@ -30,34 +29,25 @@
 # - Correctness, checked once on the 200 k-row dev lake (also split into two part files):
 #   every driver's online values equal the latest row by (event_timestamp, created),
 #   corrected records and nulls included; DBSIZE = distinct drivers in the window.
-# - Dev-lake timings (200 k rows, 2 000 drivers, with a cargo build loading the 2 cores, so
-#   only indicative): materialize() 0.5-0.6 s with one part file, 1.0-1.5 s with the same
-#   rows in two part files (Dask's multi-partition sort/shuffle path, which the 10-file
-#   10 M-row lake also takes); peak RSS ~310-360 MB. The window is held in memory
-#   (persist() + to_arrow()), so peak RSS grows with the lake.
+# - The window is held in memory (persist() + to_arrow()), so peak RSS grows with the lake;
+#   a lake of several part files takes Dask's multi-partition sort/shuffle path.
 # - Feast prints a "Materializing ..." banner to stdout; run.py sends it to stderr.
 # - Redis layout: one hash per entity key (features as hash fields), so DBSIZE after a run
 #   equals the number of drivers written.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 LAKE="${1:?usage: bench/feast_materialize.sh LAKE_DIR [RUNS]}"
 RUNS="${2:-1}"
 LAKE="$(cd "$LAKE" && pwd)"
 SRC="$LAKE/driver_stats"
 [ -d "$SRC" ] || { echo "no $SRC" >&2; exit 1; }
+CMD="$(bench_command "$0" "$LAKE" 1)"
+PY="$(feast_python)"
+VENV="$FEAST_VENV"
+export FEAST_USAGE=False   # no telemetry attempts
 
-VENV=/var/tmp/quiver-feast-venv
-PY="$VENV/bin/python"
-if ! "$PY" -c 'import feast, redis' >/dev/null 2>&1; then
-  [ -x "$PY" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -U pip
-  if ! "$VENV/bin/pip" install -q 'feast[redis]==0.67.0'; then
-    echo "feast 0.67.0 not installable; using the newest 0.x" >&2
-    "$VENV/bin/pip" install -q 'feast[redis]<1'
-  fi
-fi
-export FEAST_USAGE=False   # no telemetry attempts (there is no network anyway)
-
-. "$(dirname "$0")/redis.sh"
+. "$BENCH_ROOT/bench/redis.sh"
 TMP=$(mktemp -d)
 mkdir -p "$TMP/repo/data"
 trap 'stop_redis; rm -rf "$TMP"' EXIT
@@ -140,9 +130,11 @@ print(d.count_rows(), len(pc.unique(ids)))
 EOF
 )
 
-for run in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   redis-cli -p "$PORT" flushall >/dev/null
   sync
-  /usr/bin/time -f "run $run: process wall %e s, peak %M KiB" \
-    "$PY" "$TMP/run.py" "$TMP/repo" "$PORT" "$ROWS" "$WINDOW_DRIVERS"
+  /usr/bin/time -o "$TMP/time" -f '%e %M' \
+    "$PY" "$TMP/run.py" "$TMP/repo" "$PORT" "$ROWS" "$WINDOW_DRIVERS" > "$TMP/report"
+  bench_record materialize --engine feast --command "$CMD" --time "$TMP/time" \
+    --param rows="$ROWS" --set distinct_drivers_in_window="$WINDOW_DRIVERS" < "$TMP/report"
 done

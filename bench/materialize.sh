@@ -2,51 +2,63 @@
 # Materialization into the offline store and a redis-server (started here on a free port):
 # the online issue's workload, 10 M driver_stats rows over 60 000 drivers, the whole week.
 #   bench/materialize.sh [DIR] [ROWS] [DRIVERS] [RUNS]
-# QUIVER_BIN=path runs that binary instead of building the tree's release one (to compare
-# two builds on the same lake, alternating).
-# Each run starts from an empty offline table, empty materialization state and an empty
-# Redis, and prints the CLI's JSON report and /usr/bin/time's wall time and peak memory.
+# QUIVER_BIN=path runs that binary instead of the release one (to compare two builds on the
+# same lake, alternating); QUIVER_MEMORY_LIMIT=L passes --memory-limit L.
+# The sample lake is written under DIR/lake once per ROWS and DRIVERS and reused. Each run
+# starts from an empty offline table, empty materialization state and an empty Redis, and
+# prints one record (see bench/record.py): the CLI report's seconds (scan, sort, Delta commit,
+# latest row per entity, Redis write) with /usr/bin/time's wall time and peak memory, and the
+# Redis key count afterwards.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 DIR="${1:-/tmp/quiver-mat-bench}"
 ROWS="${2:-10000000}"
 DRIVERS="${3:-60000}"
 RUNS="${4:-2}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-target}"
+CMD="$(bench_command "$0" "$DIR" "$ROWS" "$DRIVERS" 1)"
+LIMIT=()
+if [ -n "${QUIVER_MEMORY_LIMIT:-}" ]; then
+  LIMIT=(--memory-limit "$QUIVER_MEMORY_LIMIT")
+  CMD="QUIVER_MEMORY_LIMIT=$QUIVER_MEMORY_LIMIT $CMD"
+fi
 if [ -n "${QUIVER_BIN:-}" ]; then
   BIN="$(realpath "$QUIVER_BIN")"
+  CMD="QUIVER_BIN=$QUIVER_BIN $CMD"
 else
-  cargo build --release -q -p quiver-cli --bin quiver
-  BIN="$CARGO_TARGET_DIR/release/quiver"
+  bench_build -p quiver-cli --bin quiver
+  BIN="$(bench_bin quiver)"
 fi
 
-. bench/redis.sh
-trap stop_redis EXIT
+. "$BENCH_ROOT/bench/redis.sh"
+TMP=$(mktemp -d)
+trap 'stop_redis; rm -rf "$TMP"' EXIT
 start_redis
 PORT=$REDIS_PORT
 
 mkdir -p "$DIR"
-rm -rf "$DIR/feature_defs" && cp -r feature_defs/rides "$DIR/feature_defs"
-cat > "$DIR/quiver.yaml" <<EOF
+rm -rf "$DIR/feature_defs" && cp -r "$BENCH_ROOT/feature_defs/rides" "$DIR/feature_defs"
+cat > "$DIR/quiver.yaml" <<YAML
 project: rides
 definitions: feature_defs
 registry: .quiver/registry
 lake: lake
 offline_store: .quiver/offline
 online_store: {type: redis, url: "redis://127.0.0.1:$PORT/0"}
-EOF
+YAML
 cd "$DIR"
 if [ ! -f "lake/.rows-$ROWS-$DRIVERS" ]; then
   rm -rf lake
   "$BIN" sample-lake --dir lake --rows "$ROWS" --drivers "$DRIVERS" --customers "$DRIVERS" >/dev/null
   touch "lake/.rows-$ROWS-$DRIVERS"
 fi
-for run in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   rm -rf .quiver
   redis-cli -p "$PORT" flushall >/dev/null
   "$BIN" apply >/dev/null
   sync
-  /usr/bin/time -f "run $run: wall %e s, peak %M KiB" \
-    "$BIN" --json materialize --start 2026-01-01 --end 2026-01-08 --views driver_stats
-  echo "redis keys: $(redis-cli -p "$PORT" dbsize)"
+  /usr/bin/time -o "$TMP/time" -f '%e %M' \
+    "$BIN" "${LIMIT[@]}" --json materialize --start 2026-01-01 --end 2026-01-08 --views driver_stats > "$TMP/report"
+  bench_record materialize --engine quiver --command "$CMD" --time "$TMP/time" \
+    --param rows="$ROWS" --param drivers="$DRIVERS" --set redis_keys="$(redis-cli -p "$PORT" dbsize)" < "$TMP/report"
 done

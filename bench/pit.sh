@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# Point-in-time join benchmark: Quiver and a hand-written DuckDB ASOF join on the same data,
-# side by side in one run, then a cell-by-cell comparison of their outputs.
+# Point-in-time join benchmark: Quiver's training set and a hand-written DuckDB ASOF join
+# (bench/pit_duckdb.py) on the same files, one after the other, then a cell-by-cell
+# comparison of their outputs.
 #   bench/pit.sh [DIR] [SPINE_ROWS] [SCALE]
-# Needs: a release build of the bench example (built here), python3 (a venv with duckdb and
-# pyarrow is created under DIR/.venv).
+# SCALE multiplies the feature rows (1.0: 7.3 M + 3 M rows). The first run on DIR writes the
+# sources and materializes them into Delta tables (not timed here); later runs with the same
+# SCALE reuse them, and each spine size is written once. Prints three records (quiver,
+# duckdb, compare; see bench/record.py). QUIVER_MEMORY_LIMIT (default 1 GiB) sets Quiver's
+# memory pool. DuckDB and pyarrow live in a venv (DUCKDB_VENV, default
+# /var/tmp/quiver-duckdb-venv), created on first use.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 DIR="${1:-/tmp/quiver-pit-bench}"
 ROWS="${2:-1000000}"
 SCALE="${3:-1.0}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-target}"
-mkdir -p "$DIR"
-cargo build --release -q -p quiver-offline --example pit_bench
-if [ ! -x "$DIR/.venv/bin/python" ]; then
-  python3 -m venv "$DIR/.venv"
-  "$DIR/.venv/bin/pip" install -q duckdb pyarrow
+CMD="$(bench_command "$0" "$DIR" "$ROWS" "$SCALE")"
+if [ -n "${QUIVER_MEMORY_LIMIT:-}" ]; then
+  CMD="QUIVER_MEMORY_LIMIT=$QUIVER_MEMORY_LIMIT $CMD"
 fi
-# First run writes the data and materializes it; the timed runs reuse both.
-"$CARGO_TARGET_DIR/release/examples/pit_bench" "$DIR" "$ROWS" "$SCALE" > /dev/null
-echo "quiver: $("$CARGO_TARGET_DIR/release/examples/pit_bench" "$DIR" "$ROWS" "$SCALE")"
-echo "duckdb: $("$DIR/.venv/bin/python" bench/pit_duckdb.py "$DIR" "$ROWS")"
-echo "compare: $("$DIR/.venv/bin/python" bench/pit_duckdb.py "$DIR" "$ROWS" --compare)"
+bench_build -p quiver-offline --example pit_bench
+BIN="$(bench_bin pit_bench)"
+PY="$(duckdb_python)"
+
+mkdir -p "$DIR"
+# What DIR holds was made for one SCALE: start again when it was made for another.
+if [ "$(cat "$DIR/.scale" 2>/dev/null || true)" != "$SCALE" ]; then
+  rm -rf "$DIR/lake" "$DIR/offline" "$DIR/registry" "$DIR"/spine-*.parquet "$DIR"/out_*.parquet
+  echo "$SCALE" > "$DIR/.scale"
+fi
+# Writes what is missing (sources, spine, Delta tables), then times the join once; the
+# timed run below reuses all of it.
+"$BIN" "$DIR" "$ROWS" "$SCALE" > /dev/null
+"$BIN" "$DIR" "$ROWS" "$SCALE" | bench_record pit --engine quiver --command "$CMD" --param scale="$SCALE"
+"$PY" "$BENCH_ROOT/bench/pit_duckdb.py" "$DIR" "$ROWS" |
+  bench_record pit --engine duckdb --command "$CMD" --param scale="$SCALE"
+"$PY" "$BENCH_ROOT/bench/pit_duckdb.py" "$DIR" "$ROWS" --compare |
+  bench_record pit --engine compare --command "$CMD" --param scale="$SCALE"

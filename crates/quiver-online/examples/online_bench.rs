@@ -1,11 +1,13 @@
 //! Online read benchmark (see BENCHMARKS.md).
 //!
-//! `cargo run --release -p quiver-online --example online_bench -- REDIS_URL [ENTITIES] [ITERATIONS]`
+//! `cargo run --release -p quiver-online --example online_bench -- REDIS_URL [ENTITIES] [ITERATIONS] [BATCHES]`
 //!
-//! Writes ENTITIES entities into two views of 3 features each, then times reads of 100
+//! Writes ENTITIES entities into two views of 3 features each, then, for each batch size
+//! of BATCHES (a comma-separated list, default `100`), times ITERATIONS reads of that many
 //! random entities × 6 features through `get_online_features` (decode, statuses and all)
-//! and, as the floor, the same 200 keys as one raw pipelined `GET` with the redis crate.
-//! Prints p50/p99 of both, write throughput, and Redis memory per entity.
+//! and, as the floor, the same keys (two per entity) as one raw pipelined `GET` with the
+//! redis crate. Prints one JSON line per batch size: p50/p99 of both, with the write
+//! throughput and Redis memory per entity repeated on each line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
 
@@ -47,6 +49,13 @@ async fn main() {
     let url = args.get(1).cloned().unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
     let entities: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let iterations: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2_000);
+    let batches: Vec<usize> = args
+        .get(4)
+        .map_or("100", String::as_str)
+        .split(',')
+        .map(|b| b.trim().parse().expect("BATCHES: a comma-separated list of batch sizes"))
+        .collect();
+    assert!(batches.iter().all(|&b| b > 0), "batch sizes must be positive");
     let loaded = parse_documents(&[("b.yaml".into(), DEFS.into())]);
     let defs = loaded.definitions;
     let store = RedisStore::connect(&url, "bench").await.expect("redis");
@@ -96,55 +105,59 @@ async fn main() {
         .collect();
     let client = redis::Client::open(url.as_str()).expect("url");
     let mut raw = client.get_multiplexed_async_connection().await.expect("connection");
-    let mut quiver_ms = Vec::with_capacity(iterations);
-    let mut floor_ms = Vec::with_capacity(iterations);
     let mut seed = 42u64;
-    for it in 0..iterations + 100 {
-        let mut batch = Vec::with_capacity(100);
-        for _ in 0..100 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let id = ((seed >> 33) as i64) % entities;
-            let mut row = BTreeMap::new();
-            row.insert("driver_id".to_string(), Value::Int64(id));
-            row.insert("customer_id".to_string(), Value::Int64((id * 7) % entities));
-            batch.push(row);
-        }
-        let t = Instant::now();
-        let r = get_online_features(&store, &defs, &features, &batch, 1_767_225_600_000_000_000 + entities)
-            .await
-            .expect("read");
-        let q = t.elapsed().as_secs_f64() * 1000.0;
-        assert_eq!(r.rows.len(), 100);
-        let mut pipe = redis::pipe();
-        for row in &batch {
-            if let (Some(Value::Int64(d)), Some(Value::Int64(c))) =
-                (row.get("driver_id"), row.get("customer_id"))
-            {
-                pipe.cmd("GET").arg(format!("bench:{{driver_id={d}}}:driver_stats"));
-                pipe.cmd("GET").arg(format!("bench:{{customer_id={c}}}:customer_profile"));
+    for &size in &batches {
+        let mut quiver_ms = Vec::with_capacity(iterations);
+        let mut floor_ms = Vec::with_capacity(iterations);
+        for it in 0..iterations + 100 {
+            let mut batch = Vec::with_capacity(size);
+            for _ in 0..size {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let id = ((seed >> 33) as i64) % entities;
+                let mut row = BTreeMap::new();
+                row.insert("driver_id".to_string(), Value::Int64(id));
+                row.insert("customer_id".to_string(), Value::Int64((id * 7) % entities));
+                batch.push(row);
+            }
+            let t = Instant::now();
+            let r =
+                get_online_features(&store, &defs, &features, &batch, 1_767_225_600_000_000_000 + entities)
+                    .await
+                    .expect("read");
+            let q = t.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(r.rows.len(), size);
+            let mut pipe = redis::pipe();
+            for row in &batch {
+                if let (Some(Value::Int64(d)), Some(Value::Int64(c))) =
+                    (row.get("driver_id"), row.get("customer_id"))
+                {
+                    pipe.cmd("GET").arg(format!("bench:{{driver_id={d}}}:driver_stats"));
+                    pipe.cmd("GET").arg(format!("bench:{{customer_id={c}}}:customer_profile"));
+                }
+            }
+            let t = Instant::now();
+            let got: Vec<Option<Vec<u8>>> = pipe.query_async(&mut raw).await.expect("raw");
+            let f = t.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(got.len(), 2 * size);
+            assert!(got.iter().all(Option::is_some), "every key of the floor's GET is present");
+            if it >= 100 {
+                quiver_ms.push(q);
+                floor_ms.push(f);
             }
         }
-        let t = Instant::now();
-        let got: Vec<Option<Vec<u8>>> = pipe.query_async(&mut raw).await.expect("raw");
-        let f = t.elapsed().as_secs_f64() * 1000.0;
-        assert_eq!(got.len(), 200);
-        if it >= 100 {
-            quiver_ms.push(q);
-            floor_ms.push(f);
-        }
+        quiver_ms.sort_by(f64::total_cmp);
+        floor_ms.sort_by(f64::total_cmp);
+        println!(
+            "{{\"entities\": {entities}, \"batch\": {size}, \"iterations\": {iterations}, \"write_rows\": {}, \"write_s\": {write_s:.2}, \"write_rows_per_s\": {:.0}, \"bytes_per_entity_view\": {:.0}, \"read_p50_ms\": {:.3}, \"read_p99_ms\": {:.3}, \"raw_get_p50_ms\": {:.3}, \"raw_get_p99_ms\": {:.3}}}",
+            rows.len(),
+            rows.len() as f64 / write_s,
+            (memory_after.saturating_sub(memory_before)) as f64 / rows.len() as f64,
+            percentile(&quiver_ms, 0.5),
+            percentile(&quiver_ms, 0.99),
+            percentile(&floor_ms, 0.5),
+            percentile(&floor_ms, 0.99),
+        );
     }
-    quiver_ms.sort_by(f64::total_cmp);
-    floor_ms.sort_by(f64::total_cmp);
-    println!(
-        "{{\"entities\": {entities}, \"write_rows\": {}, \"write_s\": {write_s:.2}, \"write_rows_per_s\": {:.0}, \"bytes_per_entity_view\": {:.0}, \"read100_p50_ms\": {:.3}, \"read100_p99_ms\": {:.3}, \"raw_get_p50_ms\": {:.3}, \"raw_get_p99_ms\": {:.3}}}",
-        rows.len(),
-        rows.len() as f64 / write_s,
-        (memory_after.saturating_sub(memory_before)) as f64 / rows.len() as f64,
-        percentile(&quiver_ms, 0.5),
-        percentile(&quiver_ms, 0.99),
-        percentile(&floor_ms, 0.5),
-        percentile(&floor_ms, 0.99),
-    );
     for v in ["driver_stats", "customer_profile"] {
         store.delete_view(v).await.expect("clean");
     }

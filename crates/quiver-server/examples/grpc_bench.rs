@@ -12,9 +12,14 @@
 //! and talks to it over TCP with the generated tonic client:
 //!
 //! - latency of CALLS sequential calls of batch 1 and of batch 100 (6 features each),
-//!   percentiles;
+//!   percentiles; `QUIVER_BENCH_BATCHES` (a comma-separated list, e.g. `1,10,100,1000`)
+//!   sets other batch sizes;
 //! - throughput in entity rows per second at concurrency 1, 8 and 64, for SECONDS each, with
-//!   batch 1 and batch 100.
+//!   batch 1 and batch 100 (SECONDS 0 leaves it out).
+//!
+//! With `QUIVER_BENCH_JSON=1` every figure is printed as one JSON line instead of text:
+//! `{"kind": "latency", "batch", "calls", "p50_ms", …}` and
+//! `{"kind": "throughput", "batch", "concurrency", "connections", "rows_per_s"}`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
 
@@ -120,6 +125,26 @@ async fn throughput(channel: Channel, entities: i64, batch: usize, concurrency: 
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The latency batch sizes: `QUIVER_BENCH_BATCHES`, else 1 and 100.
+fn latency_batches() -> Vec<usize> {
+    match std::env::var("QUIVER_BENCH_BATCHES") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|b| {
+                let b: usize =
+                    b.trim().parse().expect("QUIVER_BENCH_BATCHES: a comma-separated list of sizes");
+                assert!(b > 0, "batch sizes must be positive");
+                b
+            })
+            .collect(),
+        _ => vec![1, 100],
+    }
+}
+
+fn json_output() -> bool {
+    std::env::var("QUIVER_BENCH_JSON").is_ok_and(|v| v == "1")
+}
+
 fn threads(var: &str) -> usize {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(2)
 }
@@ -174,18 +199,32 @@ async fn start_server(url: &str, entities: i64, dir: &std::path::Path) -> std::n
 }
 
 async fn run_client(addr: std::net::SocketAddr, entities: i64, calls: usize, seconds: f64) {
+    let json = json_output();
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-    println!("gRPC GetOnlineFeatures on loopback, 2 views x 3 features, {entities} entities per view");
-    for batch in [1usize, 100] {
+    if !json {
+        println!("gRPC GetOnlineFeatures on loopback, 2 views x 3 features, {entities} entities per view");
+    }
+    for batch in latency_batches() {
         let times = latency(channel.clone(), entities, batch, calls).await;
-        println!(
-            "  batch {batch:>3}: p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms  ({calls} sequential calls)",
+        let (p50, p90, p99, p999, max) = (
             percentile(&times, 0.5),
             percentile(&times, 0.9),
             percentile(&times, 0.99),
             percentile(&times, 0.999),
             times[times.len() - 1],
         );
+        if json {
+            println!(
+                "{{\"kind\": \"latency\", \"entities\": {entities}, \"batch\": {batch}, \"calls\": {calls}, \"p50_ms\": {p50:.3}, \"p90_ms\": {p90:.3}, \"p99_ms\": {p99:.3}, \"p999_ms\": {p999:.3}, \"max_ms\": {max:.3}}}"
+            );
+        } else {
+            println!(
+                "  batch {batch:>3}: p50 {p50:.3} ms  p90 {p90:.3} ms  p99 {p99:.3} ms  p99.9 {p999:.3} ms  max {max:.3} ms  ({calls} sequential calls)"
+            );
+        }
+    }
+    if seconds <= 0.0 {
+        return;
     }
     for batch in [1usize, 100] {
         for concurrency in [1usize, 8, 64] {
@@ -205,9 +244,15 @@ async fn run_client(addr: std::net::SocketAddr, entities: i64, calls: usize, sec
             for h in handles {
                 total += h.await.unwrap();
             }
-            println!(
-                "  batch {batch:>3}, concurrency {concurrency:>2} ({connections} connection(s)): {total:>10.0} entity rows/s"
-            );
+            if json {
+                println!(
+                    "{{\"kind\": \"throughput\", \"entities\": {entities}, \"batch\": {batch}, \"concurrency\": {concurrency}, \"connections\": {connections}, \"seconds\": {seconds}, \"rows_per_s\": {total:.0}}}"
+                );
+            } else {
+                println!(
+                    "  batch {batch:>3}, concurrency {concurrency:>2} ({connections} connection(s)): {total:>10.0} entity rows/s"
+                );
+            }
         }
     }
 }

@@ -1,0 +1,103 @@
+# Sourced by the bench scripts: where the binaries come from, the Python environments of the
+# peers, and how results are recorded.
+#
+#   QUIVER_BIN_DIR=DIR   use prebuilt binaries: DIR/quiver and DIR/examples/{pit_bench,
+#                        online_bench,grpc_bench}; nothing is built
+#   CARGO_TARGET_DIR     otherwise the scripts build release binaries here
+#                        (default /var/tmp/quiver-release)
+#   BENCH_RESULTS=DIR    also append every record to DIR/<workload>.jsonl
+#   BENCH_COMMIT=REV     the commit to record (default: `git rev-parse --short HEAD` of this
+#                        tree, with "+dirty" when crates/ or Cargo.* have uncommitted changes);
+#                        set it when QUIVER_BIN_DIR holds binaries built from another tree
+#   BENCH_PROFILE=P      the binaries' build profile to record (default: "debug" or "release"
+#                        when their folder's path says so, else "unknown")
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/quiver-release}"
+DUCKDB_VENV="${DUCKDB_VENV:-/var/tmp/quiver-duckdb-venv}"
+FEAST_VENV="${FEAST_VENV:-/var/tmp/quiver-feast-venv}"
+
+# bench_build CARGO_ARGS...: a release build of what the calling script needs, unless
+# QUIVER_BIN_DIR names prebuilt binaries.
+bench_build() {
+  if [ -n "${QUIVER_BIN_DIR:-}" ]; then
+    return 0
+  fi
+  (cd "$BENCH_ROOT" && cargo build --release -q "$@")
+}
+
+# bench_bin NAME: the path of `quiver` or of the example NAME.
+bench_bin() {
+  local dir="${QUIVER_BIN_DIR:-$CARGO_TARGET_DIR/release}" path
+  if [ "$1" = quiver ]; then path="$dir/quiver"; else path="$dir/examples/$1"; fi
+  if [ ! -x "$path" ]; then
+    echo "no binary at $path (build it, or point QUIVER_BIN_DIR at a folder holding it)" >&2
+    return 1
+  fi
+  realpath "$path"
+}
+
+# bench_commit: the commit the figures are recorded against.
+bench_commit() {
+  if [ -n "${BENCH_COMMIT:-}" ]; then
+    echo "$BENCH_COMMIT"
+    return
+  fi
+  local rev
+  rev="$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  if [ -n "$(git -C "$BENCH_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+    rev="$rev+dirty"
+  fi
+  echo "$rev"
+}
+
+# bench_command WORDS...: the words as one shell-quoted command line, script path relative to
+# the repository (what a reader types from its root).
+bench_command() {
+  local first="$1" out
+  shift
+  first="$(realpath --relative-to="$BENCH_ROOT" "$first" 2>/dev/null || echo "$first")"
+  out="$first"
+  local w q="'"
+  for w in "$@"; do
+    if [[ "$w" =~ ^[A-Za-z0-9_./,:=+@%-]+$ ]]; then
+      out="$out $w"
+    else
+      out="$out $q${w//$q/$q\\$q$q}$q"
+    fi
+  done
+  echo "$out"
+}
+
+# bench_record WORKLOAD KIND [OPTIONS]: turns a program's JSON output (stdin) into the
+# results' records (see bench/record.py), printed and appended to $BENCH_RESULTS/WORKLOAD.jsonl.
+bench_record() {
+  BENCH_COMMIT="$(bench_commit)" python3 "$BENCH_ROOT/bench/record.py" "$@"
+}
+
+# duckdb_python: the python of a venv holding DuckDB 2.0.1 and pyarrow (created on first use;
+# if that pin ever disappears from PyPI, the newest DuckDB, said on stderr). The version
+# that ran is recorded with every DuckDB figure.
+duckdb_python() {
+  if ! "$DUCKDB_VENV/bin/python" -c 'import duckdb, pyarrow' >/dev/null 2>&1; then
+    [ -x "$DUCKDB_VENV/bin/python" ] || python3 -m venv "$DUCKDB_VENV" >&2
+    if ! "$DUCKDB_VENV/bin/pip" install -q 'duckdb==2.0.1' pyarrow >&2; then
+      echo "duckdb 2.0.1 not installable; using the newest" >&2
+      "$DUCKDB_VENV/bin/pip" install -q duckdb pyarrow >&2
+    fi
+  fi
+  echo "$DUCKDB_VENV/bin/python"
+}
+
+# feast_python: the python of a venv holding Feast 0.67.0 with its Redis extra (created on
+# first use; if that pin ever disappears from PyPI, the newest 0.x, said on stderr).
+feast_python() {
+  if ! "$FEAST_VENV/bin/python" -c 'import feast, redis' >/dev/null 2>&1; then
+    [ -x "$FEAST_VENV/bin/python" ] || python3 -m venv "$FEAST_VENV" >&2
+    "$FEAST_VENV/bin/pip" install -q -U pip >&2
+    if ! "$FEAST_VENV/bin/pip" install -q 'feast[redis]==0.67.0' >&2; then
+      echo "feast 0.67.0 not installable; using the newest 0.x" >&2
+      "$FEAST_VENV/bin/pip" install -q 'feast[redis]<1' >&2
+    fi
+  fi
+  echo "$FEAST_VENV/bin/python"
+}
