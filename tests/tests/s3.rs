@@ -1,6 +1,7 @@
 //! Quiver on S3, against a real S3-compatible server: lake sources (parquet, csv, json,
-//! globs, hive partition folders, missing prefixes) and the registry (versions, history,
-//! unchanged applies, compare-and-swap between racing writers) on `s3://` URLs.
+//! globs, hive partition folders, missing prefixes), the registry (versions, history,
+//! unchanged applies, compare-and-swap between racing writers) and the offline store (Delta
+//! tables, materialization, training sets, racing commits) on `s3://` URLs.
 //!
 //! Each test starts its own [`S3Server`] (an HTTP server on a free loopback port, in this
 //! process) with an empty bucket, then runs its body in a child process whose `AWS_*`
@@ -20,6 +21,7 @@ use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArra
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::assert_batches_sorted_eq;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::ParquetReadOptions;
 use datafusion::prelude::{col, lit};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -28,7 +30,10 @@ use quiver_core::definitions::Definitions;
 use quiver_core::registry::{ApplyOutcome, Registry, Snapshot};
 use quiver_core::repo::{LoadedDefinitions, load_dir, parse_documents};
 use quiver_offline::check::check_against_lake;
+use quiver_offline::historical::{HistoricalRequest, plan_historical, spine_session};
 use quiver_offline::lake::Lake;
+use quiver_offline::materialize::{Materializer, NoProgress, Span};
+use quiver_offline::store::OfflineStore;
 use quiver_sample::{SampleSpec, Table, generate_lake};
 use quiver_testkit::{S3Server, S3Settings, child};
 use url::Url;
@@ -47,6 +52,15 @@ where
     F: FnOnce(S3Settings) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_s3_with(test_name, &[], body)
+}
+
+/// [`on_s3`] with `extra` variables set in the child as well.
+fn on_s3_with<F, Fut>(test_name: &str, extra: &[(&str, &str)], body: F)
+where
+    F: FnOnce(S3Settings) -> Fut,
+    Fut: Future<Output = ()>,
+{
     if child::is_child() {
         let settings = S3Settings::from_env().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -55,7 +69,9 @@ where
     }
     let server = S3Server::start().unwrap();
     server.create_bucket(BUCKET).unwrap();
-    if let Err(e) = child::run_test_with_env(test_name, &server.env()) {
+    let mut env = server.env();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    if let Err(e) = child::run_test_with_env(test_name, &env) {
         panic!("{e}");
     }
 }
@@ -401,4 +417,191 @@ async fn the_s3_server_lets_exactly_one_conditional_create_win() {
         let stored = store.get(&path).await.unwrap().bytes().await.unwrap();
         assert_eq!(stored, format!("client {}", winners[0]).as_bytes());
     }
+}
+
+/// The rows of a training set for the example's `ride_ranking_v1` service over the lake,
+/// with the offline store at `store`, after materializing every view in two windows and then
+/// a third straddling both (which rewrites the files it cuts).
+async fn training_set_through(
+    lake: &Lake,
+    store: OfflineStore,
+    registry: Registry,
+    spine: &Path,
+) -> RecordBatch {
+    store.register(lake.session()).unwrap();
+    let spec = SampleSpec { rows: 3_000, ..Default::default() };
+    let (start, end) = spec.window().unwrap();
+    let middle = start + (end - start) / 2;
+    let materializer = Materializer::new(lake.clone(), store.clone(), registry.clone());
+    for (from, to) in [(start, middle), (middle, end), (start + (end - start) / 4, end - (end - start) / 4)] {
+        let reports =
+            materializer.run(Span::Window { start: from, end: to }, &[], &NoProgress).await.unwrap();
+        for r in &reports {
+            assert!(r.error.is_none(), "{r:?}");
+        }
+    }
+    let head = registry.head().await.unwrap().unwrap();
+    let definitions = &head.definitions;
+    let features = definitions.resolve_features(Some("ride_ranking_v1"), &[]).unwrap();
+    let request = HistoricalRequest {
+        features,
+        full_feature_names: true,
+        timestamp_column: "event_timestamp".into(),
+        table_versions: Default::default(),
+    };
+    let ctx = lake.session();
+    let spine = spine_session(ctx)
+        .read_parquet(spine.to_str().unwrap(), ParquetReadOptions::default())
+        .await
+        .unwrap();
+    let planned = plan_historical(ctx, definitions, &store, spine, &request).await.unwrap();
+    let batches = datafusion::physical_plan::collect(planned.plan, ctx.task_ctx()).await.unwrap();
+    datafusion::arrow::compute::concat_batches(&planned.schema, &batches).unwrap()
+}
+
+/// The offline store on S3: every view materialized (three windows, the last straddling the
+/// others), then a training set, give exactly the rows the same steps give with the offline
+/// store on a local disk; the Delta log and the sorted-files sidecar live on S3.
+#[test]
+fn the_offline_store_on_s3_answers_as_a_local_one_does() {
+    on_s3("the_offline_store_on_s3_answers_as_a_local_one_does", |s3| async move {
+        let local = tempfile::tempdir().unwrap();
+        let spec = SampleSpec { rows: 3_000, ..Default::default() };
+        generate_lake(&local.path().join("lake"), &spec).unwrap();
+        s3.upload_dir(BUCKET, "lake", &local.path().join("lake")).await.unwrap();
+        let spine = local.path().join("spine.parquet");
+        quiver_sample::write_spine(&spine, &spec, 500, 7).unwrap();
+        let definitions = example().definitions;
+
+        let on_s3_registry = Registry::open(&s3_url("registry/"), "rides").unwrap();
+        applied(on_s3_registry.apply(&definitions, 0, "test").await);
+        let s3_store = OfflineStore::open(s3_url("offline/")).unwrap();
+        let from_s3 =
+            training_set_through(&Lake::new(s3_url("lake/")), s3_store, on_s3_registry, &spine).await;
+
+        let local_registry =
+            Registry::open(&Url::from_directory_path(local.path().join("registry")).unwrap(), "rides")
+                .unwrap();
+        applied(local_registry.apply(&definitions, 0, "test").await);
+        let local_store = OfflineStore::new(Url::from_directory_path(local.path().join("offline")).unwrap());
+        let from_disk = training_set_through(
+            &Lake::new(Url::from_directory_path(local.path().join("lake")).unwrap()),
+            local_store,
+            local_registry,
+            &spine,
+        )
+        .await;
+        assert_eq!(from_s3.num_rows(), 500);
+        assert!(from_s3 == from_disk, "the training sets differ");
+
+        let bucket = s3.store(BUCKET).unwrap();
+        let log = ObjectPath::from("offline/driver_stats/_delta_log/00000000000000000002.json");
+        bucket.head(&log).await.expect("three commits of driver_stats on S3");
+        let sidecar = ObjectPath::from(format!("offline/driver_stats/{}", quiver_offline::sidecar::SIDECAR));
+        bucket.head(&sidecar).await.expect("the sorted-files sidecar on S3");
+        let snapshot = OfflineStore::open(s3_url("offline/"))
+            .unwrap()
+            .snapshot("driver_stats", None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(snapshot.version, 2);
+        assert!(
+            snapshot.files.iter().all(|f| f.sorted && f.url.starts_with("s3://bucket/offline/driver_stats/")),
+            "{:?}",
+            snapshot.files
+        );
+    });
+}
+
+/// Two writers (separate clients, as two processes would be) append to one Delta table on S3
+/// at the same moment, round after round: every commit lands as its own version (the loser
+/// of each race retries on top of the winner), and no row is lost.
+#[test]
+fn racing_delta_commits_on_s3_never_both_win() {
+    on_s3("racing_delta_commits_on_s3_never_both_win", |_s3| async move {
+        const ROUNDS: i64 = 6;
+        let writers =
+            [OfflineStore::open(s3_url("race/")).unwrap(), OfflineStore::open(s3_url("race/")).unwrap()];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("driver_id", DataType::Int64, true),
+            Field::new(
+                "event_timestamp",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new(
+                "created_timestamp",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("trips", DataType::Int64, true),
+        ]));
+        let batch = |id: i64| {
+            let ts = Arc::new(
+                TimestampMicrosecondArray::from(vec![1_767_225_600_000_000 + id]).with_timezone("UTC"),
+            );
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![id])),
+                    ts.clone(),
+                    ts,
+                    Arc::new(Int64Array::from(vec![id])),
+                ],
+            )
+            .unwrap()
+        };
+        let mut versions = Vec::new();
+        for round in 0..ROUNDS {
+            let start = Arc::new(tokio::sync::Barrier::new(writers.len()));
+            let tasks: Vec<_> = writers
+                .iter()
+                .enumerate()
+                .map(|(w, store)| {
+                    let (store, start, schema) = (store.clone(), start.clone(), schema.clone());
+                    let rows = vec![batch(round * 2 + w as i64)];
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        store.append("v", schema, rows).await
+                    })
+                })
+                .collect();
+            for task in tasks {
+                versions.push(task.await.unwrap().unwrap().version);
+            }
+        }
+        versions.sort();
+        assert_eq!(versions, (0..2 * ROUNDS as u64).collect::<Vec<_>>(), "every commit is its own version");
+        let reader = OfflineStore::open(s3_url("race/")).unwrap();
+        let snapshot = reader.snapshot("v", None).await.unwrap().unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        reader.register(&ctx).unwrap();
+        let rows =
+            quiver_offline::sorted::sorted_rows(&ctx, Some(&snapshot), snapshot.schema.clone()).unwrap();
+        let batches = datafusion::physical_plan::collect(rows, ctx.task_ctx()).await.unwrap();
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .collect();
+        assert_eq!(ids, (0..2 * ROUNDS).collect::<Vec<_>>(), "no row lost");
+    });
+}
+
+/// With create-only writes turned off (`AWS_CONDITIONAL_PUT=disabled`) two writers could both
+/// commit the same Delta version: the offline store refuses to open, naming the setting, and
+/// writes nothing.
+#[test]
+fn an_offline_store_without_create_only_writes_is_refused() {
+    on_s3_with(
+        "an_offline_store_without_create_only_writes_is_refused",
+        &[("AWS_CONDITIONAL_PUT", "disabled")],
+        |s3| async move {
+            let refused = OfflineStore::open(s3_url("offline/")).unwrap_err().to_string();
+            assert!(refused.contains("offline_store s3://bucket/offline/"), "{refused}");
+            assert!(refused.contains("AWS_CONDITIONAL_PUT=disabled"), "{refused}");
+            let listed = s3.store(BUCKET).unwrap().list_with_delimiter(None).await.unwrap();
+            assert!(listed.objects.is_empty() && listed.common_prefixes.is_empty(), "nothing written");
+        },
+    );
 }

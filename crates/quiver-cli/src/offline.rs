@@ -23,15 +23,11 @@ use crate::output::{Output, table};
 
 /// The lake and offline store of a project, in a session limited to `memory_limit` bytes.
 pub fn offline_parts(config: &Config, memory_limit: usize) -> Result<(Lake, OfflineStore), Failure> {
-    if config.offline_store.scheme() != "file" {
-        return Err(Failure::new(format!(
-            "offline_store {}: only local paths are supported for the offline store so far",
-            config.offline_store
-        )));
-    }
     let ctx = offline_session(memory_limit, &SessionOverrides::from_vars(std::env::vars()))?;
+    let store = OfflineStore::open(config.offline_store.clone())?;
+    store.register(&ctx)?;
     let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
-    Ok((lake, OfflineStore::new(config.offline_store.clone())))
+    Ok((lake, store))
 }
 
 /// Parses a point in time: RFC 3339, `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM:SS`

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -118,6 +118,31 @@ pub fn open_location(url: &Url) -> Result<StoreLocation> {
             let (store, prefix) = object_store::parse_url_opts(url, options).map_err(storage_err)?;
             Ok(StoreLocation { store: Arc::from(store), prefix, url: url.clone() })
         }
+    }
+}
+
+/// Whether objects at `url` can be created only if absent (a conditional put), which Delta
+/// commits and the registry's compare-and-swap rest on; the error says which setting to
+/// change. Local folders, memory, Google Cloud Storage and Azure always can; S3 can unless
+/// `AWS_CONDITIONAL_PUT=disabled`; plain HTTP stores cannot.
+pub fn check_create_only(url: &Url) -> Result<()> {
+    match url.scheme() {
+        "s3" | "s3a" => {
+            let setting = AmazonS3Builder::from_env().get_config_value(&AmazonS3ConfigKey::ConditionalPut);
+            if setting.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("disabled")) {
+                return Err(Error::InvalidArgument(format!(
+                    "{url}: AWS_CONDITIONAL_PUT=disabled turns off create-only writes, so two \
+                     writers could both commit the same version; unset it (S3 and most \
+                     S3-compatible stores honour If-None-Match) or set it to etag"
+                )));
+            }
+            Ok(())
+        }
+        "http" | "https" => Err(Error::InvalidArgument(format!(
+            "{url}: a plain HTTP store cannot create objects only if absent, so commits could be \
+             lost; use s3://, gs://, az:// or a local folder"
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -33,6 +33,7 @@ use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use deltalake::kernel::Action;
 use deltalake::protocol::SaveMode;
+use object_store::ObjectStore;
 use url::Url;
 
 pub use writer::MIN_ROWS_PER_WRITER;
@@ -87,21 +88,45 @@ pub struct TableSnapshot {
     pub schema: SchemaRef,
 }
 
-/// Where the views' Delta tables live.
+/// Where the views' Delta tables live: a local folder, or a prefix in an object store
+/// (`s3://`, `gs://`, `az://`, `memory://`).
 #[derive(Clone, Debug)]
 pub struct OfflineStore {
     root: Url,
+    /// For object stores, the store rooted at the bucket (or container), opened once with the
+    /// same settings as the lake and the registry (the `AWS_*` variables and their kin); the
+    /// Delta tables, their commits and the scans of their files all go through it. Local
+    /// folders are opened by Delta itself.
+    remote: Option<Arc<dyn ObjectStore>>,
 }
 
 impl OfflineStore {
-    /// A store rooted at a folder URL (`file://…/`).
+    /// A store rooted at a local folder URL (`file://…/`).
     pub fn new(root: Url) -> Self {
-        let mut root = root;
-        if !root.path().ends_with('/') {
-            let p = format!("{}/", root.path());
-            root.set_path(&p);
+        OfflineStore { root: folder(root), remote: None }
+    }
+
+    /// A store rooted at a folder URL: a local folder, or a prefix in an object store.
+    pub fn open(root: Url) -> Result<Self> {
+        if root.scheme() == "file" {
+            return Ok(OfflineStore::new(root));
         }
-        OfflineStore { root }
+        let root = folder(root);
+        quiver_core::storage::check_create_only(&root)
+            .map_err(|e| Error::InvalidInput(format!("offline_store {e}")))?;
+        let bucket = bucket_url(&root)?;
+        let location = quiver_core::storage::open_location(&bucket)
+            .map_err(|e| Error::Store(format!("offline_store {root}: {e}")))?;
+        Ok(OfflineStore { root, remote: Some(location.store) })
+    }
+
+    /// Makes the store's files readable by `ctx`'s scans (DataFusion finds object stores by
+    /// `scheme://bucket`); a no-op for local folders.
+    pub fn register(&self, ctx: &SessionContext) -> Result<()> {
+        if let Some(store) = &self.remote {
+            ctx.register_object_store(&bucket_url(&self.root)?, store.clone());
+        }
+        Ok(())
     }
 
     /// The Delta table of a view.
@@ -111,16 +136,34 @@ impl OfflineStore {
             .map_err(|e| Error::Internal(format!("table URL for '{view}': {e}")))
     }
 
-    async fn open(&self, view: &str) -> Result<DeltaTable> {
+    async fn open_table(&self, view: &str) -> Result<DeltaTable> {
         let url = self.table_url(view)?;
-        if url.scheme() == "file"
-            && let Ok(path) = url.to_file_path()
-        {
-            std::fs::create_dir_all(&path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
-        }
         let fail = |e: deltalake::DeltaTableError| Error::Store(format!("opening {url}: {e}"));
-        let mut table =
-            deltalake::DeltaTableBuilder::from_url(url.clone()).map_err(fail)?.build().map_err(fail)?;
+        let mut table = match &self.remote {
+            None => {
+                if let Ok(path) = url.to_file_path() {
+                    std::fs::create_dir_all(&path)
+                        .map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+                }
+                deltalake::DeltaTableBuilder::from_url(url.clone()).map_err(fail)?.build().map_err(fail)?
+            }
+            Some(root) => {
+                // Delta's own commit protocol over our store: each commit file is created
+                // with a create-only put, so of two writers committing the same version one
+                // fails and retries on top of the other.
+                let prefix = object_store::path::Path::from_url_path(url.path())
+                    .map_err(|e| Error::Store(format!("{url}: {e}")))?;
+                let prefixed: Arc<dyn ObjectStore> =
+                    Arc::new(object_store::prefix::PrefixStore::new(root.clone(), prefix));
+                let log_store = deltalake::logstore::default_logstore(
+                    prefixed,
+                    root.clone(),
+                    &url,
+                    &deltalake::logstore::StorageConfig::default(),
+                );
+                DeltaTable::new(log_store)
+            }
+        };
         // Loading a location with no commit log yet is how a new table starts; checking first
         // keeps the kernel from logging that as an error.
         if table.verify_deltatable_existence().await.map_err(fail)? {
@@ -131,7 +174,7 @@ impl OfflineStore {
 
     /// The latest version of a view's table, or `None` when nothing was materialized yet.
     pub async fn latest_version(&self, view: &str) -> Result<Option<u64>> {
-        Ok(self.open(view).await?.version())
+        Ok(self.open_table(view).await?.version())
     }
 
     /// Replaces the rows of `window` (event time) with `rows`, in one commit. `rows` must
@@ -156,7 +199,7 @@ impl OfflineStore {
         watch: WriteWatch,
     ) -> Result<WriteOutcome> {
         let WriteWatch { rows: counter, observer } = watch;
-        let table = self.open(view).await?;
+        let mut table = self.open_table(view).await?;
         if table.version().is_some() {
             check_schema(view, &table, &schema)?;
         }
@@ -164,33 +207,38 @@ impl OfflineStore {
         let counted_before = counter.load(Ordering::Relaxed);
         let added = write_partitions(view, rows, ctx.task_ctx(), &target, counter.clone(), observer).await?;
         let rows = counter.load(Ordering::Relaxed) - counted_before;
-        // Every file written here is sorted: the window's, and the rewrites of sorted files.
-        let mut sorted_paths: Vec<String> = added.iter().map(add_path).collect();
-        let mut actions: Vec<Action> = added.into_iter().map(Action::Add).collect();
-        if table.version().is_some() {
-            let order = sort_columns(&schema);
-            let listed = sidecar::load(table.object_store().as_ref(), &order).await;
-            for file in live_files(view, &table)? {
-                match file_in_window(file.stats.as_deref(), window) {
-                    InWindow::Outside => continue,
-                    InWindow::Inside => {}
-                    InWindow::Straddles => {
-                        let kept = rewrite_outside(ctx, view, &file, &target, window).await?;
-                        if listed.contains(&file.path) {
-                            sorted_paths.extend(kept.iter().map(add_path));
-                        }
-                        actions.extend(kept.into_iter().map(Action::Add));
-                    }
-                }
-                actions.push(Action::Remove(file.remove));
-            }
-        }
         let predicate = deltalake::delta_datafusion::expr::fmt_expr_to_sql(&window.table_inside())
             .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
-        let state = commit(view, &table, &target, actions, SaveMode::Overwrite, Some(predicate)).await?;
-        let version = state.version();
-        record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
-        Ok(WriteOutcome { version, rows })
+        loop {
+            // Every file written here is sorted: the window's, and the rewrites of sorted files.
+            let mut sorted_paths: Vec<String> = added.iter().map(add_path).collect();
+            let mut actions: Vec<Action> = added.iter().cloned().map(Action::Add).collect();
+            if table.version().is_some() {
+                let (replaced, sorted) = replace_actions(ctx, view, &table, &target, &schema, window).await?;
+                actions.extend(replaced);
+                sorted_paths.extend(sorted);
+            }
+            let creating = table.version().is_none();
+            match commit(view, &table, &target, actions, SaveMode::Overwrite, Some(predicate.clone())).await {
+                Ok(state) => {
+                    record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
+                    return Ok(WriteOutcome { version: state.version(), rows });
+                }
+                Err(e) if creating => table = self.created_meanwhile(view, &schema, e).await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// After a failed first commit of a view's table: the table another writer created in
+    /// the meantime (to commit on top of), or the failure when there is none.
+    async fn created_meanwhile(&self, view: &str, schema: &SchemaRef, failure: Error) -> Result<DeltaTable> {
+        let table = self.open_table(view).await?;
+        if table.version().is_none() {
+            return Err(failure);
+        }
+        check_schema(view, &table, schema)?;
+        Ok(table)
     }
 
     /// Appends `batches` (exactly the view's offline columns, in the latest-row order
@@ -202,7 +250,7 @@ impl OfflineStore {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
     ) -> Result<WriteOutcome> {
-        let table = self.open(view).await?;
+        let table = self.open_table(view).await?;
         if table.version().is_some() {
             check_schema(view, &table, &schema)?;
         }
@@ -217,17 +265,28 @@ impl OfflineStore {
             write_partitions(view, rows, Arc::new(TaskContext::default()), &target, counter.clone(), None)
                 .await?;
         let sorted_paths: Vec<String> = added.iter().map(add_path).collect();
-        let actions = added.into_iter().map(Action::Add).collect();
-        let state = commit(view, &table, &target, actions, SaveMode::Append, None).await?;
-        let version = state.version();
-        record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
-        Ok(WriteOutcome { version, rows: counter.load(Ordering::Relaxed) })
+        let mut table = table;
+        loop {
+            let actions = added.iter().cloned().map(Action::Add).collect();
+            let creating = table.version().is_none();
+            match commit(view, &table, &target, actions, SaveMode::Append, None).await {
+                Ok(state) => {
+                    record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
+                    return Ok(WriteOutcome {
+                        version: state.version(),
+                        rows: counter.load(Ordering::Relaxed),
+                    });
+                }
+                Err(e) if creating => table = self.created_meanwhile(view, &schema, e).await?,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The files of a view's table at `version` (latest when `None`).
     pub async fn snapshot(&self, view: &str, version: Option<u64>) -> Result<Option<TableSnapshot>> {
         let url = self.table_url(view)?;
-        let mut table = self.open(view).await?;
+        let mut table = self.open_table(view).await?;
         let Some(latest) = table.version() else { return Ok(None) };
         if let Some(v) = version {
             if v > latest {
@@ -251,6 +310,52 @@ impl OfflineStore {
             .collect();
         Ok(Some(TableSnapshot { url, version, files, schema }))
     }
+}
+
+/// What replacing `window` does to the live files of `table`: the removes, and the adds of
+/// the rewrites of files straddling its edges (with the paths of those that are sorted).
+async fn replace_actions(
+    ctx: &SessionContext,
+    view: &str,
+    table: &DeltaTable,
+    target: &FileTarget,
+    schema: &SchemaRef,
+    window: &Window,
+) -> Result<(Vec<Action>, Vec<String>)> {
+    let listed = sidecar::load(table.object_store().as_ref(), &sort_columns(schema)).await;
+    let mut actions = Vec::new();
+    let mut sorted_paths = Vec::new();
+    for file in live_files(view, table)? {
+        match file_in_window(file.stats.as_deref(), window) {
+            InWindow::Outside => continue,
+            InWindow::Inside => {}
+            InWindow::Straddles => {
+                let kept = rewrite_outside(ctx, view, &file, target, window).await?;
+                if listed.contains(&file.path) {
+                    sorted_paths.extend(kept.iter().map(add_path));
+                }
+                actions.extend(kept.into_iter().map(Action::Add));
+            }
+        }
+        actions.push(Action::Remove(file.remove));
+    }
+    Ok((actions, sorted_paths))
+}
+
+/// `url` with a trailing slash: a folder.
+fn folder(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let p = format!("{}/", url.path());
+        url.set_path(&p);
+    }
+    url
+}
+
+/// `scheme://bucket/` of an object store URL: where its store is rooted.
+fn bucket_url(url: &Url) -> Result<Url> {
+    let host = url.host_str().unwrap_or_default();
+    Url::parse(&format!("{}://{host}/", url.scheme()))
+        .map_err(|e| Error::InvalidInput(format!("offline_store {url}: {e}")))
 }
 
 #[cfg(test)]

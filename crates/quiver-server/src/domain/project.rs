@@ -79,15 +79,11 @@ pub struct Project {
 impl Project {
     /// Opens a project's stores and takes its work folder.
     pub async fn open(config: Config, options: ProjectOptions) -> Result<Project> {
-        if config.offline_store.scheme() != "file" {
-            return Err(Error::NotReady(format!(
-                "offline_store {}: only local paths are supported for the offline store so far",
-                config.offline_store
-            )));
-        }
         let registry = Registry::open(&config.registry, &config.project)?;
         let online = quiver_online::open(&config.online_store, &config.project).await?;
         let ctx = quiver_offline::session::offline_session(options.memory_limit, &options.session_overrides)?;
+        let offline = OfflineStore::open(config.offline_store.clone())?;
+        offline.register(&ctx)?;
         let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
         let work_dir = options.work_dir;
         std::fs::create_dir_all(&work_dir)
@@ -95,7 +91,7 @@ impl Project {
         let training = TrainingSets::open(&work_dir, options.ticket_ttl)?;
         let head = registry.head().await?;
         Ok(Project {
-            offline: OfflineStore::new(config.offline_store.clone()),
+            offline,
             state: StateStore::new(&registry),
             registry,
             current: ArcSwapOption::from(head.map(Arc::new)),
