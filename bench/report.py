@@ -182,56 +182,30 @@ def pit_table(records):
     return table(header, rows)
 
 
-def online_table(records):
+def latency_rows(records, first, second, ratio_of):
+    """p50 and p99 of engines `first` and `second` per batch, then the two ratios;
+    `ratio_of(first_ms, second_ms)` orders each ratio."""
     by = index(records, "batch")
-    batches = sorted({r["params"]["batch"] for r in records})
-    header = ["batch", "Quiver p50", "Quiver p99", "floor p50", "floor p99", "Quiver ÷ floor, p50", "p99"]
     rows = []
-    for b in batches:
-        q, f = by.get(("quiver-store", b), {}), by.get(("redis-get", b), {})
+    for b in sorted({r["params"]["batch"] for r in records}):
+        a, z = by.get((first, b), {}), by.get((second, b), {})
         rows.append(
-            [
-                b,
-                ms(q.get("p50_ms")),
-                ms(q.get("p99_ms")),
-                ms(f.get("p50_ms")),
-                ms(f.get("p99_ms")),
-                ratio(q.get("p50_ms"), f.get("p50_ms")),
-                ratio(q.get("p99_ms"), f.get("p99_ms")),
-            ]
+            [b, ms(a.get("p50_ms")), ms(a.get("p99_ms")), ms(z.get("p50_ms")), ms(z.get("p99_ms"))]
+            + [ratio_of(a.get(k), z.get(k)) for k in ("p50_ms", "p99_ms")]
         )
-    return table(header, rows)
+    return rows
+
+
+def online_table(records):
+    header = ["batch", "Quiver p50", "Quiver p99", "floor p50", "floor p99", "Quiver ÷ floor, p50", "p99"]
+    return table(header, latency_rows(records, "quiver-store", "redis-get", lambda q, f: ratio(q, f)))
 
 
 def grpc_table(records):
-    by = index(records, "batch")
-    batches = sorted({r["params"]["batch"] for r in records})
     peer = next((r for r in records if r["engine"] == "feast"), None)
     peer_name = engine_label(peer) if peer else "Feast"
-    header = [
-        "batch",
-        "Quiver gRPC p50",
-        "p99",
-        f"{peer_name} p50",
-        "p99",
-        "Feast ÷ Quiver, p50",
-        "p99",
-    ]
-    rows = []
-    for b in batches:
-        q, f = by.get(("quiver-grpc", b), {}), by.get(("feast", b), {})
-        rows.append(
-            [
-                b,
-                ms(q.get("p50_ms")),
-                ms(q.get("p99_ms")),
-                ms(f.get("p50_ms")),
-                ms(f.get("p99_ms")),
-                ratio(f.get("p50_ms"), q.get("p50_ms")),
-                ratio(f.get("p99_ms"), q.get("p99_ms")),
-            ]
-        )
-    return table(header, rows)
+    header = ["batch", "Quiver gRPC p50", "p99", f"{peer_name} p50", "p99", "Feast ÷ Quiver, p50", "p99"]
+    return table(header, latency_rows(records, "quiver-grpc", "feast", lambda q, f: ratio(f, q)))
 
 
 def throughput_table(records):
