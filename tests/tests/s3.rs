@@ -563,7 +563,7 @@ fn racing_delta_commits_on_s3_never_both_win() {
                     let rows = vec![batch(round * 2 + w as i64)];
                     tokio::spawn(async move {
                         start.wait().await;
-                        store.append("v", schema, rows).await
+                        store.append("v", schema, rows, None).await
                     })
                 })
                 .collect();

@@ -77,6 +77,8 @@ enum Command {
         /// Only these views (comma separated); all views when absent
         #[arg(long, value_delimiter = ',')]
         views: Vec<String>,
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Materialize each view from its watermark (or the start of its data) up to END
     MaterializeIncremental {
@@ -86,6 +88,8 @@ enum Command {
         /// Only these views (comma separated); all views when absent
         #[arg(long, value_delimiter = ',')]
         views: Vec<String>,
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Build a training set: the spine with each feature as it was at each row's time
     Historical {
@@ -132,6 +136,8 @@ enum Command {
     },
     /// Serve the gRPC API: registry, online, offline (and Arrow Flight), materialization, push
     Serve(Box<serve::ServeOpts>),
+    /// Who is materializing which view: the leases in the offline store
+    Leases,
     /// Create an example project in DIR, with sample data, and run the whole flow on it
     Quickstart {
         /// Folder to create the project in (must not already hold a project)
@@ -226,16 +232,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let memory_limit = quiver_offline::session::parse_size(&cli.memory_limit)
         .map_err(|e| Failure { code: 2, ..Failure::new(format!("--memory-limit: {e}")) })?;
     match cli.command {
-        Command::Materialize { start, end, views } => {
+        Command::Materialize { start, end, views, lease } => {
             let span = quiver_offline::materialize::Span::Window {
                 start: offline::parse_time(&start)?,
                 end: offline::parse_time(&end)?,
             };
-            materialize(cli.config.as_deref(), span, &views, memory_limit, &out).await
+            materialize(cli.config.as_deref(), span, &views, lease.settings()?, memory_limit, &out).await
         }
-        Command::MaterializeIncremental { end, views } => {
+        Command::MaterializeIncremental { end, views, lease } => {
             let span = quiver_offline::materialize::Span::Incremental { end: offline::parse_time(&end)? };
-            materialize(cli.config.as_deref(), span, &views, memory_limit, &out).await
+            materialize(cli.config.as_deref(), span, &views, lease.settings()?, memory_limit, &out).await
         }
         Command::Historical {
             entities,
@@ -286,6 +292,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(opts) => {
             serve::serve(commands::load_config(cli.config.as_deref())?, *opts, memory_limit).await
         }
+        Command::Leases => {
+            offline::leases(&commands::load_config(cli.config.as_deref())?, memory_limit, &out).await
+        }
         Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, memory_limit, &out).await,
         Command::SampleLake { dir, rows, drivers, customers, days, seed, start } => {
             let start = offline::parse_time(&start)?;
@@ -299,8 +308,35 @@ async fn materialize(
     config: Option<&std::path::Path>,
     span: quiver_offline::materialize::Span,
     views: &[String],
+    lease: quiver_offline::lease::LeaseSettings,
     memory_limit: usize,
     out: &output::Output,
 ) -> Result<(), Failure> {
-    offline::materialize(&commands::load_config(config)?, span, views, memory_limit, out).await
+    offline::materialize(&commands::load_config(config)?, span, views, lease, memory_limit, out).await
+}
+
+/// How a materialization takes each view's lease.
+#[derive(Debug, clap::Args)]
+struct LeaseArgs {
+    /// Wait up to this long (30s, 5m, 1h) for a view another process is materializing,
+    /// instead of failing at once
+    #[arg(long, value_name = "DURATION")]
+    wait_for_lease: Option<String>,
+    /// Lifetime of the leases taken (renewed every third of it while the run goes on)
+    #[arg(long, env = "QUIVER_LEASE_TTL", default_value = "30s", value_name = "DURATION")]
+    lease_ttl: String,
+}
+
+impl LeaseArgs {
+    fn settings(&self) -> Result<quiver_offline::lease::LeaseSettings, Failure> {
+        let wait = match &self.wait_for_lease {
+            None => std::time::Duration::ZERO,
+            Some(text) => serve::duration("wait-for-lease", text)?,
+        };
+        Ok(quiver_offline::lease::LeaseSettings {
+            ttl: serve::lease_ttl(&self.lease_ttl)?,
+            wait,
+            ..quiver_offline::lease::LeaseSettings::for_process("quiver materialize")
+        })
+    }
 }

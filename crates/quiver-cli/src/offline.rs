@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quiver_core::config::Config;
 use quiver_offline::lake::Lake;
+use quiver_offline::lease::LeaseSettings;
 use quiver_offline::materialize::{
     MIN_ROWS_PER_WRITER_VAR, Materializer, Progress, Span, ViewReport, ViewRows, rows_per_writer_setting,
 };
@@ -21,10 +22,12 @@ use crate::commands::open_registry;
 use crate::failure::Failure;
 use crate::output::{Output, table};
 
-/// The lake and offline store of a project, in a session limited to `memory_limit` bytes.
-pub fn offline_parts(config: &Config, memory_limit: usize) -> Result<(Lake, OfflineStore), Failure> {
+/// The lake and offline store of a project, in a session limited to `memory_limit` bytes;
+/// the store is checked ([`OfflineStore::verify`]) before it is returned.
+pub async fn offline_parts(config: &Config, memory_limit: usize) -> Result<(Lake, OfflineStore), Failure> {
     let ctx = offline_session(memory_limit, &SessionOverrides::from_vars(std::env::vars()))?;
     let store = OfflineStore::open(config.offline_store.clone())?;
+    store.verify().await?;
     store.register(&ctx)?;
     let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
     Ok((lake, store))
@@ -132,10 +135,11 @@ pub async fn materialize(
     config: &Config,
     span: Span,
     views: &[String],
+    lease: LeaseSettings,
     memory_limit: usize,
     out: &Output,
 ) -> Result<(), Failure> {
-    let (lake, store) = offline_parts(config, memory_limit)?;
+    let (lake, store) = offline_parts(config, memory_limit).await?;
     let registry = open_registry(config)?;
     let online = quiver_online::open(&config.online_store, &config.project)
         .await
@@ -143,6 +147,7 @@ pub async fn materialize(
     let materializer = Materializer {
         online: Some(online),
         rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
+        lease,
         ..Materializer::new(lake, store, registry)
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
@@ -187,6 +192,31 @@ pub async fn materialize(
     Ok(())
 }
 
+/// `quiver leases`: every view's lease, held or free.
+pub async fn leases(config: &Config, memory_limit: usize, out: &Output) -> Result<(), Failure> {
+    let (_, store) = offline_parts(config, memory_limit).await?;
+    let leases = store.leases()?.list().await?;
+    if out.json {
+        out.json(&json!({ "leases": leases }));
+        return Ok(());
+    }
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let rows: Vec<Vec<String>> = leases
+        .iter()
+        .map(|l| {
+            vec![
+                l.view.clone(),
+                if l.free { "free".into() } else { "held".into() },
+                l.holder.clone(),
+                fmt(l.acquired_at),
+                fmt(l.expires_at),
+            ]
+        })
+        .collect();
+    out.line(table(&["VIEW", "STATE", "HOLDER (LAST)", "SINCE", "EXPIRES"], &rows));
+    Ok(())
+}
+
 /// What `quiver historical` was asked.
 pub struct HistoricalArgs {
     pub entities: Option<PathBuf>,
@@ -205,7 +235,7 @@ pub async fn historical(
     memory_limit: usize,
     out: &Output,
 ) -> Result<(), Failure> {
-    let (lake, store) = offline_parts(config, memory_limit)?;
+    let (lake, store) = offline_parts(config, memory_limit).await?;
     let registry = open_registry(config)?;
     let (snapshot, request) = match &args.from_manifest {
         Some(path) => {

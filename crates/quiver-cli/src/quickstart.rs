@@ -66,7 +66,15 @@ pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Re
     let end_text = end.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     step.line(format!("\n$ quiver materialize-incremental --end {end_text}"));
     let span = quiver_offline::materialize::Span::Incremental { end };
-    offline::materialize(&config, span, &[], memory_limit, &step).await?;
+    offline::materialize(
+        &config,
+        span,
+        &[],
+        quiver_offline::lease::LeaseSettings::for_process("quiver quickstart"),
+        memory_limit,
+        &step,
+    )
+    .await?;
 
     let spine = dir.join("spine.parquet");
     let spine_rows = quiver_sample::write_spine(&spine, &spec, 1_000, 7)?;

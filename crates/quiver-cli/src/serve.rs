@@ -85,6 +85,9 @@ pub struct ServeOpts {
     /// Memory limit for checking definitions sent to Plan and Apply
     #[arg(long, default_value = "256MiB", value_name = "SIZE")]
     pub plan_memory_limit: String,
+    /// Lifetime of the materialization leases this server takes (renewed every third of it)
+    #[arg(long, env = "QUIVER_LEASE_TTL", default_value = "30s")]
+    pub lease_ttl: String,
     /// Folder for training sets built for clients (locked by this server) [default: <project>/.quiver/server]
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -95,12 +98,26 @@ fn usage(message: String) -> Failure {
 }
 
 /// A positive duration flag ("30s", "5m", "1h").
-fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
+pub fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
     let ttl: quiver_core::duration::Ttl = text.parse().map_err(|e| usage(format!("--{flag}: {e}")))?;
     if ttl.seconds() == 0 {
         return Err(usage(format!("--{flag} must be above zero")));
     }
     Ok(Duration::from_secs(ttl.seconds()))
+}
+
+/// `--lease-ttl`: a duration within the lifetimes leases accept.
+pub fn lease_ttl(text: &str) -> Result<Duration, Failure> {
+    use quiver_offline::lease::{MAX_TTL, MIN_TTL};
+    let ttl = duration("lease-ttl", text)?;
+    if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
+        return Err(usage(format!(
+            "--lease-ttl (QUIVER_LEASE_TTL) must be between {}s and {}s",
+            MIN_TTL.as_secs(),
+            MAX_TTL.as_secs()
+        )));
+    }
+    Ok(ttl)
 }
 
 fn size(flag: &str, text: &str) -> Result<usize, Failure> {
@@ -178,6 +195,7 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         },
         rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
         session_overrides: SessionOverrides::from_vars(std::env::vars()),
+        lease_ttl: lease_ttl(&opts.lease_ttl)?,
         ..ProjectOptions::new(memory_limit, work_dir)
     };
     let token =

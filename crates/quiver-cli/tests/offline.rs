@@ -157,6 +157,7 @@ fn kill_mid_write(dir: &Path) -> bool {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
         .args(["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--views", "driver_stats"])
         .current_dir(dir)
+        .env("QUIVER_LEASE_TTL", "2s")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -199,8 +200,22 @@ async fn a_killed_run_leaves_the_table_and_the_watermark_as_they_were() {
         }
         assert_eq!(state(&dir, "driver_stats"), before_state, "watermark and runs unchanged");
         assert_eq!(table_rows(&dir, "driver_stats").await, before_rows, "readers see the old table");
-        // Running again completes and leaves exactly one copy of each row.
-        ok(&dir, &["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--views", "driver_stats"]);
+        // Running again (once the killed run's lease expired) completes and leaves exactly
+        // one copy of each row.
+        ok(
+            &dir,
+            &[
+                "materialize",
+                "--start",
+                "2026-01-01",
+                "--end",
+                "2026-01-08",
+                "--views",
+                "driver_stats",
+                "--wait-for-lease",
+                "60s",
+            ],
+        );
         assert_eq!(table_rows(&dir, "driver_stats").await.len() as u64, rows);
         return;
     }

@@ -24,6 +24,11 @@ pub enum Error {
     #[error("offline store: {0}")]
     Store(String),
 
+    /// Another process holds the lease on a view (or this process lost its own): the
+    /// message names the holder and when its lease expires.
+    #[error("{0}")]
+    Busy(String),
+
     /// The online store failed while materialization wrote to it (the offline commit of
     /// that view is already done).
     #[error("{0}")]

@@ -9,6 +9,7 @@
 //! - [`layout`] — an offline table's columns, timestamp type, latest-row order, and the
 //!   [`layout::Window`] a materialization replaces;
 //! - [`store`] — the offline store: one Delta table per view, window replace and append;
+//! - [`lease`] — materialization leases: one writer per view across processes;
 //! - [`sidecar`] — which of a table's files Quiver knows to be sorted;
 //! - [`sorted`] — reading a table version in the latest-row order (merge, or sort);
 //! - [`rowsort`] — the partition sort on row-format keys that materialization writes from;
@@ -24,6 +25,7 @@ mod exec;
 pub mod historical;
 pub mod lake;
 pub mod layout;
+pub mod lease;
 pub mod materialize;
 pub mod pit;
 pub mod push;

@@ -9,6 +9,7 @@
 //! pushed value the offline store does not (when both are asked).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -19,7 +20,8 @@ use quiver_online::rows::LatestRows;
 
 use crate::error::{Error, Result};
 use crate::layout::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, latest_row_order, layout_exprs, offline_schema};
-use crate::store::OfflineStore;
+use crate::lease::LeaseSettings;
+use crate::store::{CommitGuard, OfflineStore};
 use crate::types::{is_compatible, is_timestamp_like};
 
 /// Where pushed rows go.
@@ -92,7 +94,10 @@ pub fn check_push_schema(defs: &Definitions, view: &FeatureView, schema: &Schema
     Ok(())
 }
 
-/// Pushes `batches` (all with the same schema) to a view.
+/// Pushes `batches` (all with the same schema) to a view. The offline append holds the
+/// view's materialization lease (taken with `lease`), so it never runs beside a
+/// materialization of the same view in any process.
+#[allow(clippy::too_many_arguments)] // one call site per front end; each argument is a separate concern
 pub async fn push(
     ctx: &SessionContext,
     defs: &Definitions,
@@ -101,6 +106,7 @@ pub async fn push(
     online: Option<&dyn OnlineStore>,
     batches: Vec<RecordBatch>,
     targets: PushTargets,
+    lease: &LeaseSettings,
 ) -> Result<PushOutcome> {
     if !targets.online && !targets.offline {
         return Err(Error::InvalidInput("say where to push: online, offline, or both".into()));
@@ -138,8 +144,16 @@ pub async fn push(
 
     let mut outcome = PushOutcome { rows, ..Default::default() };
     if targets.offline {
-        let written = store.append(&view.name, offline_schema(defs, view), sorted.clone()).await?;
-        outcome.offline_version = Some(written.version);
+        let held = Arc::new(store.leases()?.acquire(&view.name, lease).await?);
+        let guard: CommitGuard = {
+            let held = held.clone();
+            Arc::new(move || held.check())
+        };
+        let written = store.append(&view.name, offline_schema(defs, view), sorted.clone(), Some(guard)).await;
+        if let Ok(held) = Arc::try_unwrap(held) {
+            held.release().await;
+        }
+        outcome.offline_version = Some(written?.version);
     }
     if targets.online {
         let online = online.ok_or_else(|| Error::InvalidInput("this server has no online store".into()))?;

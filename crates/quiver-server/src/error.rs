@@ -6,7 +6,7 @@
 //! | invalid definitions, bad reference, missing/mistyped key or column, bad spine, bad request | `INVALID_ARGUMENT` |
 //! | unknown object (view, service, registry version, offline table version, job, ticket) | `NOT_FOUND` |
 //! | apply against a stale registry version | `ABORTED` |
-//! | nothing applied yet, a view busy in another job, config or lake data that cannot work | `FAILED_PRECONDITION` |
+//! | nothing applied yet, a view busy in another job or process (its lease), config or lake data that cannot work | `FAILED_PRECONDITION` |
 //! | a store that cannot answer now: Redis unreachable, registry or offline storage failing | `UNAVAILABLE` |
 //! | a store that refused a command (a Redis script error, a wrong reply) | `INTERNAL` |
 //! | the server's own disk (work folder) failing | `INTERNAL` |
@@ -77,6 +77,7 @@ fn offline_code(e: &quiver_offline::Error) -> Code {
         E::NotFound(_) => Code::NotFound,
         E::Source { .. } | E::Transform { .. } | E::Schema(_) => Code::FailedPrecondition,
         E::Store(_) => Code::Unavailable,
+        E::Busy(_) => Code::FailedPrecondition,
         // In the server, files are its own (the spine it stored, the set it built).
         E::File { .. } => Code::Internal,
         E::DataFusion(e) if is_resources_exhausted(e) => Code::ResourceExhausted,

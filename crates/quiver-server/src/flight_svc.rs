@@ -10,8 +10,9 @@
 //!    `{"ticket": "...", "rows": N, "manifest": {...}}`.
 //! 2. `DoGet` with that ticket streams the training set: the spine's columns in input order,
 //!    then the features. `GetFlightInfo` on the path `["training_sets", ticket]` gives its
-//!    schema and row count. Sets are kept until [`crate::domain::training::KEPT`] newer ones exist
-//!    or their ticket lifetime ends; with tokens on, only the uploader's token can fetch one.
+//!    schema and row count. Sets are kept in the offline store until their ticket lifetime
+//!    ends, and any server sharing that store serves them; with tokens on, only the
+//!    uploader's token can fetch one.
 //!
 //! An upload that sends nothing for the upload idle timeout is ended, and a spine may hold at
 //! most `max_spine_rows` rows ([`crate::server::Limits`]).
@@ -35,7 +36,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::domain::Error;
-use crate::domain::training::{SpineItem, TrainingSpec, UploadLimits, file_info, read_batches};
+use crate::domain::training::{SpineItem, TrainingSpec, UploadLimits};
 use crate::error::to_status;
 
 pub struct FlightApi {
@@ -103,8 +104,9 @@ impl FlightService for FlightApi {
             }
         };
         let training = self.app.project().training();
-        let path = training.fetch(id.as_bytes(), caller.as_deref()).map_err(to_status)?;
-        let (schema, rows) = file_info(&path).map_err(to_status)?;
+        let set = training.fetch(id.as_bytes(), caller.as_deref()).await.map_err(to_status)?;
+        let (schema, _) = training.open_stream(&set).await.map_err(to_status)?;
+        let rows = i64::try_from(set.rows).unwrap_or(i64::MAX);
         let info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| to_status(Error::Internal(e.to_string())))?
@@ -127,10 +129,9 @@ impl FlightService for FlightApi {
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let caller = caller(&request);
         let training = self.app.project().training();
-        let path = training.fetch(&request.into_inner().ticket, caller.as_deref()).map_err(to_status)?;
-        let (schema, _) = file_info(&path).map_err(to_status)?;
-        let batches = tokio_stream::wrappers::ReceiverStream::new(read_batches(path))
-            .map_err(|e| FlightError::Tonic(Box::new(to_status(e))));
+        let set = training.fetch(&request.into_inner().ticket, caller.as_deref()).await.map_err(to_status)?;
+        let (schema, batches) = training.open_stream(&set).await.map_err(to_status)?;
+        let batches = batches.map_err(|e| FlightError::Tonic(Box::new(to_status(e))));
         let stream =
             FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(flight_status);
         Ok(Response::new(Box::pin(stream)))

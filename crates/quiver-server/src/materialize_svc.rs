@@ -1,14 +1,13 @@
 //! `MaterializeService`: background materialization jobs ([`crate::domain::jobs`]).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use quiver_offline::materialize::Span;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::domain::jobs::{JobRecord, JobState, ViewRunState};
+use crate::domain::jobs::{JobState, JobView, ViewRunState};
 use crate::domain::{Error, time_from_ns};
 use crate::error::to_status;
 use crate::pb;
@@ -38,7 +37,7 @@ impl MaterializeService for MaterializeApi {
                 )));
             }
         };
-        let job = self.0.project().start_materialization(span, &req.views).map_err(to_status)?;
+        let job = self.0.project().start_materialization(span, &req.views).await.map_err(to_status)?;
         Ok(Response::new(to_pb(&job)))
     }
 
@@ -47,8 +46,10 @@ impl MaterializeService for MaterializeApi {
         request: Request<pb::GetMaterializationRequest>,
     ) -> Result<Response<pb::MaterializationJob>, Status> {
         let id = request.into_inner().id;
-        let job = self.0.project().jobs().get(&id).ok_or_else(|| {
-            to_status(Error::NotFound(format!("materialization job '{id}' is not known to this server")))
+        let job = self.0.project().jobs().get(&id).await.map_err(to_status)?.ok_or_else(|| {
+            to_status(Error::NotFound(format!(
+                "materialization job '{id}' is not known (to this server or in the offline store)"
+            )))
         })?;
         Ok(Response::new(to_pb(&job)))
     }
@@ -58,39 +59,31 @@ impl MaterializeService for MaterializeApi {
         _: Request<pb::ListMaterializationsRequest>,
     ) -> Result<Response<pb::ListMaterializationsResponse>, Status> {
         Ok(Response::new(pb::ListMaterializationsResponse {
-            jobs: self.0.project().jobs().list().iter().map(to_pb).collect(),
+            jobs: self.0.project().jobs().list().await.map_err(to_status)?.iter().map(to_pb).collect(),
         }))
     }
 }
 
 /// A job on the wire.
-fn to_pb(record: &JobRecord) -> pb::MaterializationJob {
+fn to_pb(job: &JobView) -> pb::MaterializationJob {
     let ns = |t: DateTime<Utc>| t.timestamp_nanos_opt().unwrap_or(0);
     pb::MaterializationJob {
-        id: record.id.clone(),
-        state: match record.state {
+        id: job.id.clone(),
+        state: match job.state {
             JobState::Pending => pb::JobState::Pending,
             JobState::Running => pb::JobState::Running,
             JobState::Succeeded => pb::JobState::Succeeded,
             JobState::Failed => pb::JobState::Failed,
         } as i32,
-        created_at_ns: ns(record.created_at),
-        finished_at_ns: record.finished_at.map_or(0, ns),
-        views: record
-            .order
+        created_at_ns: ns(job.created_at),
+        finished_at_ns: job.finished_at.map_or(0, ns),
+        views: job
+            .views
             .iter()
-            .filter_map(|name| record.views.get(name).map(|v| (name, v)))
-            .map(|(name, v)| {
+            .map(|v| {
                 let report = v.report.as_ref();
-                let (rows_done, rows_expected) = match (report, &v.rows) {
-                    (Some(r), _) => (r.rows, r.rows),
-                    (None, Some(rows)) => {
-                        (rows.written.load(Ordering::Relaxed), rows.expected().unwrap_or(0))
-                    }
-                    (None, None) => (0, 0),
-                };
                 pb::ViewProgress {
-                    view: name.clone(),
+                    view: v.view.clone(),
                     state: match v.state {
                         ViewRunState::Pending => pb::ViewRunState::Pending,
                         ViewRunState::Running => pb::ViewRunState::Running,
@@ -98,8 +91,8 @@ fn to_pb(record: &JobRecord) -> pb::MaterializationJob {
                         ViewRunState::Failed => pb::ViewRunState::Failed,
                         ViewRunState::Skipped => pb::ViewRunState::Skipped,
                     } as i32,
-                    rows_done,
-                    rows_expected,
+                    rows_done: v.rows_done,
+                    rows_expected: v.rows_expected,
                     window_start_ns: report.and_then(|r| r.window_start).map_or(0, ns),
                     window_end_ns: report.and_then(|r| r.window_end).map_or(0, ns),
                     offline_version: report.and_then(|r| r.offline_version),
@@ -111,6 +104,6 @@ fn to_pb(record: &JobRecord) -> pb::MaterializationJob {
                 }
             })
             .collect(),
-        error: record.error.clone().unwrap_or_default(),
+        error: job.error.clone().unwrap_or_default(),
     }
 }

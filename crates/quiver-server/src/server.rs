@@ -137,6 +137,7 @@ pub async fn serve(
     app.project().training().clear_leftovers();
     let guard = GuardLayer::new(app.clone(), &limits);
     let watcher = crate::app::spawn_registry_watcher(&app);
+    let sweeper = spawn_training_sweeper(&app);
     let incoming = crate::conn::accept(
         listener,
         limits.max_connections,
@@ -190,6 +191,7 @@ pub async fn serve(
         })
         .await;
     watcher.abort();
+    sweeper.abort();
     Ok(result?)
 }
 
@@ -222,4 +224,27 @@ fn reflection() -> (
     let v1 = builder().build_v1().map_err(warn).ok();
     let v1alpha = builder().build_v1alpha().map_err(warn).ok();
     (v1, v1alpha)
+}
+
+/// Deletes expired training sets and the oldest job records from the offline store, now
+/// and then (every server sharing the store does; deleting twice is harmless).
+fn spawn_training_sweeper(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(app);
+    let every = app.project().training().sweep_every();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = weak.upgrade() else { return };
+            match app.project().training().sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sets = n, "expired training sets deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot sweep expired training sets"),
+            }
+            if let Err(e) = app.project().jobs().prune().await {
+                tracing::warn!(error = %e, "cannot delete old job records");
+            }
+        }
+    })
 }

@@ -53,12 +53,7 @@ pub fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
 pub fn example_project(extra_config: &str, sample_args: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../feature_defs/rides");
-    std::fs::create_dir_all(dir.join("feature_defs/rides")).unwrap();
-    for e in std::fs::read_dir(repo).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join("feature_defs/rides").join(p.file_name().unwrap())).unwrap();
-    }
+    copy_example_definitions(&dir);
     std::fs::write(
         dir.join("quiver.yaml"),
         format!(
@@ -71,6 +66,16 @@ pub fn example_project(extra_config: &str, sample_args: &[&str]) -> (tempfile::T
     ok(&dir, &args);
     ok(&dir, &["apply"]);
     (tmp, dir)
+}
+
+/// Copies the example definitions (`feature_defs/rides`) into `dir/feature_defs/rides`.
+pub fn copy_example_definitions(dir: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../feature_defs/rides");
+    std::fs::create_dir_all(dir.join("feature_defs/rides")).unwrap();
+    for e in std::fs::read_dir(repo).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join("feature_defs/rides").join(p.file_name().unwrap())).unwrap();
+    }
 }
 
 /// The data files live at a Delta table's latest version (paths as its log names them), from

@@ -12,6 +12,10 @@
 //!    newer-wins, so a backfill of an older window never moves an online value backwards;
 //! 4. the run is recorded and the watermark moved, from the view's report. A failed or killed
 //!    run leaves the table and the watermark as they were.
+//!
+//! The whole of a view's run holds the view's lease ([`crate::lease`]): a second process
+//! materializing or pushing the same view meanwhile is refused (or waits), and the commit is
+//! made only while the lease is surely held.
 
 mod online;
 mod progress;
@@ -28,7 +32,7 @@ use quiver_core::definitions::{Definitions, FeatureView};
 use quiver_core::registry::Registry;
 use quiver_core::state::{RunRecord, RunStatus, StateStore};
 use quiver_online::OnlineStore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use progress::{NoProgress, Progress, ViewRows};
 pub use source::{data_start, window_rows};
@@ -36,8 +40,9 @@ pub use source::{data_start, window_rows};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::layout::{EVENT_TIMESTAMP, Window, latest_row_ordering, offline_schema};
+use crate::lease::{Lease, LeaseSettings};
 use crate::rowsort::SortRowsExec;
-use crate::store::{OfflineStore, RowObserver, WriteOutcome, WriteWatch};
+use crate::store::{CommitGuard, OfflineStore, RowObserver, WriteOutcome, WriteWatch};
 use online::{Candidates, write_latest};
 use progress::CountRowsExec;
 
@@ -51,7 +56,7 @@ pub enum Span {
 }
 
 /// The outcome for one view.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ViewReport {
     pub view: String,
     pub window_start: Option<DateTime<Utc>>,
@@ -87,6 +92,20 @@ pub struct Materializer {
     /// [`crate::store::MIN_ROWS_PER_WRITER`] unless the caller was told otherwise
     /// ([`rows_per_writer_setting`]).
     pub rows_per_writer: usize,
+    /// Who this process is, how long its leases live, and how long to wait for a view
+    /// another process holds.
+    pub lease: LeaseSettings,
+}
+
+/// One view of a run: what it runs on and how.
+#[derive(Clone, Copy)]
+struct ViewTask<'a> {
+    defs: &'a Definitions,
+    registry_version: u64,
+    view: &'a FeatureView,
+    span: Span,
+    per_writer: usize,
+    progress: &'a dyn Progress,
 }
 
 /// What a view's offline write produced: the commit, and the latest row per entity for the
@@ -155,6 +174,7 @@ impl Materializer {
             online: None,
             online_expiry: false,
             rows_per_writer: crate::store::MIN_ROWS_PER_WRITER,
+            lease: LeaseSettings::for_process("quiver"),
         }
     }
 
@@ -196,24 +216,17 @@ impl Materializer {
         let per_writer = self.rows_per_writer.max(1);
         let mut reports = Vec::new();
         for view in selected {
-            let report = self.run_view(defs, head.version, view, span, per_writer, progress).await;
+            let task = ViewTask { defs, registry_version: head.version, view, span, per_writer, progress };
+            let report = self.run_view(task).await;
             progress.finish_view(&report);
             reports.push(report);
         }
         Ok(reports)
     }
 
-    async fn run_view(
-        &self,
-        defs: &Definitions,
-        registry_version: u64,
-        view: &FeatureView,
-        span: Span,
-        per_writer: usize,
-        progress: &dyn Progress,
-    ) -> ViewReport {
-        let started = Instant::now();
-        let started_at = Utc::now();
+    /// One view's run: its lease, then the run under it.
+    async fn run_view(&self, task: ViewTask<'_>) -> ViewReport {
+        let view = task.view;
         let mut report = ViewReport {
             view: view.name.clone(),
             window_start: None,
@@ -226,6 +239,28 @@ impl Materializer {
             online_rows: None,
             online_seconds: None,
         };
+        let lease = match self.store.leases() {
+            Ok(leases) => leases.acquire(&view.name, &self.lease).await,
+            Err(e) => Err(e),
+        };
+        let lease = match lease {
+            Ok(lease) => Arc::new(lease),
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        let report = self.run_leased(task, &lease, report).await;
+        if let Ok(lease) = Arc::try_unwrap(lease) {
+            lease.release().await;
+        }
+        report
+    }
+
+    async fn run_leased(&self, task: ViewTask<'_>, lease: &Arc<Lease>, mut report: ViewReport) -> ViewReport {
+        let ViewTask { defs, registry_version, view, span, per_writer, progress } = task;
+        let started = Instant::now();
+        let started_at = Utc::now();
         let mut state = match self.state.view(&view.name).await {
             Ok(s) => s,
             Err(e) => {
@@ -257,7 +292,7 @@ impl Materializer {
             return report;
         }
         let written = match Window::new(start, end) {
-            Ok(window) => self.write(defs, view, &window, per_writer, progress).await,
+            Ok(window) => self.write(defs, view, &window, per_writer, progress, lease).await,
             Err(e) => Err(e),
         };
         match written {
@@ -298,6 +333,7 @@ impl Materializer {
         window: &Window,
         per_writer: usize,
         progress: &dyn Progress,
+        lease: &Arc<Lease>,
     ) -> Result<ViewWrite> {
         let rows = window_rows(&self.lake, defs, view, window).await?.create_physical_plan().await?;
         let target_partitions = self.lake.session().copied_config().target_partitions();
@@ -331,7 +367,12 @@ impl Materializer {
                 }
             })
         };
-        let watch = WriteWatch { rows: counters.written.clone(), observer: Some(observer) };
+        let guard: CommitGuard = {
+            let lease = lease.clone();
+            Arc::new(move || lease.check())
+        };
+        let watch =
+            WriteWatch { rows: counters.written.clone(), observer: Some(observer), guard: Some(guard) };
         let outcome = self
             .store
             .write_window(self.lake.session(), &view.name, offline_schema(defs, view), plan, window, watch)

@@ -12,7 +12,8 @@
 //!
 //! - `writer` — the Parquet writers, one per partition;
 //! - `replace` — which files a window covers, and the rewrite of those straddling it;
-//! - `table` — live files, the commit, the sidecar update, the schema check.
+//! - `table` — live files, the commit, the sidecar update, the schema check;
+//! - `verify` — the check that a location holds a Quiver offline store (or nothing yet).
 //!
 //! Reads pin a table version and scan exactly that version's Parquet files with DataFusion's
 //! own Parquet scan (no custom table provider), which keeps read plans serializable; files
@@ -20,6 +21,7 @@
 
 mod replace;
 mod table;
+mod verify;
 mod writer;
 
 use std::sync::Arc;
@@ -49,11 +51,20 @@ use writer::{FileTarget, write_partitions};
 /// write order within each partition; an error aborts the write (nothing is committed).
 pub type RowObserver = Arc<dyn Fn(usize, &RecordBatch) -> Result<()> + Send + Sync>;
 
-/// What watches rows stream into a write: a row counter (for progress) and an optional
-/// observer.
+/// Asked right before each commit attempt; an error aborts the write (nothing is
+/// committed). Materialization and push pass their lease's check ([`crate::lease::Lease::check`]).
+pub type CommitGuard = Arc<dyn Fn() -> Result<()> + Send + Sync>;
+
+/// What watches rows stream into a write: a row counter (for progress), an optional
+/// observer, and an optional guard asked before committing.
 pub struct WriteWatch {
     pub rows: Arc<AtomicU64>,
     pub observer: Option<RowObserver>,
+    pub guard: Option<CommitGuard>,
+}
+
+fn ask(guard: Option<&CommitGuard>) -> Result<()> {
+    guard.map_or(Ok(()), |g| g())
 }
 
 /// One committed write.
@@ -129,6 +140,42 @@ impl OfflineStore {
         Ok(())
     }
 
+    /// The store's own objects next to the tables (under `.quiver/`): the object store and
+    /// the store's root inside it. Local folders are opened as an object store too.
+    pub fn objects(&self) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+        match &self.remote {
+            Some(store) => {
+                let prefix = object_store::path::Path::from_url_path(self.root.path())
+                    .map_err(|e| Error::Store(format!("{}: {e}", self.root)))?;
+                Ok((store.clone(), prefix))
+            }
+            None => {
+                let location = quiver_core::storage::open_location(&self.root)
+                    .map_err(|e| Error::Store(format!("{}: {e}", self.root)))?;
+                Ok((location.store, location.prefix))
+            }
+        }
+    }
+
+    /// Checks that the store can be reached and is a Quiver offline store (or empty, and then
+    /// marks it as one), before anything is written: the error names the location and what
+    /// to check (endpoint, credentials, bucket, a prefix holding other files).
+    pub async fn verify(&self) -> Result<()> {
+        let (store, prefix) = self.objects()?;
+        verify::verify(store.as_ref(), &prefix, &self.root).await
+    }
+
+    /// The materialization leases of this store's views.
+    pub fn leases(&self) -> Result<crate::lease::Leases> {
+        let (store, prefix) = self.objects()?;
+        Ok(crate::lease::Leases::new(store, &prefix, self.root.as_str()))
+    }
+
+    /// The store's root URL.
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
     /// The Delta table of a view.
     pub fn table_url(&self, view: &str) -> Result<Url> {
         self.root
@@ -198,7 +245,7 @@ impl OfflineStore {
         window: &Window,
         watch: WriteWatch,
     ) -> Result<WriteOutcome> {
-        let WriteWatch { rows: counter, observer } = watch;
+        let WriteWatch { rows: counter, observer, guard } = watch;
         let mut table = self.open_table(view).await?;
         if table.version().is_some() {
             check_schema(view, &table, &schema)?;
@@ -219,6 +266,7 @@ impl OfflineStore {
                 sorted_paths.extend(sorted);
             }
             let creating = table.version().is_none();
+            ask(guard.as_ref())?;
             match commit(view, &table, &target, actions, SaveMode::Overwrite, Some(predicate.clone())).await {
                 Ok(state) => {
                     record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
@@ -243,12 +291,14 @@ impl OfflineStore {
 
     /// Appends `batches` (exactly the view's offline columns, in the latest-row order
     /// across all of them: the files written are listed as sorted) to a view's table in one
-    /// commit. Used by push: rows that arrive outside materialization.
+    /// commit. Used by push: rows that arrive outside materialization. `guard` is asked
+    /// before each commit attempt.
     pub async fn append(
         &self,
         view: &str,
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
+        guard: Option<CommitGuard>,
     ) -> Result<WriteOutcome> {
         let table = self.open_table(view).await?;
         if table.version().is_some() {
@@ -269,6 +319,7 @@ impl OfflineStore {
         loop {
             let actions = added.iter().cloned().map(Action::Add).collect();
             let creating = table.version().is_none();
+            ask(guard.as_ref())?;
             match commit(view, &table, &target, actions, SaveMode::Append, None).await {
                 Ok(state) => {
                     record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
@@ -392,10 +443,15 @@ mod tests {
             ArrowField::new("conv_rate", DataType::Float64, true),
         ]));
         let first =
-            store.append("v", schema.clone(), vec![pushed(&schema, &[1, 2], &[10, 20])]).await.unwrap();
+            store.append("v", schema.clone(), vec![pushed(&schema, &[1, 2], &[10, 20])], None).await.unwrap();
         assert_eq!(first, WriteOutcome { version: 0, rows: 2 });
         let second = store
-            .append("v", schema.clone(), vec![pushed(&schema, &[1], &[30]), pushed(&schema, &[3], &[5])])
+            .append(
+                "v",
+                schema.clone(),
+                vec![pushed(&schema, &[1], &[30]), pushed(&schema, &[3], &[5])],
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(second, WriteOutcome { version: 1, rows: 2 });
@@ -421,7 +477,7 @@ mod tests {
             vec![Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"]))],
         )
         .unwrap();
-        let refused = store.append("v", other, vec![bad]).await.unwrap_err().to_string();
+        let refused = store.append("v", other, vec![bad], None).await.unwrap_err().to_string();
         assert!(refused.contains("declares [driver_id Utf8]"), "{refused}");
         assert_eq!(store.latest_version("v").await.unwrap(), Some(1));
     }

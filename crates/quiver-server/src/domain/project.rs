@@ -16,6 +16,7 @@ use quiver_core::registry::{Registry, Snapshot};
 use quiver_core::state::StateStore;
 use quiver_offline::check::CheckLimits;
 use quiver_offline::lake::Lake;
+use quiver_offline::lease::LeaseSettings;
 use quiver_offline::session::SessionOverrides;
 use quiver_offline::store::OfflineStore;
 use quiver_online::OnlineStore;
@@ -44,6 +45,8 @@ pub struct ProjectOptions {
     /// DataFusion options for the offline session (none by default; the server binary
     /// passes the operator's `DATAFUSION_…` variables).
     pub session_overrides: SessionOverrides,
+    /// Lifetime of the materialization leases this server takes.
+    pub lease_ttl: Duration,
 }
 
 impl ProjectOptions {
@@ -56,6 +59,7 @@ impl ProjectOptions {
             check_limits: CheckLimits::default(),
             rows_per_writer: quiver_offline::store::MIN_ROWS_PER_WRITER,
             session_overrides: SessionOverrides::default(),
+            lease_ttl: quiver_offline::lease::DEFAULT_TTL,
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct Project {
     work_dir: PathBuf,
     check_limits: CheckLimits,
     rows_per_writer: usize,
+    lease_ttl: Duration,
 }
 
 impl Project {
@@ -83,13 +88,15 @@ impl Project {
         let online = quiver_online::open(&config.online_store, &config.project).await?;
         let ctx = quiver_offline::session::offline_session(options.memory_limit, &options.session_overrides)?;
         let offline = OfflineStore::open(config.offline_store.clone())?;
+        offline.verify().await?;
         offline.register(&ctx)?;
         let lake = Lake::with_session(config.lake.clone(), ctx).with_roots(config.lake_roots.clone());
         let work_dir = options.work_dir;
         std::fs::create_dir_all(&work_dir)
             .map_err(|e| Error::NotReady(format!("work folder {}: {e}", work_dir.display())))?;
-        let training = TrainingSets::open(&work_dir, options.ticket_ttl)?;
+        let training = TrainingSets::open(&work_dir, &offline, options.ticket_ttl)?;
         let head = registry.head().await?;
+        let (objects, root) = offline.objects()?;
         Ok(Project {
             offline,
             state: StateStore::new(&registry),
@@ -97,11 +104,12 @@ impl Project {
             current: ArcSwapOption::from(head.map(Arc::new)),
             online,
             lake,
-            jobs: Jobs::default(),
+            jobs: Jobs::shared(objects, &root),
             training,
             work_dir,
             check_limits: options.check_limits,
             rows_per_writer: options.rows_per_writer,
+            lease_ttl: options.lease_ttl,
             config,
         })
     }
@@ -142,6 +150,12 @@ impl Project {
     /// The folder training sets are built in.
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
+    }
+
+    /// How this server takes a view's lease for `what` (a job, a push): named after this
+    /// process, refused at once when another holds it.
+    pub fn lease(&self, what: &str) -> LeaseSettings {
+        LeaseSettings { ttl: self.lease_ttl, ..LeaseSettings::for_process(&format!("quiver serve {what}")) }
     }
 
     pub fn check_limits(&self) -> CheckLimits {

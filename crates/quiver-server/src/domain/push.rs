@@ -1,10 +1,16 @@
 //! Rows from outside written to a view's stores.
 
 use datafusion::arrow::array::RecordBatch;
+use std::time::Duration;
+
+use quiver_offline::lease::LeaseSettings;
 use quiver_offline::push::{PushOutcome, PushTargets, push};
 
 use super::Result;
 use super::project::{Project, view};
+
+/// How long a push to offline waits for the view's lease.
+const PUSH_LEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// Where pushed rows go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +40,9 @@ impl Project {
             online,
             batches,
             targets,
+            // Pushes to one view take turns (each holds the lease for one commit); a push
+            // that meets a materialization of the view waits a little, then is refused.
+            &LeaseSettings { wait: PUSH_LEASE_WAIT, ..self.lease("push") },
         )
         .await?;
         tracing::info!(

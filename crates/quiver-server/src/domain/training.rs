@@ -1,13 +1,15 @@
 //! Training sets built for network clients: the spine arrives as Arrow batches, is written
 //! to a Parquet file in the server's work folder, and goes through the same builder as
-//! `quiver historical` (same plan, same manifest). Each set lives in its own folder,
-//! `training_sets/<id>/`, until it is fetched (gRPC), expires, or is pushed out by newer
-//! sets (Flight keeps the last [`KEPT`] so a client can `DoGet` them).
+//! `quiver historical` (same plan, same manifest). Each set is built in a folder of its own,
+//! `training_sets/<id>/`; a set returned in the same call (gRPC) is streamed from there and
+//! deleted, a set kept for Flight `DoGet` moves to the offline store, where every server
+//! sharing that store can serve it until its ticket expires.
 //!
-//! A set's id is its Flight ticket, so it must not be guessable: `ts-` and 128 random bits.
-//! When the server checks tokens, a set belongs to the token that uploaded its spine and only
-//! that token can fetch it; every set expires after the ticket lifetime (one hour by
-//! default). An unknown, expired and someone else's ticket all get the same NOT_FOUND.
+//! A set's id is its Flight ticket, so it must not be guessable: `ts-` and 128 random bits;
+//! nothing else about the server is in it. When the server checks tokens, a set belongs to
+//! the token that uploaded its spine and only that token can fetch it; every set expires
+//! after the ticket lifetime (one hour by default) and is then deleted. An unknown, expired
+//! and someone else's ticket all get the same NOT_FOUND.
 //!
 //! The work folder may be a user's own folder: the server takes an exclusive lock on it
 //! (`.quiver-serve.lock`, so two servers never share one) and deletes only folders it made —
@@ -16,27 +18,36 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use quiver_offline::store::OfflineStore;
 use quiver_offline::training::{Manifest, TrainingSetRequest};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::project::Project;
 use super::{Error, Result};
 
-/// Training sets kept for Flight `DoGet`.
-pub const KEPT: usize = 64;
 /// Rows per batch when a training set is read back for a client.
 const BATCH_ROWS: usize = 8192;
 /// The file in each set's folder that says Quiver made it.
 const MARKER: &str = ".quiver-training-set";
+/// A kept set's data and record in the offline store.
+const DATA_FILE: &str = "training_set.parquet";
+const RECORD_FILE: &str = "set.json";
 /// The lock file that gives one server the work folder.
 const LOCK_FILE: &str = ".quiver-serve.lock";
 /// How long a set can be fetched, unless the server is told otherwise.
@@ -113,20 +124,66 @@ pub struct BuiltSet {
     pub manifest: Manifest,
 }
 
-/// One set the server knows.
-struct Entry {
+/// What a kept set's `set.json` says: written after its data, so a set without it is
+/// unfinished (or being deleted) and cannot be fetched.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRecord {
+    id: String,
     /// The token name that uploaded the spine (`None` when the server checks no tokens).
     owner: Option<String>,
-    /// Set when the set is built and can be fetched; the ticket lifetime counts from here.
-    kept_at: Option<Instant>,
+    built_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    rows: u64,
 }
 
-/// The work folder's training sets.
+/// A kept set that a caller may fetch.
+pub struct StoredSet {
+    pub rows: u64,
+    data: ObjectPath,
+}
+
+/// A Parquet file in an object store, read by ranges as the Parquet reader asks.
+struct StoreFile {
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    size: u64,
+}
+
+impl AsyncFileReader for StoreFile {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            self.store.get_range(&self.path, range).await.map_err(|e| ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        Box::pin(async move {
+            let size = self.size;
+            ParquetMetaDataReader::new().load_and_finish(self, size).await.map(Arc::new)
+        })
+    }
+}
+
+/// Training sets: built in the server's work folder, kept in the offline store.
+///
+/// The work folder is scratch (spines as they arrive, sets being built). A set kept for
+/// Flight `DoGet` is copied to the offline store, `.quiver/training_sets/<id>/` (the data,
+/// then `set.json` with its owner and expiry), so any server sharing the offline store can
+/// serve it; the local copy is deleted. Expired sets are deleted by whichever server meets
+/// them first: on a fetch, or in the sweep every server runs.
 pub struct TrainingSets {
     root: PathBuf,
     ticket_ttl: Duration,
-    /// Sets by id. A `std` mutex: held for map updates only, never across an await.
-    sets: Mutex<HashMap<String, Entry>>,
+    /// The offline store and `<root>/.quiver/training_sets` in it.
+    shared: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
     /// Held for the server's life: the work folder's exclusive lock.
     _lock: File,
 }
@@ -138,9 +195,14 @@ fn is_set_id(name: &str) -> bool {
     })
 }
 
+fn shared_error(what: &str, e: object_store::Error) -> Error {
+    Error::StoreDown(format!("{what} in the offline store: {e}"))
+}
+
 impl TrainingSets {
     /// Takes the work folder (refused when another server holds it); deletes nothing.
-    pub fn open(work_dir: &Path, ticket_ttl: Duration) -> Result<Self> {
+    /// Kept sets go to `offline`'s `.quiver/training_sets/`.
+    pub fn open(work_dir: &Path, offline: &OfflineStore, ticket_ttl: Duration) -> Result<Self> {
         let root = work_dir.join("training_sets");
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::NotReady(format!("work folder {}: {e}", root.display())))?;
@@ -163,20 +225,20 @@ impl TrainingSets {
                 return Err(Error::NotReady(format!("locking {}: {e}", lock_path.display())));
             }
         }
-        Ok(TrainingSets { root, ticket_ttl, sets: Mutex::new(HashMap::new()), _lock: lock })
+        let (shared, base) = offline.objects()?;
+        let prefix = base.join(".quiver").join("training_sets");
+        Ok(TrainingSets { root, ticket_ttl, shared, prefix, _lock: lock })
     }
 
     /// Deletes the sets an earlier run of a server left in the work folder (they can no
     /// longer be fetched): folders named like a set id that hold the marker file, nothing
-    /// else. Called once the server owns its port.
+    /// else. Called once the server owns its port, before it builds any set.
     pub fn clear_leftovers(&self) {
         let Ok(entries) = std::fs::read_dir(&self.root) else { return };
-        let known = self.lock().keys().cloned().collect::<std::collections::HashSet<_>>();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             if is_set_id(&name)
-                && !known.contains(&name)
                 && path.join(MARKER).is_file()
                 && let Err(e) = std::fs::remove_dir_all(&path)
             {
@@ -185,13 +247,8 @@ impl TrainingSets {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.sets.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A new, empty folder for one set owned by `owner`; its id is 128 random bits.
-    fn allocate(&self, owner: Option<String>) -> Result<(String, PathBuf)> {
-        self.expire();
+    /// A new, empty work folder for one set; its id is 128 random bits.
+    fn allocate(&self) -> Result<(String, PathBuf)> {
         let mut bits = [0u8; 16];
         getrandom::fill(&mut bits)
             .map_err(|e| Error::Internal(format!("no random numbers for a training set id: {e}")))?;
@@ -201,84 +258,158 @@ impl TrainingSets {
             .map_err(|e| Error::Disk(format!("creating a training set folder: {e}")))?;
         File::create(dir.join(MARKER))
             .map_err(|e| Error::Disk(format!("creating a training set folder: {e}")))?;
-        self.lock().insert(id.clone(), Entry { owner, kept_at: None });
         Ok((id, dir))
     }
 
-    /// The output file of a built, unexpired set that `caller` may fetch. Only ids this
-    /// server handed out are looked up, so a ticket cannot name a path.
-    fn output(&self, id: &str, caller: Option<&str>) -> Option<PathBuf> {
-        self.expire();
-        let sets = self.lock();
-        let entry = sets.get(id)?;
-        entry.kept_at?;
-        if entry.owner.is_some() && entry.owner.as_deref() != caller {
-            return None;
-        }
-        let path = self.root.join(id).join("training_set.parquet");
-        path.is_file().then_some(path)
+    fn set_prefix(&self, id: &str) -> ObjectPath {
+        self.prefix.clone().join(id)
     }
 
-    /// Keeps a built set for later `DoGet`; drops the oldest beyond [`KEPT`].
-    fn keep(&self, id: &str) {
-        let mut gone = Vec::new();
-        {
-            let mut sets = self.lock();
-            if let Some(e) = sets.get_mut(id) {
-                e.kept_at = Some(Instant::now());
+    /// Copies a built set to the offline store for `DoGet` from any server, then deletes
+    /// the local copy. Its ticket lifetime counts from now.
+    async fn publish(&self, set: &BuiltSet, owner: Option<String>) -> Result<()> {
+        let base = self.set_prefix(&set.id);
+        let data = base.clone().join(DATA_FILE);
+        let mut file = tokio::fs::File::open(&set.output)
+            .await
+            .map_err(|e| Error::Disk(format!("reading the built training set: {e}")))?;
+        let mut upload = object_store::buffered::BufWriter::new(self.shared.clone(), data);
+        let copied = tokio::io::copy(&mut file, &mut upload).await;
+        let closed = match copied {
+            Ok(_) => tokio::io::AsyncWriteExt::shutdown(&mut upload).await,
+            Err(e) => {
+                let _ = upload.abort().await;
+                Err(e)
             }
-            let mut kept: Vec<(Instant, String)> =
-                sets.iter().filter_map(|(k, e)| e.kept_at.map(|t| (t, k.clone()))).collect();
-            if kept.len() > KEPT {
-                kept.sort();
-                for (_, old) in kept.drain(..kept.len() - KEPT) {
-                    sets.remove(&old);
-                    gone.push(old);
-                }
-            }
-        }
-        for old in gone {
-            let _ = std::fs::remove_dir_all(self.root.join(old));
-        }
-    }
-
-    /// Deletes the sets whose ticket lifetime is over.
-    fn expire(&self) {
-        let now = Instant::now();
-        let gone: Vec<String> = {
-            let mut sets = self.lock();
-            let old: Vec<String> = sets
-                .iter()
-                .filter(|(_, e)| e.kept_at.is_some_and(|t| now.duration_since(t) > self.ticket_ttl))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in &old {
-                sets.remove(k);
-            }
-            old
         };
-        for id in gone {
-            let _ = std::fs::remove_dir_all(self.root.join(id));
-        }
+        closed
+            .map_err(|e| Error::StoreDown(format!("storing the training set in the offline store: {e}")))?;
+        let built_at = Utc::now();
+        let record = SetRecord {
+            id: set.id.clone(),
+            owner,
+            built_at,
+            expires_at: built_at
+                + chrono::Duration::from_std(self.ticket_ttl).unwrap_or(chrono::Duration::MAX),
+            rows: set.manifest.output_rows,
+        };
+        let body = serde_json::to_vec_pretty(&record)
+            .map_err(|e| Error::Internal(format!("encoding a training set record: {e}")))?;
+        self.shared
+            .put(&base.join(RECORD_FILE), PutPayload::from(body))
+            .await
+            .map_err(|e| shared_error("storing the training set record", e))?;
+        self.remove(&set.id);
+        Ok(())
     }
 
+    /// Deletes a set's local work folder.
     pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
         let _ = std::fs::remove_dir_all(self.root.join(id));
     }
 
-    /// The output file of a built, unexpired set that `caller` may fetch; NotFound (the same
-    /// for an unknown, expired, pushed-out or someone else's ticket) otherwise.
-    pub fn fetch(&self, ticket: &[u8], caller: Option<&str>) -> Result<PathBuf> {
+    /// Deletes a kept set from the offline store: its record first (so it can no longer be
+    /// fetched), then its data.
+    async fn delete_shared(&self, id: &str) {
+        let base = self.set_prefix(id);
+        for name in [RECORD_FILE, DATA_FILE] {
+            match self.shared.delete(&base.clone().join(name)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(set = id, error = %e, "cannot delete an expired training set"),
+            }
+        }
+    }
+
+    async fn record(&self, id: &str) -> Result<Option<SetRecord>> {
+        let path = self.set_prefix(id).join(RECORD_FILE);
+        let bytes = match self.shared.get(&path).await {
+            Ok(got) => got.bytes().await.map_err(|e| shared_error("reading a training set record", e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(shared_error("reading a training set record", e)),
+        };
+        // Written by a server, never by a client; unreadable means not Quiver's (or damaged).
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
+    /// A kept, unexpired set that `caller` may fetch; NotFound (the same for an unknown,
+    /// expired or someone else's ticket) otherwise. An expired set met here is deleted.
+    pub async fn fetch(&self, ticket: &[u8], caller: Option<&str>) -> Result<StoredSet> {
         let not_found = || {
             Error::NotFound(
-                "no training set with this ticket for this caller (unknown, expired, pushed out by newer \
-                 sets, or uploaded with another token)"
+                "no training set with this ticket for this caller (unknown, expired, or uploaded \
+                 with another token)"
                     .into(),
             )
         };
-        let id = std::str::from_utf8(ticket).map_err(|_| not_found())?;
-        self.output(id, caller).ok_or_else(not_found)
+        // Only the shape of an id is looked up, so a ticket cannot name a path.
+        let id = std::str::from_utf8(ticket).ok().filter(|id| is_set_id(id)).ok_or_else(not_found)?;
+        let record = self.record(id).await?.filter(|r| r.id == id).ok_or_else(not_found)?;
+        if record.expires_at <= Utc::now() {
+            self.delete_shared(id).await;
+            return Err(not_found());
+        }
+        if record.owner.is_some() && record.owner.as_deref() != caller {
+            return Err(not_found());
+        }
+        Ok(StoredSet { rows: record.rows, data: self.set_prefix(id).join(DATA_FILE) })
+    }
+
+    /// The schema of a kept set (from its file's footer) and its batches, read from the
+    /// offline store as they are sent.
+    pub async fn open_stream(
+        &self,
+        set: &StoredSet,
+    ) -> Result<(SchemaRef, impl Stream<Item = Result<RecordBatch>> + Send + use<>)> {
+        let gone = |e: parquet::errors::ParquetError| {
+            Error::StoreDown(format!("reading the training set from the offline store: {e}"))
+        };
+        let size =
+            self.shared.head(&set.data).await.map_err(|e| shared_error("reading the training set", e))?.size;
+        let reader = StoreFile { store: self.shared.clone(), path: set.data.clone(), size };
+        let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(gone)?;
+        let schema = builder.schema().clone();
+        let stream = builder.with_batch_size(BATCH_ROWS).build().map_err(gone)?;
+        Ok((schema, stream.map(move |b| b.map_err(gone))))
+    }
+
+    /// Deletes every kept set whose ticket expired, and data left without a record (a
+    /// server that died while storing it) once it is older than the ticket lifetime.
+    pub async fn sweep(&self) -> Result<usize> {
+        let listed: Vec<object_store::ObjectMeta> = self
+            .shared
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| shared_error("listing training sets", e))?;
+        let mut ids: HashMap<String, DateTime<Utc>> = HashMap::new();
+        for meta in &listed {
+            if let Some(id) = meta.location.prefix_match(&self.prefix).and_then(|mut p| p.next())
+                && is_set_id(id.as_ref())
+            {
+                let newest = ids.entry(id.as_ref().to_string()).or_insert(meta.last_modified);
+                *newest = (*newest).max(meta.last_modified);
+            }
+        }
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.ticket_ttl).unwrap_or(chrono::Duration::MAX);
+        let mut deleted = 0;
+        for (id, modified) in ids {
+            let expired = match self.record(&id).await? {
+                Some(r) => r.expires_at <= now,
+                None => modified + ttl <= now,
+            };
+            if expired {
+                self.delete_shared(&id).await;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// How often [`TrainingSets::sweep`] runs: a quarter of the ticket lifetime, between
+    /// one second and a minute.
+    pub fn sweep_every(&self) -> Duration {
+        (self.ticket_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
     }
 }
 
@@ -305,7 +436,7 @@ impl Project {
         let features =
             snapshot.definitions.resolve_features(spec.feature_service.as_deref(), &spec.features)?;
         let sets = self.training();
-        let (id, dir) = sets.allocate(owner)?;
+        let (id, dir) = sets.allocate()?;
         let built = async {
             let spine_path = receive_spine(spine, dir.join("spine.parquet"), limits).await?;
             let output = dir.join("training_set.parquet");
@@ -341,8 +472,9 @@ impl Project {
                     seconds = started.elapsed().as_secs_f64(),
                     "training set built"
                 );
-                if keep {
-                    sets.keep(&set.id);
+                if keep && let Err(e) = sets.publish(&set, owner).await {
+                    sets.remove(&set.id);
+                    return Err(e);
                 }
                 Ok(set)
             }

@@ -1,0 +1,483 @@
+//! Quiver as a shared service, through the `quiver` binary, with the registry, the lake and
+//! the offline store on a real S3-compatible server (the testkit's, started per test) and the
+//! online store in Redis: the whole flow of commands; one process at a time per view, with a
+//! clear refusal naming the holder; a SIGKILL-ed holder's lease taken over once it expired;
+//! and bad object store settings refused with a message naming the URL, nothing written.
+//!
+//! Every command gets the server's `AWS_*` variables in its own environment (the test process
+//! never sets its own).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use quiver_testkit::S3Server;
+use quiver_testkit::redis::RedisServer;
+use support::text;
+
+const BUCKET: &str = "quiver";
+
+/// A project whose stores all live in one bucket of `s3` (and Redis online), with the
+/// example definitions and a sample lake of `rows` rows uploaded to `s3://quiver/lake`.
+struct SharedProject {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    s3: S3Server,
+    _redis: RedisServer,
+    env: Vec<(String, String)>,
+}
+
+impl SharedProject {
+    async fn new(rows: u64) -> SharedProject {
+        let s3 = S3Server::start().unwrap();
+        s3.create_bucket(BUCKET).unwrap();
+        let redis = RedisServer::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        support::copy_example_definitions(&dir);
+        std::fs::write(
+            dir.join("quiver.yaml"),
+            format!(
+                "project: rides\ndefinitions: feature_defs/rides\nregistry: s3://{BUCKET}/registry\n\
+                 lake: s3://{BUCKET}/lake\noffline_store: s3://{BUCKET}/offline\n\
+                 online_store:\n  type: redis\n  url: {}\n",
+                redis.url()
+            ),
+        )
+        .unwrap();
+        let project = SharedProject { env: s3.env(), _tmp: tmp, dir, s3, _redis: redis };
+        project.ok(&["sample-lake", "--dir", "local-lake", "--rows", &rows.to_string()]);
+        project.s3.upload_dir(BUCKET, "lake", &project.dir.join("local-lake")).await.unwrap();
+        std::fs::remove_dir_all(project.dir.join("local-lake")).unwrap();
+        project
+    }
+
+    fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_quiver"));
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .env_remove("QUIVER_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied());
+        command
+    }
+
+    fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        self.command(args, extra).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args, &[]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "quiver {args:?} failed ({:?}):\n{out}\n{err}", o.status.code());
+        out
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn store(&self) -> std::sync::Arc<dyn ObjectStore> {
+        self.s3.store(BUCKET).unwrap()
+    }
+
+    /// Keys below `prefix` in the bucket.
+    async fn keys(&self, prefix: &str) -> Vec<String> {
+        let listed: Vec<_> = self.store().list(Some(&ObjectPath::from(prefix))).try_collect().await.unwrap();
+        listed.into_iter().map(|m| m.location.to_string()).collect()
+    }
+}
+
+/// Materializing driver_stats for the sample's whole week.
+const WEEK: &[&str] =
+    &["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--views", "driver_stats"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_runs_with_registry_lake_and_offline_store_on_s3() {
+    let p = SharedProject::new(5_000).await;
+    assert!(p.ok(&["plan"]).contains("driver_stats"));
+    p.ok(&["apply"]);
+
+    // A window, then incremental runs from the watermark.
+    let first = p.json(&["materialize", "--start", "2026-01-01", "--end", "2026-01-04"]);
+    let views = first["views"].as_array().unwrap();
+    assert!(views.iter().all(|v| v["error"].is_null()), "{first}");
+    let stats = views.iter().find(|v| v["view"] == "driver_stats").unwrap();
+    let window_rows = stats["rows"].as_u64().unwrap();
+    assert!(window_rows > 0, "{first}");
+    let rest = p.json(&["materialize-incremental", "--end", "2026-01-08"]);
+    let stats_rest = rest["views"].as_array().unwrap().iter().find(|v| v["view"] == "driver_stats").unwrap();
+    assert_eq!(stats_rest["window_start"], stats["window_end"], "{rest}");
+    assert_eq!(window_rows + stats_rest["rows"].as_u64().unwrap(), 5_000, "every row once: {first} {rest}");
+    let again = p.json(&["materialize-incremental", "--end", "2026-01-08"]);
+    assert!(again["views"][0]["skipped"].as_str().unwrap().contains("already materialized"), "{again}");
+
+    // The tables, their commits and the leases are in the bucket; nothing on the local disk.
+    let offline = p.keys("offline/driver_stats/_delta_log").await;
+    assert!(offline.iter().any(|k| k.ends_with("00000000000000000001.json")), "{offline:?}");
+    let leases = p.json(&["leases"]);
+    let leases = leases["leases"].as_array().unwrap();
+    assert!(!leases.is_empty() && leases.iter().all(|l| l["free"] == true), "{leases:?}");
+    assert!(!p.dir.join(".quiver/offline").exists());
+
+    // A training set, and the same set rebuilt from its manifest.
+    std::fs::write(
+        p.dir.join("spine.csv"),
+        "driver_id,customer_id,event_timestamp,label\n1001,2001,2026-01-05T00:00:00Z,1\n\
+         1002,2002,2026-01-06T12:00:00Z,0\n1003,2003,2026-01-03T00:00:00Z,1\n",
+    )
+    .unwrap();
+    p.ok(&["historical", "--entities", "spine.csv", "--service", "ride_ranking_v1", "--out", "t.parquet"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.dir.join("t.parquet.manifest.json")).unwrap()).unwrap();
+    let table = manifest["views"][0]["table"].as_str().unwrap();
+    assert!(table.starts_with("s3://quiver/offline/"), "{manifest}");
+    p.ok(&["historical", "--from-manifest", "t.parquet.manifest.json", "--out", "again.parquet"]);
+    let built = std::fs::read(p.dir.join("t.parquet")).unwrap();
+    let rebuilt = std::fs::read(p.dir.join("again.parquet")).unwrap();
+    assert_eq!(built.len(), rebuilt.len());
+    assert_eq!(built, rebuilt, "a manifest rebuilds the same training set, byte for byte");
+
+    // Online values were written by the materializations: the newest row of driver 1001,
+    // present when read at its own event time.
+    let online = |at: &str| -> serde_json::Value {
+        let out = p.ok(&[
+            "online",
+            "--features",
+            "driver_stats:conv_rate",
+            "--entity",
+            "driver_id=1001",
+            "--at",
+            at,
+        ]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["results"][0]["features"]["driver_stats:conv_rate"]
+            .clone()
+    };
+    let newest = online("2026-01-08");
+    let when = newest["event_timestamp"].as_str().unwrap().to_string();
+    assert!(when.starts_with("2026-01-07"), "{newest}");
+    let value = online(&when);
+    assert_eq!(value["status"], "PRESENT", "{value}");
+    assert!(value["value"].is_number(), "{value}");
+}
+
+/// Whether the newest generation of driver_stats's lease is held (not released) by process `pid`.
+async fn held_by(p: &SharedProject, pid: u32) -> bool {
+    let Some(top) = p.keys("offline/.quiver/leases/driver_stats").await.into_iter().max() else {
+        return false;
+    };
+    let Ok(got) = p.store().get(&ObjectPath::from(top)).await else { return false };
+    let record: serde_json::Value = serde_json::from_slice(&got.bytes().await.unwrap()).unwrap();
+    record["released"] == false && record["holder"].as_str().unwrap().contains(&format!("(pid {pid} on"))
+}
+
+/// Spawns `quiver ARGS` with a short lease lifetime and waits until it holds driver_stats's
+/// lease; `None` when it finished first (the lake was too small to catch it running).
+async fn holding(p: &SharedProject, args: &[&str]) -> Option<Child> {
+    let mut child = p
+        .command(args, &[("QUIVER_LEASE_TTL", "3s")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return None;
+        }
+        if held_by(p, child.id()).await {
+            return Some(child);
+        }
+        assert!(Instant::now() < deadline, "the run never took its lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_is_materialized_by_one_process_at_a_time_and_a_killed_holder_is_taken_over() {
+    for rows in [400_000u64, 1_600_000] {
+        let p = SharedProject::new(rows).await;
+        p.ok(&["apply"]);
+
+        // Two processes at once: the second is refused, naming the first, while it runs.
+        let Some(first) = holding(&p, WEEK).await else { continue };
+        let refused = p.run(WEEK, &[]);
+        let first_pid = first.id();
+        let mut first = first;
+        if first.try_wait().unwrap().is_some() {
+            continue; // the first one finished before the second asked: try a larger lake
+        }
+        let (_, err) = text(&refused);
+        assert_eq!(refused.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("is being materialized by quiver materialize (pid {first_pid} on")),
+            "{err}"
+        );
+        assert!(err.contains("lease expires at"), "{err}");
+        let first_out = first.wait_with_output().unwrap();
+        assert!(first_out.status.success(), "{}", String::from_utf8_lossy(&first_out.stderr));
+        // Then it succeeds.
+        let second = p.json(WEEK);
+        assert_eq!(second["views"][0]["rows"].as_u64(), Some(rows), "{second}");
+
+        // A holder killed with SIGKILL releases nothing: its lease is refused until it
+        // expires, then taken over by a process that waits for it.
+        let Some(mut killed) = holding(&p, WEEK).await else { continue };
+        let killed_pid = killed.id();
+        killed.kill().unwrap();
+        killed.wait().unwrap();
+        let refused = p.run(WEEK, &[]);
+        assert!(
+            text(&refused).1.contains(&format!("quiver materialize (pid {killed_pid} on")),
+            "{}",
+            text(&refused).1
+        );
+        let waited = p.run(&[WEEK, &["--wait-for-lease", "60s", "--json"]].concat(), &[]);
+        let (out, err) = text(&waited);
+        assert!(
+            waited.status.success(),
+            "{out}
+{err}"
+        );
+        assert!(err.contains("took over an expired materialization lease"), "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["views"][0]["rows"].as_u64(), Some(rows), "the window is whole: {report}");
+        let leases = p.json(&["leases"]);
+        assert_eq!(leases["leases"][0]["free"], true, "{leases}");
+        return;
+    }
+    panic!("every run finished before it could be caught holding its lease");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_object_store_settings_are_refused_naming_the_url_and_writing_nothing() {
+    let p = SharedProject::new(500).await;
+    p.ok(&["apply"]);
+    let before = p.keys("").await;
+    let refused = |extra: &[(&str, &str)], args: &[&str]| {
+        let o = p.run(args, extra);
+        assert_ne!(o.status.code(), Some(0), "{args:?} with {extra:?} should fail");
+        text(&o).1
+    };
+    // Nothing listens there.
+    let err = refused(&[("AWS_ENDPOINT", "http://127.0.0.1:9"), ("AWS_MAX_RETRIES", "0")], WEEK);
+    assert!(err.contains("s3://quiver/"), "{err}");
+    // Wrong credentials.
+    let err = refused(&[("AWS_SECRET_ACCESS_KEY", "not-the-secret")], WEEK);
+    assert!(err.contains("s3://quiver/") && err.to_lowercase().contains("credentials"), "{err}");
+    // A bucket that does not exist.
+    let config = std::fs::read_to_string(p.dir.join("quiver.yaml")).unwrap();
+    std::fs::write(
+        p.dir.join("other.yaml"),
+        config.replace("offline_store: s3://quiver/offline", "offline_store: s3://no-such-bucket/offline"),
+    )
+    .unwrap();
+    let err = refused(&[], &[WEEK, &["--config", "other.yaml"]].concat());
+    assert!(err.contains("s3://no-such-bucket/offline") && err.contains("bucket"), "{err}");
+    // A prefix that holds something else than an offline store.
+    p.s3.put_object(
+        BUCKET,
+        "reports/2026/summary.csv",
+        b"a,b
+1,2
+"
+        .to_vec(),
+    )
+    .await
+    .unwrap();
+    std::fs::write(
+        p.dir.join("other.yaml"),
+        config.replace("offline_store: s3://quiver/offline", "offline_store: s3://quiver/reports"),
+    )
+    .unwrap();
+    let err = refused(&[], &[WEEK, &["--config", "other.yaml"]].concat());
+    assert!(err.contains("s3://quiver/reports") && err.contains("not a Quiver offline store"), "{err}");
+    // Nothing was written by any of them.
+    let mut after = p.keys("").await;
+    after.retain(|k| k != "reports/2026/summary.csv");
+    assert_eq!(after, before);
+}
+
+/// A free loopback address.
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// `quiver serve` on `addr` with its own work folder; returns once it accepts calls.
+async fn replica(p: &SharedProject, name: &str, addr: &str) -> Child {
+    let work = p.dir.join(format!("work-{name}"));
+    let mut child = p
+        .command(
+            &["serve", "--addr", addr, "--work-dir", work.to_str().unwrap(), "--ticket-ttl", "4s"],
+            &[("QUIVER_AUTH_TOKEN", "")],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "replica {name} exited");
+        assert!(Instant::now() < deadline, "replica {name} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
+async fn channel(addr: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
+}
+
+fn spine() -> datafusion::arrow::array::RecordBatch {
+    use datafusion::arrow::array::{Int64Array, TimestampNanosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_nanos_opt().unwrap();
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+    ]));
+    datafusion::arrow::array::RecordBatch::try_new(
+        schema,
+        vec![
+            std::sync::Arc::new(Int64Array::from(vec![1001, 1002, 1003])),
+            std::sync::Arc::new(
+                TimestampNanosecondArray::from(vec![
+                    at("2026-01-05T00:00:00Z"),
+                    at("2026-01-06T00:00:00Z"),
+                    at("2026-01-07T00:00:00Z"),
+                ])
+                .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+async fn put_spine(addr: &str) -> String {
+    let mut flight = arrow_flight::FlightClient::new(channel(addr).await);
+    let command = serde_json::json!({"features": ["driver_stats:conv_rate"]});
+    let data = arrow_flight::encode::FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(arrow_flight::FlightDescriptor::new_cmd(command.to_string())))
+        .build(futures::stream::iter([Ok(spine())]));
+    let results: Vec<_> = flight.do_put(data).await.unwrap().try_collect().await.unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&results[0].app_metadata).unwrap();
+    meta["ticket"].as_str().unwrap().to_string()
+}
+
+async fn get_set(addr: &str, ticket: &str) -> Result<usize, String> {
+    let mut flight = arrow_flight::FlightClient::new(channel(addr).await);
+    let batches: Vec<_> = flight
+        .do_get(arrow_flight::Ticket::new(ticket.to_string()))
+        .await
+        .map_err(|e| e.to_string())?
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(batches.iter().map(|b| b.num_rows()).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_configuration_serve_each_others_training_sets_and_jobs() {
+    use quiver_server::pb;
+    use quiver_server::pb::materialize_service_client::MaterializeServiceClient;
+
+    let p = SharedProject::new(5_000).await;
+    p.ok(&["apply"]);
+    let (a, b) = (free_addr(), free_addr());
+    let mut first = replica(&p, "a", &a).await;
+    let mut second = replica(&p, "b", &b).await;
+
+    // A job started on one replica is followed on the other, to the end.
+    let window = pb::start_materialization_request::Span::Window(pb::Window {
+        start_ns: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap(),
+        end_ns: chrono::DateTime::parse_from_rfc3339("2026-01-08T00:00:00Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap(),
+    });
+    let job = MaterializeServiceClient::new(channel(&a).await)
+        .start(pb::StartMaterializationRequest { span: Some(window), views: vec!["driver_stats".into()] })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut on_b = MaterializeServiceClient::new(channel(&b).await);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let seen = on_b.get(pb::GetMaterializationRequest { id: job.id.clone() }).await.unwrap().into_inner();
+        if seen.finished_at_ns != 0 {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:?}");
+    assert_eq!(done.views[0].rows_done, 5_000, "{done:?}");
+    let listed = on_b.list(pb::ListMaterializationsRequest {}).await.unwrap().into_inner();
+    assert!(listed.jobs.iter().any(|j| j.id == job.id), "{listed:?}");
+
+    // A training set built on one replica is fetched from the other, until its ticket expires.
+    let ticket = put_spine(&a).await;
+    assert_eq!(get_set(&b, &ticket).await, Ok(3));
+    assert_eq!(get_set(&a, &ticket).await, Ok(3));
+    let stored = p.keys(&format!("offline/.quiver/training_sets/{ticket}")).await;
+    assert_eq!(stored.len(), 2, "data and record: {stored:?}");
+    let forged = format!("ts-{}", "0".repeat(32));
+    assert!(get_set(&b, &forged).await.unwrap_err().contains("no training set with this ticket"));
+    assert!(get_set(&b, "../../registry").await.unwrap_err().contains("no training set with this ticket"));
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let expired = get_set(&b, &ticket).await.unwrap_err();
+    assert!(expired.contains("no training set with this ticket"), "{expired}");
+    assert!(p.keys(&format!("offline/.quiver/training_sets/{ticket}")).await.is_empty(), "files deleted");
+
+    // A replica killed in the middle of a job: its record says so, on the other replica,
+    // once it has gone silent; the jobs it finished stay readable after it restarts.
+    let started = MaterializeServiceClient::new(channel(&a).await)
+        .start(pb::StartMaterializationRequest { span: Some(window), views: vec!["driver_stats".into()] })
+        .await
+        .unwrap()
+        .into_inner();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let failed = loop {
+        let seen =
+            on_b.get(pb::GetMaterializationRequest { id: started.id.clone() }).await.unwrap().into_inner();
+        if seen.state() == pb::JobState::Failed {
+            break seen;
+        }
+        // It may also have finished before the kill landed: then there is nothing to report.
+        if seen.state() == pb::JobState::Succeeded {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "a dead replica's job never turned failed: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if failed.state() == pb::JobState::Failed {
+        assert!(failed.error.contains("stopped before it finished"), "{failed:?}");
+    }
+    let mut restarted = replica(&p, "a", &a).await;
+    let old = MaterializeServiceClient::new(channel(&a).await)
+        .get(pb::GetMaterializationRequest { id: job.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(old.state(), pb::JobState::Succeeded);
+    for child in [&mut restarted, &mut second] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
