@@ -2,7 +2,7 @@
 # peers, and how results are recorded.
 #
 #   QUIVER_BIN_DIR=DIR   use prebuilt binaries: DIR/quiver and DIR/examples/{pit_bench,
-#                        online_bench,grpc_bench}; nothing is built
+#                        online_bench,grpc_bench,s3_server}; nothing is built
 #   CARGO_TARGET_DIR     otherwise the scripts build release binaries here
 #                        (default /var/tmp/quiver-release)
 #   BENCH_RESULTS=DIR    also append every record to DIR/<workload>.jsonl

@@ -18,7 +18,9 @@ DRIVERS="${3:-60000}"
 SPINE="${4:-1000000}"
 RUNS="${5:-3}"
 CMD="$(bench_command "$0" "$@")"
-bench_build -p quiver-cli --bin quiver -p quiver-testkit --example s3_server
+# Two builds: built together, the testkit's features would change the quiver binary's deps.
+bench_build -p quiver-cli --bin quiver
+bench_build -p quiver-testkit --example s3_server
 BIN="$(bench_bin quiver)"
 S3BIN="$(bench_bin s3_server)"
 

@@ -600,6 +600,10 @@ fn an_offline_store_without_create_only_writes_is_refused() {
             let refused = OfflineStore::open(s3_url("offline/")).unwrap_err().to_string();
             assert!(refused.contains("offline_store s3://bucket/offline/"), "{refused}");
             assert!(refused.contains("AWS_CONDITIONAL_PUT=disabled"), "{refused}");
+            // The registry's compare-and-swap rests on the same create-only writes.
+            let refused = Registry::open(&s3_url("registry/"), "rides").err().unwrap().to_string();
+            assert!(refused.contains("registry s3://bucket/registry/"), "{refused}");
+            assert!(refused.contains("AWS_CONDITIONAL_PUT=disabled"), "{refused}");
             let listed = s3.store(BUCKET).unwrap().list_with_delimiter(None).await.unwrap();
             assert!(listed.objects.is_empty() && listed.common_prefixes.is_empty(), "nothing written");
         },

@@ -89,6 +89,10 @@ pub struct Registry {
 impl Registry {
     /// Opens (without reading) the registry at `url` for `project`.
     pub fn open(url: &url::Url, project: &str) -> Result<Self> {
+        // Versions are created only if absent (the compare-and-swap of apply): a store that
+        // cannot do that is refused rather than risk two writers both making version N.
+        crate::storage::check_create_only(url)
+            .map_err(|e| crate::Error::InvalidArgument(format!("registry {e}")))?;
         Ok(Registry { location: open_location(url)?, project: project.to_string() })
     }
 

@@ -78,6 +78,7 @@ fn request(ids: &mut Ids, batch: usize) -> pb::GetOnlineFeaturesRequest {
         })),
         entities,
         at_ns: 0,
+        arrow: false,
     }
 }
 

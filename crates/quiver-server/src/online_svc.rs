@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use quiver_online::read::Status as ValueStatus;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
 use crate::convert::{value_from_pb, value_to_pb};
+use crate::domain::Error;
 use crate::domain::online::OnlineRequest;
 use crate::error::to_status;
 use crate::pb;
@@ -26,6 +29,7 @@ impl OnlineService for OnlineApi {
         request: Request<pb::GetOnlineFeaturesRequest>,
     ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
         let req = request.into_inner();
+        let arrow = req.arrow;
         let (feature_service, features) = match req.kind {
             Some(Kind::FeatureService(s)) => (Some(s), Vec::new()),
             Some(Kind::Features(list)) => (None, list.refs),
@@ -42,6 +46,15 @@ impl OnlineService for OnlineApi {
             at_ns: (req.at_ns != 0).then_some(req.at_ns),
         };
         let answer = self.app.project().online_features(request, self.max_cells).await.map_err(to_status)?;
+        if arrow {
+            let batch = answer.to_arrow().map_err(to_status)?;
+            return Ok(Response::new(pb::GetOnlineFeaturesResponse {
+                feature_names: answer.response.features.iter().map(|f| f.to_string()).collect(),
+                results: Vec::new(),
+                registry_version: answer.registry_version,
+                arrow_ipc: ipc_bytes(&batch).map_err(to_status)?,
+            }));
+        }
         let response = answer.response;
         let n = response.rows.len();
         let mut results: Vec<pb::FeatureColumn> = (0..response.features.len())
@@ -67,6 +80,17 @@ impl OnlineService for OnlineApi {
             feature_names: response.features.iter().map(|f| f.to_string()).collect(),
             results,
             registry_version: answer.registry_version,
+            arrow_ipc: Vec::new(),
         }))
     }
+}
+
+/// A record batch as an Arrow IPC stream.
+fn ipc_bytes(batch: &RecordBatch) -> Result<Vec<u8>, Error> {
+    let encoding =
+        |e: datafusion::arrow::error::ArrowError| Error::Internal(format!("encoding the answer: {e}"));
+    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema()).map_err(encoding)?;
+    writer.write(batch).map_err(encoding)?;
+    writer.finish().map_err(encoding)?;
+    writer.into_inner().map_err(encoding)
 }

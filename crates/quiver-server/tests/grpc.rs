@@ -216,6 +216,52 @@ async fn every_rpc_over_the_network() {
     }
     assert_eq!(answer.results[0].statuses[2], pb::FeatureStatus::NotFound as i32);
     assert!(answer.results[2].statuses[..2].iter().all(|s| *s == pb::FeatureStatus::Present as i32));
+    // The Arrow answer holds the same values, statuses and event times, column by column.
+    let columnar = online_as(channel.clone(), &refs, &[1001, 1002, 999_999], at, true).await.unwrap();
+    assert!(columnar.results.is_empty());
+    assert_eq!(columnar.feature_names, refs);
+    let mut reader = datafusion::arrow::ipc::reader::StreamReader::try_new(
+        std::io::Cursor::new(&columnar.arrow_ipc),
+        None,
+    )
+    .unwrap();
+    let batch = reader.next().unwrap().unwrap();
+    assert!(reader.next().is_none(), "one record batch");
+    assert_eq!(batch.num_rows(), 3);
+    assert_eq!(batch.num_columns(), refs.len() * 3);
+    for (f, name) in refs.iter().enumerate() {
+        let values = batch.column_by_name(name).unwrap();
+        let statuses = datafusion::arrow::compute::cast(
+            batch.column_by_name(&format!("{name}:status")).unwrap(),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let statuses = statuses.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+        let times = batch
+            .column_by_name(&format!("{name}:event_timestamp"))
+            .unwrap()
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::TimestampNanosecondArray>()
+            .unwrap();
+        for (i, row) in direct.rows.iter().enumerate() {
+            let fv = &row[f];
+            let status = pb::FeatureStatus::try_from(answer.results[f].statuses[i]).unwrap();
+            assert_eq!(statuses.value(i), status.as_str_name(), "{name} row {i}");
+            assert_eq!(times.is_null(i), fv.event_ns.is_none(), "{name} row {i}");
+            assert_eq!(times.is_null(i).then_some(0).unwrap_or(times.value(i)), fv.event_ns.unwrap_or(0));
+            let cell = datafusion::common::ScalarValue::try_from_array(values, i).unwrap();
+            let expected = match &fv.value {
+                quiver_online::value::Value::Null => "NULL".to_string(),
+                quiver_online::value::Value::String(s) => s.clone(),
+                other => other.to_json().to_string(),
+            };
+            assert_eq!(
+                if cell.is_null() { "NULL".to_string() } else { cell.to_string() },
+                expected,
+                "{name} row {i}"
+            );
+        }
+    }
     // A day later driver_stats (ttl 2h) is too old; driver_profile (no ttl) is not.
     let later = online(channel.clone(), &refs, &[1001], ns("2026-01-05T00:00:00Z")).await.unwrap();
     assert_eq!(later.results[0].statuses[0], pb::FeatureStatus::OutsideMaxAge as i32);
@@ -240,6 +286,7 @@ async fn every_rpc_over_the_network() {
             })),
             entities,
             at_ns: 0,
+            arrow: false,
         })
         .await
         .unwrap_err();
@@ -603,6 +650,7 @@ async fn applies_during_reads_never_fail_a_read_and_are_seen_at_once() {
             kind: Some(pb::get_online_features_request::Kind::FeatureService(name.into())),
             entities,
             at_ns: 0,
+            arrow: false,
         }
     };
     let answer = client.get_online_features(by_service("conv_only")).await.unwrap().into_inner();

@@ -1,8 +1,14 @@
 //! Online reads: the latest feature values of entities, bounded before any row is built.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use quiver_online::read::{OnlineResponse, get_online_features};
+use datafusion::arrow::array::{
+    ArrayRef, DictionaryArray, RecordBatch, RecordBatchOptions, TimestampNanosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int8Type, Schema, TimeUnit};
+use datafusion::common::ScalarValue;
+use quiver_online::read::{OnlineResponse, Status, get_online_features};
 use quiver_online::value::Value;
 
 use super::project::Project;
@@ -30,6 +36,88 @@ pub struct OnlineRequest {
 pub struct OnlineAnswer {
     pub registry_version: u64,
     pub response: OnlineResponse,
+    /// Each requested feature's Arrow type (its declared dtype), in request order.
+    pub types: Vec<DataType>,
+}
+
+impl OnlineAnswer {
+    /// The answer as one record batch, one row per entity row: per feature `view:feature`
+    /// (its declared type; null unless present), `view:feature:status` (the status name,
+    /// dictionary-encoded) and `view:feature:event_timestamp` (ns, UTC; null when not found).
+    pub fn to_arrow(&self) -> Result<RecordBatch> {
+        let rows = &self.response.rows;
+        let mut fields = Vec::with_capacity(self.types.len() * 3);
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.types.len() * 3);
+        for (i, (feature, dtype)) in self.response.features.iter().zip(&self.types).enumerate() {
+            let name = feature.to_string();
+            let values: Vec<ScalarValue> =
+                rows.iter().map(|row| scalar(&row[i].value, dtype)).collect::<Result<_>>()?;
+            let values = if values.is_empty() {
+                datafusion::arrow::array::new_empty_array(dtype)
+            } else {
+                ScalarValue::iter_to_array(values)
+                    .map_err(|e| Error::Internal(format!("online answer as Arrow: {e}")))?
+            };
+            let statuses: DictionaryArray<Int8Type> =
+                rows.iter().map(|row| Some(status_name(row[i].status))).collect();
+            let times =
+                TimestampNanosecondArray::from(rows.iter().map(|row| row[i].event_ns).collect::<Vec<_>>())
+                    .with_timezone("UTC");
+            fields.push(Field::new(&name, dtype.clone(), true));
+            fields.push(Field::new(
+                format!("{name}:status"),
+                DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8)),
+                false,
+            ));
+            fields.push(Field::new(
+                format!("{name}:event_timestamp"),
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                true,
+            ));
+            columns.extend([values, Arc::new(statuses) as ArrayRef, Arc::new(times) as ArrayRef]);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+            .map_err(|e| Error::Internal(format!("online answer as Arrow: {e}")))
+    }
+}
+
+/// The wire name of a status (as in `FeatureStatus`).
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Present => "PRESENT",
+        Status::NullValue => "NULL_VALUE",
+        Status::NotFound => "NOT_FOUND",
+        Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
+    }
+}
+
+/// A stored value as a scalar of the feature's Arrow type.
+fn scalar(value: &Value, dtype: &DataType) -> Result<ScalarValue> {
+    let plain = match value {
+        Value::Null => return ScalarValue::try_from(dtype).map_err(|e| Error::Internal(e.to_string())),
+        Value::Bool(v) => ScalarValue::Boolean(Some(*v)),
+        Value::Int32(v) => ScalarValue::Int32(Some(*v)),
+        Value::Int64(v) => ScalarValue::Int64(Some(*v)),
+        Value::Float32(v) => ScalarValue::Float32(Some(*v)),
+        Value::Float64(v) => ScalarValue::Float64(Some(*v)),
+        Value::String(v) => ScalarValue::Utf8(Some(v.clone())),
+        Value::Bytes(v) => ScalarValue::Binary(Some(v.clone())),
+        Value::Timestamp(ns) => ScalarValue::TimestampNanosecond(Some(*ns), Some("UTC".into())),
+        Value::List(items) => {
+            let DataType::List(item) = dtype else {
+                return Err(Error::Internal(format!("a list value for a feature of type {dtype}")));
+            };
+            let items: Vec<ScalarValue> =
+                items.iter().map(|v| scalar(v, item.data_type())).collect::<Result<_>>()?;
+            ScalarValue::List(ScalarValue::new_list_nullable(&items, item.data_type()))
+        }
+    };
+    if plain.data_type() == *dtype {
+        Ok(plain)
+    } else {
+        plain.cast_to(dtype).map_err(|e| Error::Internal(format!("online value as {dtype}: {e}")))
+    }
 }
 
 impl Project {
@@ -53,7 +141,16 @@ impl Project {
         let now_ns =
             request.at_ns.unwrap_or_else(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX));
         let response = get_online_features(self.online().as_ref(), defs, &refs, &rows, now_ns).await?;
-        Ok(OnlineAnswer { registry_version: snapshot.version, response })
+        let types = refs
+            .iter()
+            .map(|r| {
+                defs.feature_view(&r.view)
+                    .and_then(|v| v.features.iter().find(|f| f.name == r.feature))
+                    .map(|f| quiver_offline::types::arrow_type(&f.dtype))
+                    .ok_or_else(|| Error::Internal(format!("resolved feature {r} is not defined")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(OnlineAnswer { registry_version: snapshot.version, response, types })
     }
 }
 

@@ -209,6 +209,17 @@ pub async fn online(
     drivers: &[i64],
     at_ns: i64,
 ) -> Result<pb::GetOnlineFeaturesResponse, tonic::Status> {
+    online_as(channel, refs, drivers, at_ns, false).await
+}
+
+/// [`online`], asking for the Arrow answer when `arrow` is set.
+pub async fn online_as(
+    channel: Channel,
+    refs: &[&str],
+    drivers: &[i64],
+    at_ns: i64,
+    arrow: bool,
+) -> Result<pb::GetOnlineFeaturesResponse, tonic::Status> {
     let mut client = pb::online_service_client::OnlineServiceClient::new(channel);
     let mut entities = std::collections::HashMap::new();
     entities.insert(
@@ -227,6 +238,7 @@ pub async fn online(
             })),
             entities,
             at_ns,
+            arrow,
         })
         .await
         .map(|r| r.into_inner())
