@@ -248,7 +248,7 @@ async fn every_rpc_over_the_network() {
             let status = pb::FeatureStatus::try_from(answer.results[f].statuses[i]).unwrap();
             assert_eq!(statuses.value(i), status.as_str_name(), "{name} row {i}");
             assert_eq!(times.is_null(i), fv.event_ns.is_none(), "{name} row {i}");
-            assert_eq!(times.is_null(i).then_some(0).unwrap_or(times.value(i)), fv.event_ns.unwrap_or(0));
+            assert_eq!(if times.is_null(i) { 0 } else { times.value(i) }, fv.event_ns.unwrap_or(0));
             let cell = datafusion::common::ScalarValue::try_from_array(values, i).unwrap();
             let expected = match &fv.value {
                 quiver_online::value::Value::Null => "NULL".to_string(),
