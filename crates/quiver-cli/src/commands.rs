@@ -10,11 +10,11 @@ use quiver_core::registry::{ApplyOutcome, Registry, Snapshot};
 use quiver_core::repo::{LoadedDefinitions, load_dir};
 use quiver_offline::check::{CheckLimits, check_all};
 use quiver_offline::lake::Lake;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Kind;
-use crate::failure::Failure;
+use crate::failure::{EXIT_CONFLICT, Failure};
 use crate::output::{Output, table};
 
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, Failure> {
@@ -60,13 +60,54 @@ fn counts(changes: &[ObjectChange]) -> String {
     format!("{} added, {} changed, {} removed", n(Action::Added), n(Action::Changed), n(Action::Removed))
 }
 
-pub async fn plan(config: &Config, out: &Output) -> Result<(), Failure> {
+/// What `quiver plan --out` writes and `quiver apply PLAN` reads: which registry version the
+/// plan was made against, and which definitions (by content hash).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    format: String,
+    project: String,
+    /// The registry head when planned (0: empty).
+    registry_version: u64,
+    /// `definitions_hash` of the planned definitions.
+    definitions_hash: String,
+    planned_at: chrono::DateTime<chrono::Utc>,
+    planned_by: String,
+    /// What the plan showed, for the reader of the file.
+    changes: serde_json::Value,
+}
+
+const PLAN_FORMAT: &str = "quiver plan v1";
+/// A plan file is small; a bigger one is not a plan.
+const PLAN_MAX_BYTES: u64 = 16 << 20;
+
+fn definitions_hash(defs: &Definitions) -> String {
+    quiver_core::registry::definitions_hash(&defs.hashes())
+}
+
+pub async fn plan(config: &Config, file: Option<&Path>, out: &Output) -> Result<(), Failure> {
     let loaded = load_and_check(config).await?;
     let registry = open_registry(config)?;
     let head = registry.head().await?;
     let version = head.as_ref().map_or(0, |h| h.version);
     let empty = Definitions::default();
     let changes = diff(head.as_ref().map_or(&empty, |h| &h.definitions), &loaded.definitions);
+    if let Some(file) = file {
+        let plan = PlanFile {
+            format: PLAN_FORMAT.into(),
+            project: config.project.clone(),
+            registry_version: version,
+            definitions_hash: definitions_hash(&loaded.definitions),
+            planned_at: chrono::Utc::now(),
+            planned_by: applied_by(),
+            changes: serde_json::to_value(&changes)
+                .map_err(|e| Failure::new(format!("encoding the plan: {e}")))?,
+        };
+        let text = serde_json::to_string_pretty(&plan)
+            .map_err(|e| Failure::new(format!("encoding the plan: {e}")))?;
+        std::fs::write(file, text + "\n")
+            .map_err(|e| Failure::new(format!("writing the plan to {}: {e}", file.display())))?;
+    }
     if out.json {
         out.json(
             &json!({"ok": true, "project": config.project, "registry_version": version, "changes": changes}),
@@ -83,24 +124,74 @@ pub async fn plan(config: &Config, out: &Output) -> Result<(), Failure> {
     } else {
         out.line(format!("Changes from registry version {version}:"));
         print_changes(out, &changes);
-        out.line(format!(
-            "{}. Run `quiver apply` to apply them as version {}.",
-            counts(&changes),
-            version + 1
-        ));
+        let how = match file {
+            Some(f) => format!("`quiver apply {}`", f.display()),
+            None => "`quiver apply`".to_string(),
+        };
+        out.line(format!("{}. Run {how} to apply them as version {}.", counts(&changes), version + 1));
     }
     Ok(())
+}
+
+/// What an apply must find in the registry.
+pub enum Expect {
+    /// Whatever the head is when the apply reads it (a race of milliseconds is still caught).
+    Head,
+    /// This version (0: empty).
+    Version(u64),
+    /// What the plan file was made against, with the definitions it planned.
+    Plan(std::path::PathBuf),
+}
+
+fn read_plan(file: &Path, config: &Config) -> Result<PlanFile, Failure> {
+    let bad = |why: String| Failure { code: 2, ..Failure::new(format!("{}: {why}", file.display())) };
+    let meta = std::fs::metadata(file).map_err(|e| bad(e.to_string()))?;
+    if meta.len() > PLAN_MAX_BYTES {
+        return Err(bad("not a plan written by `quiver plan --out` (too large)".into()));
+    }
+    let text = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
+    let plan: PlanFile = serde_json::from_slice(&text)
+        .map_err(|e| bad(format!("not a plan written by `quiver plan --out` ({e})")))?;
+    if plan.format != PLAN_FORMAT {
+        return Err(bad("not a plan written by this version of `quiver plan --out`".into()));
+    }
+    if plan.project != config.project {
+        return Err(bad(format!("a plan for project '{}', not '{}'", plan.project, config.project)));
+    }
+    Ok(plan)
 }
 
 fn applied_by() -> String {
     std::env::var("QUIVER_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
 }
 
-pub async fn apply(config: &Config, out: &Output) -> Result<(), Failure> {
+pub async fn apply(config: &Config, expect: Expect, out: &Output) -> Result<(), Failure> {
+    let plan = match &expect {
+        Expect::Plan(file) => Some(read_plan(file, config)?),
+        _ => None,
+    };
     let loaded = load_and_check(config).await?;
+    if let Some(plan) = &plan
+        && definitions_hash(&loaded.definitions) != plan.definitions_hash
+    {
+        return Err(Failure {
+            code: EXIT_CONFLICT,
+            ..Failure::new(format!(
+                "the definitions in {} changed since the plan was made ({} by {}): nothing applied; \
+                 run `quiver plan --out` again and review it",
+                config.definitions.display(),
+                plan.planned_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                plan.planned_by
+            ))
+        });
+    }
     let registry = open_registry(config)?;
     let head = registry.head().await?;
-    let expected = head.as_ref().map_or(0, |h| h.version);
+    let expected = match (&expect, &plan) {
+        (_, Some(plan)) => plan.registry_version,
+        (Expect::Version(n), _) => *n,
+        _ => head.as_ref().map_or(0, |h| h.version),
+    };
     let empty = Definitions::default();
     let changes = diff(head.as_ref().map_or(&empty, |h| &h.definitions), &loaded.definitions);
     match registry.apply(&loaded.definitions, expected, &applied_by()).await? {

@@ -47,9 +47,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show what `apply` would change, after validating the definitions against the data
-    Plan,
+    Plan {
+        /// Also write the plan to FILE, for `quiver apply FILE`: it applies exactly what was
+        /// reviewed, or nothing (exit 3) if the registry or the definitions moved since
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
     /// Validate the definitions and store them as a new registry version
-    Apply,
+    Apply {
+        /// A plan written by `quiver plan --out`: apply only if the registry is still at the
+        /// version it was planned against and the definitions are the ones it planned
+        #[arg(value_name = "PLAN", conflicts_with = "expected_version")]
+        plan: Option<std::path::PathBuf>,
+        /// Apply only if the registry is at version N (0: empty); exit 3 otherwise
+        #[arg(long, value_name = "N")]
+        expected_version: Option<u64>,
+    },
     /// List applied objects of one kind
     List {
         #[arg(value_enum)]
@@ -266,8 +279,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             offline::historical(&commands::load_config(cli.config.as_deref())?, args, memory_limit, &out)
                 .await
         }
-        Command::Plan => commands::plan(&commands::load_config(cli.config.as_deref())?, &out).await,
-        Command::Apply => commands::apply(&commands::load_config(cli.config.as_deref())?, &out).await,
+        Command::Plan { out: file } => {
+            commands::plan(&commands::load_config(cli.config.as_deref())?, file.as_deref(), &out).await
+        }
+        Command::Apply { plan, expected_version } => {
+            let config = commands::load_config(cli.config.as_deref())?;
+            let expect = match plan {
+                Some(file) => commands::Expect::Plan(file),
+                None => expected_version.map_or(commands::Expect::Head, commands::Expect::Version),
+            };
+            commands::apply(&config, expect, &out).await
+        }
         Command::List { kind } => {
             commands::list(&commands::load_config(cli.config.as_deref())?, kind, &out).await
         }

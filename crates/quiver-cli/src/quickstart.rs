@@ -54,9 +54,9 @@ pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Re
 
     let config = Config::load(&dir.join("quiver.yaml"))?;
     step.line("\n$ quiver plan");
-    commands::plan(&config, &step).await?;
+    commands::plan(&config, None, &step).await?;
     step.line("\n$ quiver apply");
-    commands::apply(&config, &step).await?;
+    commands::apply(&config, commands::Expect::Head, &step).await?;
     step.line("\n$ quiver list views");
     commands::list(&config, Kind::Views, &step).await?;
     step.line("\n$ quiver list services");

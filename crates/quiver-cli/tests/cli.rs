@@ -255,3 +255,94 @@ fn sample_lake_is_deterministic() {
     assert!(!a.is_empty());
     assert_eq!(a, listing("b"));
 }
+
+/// A second config on the same project whose definitions folder is `defs_b` (a copy of the
+/// project's, plus `extra.yaml`): another person's checkout sharing the registry.
+fn second_checkout(dir: &Path, extra: &str) -> PathBuf {
+    let other = dir.join("defs_b");
+    std::fs::create_dir_all(&other).unwrap();
+    for e in std::fs::read_dir(dir.join("feature_defs/rides")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, other.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(other.join("extra.yaml"), extra).unwrap();
+    let config = std::fs::read_to_string(dir.join("quiver.yaml")).unwrap();
+    let b = dir.join("b.yaml");
+    std::fs::write(&b, config.replace("definitions: feature_defs/rides", "definitions: defs_b")).unwrap();
+    b
+}
+
+fn view_yaml(name: &str) -> String {
+    format!(
+        "feature_views:\n  - name: {name}\n    entities: [driver]\n    source: driver_stats_src\n    ttl: 1d\n    features:\n      - {{name: conv_rate, dtype: float32}}\n"
+    )
+}
+
+#[test]
+fn an_apply_applies_what_was_reviewed_on_the_version_it_was_reviewed_against_or_nothing() {
+    let (_tmp, dir) = project();
+    // Alice plans adding a view; Bob (another checkout, same registry) applies first.
+    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), view_yaml("alice_view")).unwrap();
+    let plan = ok(&dir, &["plan", "--out", "alice.plan"]);
+    assert!(plan.contains("Run `quiver apply alice.plan`"), "{plan}");
+    let bob = second_checkout(&dir, &view_yaml("bob_view"));
+    ok(&dir, &["--config", bob.to_str().unwrap(), "apply"]);
+    let before = registry_files(&dir);
+    // Alice's reviewed plan no longer holds: exit 3, nothing applied, Bob's view stays.
+    let refused = quiver(&dir, &["apply", "alice.plan"]);
+    assert_eq!(refused.status.code(), Some(3), "{:?}", text(&refused));
+    assert!(
+        text(&refused).1.contains("registry conflict: expected version 1 but the registry is at version 2")
+    );
+    assert_eq!(registry_files(&dir), before);
+    // Planned again against version 2: Alice's folder lacks Bob's view, and the plan shows
+    // its removal for her to review.
+    let plan = ok(&dir, &["plan", "--out", "alice.plan"]);
+    assert!(plan.contains("- feature view bob_view"), "{plan}");
+    // Editing the definitions after the review: refused, exit 3.
+    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), view_yaml("alice_view2")).unwrap();
+    let edited = quiver(&dir, &["apply", "alice.plan"]);
+    assert_eq!(edited.status.code(), Some(3));
+    assert!(text(&edited).1.contains("changed since the plan was made"), "{:?}", text(&edited));
+    assert_eq!(registry_files(&dir), before);
+    std::fs::write(dir.join("feature_defs/rides/extra.yaml"), view_yaml("alice_view")).unwrap();
+    let applied = json(&dir, &["apply", "alice.plan"]);
+    assert_eq!(applied["version"], 3, "{applied}");
+    // --expected-version: the same check without a plan file.
+    let stale = quiver(&dir, &["apply", "--expected-version", "2"]);
+    assert_eq!(stale.status.code(), Some(3));
+    // A file that is not a plan, or a plan of another project, is a usage error.
+    std::fs::write(dir.join("not.plan"), "{\"hello\": 1}").unwrap();
+    let bad = quiver(&dir, &["apply", "not.plan"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).1.contains("not a plan written by `quiver plan --out`"), "{:?}", text(&bad));
+}
+
+#[test]
+fn racing_applies_of_reviewed_plans_never_both_succeed() {
+    let (_tmp, dir) = project();
+    let bob = second_checkout(&dir, "");
+    for round in 0..5 {
+        std::fs::write(dir.join("feature_defs/rides/extra.yaml"), view_yaml(&format!("a{round}"))).unwrap();
+        std::fs::write(dir.join("defs_b/extra.yaml"), view_yaml(&format!("b{round}"))).unwrap();
+        ok(&dir, &["plan", "--out", "a.plan"]);
+        ok(&dir, &["--config", bob.to_str().unwrap(), "plan", "--out", "b.plan"]);
+        let spawn = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_quiver"))
+                .args(args)
+                .current_dir(&dir)
+                .env_remove("QUIVER_CONFIG")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let a = spawn(&["apply", "a.plan"]);
+        let b = spawn(&["--config", bob.to_str().unwrap(), "apply", "b.plan"]);
+        let codes =
+            [a.wait_with_output().unwrap().status.code(), b.wait_with_output().unwrap().status.code()];
+        let mut sorted = codes;
+        sorted.sort();
+        assert_eq!(sorted, [Some(0), Some(3)], "round {round}: {codes:?}");
+    }
+}
