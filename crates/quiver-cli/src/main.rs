@@ -91,7 +91,7 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         views: Vec<String>,
         #[command(flatten)]
-        lease: LeaseArgs,
+        run: RunArgs,
     },
     /// Materialize each view from its watermark (or the start of its data) up to END
     MaterializeIncremental {
@@ -102,7 +102,7 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         views: Vec<String>,
         #[command(flatten)]
-        lease: LeaseArgs,
+        run: RunArgs,
     },
     /// Build a training set: the spine with each feature as it was at each row's time
     Historical {
@@ -245,16 +245,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let memory_limit = quiver_offline::session::parse_size(&cli.memory_limit)
         .map_err(|e| Failure { code: 2, ..Failure::new(format!("--memory-limit: {e}")) })?;
     match cli.command {
-        Command::Materialize { start, end, views, lease } => {
+        Command::Materialize { start, end, views, run } => {
             let span = quiver_offline::materialize::Span::Window {
                 start: offline::parse_time(&start)?,
                 end: offline::parse_time(&end)?,
             };
-            materialize(cli.config.as_deref(), span, &views, lease.settings()?, memory_limit, &out).await
+            materialize(cli.config.as_deref(), span, &views, run.settings()?, memory_limit, &out).await
         }
-        Command::MaterializeIncremental { end, views, lease } => {
+        Command::MaterializeIncremental { end, views, run } => {
             let span = quiver_offline::materialize::Span::Incremental { end: offline::parse_time(&end)? };
-            materialize(cli.config.as_deref(), span, &views, lease.settings()?, memory_limit, &out).await
+            materialize(cli.config.as_deref(), span, &views, run.settings()?, memory_limit, &out).await
         }
         Command::Historical {
             entities,
@@ -330,16 +330,16 @@ async fn materialize(
     config: Option<&std::path::Path>,
     span: quiver_offline::materialize::Span,
     views: &[String],
-    lease: quiver_offline::lease::LeaseSettings,
+    run: offline::RunSettings,
     memory_limit: usize,
     out: &output::Output,
 ) -> Result<(), Failure> {
-    offline::materialize(&commands::load_config(config)?, span, views, lease, memory_limit, out).await
+    offline::materialize(&commands::load_config(config)?, span, views, run, memory_limit, out).await
 }
 
-/// How a materialization takes each view's lease.
+/// How a materialization runs: each view's lease, and whether the window may end in the future.
 #[derive(Debug, clap::Args)]
-struct LeaseArgs {
+struct RunArgs {
     /// Wait up to this long (30s, 5m, 1h) for a view another process is materializing,
     /// instead of failing at once
     #[arg(long, value_name = "DURATION")]
@@ -347,18 +347,22 @@ struct LeaseArgs {
     /// Lifetime of the leases taken (renewed every third of it while the run goes on)
     #[arg(long, env = "QUIVER_LEASE_TTL", default_value = "30s", value_name = "DURATION")]
     lease_ttl: String,
+    /// Accept a window ending more than 5 minutes after now (a source with future-dated rows)
+    #[arg(long)]
+    allow_future: bool,
 }
 
-impl LeaseArgs {
-    fn settings(&self) -> Result<quiver_offline::lease::LeaseSettings, Failure> {
+impl RunArgs {
+    fn settings(&self) -> Result<offline::RunSettings, Failure> {
         let wait = match &self.wait_for_lease {
             None => std::time::Duration::ZERO,
             Some(text) => serve::duration("wait-for-lease", text)?,
         };
-        Ok(quiver_offline::lease::LeaseSettings {
+        let lease = quiver_offline::lease::LeaseSettings {
             ttl: serve::lease_ttl(&self.lease_ttl)?,
             wait,
             ..quiver_offline::lease::LeaseSettings::for_process("quiver materialize")
-        })
+        };
+        Ok(offline::RunSettings { lease, allow_future: self.allow_future })
     }
 }

@@ -131,11 +131,17 @@ impl Progress for BarProgress {
     }
 }
 
+/// How `materialize` runs: the leases it takes, and whether its window may end in the future.
+pub struct RunSettings {
+    pub lease: LeaseSettings,
+    pub allow_future: bool,
+}
+
 pub async fn materialize(
     config: &Config,
     span: Span,
     views: &[String],
-    lease: LeaseSettings,
+    run: RunSettings,
     memory_limit: usize,
     out: &Output,
 ) -> Result<(), Failure> {
@@ -147,7 +153,8 @@ pub async fn materialize(
     let materializer = Materializer {
         online: Some(online),
         rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
-        lease,
+        lease: run.lease,
+        allow_future: run.allow_future,
         ..Materializer::new(lake, store, registry)
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };

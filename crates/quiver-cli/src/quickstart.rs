@@ -70,7 +70,10 @@ pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Re
         &config,
         span,
         &[],
-        quiver_offline::lease::LeaseSettings::for_process("quiver quickstart"),
+        offline::RunSettings {
+            lease: quiver_offline::lease::LeaseSettings::for_process("quiver quickstart"),
+            allow_future: false,
+        },
         memory_limit,
         &step,
     )

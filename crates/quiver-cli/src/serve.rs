@@ -85,6 +85,9 @@ pub struct ServeOpts {
     /// Memory limit for checking definitions sent to Plan and Apply
     #[arg(long, default_value = "256MiB", value_name = "SIZE")]
     pub plan_memory_limit: String,
+    /// Refuse pushed rows whose event time is further than this in the future
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub push_max_future: String,
     /// Lifetime of the materialization leases this server takes (renewed every third of it)
     #[arg(long, env = "QUIVER_LEASE_TTL", default_value = "30s")]
     pub lease_ttl: String,
@@ -196,6 +199,7 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
         session_overrides: SessionOverrides::from_vars(std::env::vars()),
         lease_ttl: lease_ttl(&opts.lease_ttl)?,
+        push_max_future: duration("push-max-future", &opts.push_max_future)?,
         ..ProjectOptions::new(memory_limit, work_dir)
     };
     let token =

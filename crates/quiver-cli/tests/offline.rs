@@ -480,3 +480,30 @@ async fn historical_never_overwrites_the_spine_nor_an_existing_file_unasked() {
     ok(&dir, &["historical", "--from-manifest", "tampered.json", "--out", "rebuilt.parquet"]);
     assert!(!dir.join(".bashrc").exists());
 }
+
+#[tokio::test]
+async fn a_window_ending_in_the_future_is_refused_and_never_moves_the_watermark_past_now() {
+    let (_tmp, dir) = bare_project(2_000);
+    let week_to = |end: &'static str| vec!["materialize", "--start", "2026-01-01", "--end", end];
+    let refused = fails(&dir, &week_to("2100-01-01"));
+    assert!(refused.contains("in the future") && refused.contains("--allow-future"), "{refused}");
+    // Year 9999 cannot be a window at all, even when future windows are allowed.
+    let mut args = week_to("9999-01-01");
+    args.push("--allow-future");
+    let refused = fails(&dir, &args);
+    assert!(refused.contains("outside the range of nanosecond timestamps"), "{refused}");
+    assert!(!dir.join(".quiver/registry/state/views/driver_stats.json").exists(), "nothing ran");
+
+    // Allowed, it runs; the watermark stops at the run's start, not in 2100.
+    let before = chrono::Utc::now();
+    let mut args = week_to("2100-01-01");
+    args.extend(["--views", "driver_stats", "--allow-future"]);
+    ok(&dir, &args);
+    let watermark: chrono::DateTime<chrono::Utc> =
+        state(&dir, "driver_stats")["watermark"].as_str().unwrap().parse().unwrap();
+    assert!(watermark >= before && watermark <= chrono::Utc::now(), "{watermark}");
+    // So an incremental run up to now still looks at new data instead of skipping.
+    let report = json(&dir, &["materialize-incremental", "--end", "now", "--views", "driver_stats"]);
+    assert!(report["views"][0]["skipped"].is_null(), "{report}");
+    assert!(report["views"][0]["error"].is_null(), "{report}");
+}

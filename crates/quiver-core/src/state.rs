@@ -64,10 +64,13 @@ pub struct ViewState {
 }
 
 impl ViewState {
-    /// Records a run; a successful one moves the watermark forward (never back).
+    /// Records a run; a successful one moves the watermark forward (never back), to its
+    /// window's end but never past the moment the run started: rows stamped later than that
+    /// could not have been read yet, so the next incremental run starts there.
     pub fn record(&mut self, run: RunRecord) {
         if run.status == RunStatus::Succeeded {
-            self.watermark = Some(self.watermark.map_or(run.window_end, |w| w.max(run.window_end)));
+            let reach = run.window_end.min(run.started_at);
+            self.watermark = Some(self.watermark.map_or(reach, |w| w.max(reach)));
         }
         self.runs.push(run);
         if self.runs.len() > RUNS_KEPT {

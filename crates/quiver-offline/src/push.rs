@@ -31,6 +31,70 @@ pub struct PushTargets {
     pub offline: bool,
     /// Give online rows an expiry at event time + ttl (Redis with `expire_keys`).
     pub online_expiry: bool,
+    /// Refuse rows whose event time is further than this past now (`None`: no bound but
+    /// the representable range). A value stamped far in the future would win every later
+    /// newer-wins comparison online.
+    pub max_future: Option<std::time::Duration>,
+}
+
+/// How far in the future a pushed event time may be unless the caller says otherwise.
+pub const DEFAULT_MAX_FUTURE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Checks every pushed event (and created) time: within the nanosecond range online values
+/// are kept in (1677-09-21 to 2262-04-11), and not beyond `max_future` from now. The error
+/// names the first row (0-based, across the batches) and the column, not the value.
+fn check_times(view: &str, batches: &[RecordBatch], max_future: Option<std::time::Duration>) -> Result<()> {
+    use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let limit_us =
+        max_future.map(|d| now_us.saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)));
+    for name in [EVENT_TIMESTAMP, CREATED_TIMESTAMP] {
+        let mut offset = 0usize;
+        for batch in batches {
+            let Some(column) = batch.column_by_name(name) else { break };
+            // Microseconds hold every date a Parquet or Arrow timestamp can carry here.
+            let options = datafusion::arrow::compute::CastOptions { safe: false, ..Default::default() };
+            let micros = datafusion::arrow::compute::cast_with_options(
+                column,
+                &DataType::Timestamp(TimeUnit::Microsecond, None),
+                &options,
+            )
+            .map_err(|_| {
+                Error::InvalidInput(format!(
+                    "pushed '{name}' of feature view '{view}' holds a time outside the range Quiver keeps \
+                     (1677-09-21 to 2262-04-11)"
+                ))
+            })?;
+            let micros = micros
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .ok_or_else(|| Error::Internal("a timestamp cast gave another type".into()))?;
+            for i in 0..micros.len() {
+                if micros.is_null(i) {
+                    continue;
+                }
+                let us = micros.value(i);
+                let row = offset + i;
+                if us.checked_mul(1000).is_none() {
+                    return Err(Error::InvalidInput(format!(
+                        "pushed row {row} of feature view '{view}': '{name}' is outside the range Quiver \
+                         keeps (1677-09-21 to 2262-04-11); nothing was written"
+                    )));
+                }
+                if name == EVENT_TIMESTAMP && limit_us.is_some_and(|limit| us > limit) {
+                    return Err(Error::InvalidInput(format!(
+                        "pushed row {row} of feature view '{view}': '{name}' is more than {}s in the \
+                         future; a future-dated value would win every later write online. Nothing was \
+                         written",
+                        max_future.map_or(0, |d| d.as_secs())
+                    )));
+                }
+            }
+            offset += batch.num_rows();
+        }
+    }
+    Ok(())
 }
 
 /// What a push did.
@@ -137,6 +201,7 @@ pub async fn push(
             )));
         }
     }
+    check_times(&view.name, &batches, targets.max_future)?;
     let frame = ctx.read_batches(batches)?;
     let created = schema.field_with_name(CREATED_TIMESTAMP).is_ok().then_some(CREATED_TIMESTAMP);
     let exprs = layout_exprs(defs, view, EVENT_TIMESTAMP, created);

@@ -358,7 +358,7 @@ async fn every_rpc_over_the_network() {
     // Push: a newer row replaces the online value; an older one does not; bad schema is
     // refused naming the column.
     let mut push = PushServiceClient::new(channel.clone());
-    let pushed = |event: &str, trips: i64| {
+    let pushed_us = |event_us: i64, trips: i64| {
         let schema = Arc::new(Schema::new(vec![
             Field::new("driver_id", DataType::Int64, false),
             Field::new(
@@ -375,7 +375,7 @@ async fn every_rpc_over_the_network() {
             vec![
                 Arc::new(Int64Array::from(vec![1001])),
                 Arc::new(
-                    datafusion::arrow::array::TimestampMicrosecondArray::from(vec![ns(event) / 1000])
+                    datafusion::arrow::array::TimestampMicrosecondArray::from(vec![event_us])
                         .with_timezone("UTC"),
                 ),
                 Arc::new(Float32Array::from(vec![0.5])),
@@ -385,6 +385,31 @@ async fn every_rpc_over_the_network() {
         )
         .unwrap()
     };
+    let pushed = |event: &str, trips: i64| pushed_us(ns(event) / 1000, trips);
+    // Event times a value could never be replaced after (beyond 2262, or days ahead) are
+    // refused with the row's position; nothing is written.
+    let day_us = 86_400_000_000i64;
+    let now_us = chrono::Utc::now().timestamp_micros();
+    for (event_us, says) in [
+        (253_402_214_400_000_000i64, "outside the range Quiver keeps"), // 9999-12-31
+        (9_300_000_000_000_000, "outside the range Quiver keeps"),      // 2264
+        (now_us + day_us, "in the future"),
+    ] {
+        let refused = push
+            .push(pb::PushRequest {
+                feature_view: "driver_stats".into(),
+                arrow_ipc: ipc(&[pushed("2026-01-03T09:00:00Z", 1), pushed_us(event_us, 2)]),
+                to: pb::PushTarget::OnlineAndOffline as i32,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(
+            refused.message().contains("pushed row 1 ") && refused.message().contains(says),
+            "{}",
+            refused.message()
+        );
+    }
     let newer = push
         .push(pb::PushRequest {
             feature_view: "driver_stats".into(),

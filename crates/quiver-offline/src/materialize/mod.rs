@@ -95,7 +95,12 @@ pub struct Materializer {
     /// Who this process is, how long its leases live, and how long to wait for a view
     /// another process holds.
     pub lease: LeaseSettings,
+    /// Accept a window ending more than [`FUTURE_ALLOWANCE`] after now.
+    pub allow_future: bool,
 }
+
+/// How far past now a window may end without `allow_future` (clocks differ a little).
+pub const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// One view of a run: what it runs on and how.
 #[derive(Clone, Copy)]
@@ -175,6 +180,7 @@ impl Materializer {
             online_expiry: false,
             rows_per_writer: crate::store::MIN_ROWS_PER_WRITER,
             lease: LeaseSettings::for_process("quiver"),
+            allow_future: false,
         }
     }
 
@@ -207,11 +213,24 @@ impl Materializer {
             }
             out
         };
-        if let Span::Window { start, end } = span
-            && start >= end
-        {
-            // An empty window is refused before any view runs.
+        let (first, end) = match span {
+            Span::Window { start, end } => (Some(start), end),
+            Span::Incremental { end } => (None, end),
+        };
+        // A window that cannot be, or ends in the future, is refused before any view runs.
+        if let Some(start) = first {
             Window::new(start, end)?;
+        } else if end.timestamp_nanos_opt().is_none() {
+            return Err(Error::InvalidInput(format!(
+                "the end {end} is outside the range of nanosecond timestamps (1677-2262)"
+            )));
+        }
+        if !self.allow_future && end > Utc::now() + FUTURE_ALLOWANCE {
+            return Err(Error::InvalidInput(format!(
+                "the window ends at {end}, in the future: rows with later event times may still \
+                 arrive, and an incremental run would skip them. End it at `now` (or earlier), or \
+                 pass --allow-future if the source really holds future-dated rows"
+            )));
         }
         let per_writer = self.rows_per_writer.max(1);
         let mut reports = Vec::new();
@@ -271,6 +290,12 @@ impl Materializer {
         let (start, end) = match span {
             Span::Window { start, end } => (start, end),
             Span::Incremental { end } => match state.watermark {
+                // A watermark later than this run's start (set on a machine whose clock was
+                // ahead) restarts after the newest row read so far.
+                Some(w) if w > started_at => {
+                    let resume = state.newest_event.map_or(w, |n| n + chrono::Duration::microseconds(1));
+                    (w.min(resume), end)
+                }
                 Some(w) => (w, end),
                 None => match data_start(&self.lake, defs, view).await {
                     Ok(Some(s)) => (s, end),

@@ -477,6 +477,7 @@ impl Project {
                 online_expiry: project.online_expiry(),
                 rows_per_writer: project.rows_per_writer(),
                 lease,
+                allow_future: false,
             };
             let changed = Arc::new(Notify::new());
             let progress = JobProgress { job: job.clone(), changed: changed.clone() };

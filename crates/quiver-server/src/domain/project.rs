@@ -47,6 +47,8 @@ pub struct ProjectOptions {
     pub session_overrides: SessionOverrides,
     /// Lifetime of the materialization leases this server takes.
     pub lease_ttl: Duration,
+    /// How far past now a pushed event time may be.
+    pub push_max_future: Duration,
 }
 
 impl ProjectOptions {
@@ -60,6 +62,7 @@ impl ProjectOptions {
             rows_per_writer: quiver_offline::store::MIN_ROWS_PER_WRITER,
             session_overrides: SessionOverrides::default(),
             lease_ttl: quiver_offline::lease::DEFAULT_TTL,
+            push_max_future: quiver_offline::push::DEFAULT_MAX_FUTURE,
         }
     }
 }
@@ -79,6 +82,7 @@ pub struct Project {
     check_limits: CheckLimits,
     rows_per_writer: usize,
     lease_ttl: Duration,
+    push_max_future: Duration,
 }
 
 impl Project {
@@ -110,6 +114,7 @@ impl Project {
             check_limits: options.check_limits,
             rows_per_writer: options.rows_per_writer,
             lease_ttl: options.lease_ttl,
+            push_max_future: options.push_max_future,
             config,
         })
     }
@@ -156,6 +161,11 @@ impl Project {
     /// process, refused at once when another holds it.
     pub fn lease(&self, what: &str) -> LeaseSettings {
         LeaseSettings { ttl: self.lease_ttl, ..LeaseSettings::for_process(&format!("quiver serve {what}")) }
+    }
+
+    /// How far past now a pushed event time may be.
+    pub fn push_max_future(&self) -> Duration {
+        self.push_max_future
     }
 
     pub fn check_limits(&self) -> CheckLimits {

@@ -30,6 +30,7 @@ impl Project {
             online: matches!(to, PushTo::Online | PushTo::Both),
             offline: matches!(to, PushTo::Offline | PushTo::Both),
             online_expiry: self.online_expiry(),
+            max_future: Some(self.push_max_future()),
         };
         let online = Some(self.online().as_ref());
         let outcome = push(
