@@ -73,6 +73,8 @@ pub fn key_value(view: &FeatureView, key: &str, dtype: &DType, value: &Value) ->
 }
 
 /// Reads `features` for `entity_rows` (join key name -> value, per row) at time `now_ns`.
+/// A stored row whose event time is after `now_ns` reads as `NotFound`: the online store
+/// holds only each entity's latest row, and a value from later is not what was known then.
 pub async fn get_online_features(
     store: &dyn OnlineStore,
     defs: &Definitions,
@@ -157,6 +159,12 @@ pub async fn get_online_features(
             let view = views[*vi];
             let fv = match &decoded[*vi] {
                 None => FeatureValue { value: Value::Null, status: Status::NotFound, event_ns: None },
+                // The stored row is newer than the time asked about: it was not known then.
+                // The store keeps only the latest row, so what held at that time is not here
+                // (a training set has it); the answer is NOT_FOUND, never a value from later.
+                Some(row) if row.event_ns > now_ns => {
+                    FeatureValue { value: Value::Null, status: Status::NotFound, event_ns: None }
+                }
                 Some(row) => {
                     let ttl_ns = (view.ttl.seconds() as i64).saturating_mul(1_000_000_000);
                     if ttl_ns > 0 && now_ns.saturating_sub(row.event_ns) > ttl_ns {

@@ -159,6 +159,17 @@ async fn every_status_comes_out_as_training_would_see_it() {
     assert_eq!(r.rows[0][4].value, Value::Int64(9));
     assert_eq!(status(0, 3), Status::Present);
     assert_eq!(status(1, 3), Status::NotFound);
+
+    // Read at a moment before the stored rows: what training would see is not here, and a
+    // value from later is never given for it.
+    let before = get_online_features(store.as_ref(), &d, &features, &rows, NOW - HOUR / 2 - 1).await.unwrap();
+    assert_eq!(before.rows[0][0].status, Status::NotFound, "stored half an hour ago, asked just before");
+    assert_eq!((before.rows[0][0].value.clone(), before.rows[0][0].event_ns), (Value::Null, None));
+    assert_eq!(before.rows[2][0].status, Status::Present, "stored an hour ago: known then");
+    assert_eq!(before.rows[0][2].status, Status::Present, "city row from long before");
+    // Exactly at the row's event time it is known (the point-in-time rule is inclusive).
+    let at = get_online_features(store.as_ref(), &d, &features, &rows, NOW - HOUR / 2).await.unwrap();
+    assert_eq!(at.rows[0][0].status, Status::Present);
 }
 
 #[tokio::test]
