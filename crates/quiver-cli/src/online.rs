@@ -53,7 +53,11 @@ fn parse_entity(text: &str, types: &BTreeMap<String, DType>) -> Result<BTreeMap<
                 return Err(Failure::new(format!("join key '{k}' has type {other}, which cannot be a key")));
             }
         };
-        row.insert(k.to_string(), value);
+        if row.insert(k.to_string(), value).is_some() {
+            return Err(Failure::new(format!(
+                "--entity '{text}': join key '{k}' is given twice; give each entity its own --entity"
+            )));
+        }
     }
     Ok(row)
 }

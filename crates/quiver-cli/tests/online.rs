@@ -236,6 +236,10 @@ async fn bad_online_requests_name_what_is_wrong() {
             "'customer_id' is not a join key of the requested views",
         ),
         (
+            vec!["--features", "driver_stats:conv_rate", "--entity", "driver_id=1,driver_id=2"],
+            "join key 'driver_id' is given twice",
+        ),
+        (
             vec![
                 "--features",
                 "driver_stats:conv_rate,customer_profile:current_balance",

@@ -6,6 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The longest duration accepted: nanoseconds of it still fit an `i64`.
+pub const MAX_SECONDS: u64 = (i64::MAX / 1_000_000_000) as u64;
+
 /// A feature view's time to live. Zero means values never expire (no lower bound in
 /// point-in-time reads, no max age online).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +90,10 @@ impl FromStr for Ttl {
         if parts == 0 {
             return Err(bad("no duration found"));
         }
+        if total > MAX_SECONDS {
+            // Point-in-time joins compute with nanoseconds: a longer ttl would overflow there.
+            return Err(bad("longer than 106 751 days (about 292 years), the longest Quiver computes with"));
+        }
         Ok(Ttl { seconds: total })
     }
 }
@@ -148,6 +155,7 @@ mod tests {
             ("-1h", "unknown unit '-'"),
             ("2 hours", "without spaces"),
             ("99999999999999999999d", "too large"),
+            ("106752d", "longest Quiver computes with"),
         ] {
             let err = text.parse::<Ttl>().unwrap_err().0;
             assert!(err.contains(why), "{text}: {err}");
