@@ -236,7 +236,15 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
     );
     write("garbage.parquet", "not parquet at all");
     write("spine.txt", "x");
+    write(
+        "helper_name.csv",
+        "driver_id,customer_id,event_timestamp,__quiver_row\n1001,2001,2026-01-02T00:00:00Z,5\n",
+    );
     let cases: &[(&[&str], &str)] = &[
+        (
+            &["--entities", "helper_name.csv", "--service", "ride_ranking_v1"],
+            "the spine has a column '__quiver_row': names starting with '__quiver' are Quiver's own",
+        ),
         (
             &["--entities", "no_key.csv", "--service", "ride_ranking_v1"],
             "the spine has no column 'driver_id', a join key of feature view 'driver_stats'",

@@ -119,6 +119,12 @@ pub async fn plan_historical(
     }
     let spine_schema = spine.schema().as_arrow().clone();
     let spine_columns: Vec<String> = spine_schema.fields().iter().map(|f| f.name().clone()).collect();
+    // Names Quiver uses for its own helper columns while it joins.
+    if let Some(name) = spine_columns.iter().find(|c| c.starts_with("__quiver")) {
+        return Err(Error::InvalidInput(format!(
+            "the spine has a column '{name}': names starting with '__quiver' are Quiver's own; rename it"
+        )));
+    }
 
     // Output names: unique, and not clashing with the spine.
     let mut names: BTreeMap<String, &FeatureRef> = BTreeMap::new();
