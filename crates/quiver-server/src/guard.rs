@@ -116,6 +116,17 @@ fn is_oversize(response: &Response<tonic::body::Body>) -> bool {
         && header("grpc-message").is_some_and(|m| m.contains("too%20large") || m.contains("too large"))
 }
 
+/// A request body tonic could not decode as the method's message: tonic answers INTERNAL,
+/// but the fault is the caller's.
+fn is_undecodable(response: &Response<tonic::body::Body>) -> bool {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    header("grpc-status") == Some("13")
+        && header("grpc-message").is_some_and(|m| {
+            m.contains("failed%20to%20decode%20Protobuf%20message")
+                || m.contains("failed to decode Protobuf message")
+        })
+}
+
 /// The connection a request came on (plain or TLS).
 fn connection<B>(req: &Request<B>) -> Option<&ConnInfo> {
     req.extensions()
@@ -261,6 +272,14 @@ where
                     "the request message is larger than the server's limit of {} bytes; send smaller \
                      requests (for large spines use Arrow Flight DoPut, which streams)",
                     limits.max_message_bytes
+                )));
+                response = status.into_http();
+            }
+            if is_undecodable(&response) {
+                let status = to_status(Error::Invalid(format!(
+                    "the request is not a valid message for {label}: it does not decode as the \
+                     protobuf message this method takes (check the client's generated code \
+                     against proto/quiver/v1)"
                 )));
                 response = status.into_http();
             }

@@ -592,3 +592,56 @@ async fn tls_serves_clients_that_trust_its_ca_and_mutual_tls_wants_their_certifi
     assert!(healthy(tls_channel(&server, Some(&ca), Some(identity)).await.unwrap()).await);
     server.shutdown().await;
 }
+
+/// Sends bytes as they are: a client whose messages are not the method's protobuf.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_requests_are_the_callers_error_not_the_servers() {
+    let mut server = TestServer::start().await;
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    for method in
+        ["/quiver.v1.OnlineService/GetOnlineFeatures", "/quiver.v1.RegistryService/ListFeatureViews"]
+    {
+        grpc.ready().await.unwrap();
+        // Field 1 with wire type 7, which protobuf does not have.
+        let garbage = vec![0x0f, 0xff, 0xff, 0xff, 0xff];
+        let path = http::uri::PathAndQuery::from_static(method);
+        let e = grpc.unary(tonic::Request::new(garbage), path, RawCodec).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{method}: {e:?}");
+        assert!(e.message().contains("not a valid message"), "{}", e.message());
+    }
+    server.shutdown().await;
+}
