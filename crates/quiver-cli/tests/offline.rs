@@ -235,12 +235,22 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
         "driver_id,customer_id,event_timestamp\n1001,2001,\n1002,2002,2026-01-02T00:00:00Z\n",
     );
     write("garbage.parquet", "not parquet at all");
+    write("int_time.csv", "driver_id,customer_id,when\n1001,2001,1767225600\n");
+    write("truncated.parquet", "PAR1garbagePAR1");
     write("spine.txt", "x");
     write(
         "helper_name.csv",
         "driver_id,customer_id,event_timestamp,__quiver_row\n1001,2001,2026-01-02T00:00:00Z,5\n",
     );
     let cases: &[(&[&str], &str)] = &[
+        (
+            &["--entities", "int_time.csv", "--service", "ride_ranking_v1", "--timestamp-column", "when"],
+            "the spine's timestamp column: column 'when' is Int64, not a timestamp",
+        ),
+        (
+            &["--entities", "truncated.parquet", "--service", "ride_ranking_v1"],
+            "truncated.parquet: cannot read the spine: not a complete Parquet file",
+        ),
         (
             &["--entities", "helper_name.csv", "--service", "ride_ranking_v1"],
             "the spine has a column '__quiver_row': names starting with '__quiver' are Quiver's own",

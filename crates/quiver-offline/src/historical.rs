@@ -189,7 +189,11 @@ pub async fn plan_historical(
     }
     let spine = spine.select(exprs)?;
     let spine = normalize_timestamps(spine, &[TIME], true).map_err(|e| match e {
-        Error::Schema(m) => Error::InvalidInput(format!("the spine's timestamp column: {m}")),
+        // The check ran on the helper column; the user knows the column by its own name.
+        Error::Schema(m) => Error::InvalidInput(format!(
+            "the spine's timestamp column: {}",
+            m.replace(TIME, &request.timestamp_column)
+        )),
         other => other,
     })?;
     let spine = spine.window(vec![datafusion::functions_window::expr_fn::row_number().alias(ROW)])?;

@@ -150,6 +150,34 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Checks that a Parquet file is whole: `PAR1` at both ends and a footer length that fits
+/// the file. A truncated file is named here, before the Parquet reader meets it.
+fn check_parquet_footer(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let truncated = || {
+        file_error(
+            path,
+            "cannot read the spine: not a complete Parquet file (its footer is missing or cut short)",
+        )
+    };
+    let mut file =
+        std::fs::File::open(path).map_err(|e| file_error(path, format!("cannot read the spine: {e}")))?;
+    let len = file.metadata().map_err(|e| file_error(path, format!("cannot read the spine: {e}")))?.len();
+    if len < 12 {
+        return Err(truncated());
+    }
+    let mut head = [0u8; 4];
+    let mut tail = [0u8; 8];
+    file.read_exact(&mut head).map_err(|_| truncated())?;
+    file.seek(SeekFrom::End(-8)).map_err(|_| truncated())?;
+    file.read_exact(&mut tail).map_err(|_| truncated())?;
+    let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &head != b"PAR1" || &tail[4..] != b"PAR1" || footer + 12 > len {
+        return Err(truncated());
+    }
+    Ok(())
+}
+
 /// Reads a spine file (`.parquet` or `.csv`) in one partition.
 pub async fn read_spine(ctx: &SessionContext, path: &Path) -> Result<DataFrame> {
     if !path.is_file() {
@@ -160,6 +188,7 @@ pub async fn read_spine(ctx: &SessionContext, path: &Path) -> Result<DataFrame> 
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let frame = match ext.as_str() {
         "parquet" => {
+            check_parquet_footer(path)?;
             spine_ctx.read_parquet(text, ParquetReadOptions::default().file_extension(".parquet")).await
         }
         "csv" => {
