@@ -12,8 +12,9 @@
 //! - Its conditional create (`PUT` with `If-None-Match: *`) first checks that the file does
 //!   not exist, then renames the new file into place. Another request can slip between the
 //!   two steps, so two racing creates can both succeed, where S3 lets exactly one win.
-//!   Quiver's registry relies on that for its compare-and-swap, so requests that change
-//!   objects run one at a time (reads still run in parallel).
+//!   Quiver's registry relies on that for its compare-and-swap, so a conditional create runs
+//!   alone: no other request that changes objects runs beside it (plain writes still run in
+//!   parallel with each other, and reads with everything).
 //! - A `GET` or `HEAD` of a key that is a "folder" (`lake/trips` when `lake/trips/a.parquet`
 //!   exists) answers 500, which clients retry for seconds before failing; S3 answers 404
 //!   (no such key), and DataFusion then lists the key as a prefix. The front answers 404.
@@ -398,17 +399,19 @@ async fn serve(listener: TcpListener, service: S3Front, mut stop: oneshot::Recei
     }
 }
 
-/// The `s3s` service with the fixes described in the module docs: requests that change
-/// objects (`PUT`, `POST`, `DELETE`) run one at a time, which makes `s3s-fs`'s check-then-write
-/// conditional create atomic (the turn is held until the response is ready, so the whole
-/// write, body included, happens inside it); and a `GET` or `HEAD` of a key that is a folder
-/// is answered 404 `NoSuchKey`, as S3 answers for a key that is no object.
+/// The `s3s` service with the fixes described in the module docs: a conditional create
+/// (`If-None-Match` on a request that changes objects) runs while no other such request does,
+/// which makes `s3s-fs`'s check-then-write atomic (the turn is held until the response is
+/// ready, so the whole write, body included, happens inside it); other `PUT`, `POST` and
+/// `DELETE` requests share their turn with each other, as S3 serves them in parallel; and a
+/// `GET` or `HEAD` of a key that is a folder is answered 404 `NoSuchKey`, as S3 answers for a
+/// key that is no object.
 #[derive(Clone)]
 struct S3Front {
     s3: S3Service,
     /// The folder `s3s-fs` serves (buckets are its subfolders).
     root: Arc<PathBuf>,
-    writes: Arc<tokio::sync::Mutex<()>>,
+    writes: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl S3Front {
@@ -474,11 +477,15 @@ impl hyper::service::Service<Request<Incoming>> for S3Front {
             return Box::pin(async move { Ok(response) });
         }
         let reads_only = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let conditional = request.headers().contains_key(hyper::header::IF_NONE_MATCH);
         let writes = (!reads_only).then(|| self.writes.clone());
         let s3 = self.s3.clone();
         Box::pin(async move {
-            let _turn = match writes {
-                Some(writes) => Some(writes.lock_owned().await),
+            // Held until the response is ready: alone for a conditional create, shared
+            // among other writes.
+            let _turn: Option<Box<dyn Send>> = match writes {
+                Some(writes) if conditional => Some(Box::new(writes.write_owned().await)),
+                Some(writes) => Some(Box::new(writes.read_owned().await)),
                 None => None,
             };
             hyper::service::Service::call(&s3, request).await
