@@ -1,0 +1,109 @@
+"""Retries of idempotent calls: UNAVAILABLE is retried with exponential backoff and full
+jitter until the call's deadline; every other error, and any error of a write, is raised at
+once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, TypeVar
+
+from ._errors import DeadlineExceeded, Unavailable
+
+__all__ = ["RetryPolicy"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("quiver_client")
+
+# A retry is not started when less than this is left of the deadline.
+_MIN_ATTEMPT_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How idempotent reads are retried after UNAVAILABLE.
+
+    The n-th pause (from 0) is uniformly random in ``[0, min(max_backoff,
+    initial_backoff * multiplier ** n)]`` seconds ("full jitter"). Retries stop when the
+    call's timeout would pass; the last UNAVAILABLE error is raised then.
+
+    Attributes:
+        initial_backoff: the cap of the first pause, in seconds.
+        max_backoff: the largest cap of any pause, in seconds.
+        multiplier: how much the cap grows per retry.
+    """
+
+    initial_backoff: float = 0.1
+    max_backoff: float = 2.0
+    multiplier: float = 2.0
+
+    def pause(self, retry: int, rng: Callable[[float, float], float] = random.uniform) -> float:
+        """The pause before retry number ``retry`` (0 for the first)."""
+        cap = min(self.max_backoff, self.initial_backoff * self.multiplier**retry)
+        return rng(0.0, cap)
+
+
+class _Attempts:
+    """Deadline and retry bookkeeping shared by the sync and asyncio loops."""
+
+    def __init__(self, what: str, timeout: float, policy: RetryPolicy) -> None:
+        self.what = what
+        self.deadline = time.monotonic() + timeout
+        self.policy = policy
+        self.retries = 0
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"{self.what}: the call's timeout passed before it could be sent")
+        return left
+
+    def next_pause(self, error: Unavailable) -> float:
+        """The pause before the next attempt, or raises ``error`` when none fits."""
+        pause = self.policy.pause(self.retries)
+        if time.monotonic() + pause + _MIN_ATTEMPT_SECONDS >= self.deadline:
+            raise error
+        self.retries += 1
+        log.info(
+            "retrying %s after UNAVAILABLE (retry %d, in %.3fs): %s",
+            self.what,
+            self.retries,
+            pause,
+            error.message,
+        )
+        return pause
+
+
+def call(what: str, attempt: Callable[[float], T], *, timeout: float, idempotent: bool, policy: RetryPolicy) -> T:
+    """Runs ``attempt(seconds_left)``; retries an idempotent one that raised Unavailable."""
+    attempts = _Attempts(what, timeout, policy)
+    while True:
+        try:
+            return attempt(attempts.remaining())
+        except Unavailable as e:
+            if not idempotent:
+                raise
+            time.sleep(attempts.next_pause(e))
+
+
+async def call_async(
+    what: str,
+    attempt: Callable[[float], Awaitable[T]],
+    *,
+    timeout: float,
+    idempotent: bool,
+    policy: RetryPolicy,
+) -> T:
+    """The asyncio form of :func:`call`."""
+    attempts = _Attempts(what, timeout, policy)
+    while True:
+        try:
+            return await attempt(attempts.remaining())
+        except Unavailable as e:
+            if not idempotent:
+                raise
+            await asyncio.sleep(attempts.next_pause(e))
