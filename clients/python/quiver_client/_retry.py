@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Optional, TypeVar
 
 from ._errors import DeadlineExceeded, Unavailable
 
@@ -29,17 +29,21 @@ class RetryPolicy:
 
     The n-th pause (from 0) is uniformly random in ``[0, min(max_backoff,
     initial_backoff * multiplier ** n)]`` seconds ("full jitter"). Retries stop when the
-    call's timeout would pass; the last UNAVAILABLE error is raised then.
+    call's timeout would pass, or after ``max_attempts`` attempts; the last UNAVAILABLE
+    error is raised then. ``RetryPolicy(max_attempts=1)`` turns retries off.
 
     Attributes:
         initial_backoff: the cap of the first pause, in seconds.
         max_backoff: the largest cap of any pause, in seconds.
         multiplier: how much the cap grows per retry.
+        max_attempts: most attempts of one call, the first included (None: no limit but
+            the call's timeout).
     """
 
     initial_backoff: float = 0.1
     max_backoff: float = 2.0
     multiplier: float = 2.0
+    max_attempts: Optional[int] = None
 
     def pause(self, retry: int, rng: Callable[[float, float], float] = random.uniform) -> float:
         """The pause before retry number ``retry`` (0 for the first)."""
@@ -55,6 +59,7 @@ class _Attempts:
         self.deadline = time.monotonic() + timeout
         self.policy = policy
         self.retries = 0
+        self.last: Optional[Unavailable] = None
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
@@ -64,6 +69,10 @@ class _Attempts:
 
     def next_pause(self, error: Unavailable) -> float:
         """The pause before the next attempt, or raises ``error`` when none fits."""
+        self.last = error
+        limit = self.policy.max_attempts
+        if limit is not None and self.retries + 1 >= limit:
+            raise error
         pause = self.policy.pause(self.retries)
         if time.monotonic() + pause + _MIN_ATTEMPT_SECONDS >= self.deadline:
             raise error
@@ -77,6 +86,14 @@ class _Attempts:
         )
         return pause
 
+    def timed_out(self, error: DeadlineExceeded) -> DeadlineExceeded:
+        """``error``, saying why earlier attempts failed when the call was retried."""
+        if self.last is None:
+            return error
+        return DeadlineExceeded(
+            f"{error.message} (after {self.retries} retries; the last failed attempt: {self.last})"
+        )
+
 
 def call(what: str, attempt: Callable[[float], T], *, timeout: float, idempotent: bool, policy: RetryPolicy) -> T:
     """Runs ``attempt(seconds_left)``; retries an idempotent one that raised Unavailable."""
@@ -88,6 +105,8 @@ def call(what: str, attempt: Callable[[float], T], *, timeout: float, idempotent
             if not idempotent:
                 raise
             time.sleep(attempts.next_pause(e))
+        except DeadlineExceeded as e:
+            raise attempts.timed_out(e) from None
 
 
 async def call_async(
@@ -107,3 +126,5 @@ async def call_async(
             if not idempotent:
                 raise
             await asyncio.sleep(attempts.next_pause(e))
+        except DeadlineExceeded as e:
+            raise attempts.timed_out(e) from None
