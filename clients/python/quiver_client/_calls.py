@@ -40,7 +40,7 @@ __all__ = ["Call", "make_stubs"]
 
 T = TypeVar("T")
 
-_STUBS = {
+_STUBS: Dict[str, Callable[[Any], Any]] = {
     "registry": registry_pb2_grpc.RegistryServiceStub,
     "online": online_pb2_grpc.OnlineServiceStub,
     "materialize": materialize_pb2_grpc.MaterializeServiceStub,
@@ -260,4 +260,3 @@ def history() -> Call[List[RegistryVersion]]:
 def current_version(versions: List[RegistryVersion]) -> int:
     """The current registry version of a history (0 for an empty registry)."""
     return versions[-1].version if versions else 0
-

@@ -172,7 +172,9 @@ class Client(ClientBase):
 
     # ---- push -----------------------------------------------------------------------------
 
-    def push(self, feature_view: str, data: TableLike, *, to: str = "online", timeout: Optional[float] = None) -> PushResult:
+    def push(
+        self, feature_view: str, data: TableLike, *, to: str = "online", timeout: Optional[float] = None
+    ) -> PushResult:
         """Writes rows computed elsewhere to a feature view's stores. Never retried.
 
         Args:

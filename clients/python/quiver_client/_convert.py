@@ -32,12 +32,13 @@ def to_arrow(data: TableLike, what: str) -> pa.Table:
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
     module = type(data).__module__.split(".")[0]
+    frame: Any = data  # pandas and polars are optional: recognised by module, not imported
     if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
+        return pa.Table.from_pandas(frame, preserve_index=False)
     if module == "polars":
-        if type(data).__name__ == "LazyFrame":
-            data = data.collect()
-        return data.to_arrow()
+        if type(frame).__name__ == "LazyFrame":
+            frame = frame.collect()
+        return frame.to_arrow()
     if isinstance(data, Mapping):
         try:
             return pa.table({str(k): v for k, v in data.items()})
@@ -54,7 +55,8 @@ def to_ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def _key_value(v: Any, arrow_type: pa.DataType, column: str) -> types_pb2.Value:
@@ -146,4 +148,3 @@ def column_to_arrow(values: Sequence[types_pb2.Value]) -> pa.Array:
     no value at all is of Arrow type null)."""
     arrow_type = _arrow_type(values)
     return pa.array([_raw(v) for v in values], type=arrow_type)
-

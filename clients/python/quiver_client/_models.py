@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 from ._proto.quiver.v1 import materialize_pb2, push_pb2, registry_pb2, types_pb2
 from ._time import optional_time
@@ -40,8 +40,8 @@ class Field:
         return cls(name=f.name, dtype=f.dtype, description=f.description)
 
 
-def _fields(fields: "object") -> Tuple[Field, ...]:
-    return tuple(Field._from_pb(f) for f in fields)  # type: ignore[attr-defined]
+def _fields(fields: Iterable[types_pb2.Field]) -> Tuple[Field, ...]:
+    return tuple(Field._from_pb(f) for f in fields)
 
 
 @dataclass(frozen=True)
@@ -247,8 +247,8 @@ class PushResult:
         )
 
 
-def _state_name(enum: "object", value: int, prefix: str) -> str:
-    name: str = enum.Name(value)  # type: ignore[attr-defined]
+def _state_name(enum: Any, value: int, prefix: str) -> str:
+    name: str = enum.Name(value)
     return name[len(prefix) :] if name.startswith(prefix) else name
 
 

@@ -21,7 +21,9 @@ def _views_done(status: JobStatus) -> int:
 
 
 def _summary(status: JobStatus) -> str:
-    rows = f"{status.rows_done:,}/{status.rows_expected:,} rows" if status.rows_expected else f"{status.rows_done:,} rows"
+    rows = (
+        f"{status.rows_done:,}/{status.rows_expected:,} rows" if status.rows_expected else f"{status.rows_done:,} rows"
+    )
     return f"{status.state.lower()}, {_views_done(status)}/{len(status.views)} views, {rows}"
 
 

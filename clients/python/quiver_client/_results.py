@@ -43,7 +43,7 @@ class OnlineFeatures:
         self.registry_version: int = response.registry_version
 
     def __len__(self) -> int:
-        return self._entities.num_rows
+        return int(self._entities.num_rows)
 
     def __repr__(self) -> str:
         return f"OnlineFeatures(rows={len(self)}, features={self.feature_names})"
@@ -103,7 +103,7 @@ class TrainingSet:
         self._table = table
         self.ticket: str = ticket
         self.manifest: Dict[str, Any] = manifest
-        self.rows: int = table.num_rows
+        self.rows: int = int(table.num_rows)
 
     def __len__(self) -> int:
         return self.rows
@@ -122,8 +122,7 @@ class TrainingSet:
 
     def to_polars(self) -> "polars.DataFrame":
         """The training set as a polars DataFrame (needs the ``polars`` extra)."""
-        polars = _need("polars", "polars")
-        frame: "polars.DataFrame" = polars.from_arrow(self._table)
+        frame: polars.DataFrame = _need("polars", "polars").from_arrow(self._table)
         return frame
 
     def manifest_json(self) -> str:

@@ -90,9 +90,7 @@ class _Attempts:
         """``error``, saying why earlier attempts failed when the call was retried."""
         if self.last is None:
             return error
-        return DeadlineExceeded(
-            f"{error.message} (after {self.retries} retries; the last failed attempt: {self.last})"
-        )
+        return DeadlineExceeded(f"{error.message} (after {self.retries} retries; the last failed attempt: {self.last})")
 
 
 def call(what: str, attempt: Callable[[float], T], *, timeout: float, idempotent: bool, policy: RetryPolicy) -> T:

@@ -143,4 +143,3 @@ def test_tokens_with_enough_rights_work_and_own_their_training_sets(auth_project
         # Another token's ticket is as unknown as a made-up one.
         with pytest.raises(NotFound):
             admin.get_training_set(ts.ticket)
-

@@ -3,54 +3,16 @@ same spine."""
 
 from __future__ import annotations
 
-import random
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
-import pyarrow.parquet as pq
 import pytest
 
+from helpers import SPINE, assert_same_cells, cli_training_set
 from quiver_client import Client, InvalidArgument, NotFound
-
-
-def make_spine(rows: int = 300, seed: int = 7) -> pa.Table:
-    """Drivers and customers (some unknown) at times across the sample lake's week."""
-    rng = random.Random(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    drivers = [rng.choice([*range(1001, 1101), 7, 9999]) for _ in range(rows)]
-    customers = [rng.choice([*range(2001, 2501), 1]) for _ in range(rows)]
-    times = [start + timedelta(seconds=rng.randrange(0, 8 * 24 * 3600)) for _ in range(rows)]
-    return pa.table(
-        {
-            "driver_id": pa.array(drivers, pa.int64()),
-            "customer_id": pa.array(customers, pa.int64()),
-            "event_timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
-            "label": pa.array([f"row{i}" if i % 5 else None for i in range(rows)], pa.string()),
-        }
-    )
-
-
-def cli_training_set(project: Any, spine: pa.Table, name: str, *args: str) -> pa.Table:
-    path = Path(project.root) / f"{name}.parquet"
-    pq.write_table(spine, path)
-    out = Path(project.root) / f"{name}.out.parquet"
-    project.cli("historical", "--entities", str(path), "--out", str(out), "--overwrite", *args)
-    return pq.read_table(out)
-
-
-def assert_same_cells(got: pa.Table, want: pa.Table) -> None:
-    assert got.column_names == want.column_names
-    assert got.num_rows == want.num_rows
-    for name in want.column_names:
-        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
-
-
-SPINE = make_spine()
 
 
 @pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
@@ -128,4 +90,3 @@ def test_refused_spines_and_unknown_features(client: Client) -> None:
         client.get_historical_features(SPINE, service="no_such_service")
     with pytest.raises(NotFound, match="ticket"):
         client.get_training_set("ts-00000000000000000000000000000000")
-

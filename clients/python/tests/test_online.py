@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import struct
 from datetime import datetime, timezone
-from typing import Any, Dict, List
+from typing import Any
 
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
 
+from helpers import AT, RANKING, cli_online, same_value
 from quiver_client import Client, InvalidArgument
-
-AT = "2026-01-07T23:00:00Z"
-RANKING = [
-    "driver_stats:conv_rate",
-    "driver_stats:acc_rate",
-    "driver_stats:avg_daily_trips",
-    "customer_profile:current_balance",
-    "customer_profile:avg_passenger_count",
-]
-
-
-def as_float32(x: float) -> float:
-    return float(struct.unpack("f", struct.pack("f", x))[0])
-
-
-def same_value(client_value: Any, cli_value: Any) -> bool:
-    if isinstance(client_value, float) and isinstance(cli_value, (int, float)):
-        return as_float32(client_value) == as_float32(float(cli_value)) or client_value == cli_value
-    if isinstance(client_value, list) and isinstance(cli_value, list):
-        return len(client_value) == len(cli_value) and all(map(same_value, client_value, cli_value))
-    return bool(client_value == cli_value)
-
-
-def cli_online(project: Any, refs: List[str], rows: List[Dict[str, Any]], at: str) -> List[Dict[str, Any]]:
-    args = ["--json", "online", "--features", ",".join(refs), "--at", at]
-    for row in rows:
-        args += ["--entity", ",".join(f"{k}={v}" for k, v in row.items())]
-    results: List[Dict[str, Any]] = json.loads(project.cli(*args).stdout)["results"]
-    return results
 
 
 def test_service_read_has_each_status_and_matches_the_cli(client: Client, project: Any) -> None:

@@ -8,23 +8,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from quiver_client import Client, InvalidArgument, JobStatus, NotFound
-from quiver_client import _progress
-
-
-def driver_rows(driver_id: int, conv_rate: float, when: datetime) -> pa.Table:
-    return pa.table(
-        {
-            "driver_id": pa.array([driver_id], pa.int64()),
-            "event_timestamp": pa.array([when], pa.timestamp("us", tz="UTC")),
-            "conv_rate": pa.array([conv_rate], pa.float32()),
-            "acc_rate": pa.array([0.5], pa.float32()),
-            "avg_daily_trips": pa.array([12], pa.int64()),
-        }
-    )
+from helpers import driver_rows
+from quiver_client import Client, InvalidArgument, JobStatus, NotFound, _progress
 
 
 def test_push_online_then_read(client: Client) -> None:

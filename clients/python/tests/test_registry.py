@@ -103,4 +103,3 @@ def test_a_registry_version_can_be_read_back(client: Client) -> None:
     assert len(first) == 7
     with pytest.raises(NotFound):
         client.list_feature_views(registry_version=10_000)
-
