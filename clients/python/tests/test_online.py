@@ -20,7 +20,7 @@ def test_service_read_has_each_status_and_matches_the_cli(client: Client, projec
     entities = {"driver_id": [1001, 1050, 999999], "customer_id": [2001, 2002, 2999]}
     r = client.get_online_features(service="ride_ranking_v1", entities=entities, at=AT)
     assert r.feature_names == RANKING
-    assert r.registry_version == 1
+    assert r.registry_version >= 1  # other tests apply new versions
     assert len(r) == 3
     values, statuses, times = r.to_dict(), r.statuses(), r.event_timestamps()
     assert values["driver_id"] == [1001, 1050, 999999]

@@ -175,3 +175,12 @@ def test_definitions_folders_are_read_like_the_server_reads_them(tmp_path: Path)
     (tmp_path / "notes.txt").write_text("x")
     docs = _definitions.read_documents(tmp_path)
     assert [(d.name, d.content) for d in docs] == [("a.yml", "a"), ("b.yaml", "b"), ("sub/c.yaml", "c")]
+
+
+def test_the_package_ships_its_stubs_and_type_information() -> None:
+    import quiver_client
+
+    root = Path(quiver_client.__file__).parent
+    assert (root / "py.typed").is_file()
+    assert (root / "_proto" / "quiver" / "v1" / "online_pb2.pyi").is_file()
+    assert (root / "_proto" / "quiver" / "v1" / "online_pb2_grpc.py").is_file()
