@@ -147,9 +147,21 @@ def from_rpc_error(error: grpc.RpcError) -> QuiverError:
 # pyarrow.flight folds several gRPC codes into one Arrow status (ABORTED, DATA_LOSS -> IOError;
 # RESOURCE_EXHAUSTED, FAILED_PRECONDITION -> Invalid), but its text keeps the real code:
 # "Flight returned <kind> error, with message: <server message>. gRPC client debug context:
-# <CODE>:...".
-_FLIGHT_CODE = re.compile(r"gRPC client debug context: ([A-Z_]+):")
+# <CODE>:..." (recent gRPC) or "... debug context: UNKNOWN:Error received from peer ...
+# {..., grpc_status:5, ...}" (the older gRPC inside pyarrow 16).
+_FLIGHT_STATUS_NUMBER = re.compile(r"grpc_status:(\d+)")
+_FLIGHT_STATUS_NAME = re.compile(r"gRPC client debug context: ([A-Z_]+):")
 _FLIGHT_MESSAGE = re.compile(r"with message: (.*?)\. gRPC client debug context:", re.DOTALL)
+_CODE_BY_NUMBER: Dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _flight_code_in_text(text: str) -> Optional[grpc.StatusCode]:
+    number = _FLIGHT_STATUS_NUMBER.search(text)
+    if number:
+        return _CODE_BY_NUMBER.get(int(number.group(1)))
+    name = _FLIGHT_STATUS_NAME.search(text)
+    code = _CODE_BY_NAME.get(name.group(1)) if name else None
+    return None if code == grpc.StatusCode.UNKNOWN else code
 
 
 def _flight_code_by_type(error: BaseException) -> grpc.StatusCode:
@@ -176,9 +188,6 @@ def _flight_code_by_type(error: BaseException) -> grpc.StatusCode:
 def from_flight_error(error: BaseException) -> QuiverError:
     """An error raised by ``pyarrow.flight`` as a :class:`QuiverError`."""
     text = str(error)
-    named = _FLIGHT_CODE.search(text)
-    code = _CODE_BY_NAME.get(named.group(1)) if named else None
-    if code is None:
-        code = _flight_code_by_type(error)
+    code = _flight_code_in_text(text) or _flight_code_by_type(error)
     said = _FLIGHT_MESSAGE.search(text)
     return error_for(code, said.group(1) if said else text)

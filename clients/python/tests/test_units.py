@@ -136,6 +136,11 @@ def test_flight_errors_keep_the_grpc_code_and_the_servers_message() -> None:
     )
     e = _errors.from_flight_error(pa.ArrowInvalid(text))
     assert type(e) is ResourceExhausted and e.message == "a limit. of 8 uploads"
+    older = (
+        "Flight returned not found error, with message: no such ticket. gRPC client debug context: "
+        'UNKNOWN:Error received from peer ipv4:127.0.0.1:1 {grpc_status:10, grpc_message:"stale"}. Client context: OK'
+    )
+    assert type(_errors.from_flight_error(pa.ArrowKeyError(older))) is Conflict  # the number wins
     plain = _errors.from_flight_error(flight.FlightUnavailableError("connection refused"))
     assert type(plain) is Unavailable and plain.message == "connection refused"
     assert type(_errors.from_flight_error(pa.ArrowKeyError("no ticket"))) is NotFound
