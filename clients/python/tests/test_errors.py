@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
+from pathlib import Path
 from typing import Callable
 
 import grpc
@@ -143,3 +145,20 @@ def test_tokens_with_enough_rights_work_and_own_their_training_sets(auth_project
         # Another token's ticket is as unknown as a made-up one.
         with pytest.raises(NotFound):
             admin.get_training_set(ts.ticket)
+
+
+def test_tls_for_grpc_and_flight(new_project: Callable[..., QuiverProject], tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    p = new_project(serve_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    with Client(f"grpc+tls://{p.addr}", root_certificates=cert.read_bytes()) as c:
+        assert len(c.list_feature_views()) == 7
+        assert c.get_historical_features(SPINE, features=["driver_stats:conv_rate"]).rows == 2
+    with Client(p.addr, timeout=2) as plain:  # a TLS port refuses clear text
+        with pytest.raises((Unavailable, DeadlineExceeded)):
+            plain.history()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from helpers import driver_rows
-from quiver_client import Client, InvalidArgument, JobStatus, NotFound, _progress
+from quiver_client import Client, InvalidArgument, JobFailed, JobStatus, NotFound, _progress
 
 
 def test_push_online_then_read(client: Client) -> None:
@@ -92,3 +92,16 @@ def test_incremental_materialization_with_plain_progress_lines(client: Client, m
 def test_an_unknown_job_is_not_found(client: Client) -> None:
     with pytest.raises(NotFound):
         client.get_materialization("mat-no-such-job")
+
+
+def test_a_failed_job_raises_job_failed(new_project: Any) -> None:
+    p = new_project()
+    for f in (p.root / "lake" / "zone_demand").glob("*.csv"):
+        f.rename(p.root / f.name)  # the view's source now matches no file
+    with Client(p.addr) as c:
+        job = c.materialize("2026-01-01", "2026-01-08", views=["zone_demand"])
+        with pytest.raises(JobFailed, match="zone_demand") as e:
+            job.wait(poll_interval=0.1)
+        assert e.value.job.state == "FAILED"
+        status = job.wait(raise_on_failure=False)
+        assert status.state == "FAILED" and status.views[0].state == "FAILED" and status.views[0].message
