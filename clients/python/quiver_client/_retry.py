@@ -19,8 +19,8 @@ T = TypeVar("T")
 
 log = logging.getLogger("quiver_client")
 
-# A retry is not started when less than this is left of the deadline.
-_MIN_ATTEMPT_SECONDS = 0.01
+# A retry is not started when less than this would be left of the deadline for it.
+_MIN_ATTEMPT_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ class RetryPolicy:
 
     The n-th pause (from 0) is uniformly random in ``[0, min(max_backoff,
     initial_backoff * multiplier ** n)]`` seconds ("full jitter"). Retries stop when the
-    call's timeout would pass, or after ``max_attempts`` attempts; the last UNAVAILABLE
-    error is raised then. ``RetryPolicy(max_attempts=1)`` turns retries off.
+    call's timeout would pass (the last pause is shortened to leave time for a last attempt),
+    or after ``max_attempts`` attempts; the last UNAVAILABLE error is raised then.
+    ``RetryPolicy(max_attempts=1)`` turns retries off.
 
     Attributes:
         initial_backoff: the cap of the first pause, in seconds.
@@ -68,14 +69,17 @@ class _Attempts:
         return left
 
     def next_pause(self, error: Unavailable) -> float:
-        """The pause before the next attempt, or raises ``error`` when none fits."""
+        """The pause before the next attempt, or raises ``error`` when no attempt fits
+        before the deadline any more. A pause that would end too late is shortened, so the
+        last attempt is made just before the deadline."""
         self.last = error
         limit = self.policy.max_attempts
         if limit is not None and self.retries + 1 >= limit:
             raise error
-        pause = self.policy.pause(self.retries)
-        if time.monotonic() + pause + _MIN_ATTEMPT_SECONDS >= self.deadline:
+        latest = self.deadline - _MIN_ATTEMPT_SECONDS - time.monotonic()
+        if latest <= 0:
             raise error
+        pause = min(self.policy.pause(self.retries), latest)
         self.retries += 1
         log.info(
             "retrying %s after UNAVAILABLE (retry %d, in %.3fs): %s",

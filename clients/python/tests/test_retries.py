@@ -95,7 +95,8 @@ def test_a_read_gives_up_with_unavailable_when_the_server_stays_down(
         started = time.monotonic()
         with pytest.raises(Unavailable):
             c.history(timeout=1.5)
-        assert 0.5 < time.monotonic() - started < 3.0
+        # Retried until just before the timeout.
+        assert 1.3 < time.monotonic() - started < 3.0
         # A training set download (DoGet) is a read too.
         with pytest.raises(Unavailable):
             c.get_training_set("ts-00000000000000000000000000000000", timeout=1.5)
