@@ -1,6 +1,6 @@
 """Conversions between what users hand over (dicts of columns, pandas and polars
 DataFrames, pyarrow Tables) and the wire: Arrow IPC for row data, typed ``Value`` messages
-for online entity keys and answers."""
+for online entity keys."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import pyarrow.types as pat
 
 from ._errors import InvalidArgument
 from ._proto.quiver.v1 import types_pb2
-from ._time import ns_to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     import pandas
     import polars
 
-__all__ = ["TableLike", "to_arrow", "to_ipc", "entity_columns", "value_to_python", "column_to_arrow"]
+__all__ = ["TableLike", "to_arrow", "to_ipc", "entity_columns"]
 
 TableLike = Union["pa.Table", "pa.RecordBatch", "pandas.DataFrame", "polars.DataFrame", Mapping[str, Sequence[Any]]]
 """Rows: a pyarrow Table or RecordBatch, a pandas or polars DataFrame, or a mapping of
@@ -95,56 +94,3 @@ def entity_columns(table: pa.Table) -> Dict[str, types_pb2.RepeatedValue]:
     return columns
 
 
-def value_to_python(v: types_pb2.Value) -> Any:
-    """A wire value as Python: None for null, a UTC datetime for a timestamp, a list for a
-    list value, else the int, float, str, bytes or bool."""
-    kind = v.WhichOneof("kind")
-    if kind is None:
-        return None
-    if kind == "list_value":
-        return [value_to_python(x) for x in v.list_value.values]
-    if kind == "timestamp_ns_value":
-        return ns_to_datetime(v.timestamp_ns_value)
-    return getattr(v, kind)
-
-
-_ARROW_TYPE_OF_KIND = {
-    "bool_value": pa.bool_(),
-    "int32_value": pa.int32(),
-    "int64_value": pa.int64(),
-    "float_value": pa.float32(),
-    "double_value": pa.float64(),
-    "string_value": pa.string(),
-    "bytes_value": pa.binary(),
-    "timestamp_ns_value": pa.timestamp("ns", tz="UTC"),
-}
-
-
-def _arrow_type(values: Sequence[types_pb2.Value]) -> pa.DataType:
-    """The Arrow type of a column of wire values: from the first non-null value's kind."""
-    for v in values:
-        kind = v.WhichOneof("kind")
-        if kind is None:
-            continue
-        if kind == "list_value":
-            elements = [e for x in values if x.WhichOneof("kind") == "list_value" for e in x.list_value.values]
-            return pa.list_(_arrow_type(elements))
-        return _ARROW_TYPE_OF_KIND[kind]
-    return pa.null()
-
-
-def _raw(v: types_pb2.Value) -> Any:
-    """A wire value as Arrow takes it (timestamps as integer nanoseconds)."""
-    kind = v.WhichOneof("kind")
-    if kind is None:
-        return None
-    if kind == "list_value":
-        return [_raw(x) for x in v.list_value.values]
-    return getattr(v, kind)
-
-
-def column_to_arrow(values: Sequence[types_pb2.Value]) -> pa.Array:
-    """A column of wire values as an Arrow array typed by the values' kinds (a column with
-    no value at all is of Arrow type null)."""
-    arrow_type = _arrow_type(values)
-    return pa.array([_raw(v) for v in values], type=arrow_type)

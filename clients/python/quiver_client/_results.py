@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import pyarrow as pa
 
-from ._convert import column_to_arrow, value_to_python
 from ._proto.quiver.v1 import online_pb2
 from ._time import optional_time
 
@@ -38,9 +37,11 @@ class OnlineFeatures:
 
     def __init__(self, entities: pa.Table, response: online_pb2.GetOnlineFeaturesResponse) -> None:
         self._entities = entities
-        self._response = response
         self.feature_names: List[str] = list(response.feature_names)
         self.registry_version: int = response.registry_version
+        # Asked for as one Arrow record batch: per feature its values (declared type),
+        # ``:status`` and ``:event_timestamp`` columns.
+        self._batch: pa.Table = pa.ipc.open_stream(response.arrow_ipc).read_all()
 
     def __len__(self) -> int:
         return int(self._entities.num_rows)
@@ -55,31 +56,34 @@ class OnlineFeatures:
         """Entity columns and feature values as lists; None where a feature has no value
         (status ``NULL_VALUE``, ``NOT_FOUND`` or ``OUTSIDE_MAX_AGE``)."""
         out = self._entity_dict()
-        for name, column in zip(self.feature_names, self._response.results):
-            out[name] = [value_to_python(v) for v in column.values]
+        for name in self.feature_names:
+            column = self._batch.column(name)
+            if pa.types.is_timestamp(column.type):
+                out[name] = [optional_time(ns) for ns in column.cast(pa.int64()).fill_null(0).to_pylist()]
+            else:
+                out[name] = column.to_pylist()
         return out
 
     def statuses(self) -> Dict[str, List[str]]:
         """Per feature, the status of each value: ``PRESENT``, ``NULL_VALUE``,
         ``NOT_FOUND`` or ``OUTSIDE_MAX_AGE``."""
-        name = online_pb2.FeatureStatus.Name
-        return {f: [name(s) for s in column.statuses] for f, column in zip(self.feature_names, self._response.results)}
+        return {f: [str(s) for s in self._batch.column(f"{f}:status").to_pylist()] for f in self.feature_names}
 
     def event_timestamps(self) -> Dict[str, List[Optional[datetime]]]:
         """Per feature, the event time (UTC) of the row each value came from; None when
         nothing was found."""
-        return {
-            f: [optional_time(ns) for ns in column.event_timestamps_ns]
-            for f, column in zip(self.feature_names, self._response.results)
-        }
+        out: Dict[str, List[Optional[datetime]]] = {}
+        for f in self.feature_names:
+            times = self._batch.column(f"{f}:event_timestamp").cast(pa.int64()).fill_null(0).to_pylist()
+            out[f] = [optional_time(ns) for ns in times]
+        return out
 
     def to_arrow(self) -> pa.Table:
-        """A pyarrow Table: the entity columns, then each feature typed as its values are
-        (``float32``, ``int64``, ``list<float32>``, timestamps in ns UTC, ...; a feature with
-        no value in any row has Arrow type ``null``)."""
+        """A pyarrow Table: the entity columns, then each feature in its declared type
+        (``float32``, ``int64``, ``list<float32>``, timestamps in ns UTC, ...)."""
         table = self._entities
-        for name, column in zip(self.feature_names, self._response.results):
-            table = table.append_column(name, column_to_arrow(column.values))
+        for name in self.feature_names:
+            table = table.append_column(name, self._batch.column(name))
         return table
 
     def to_pandas(self) -> "pandas.DataFrame":

@@ -126,10 +126,12 @@ def test_results_as_arrow_and_pandas(client: Client) -> None:
     assert frame["driver_stats:conv_rate"].isna().tolist() == [False, True]
 
 
-def test_a_feature_without_any_value_is_an_arrow_null_column(client: Client) -> None:
-    # The answer carries no dtypes, only typed values: with no value there is no type.
+def test_a_feature_without_any_value_keeps_its_declared_type(client: Client) -> None:
+    # The Arrow answer carries each feature's declared type, values or not.
     r = client.get_online_features(features=["driver_stats:conv_rate"], entities={"driver_id": [424242]})
-    assert r.to_arrow().schema.field("driver_stats:conv_rate").type == pa.null()
+    assert r.to_arrow().schema.field("driver_stats:conv_rate").type == pa.float32()
+    assert r.to_dict()["driver_stats:conv_rate"] == [None]
+    assert r.statuses()["driver_stats:conv_rate"] == ["NOT_FOUND"]
 
 
 def test_naming_features_twice_or_not_at_all_is_refused_before_sending(client: Client) -> None:

@@ -158,18 +158,6 @@ def test_entity_columns_are_typed_wire_values() -> None:
         _convert.to_arrow([1, 2], "entities")  # type: ignore[arg-type]
 
 
-def test_wire_values_to_python_and_arrow() -> None:
-    values = [
-        types_pb2.Value(list_value=types_pb2.ValueList(values=[types_pb2.Value(float_value=0.5)])),
-        types_pb2.Value(),
-    ]
-    assert [_convert.value_to_python(v) for v in values] == [[0.5], None]
-    assert _convert.column_to_arrow(values).type == pa.list_(pa.float32())
-    stamp = types_pb2.Value(timestamp_ns_value=JAN1)
-    assert _convert.value_to_python(stamp) == datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert _convert.column_to_arrow([stamp]).type == pa.timestamp("ns", tz="UTC")
-
-
 def test_definitions_folders_are_read_like_the_server_reads_them(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / ".hidden").mkdir()

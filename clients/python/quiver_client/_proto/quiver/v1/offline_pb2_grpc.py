@@ -48,7 +48,8 @@ class OfflineServiceServicer:
         """Streams the spine's rows, each with the features as they were at its timestamp. The
         stream is the Arrow IPC chunks (concatenated in order they form one Arrow IPC stream),
         then one manifest message. Bad spine (missing join key or timestamp column, wrong key
-        type) or unknown feature: INVALID_ARGUMENT, before any chunk is sent.
+        type): INVALID_ARGUMENT; unknown view, feature or feature service: NOT_FOUND naming it
+        (with the closest name); both before any chunk is sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from quiver_client._proto.quiver.v1 import types_pb2 as quiver_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16quiver/v1/online.proto\x12\tquiver.v1\x1a\x15quiver/v1/types.proto\"\x88\x02\n\x18GetOnlineFeaturesRequest\x12*\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32\x16.quiver.v1.FeatureListH\x00\x12\x19\n\x0f\x66\x65\x61ture_service\x18\x02 \x01(\tH\x00\x12\x43\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\x31.quiver.v1.GetOnlineFeaturesRequest.EntitiesEntry\x12\r\n\x05\x61t_ns\x18\x04 \x01(\x03\x1aI\n\rEntitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.quiver.v1.RepeatedValue:\x02\x38\x01\x42\x06\n\x04kind\"z\n\rFeatureColumn\x12 \n\x06values\x18\x01 \x03(\x0b\x32\x10.quiver.v1.Value\x12*\n\x08statuses\x18\x02 \x03(\x0e\x32\x18.quiver.v1.FeatureStatus\x12\x1b\n\x13\x65vent_timestamps_ns\x18\x03 \x03(\x03\"w\n\x19GetOnlineFeaturesResponse\x12\x15\n\rfeature_names\x18\x01 \x03(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.quiver.v1.FeatureColumn\x12\x18\n\x10registry_version\x18\x03 \x01(\x04*p\n\rFeatureStatus\x12\x1e\n\x1a\x46\x45\x41TURE_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PRESENT\x10\x01\x12\x0e\n\nNULL_VALUE\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x12\x13\n\x0fOUTSIDE_MAX_AGE\x10\x04\x32o\n\rOnlineService\x12^\n\x11GetOnlineFeatures\x12#.quiver.v1.GetOnlineFeaturesRequest\x1a$.quiver.v1.GetOnlineFeaturesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16quiver/v1/online.proto\x12\tquiver.v1\x1a\x15quiver/v1/types.proto\"\x97\x02\n\x18GetOnlineFeaturesRequest\x12*\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32\x16.quiver.v1.FeatureListH\x00\x12\x19\n\x0f\x66\x65\x61ture_service\x18\x02 \x01(\tH\x00\x12\x43\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\x31.quiver.v1.GetOnlineFeaturesRequest.EntitiesEntry\x12\r\n\x05\x61t_ns\x18\x04 \x01(\x03\x12\r\n\x05\x61rrow\x18\x05 \x01(\x08\x1aI\n\rEntitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.quiver.v1.RepeatedValue:\x02\x38\x01\x42\x06\n\x04kind\"z\n\rFeatureColumn\x12 \n\x06values\x18\x01 \x03(\x0b\x32\x10.quiver.v1.Value\x12*\n\x08statuses\x18\x02 \x03(\x0e\x32\x18.quiver.v1.FeatureStatus\x12\x1b\n\x13\x65vent_timestamps_ns\x18\x03 \x03(\x03\"\x8a\x01\n\x19GetOnlineFeaturesResponse\x12\x15\n\rfeature_names\x18\x01 \x03(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.quiver.v1.FeatureColumn\x12\x18\n\x10registry_version\x18\x03 \x01(\x04\x12\x11\n\tarrow_ipc\x18\x04 \x01(\x0c*p\n\rFeatureStatus\x12\x1e\n\x1a\x46\x45\x41TURE_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PRESENT\x10\x01\x12\x0e\n\nNULL_VALUE\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x12\x13\n\x0fOUTSIDE_MAX_AGE\x10\x04\x32o\n\rOnlineService\x12^\n\x11GetOnlineFeatures\x12#.quiver.v1.GetOnlineFeaturesRequest\x1a$.quiver.v1.GetOnlineFeaturesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._loaded_options = None
   _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._serialized_options = b'8\001'
-  _globals['_FEATURESTATUS']._serialized_start=572
-  _globals['_FEATURESTATUS']._serialized_end=684
+  _globals['_FEATURESTATUS']._serialized_start=607
+  _globals['_FEATURESTATUS']._serialized_end=719
   _globals['_GETONLINEFEATURESREQUEST']._serialized_start=61
-  _globals['_GETONLINEFEATURESREQUEST']._serialized_end=325
-  _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._serialized_start=244
-  _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._serialized_end=317
-  _globals['_FEATURECOLUMN']._serialized_start=327
-  _globals['_FEATURECOLUMN']._serialized_end=449
-  _globals['_GETONLINEFEATURESRESPONSE']._serialized_start=451
-  _globals['_GETONLINEFEATURESRESPONSE']._serialized_end=570
-  _globals['_ONLINESERVICE']._serialized_start=686
-  _globals['_ONLINESERVICE']._serialized_end=797
+  _globals['_GETONLINEFEATURESREQUEST']._serialized_end=340
+  _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._serialized_start=259
+  _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._serialized_end=332
+  _globals['_FEATURECOLUMN']._serialized_start=342
+  _globals['_FEATURECOLUMN']._serialized_end=464
+  _globals['_GETONLINEFEATURESRESPONSE']._serialized_start=467
+  _globals['_GETONLINEFEATURESRESPONSE']._serialized_end=605
+  _globals['_ONLINESERVICE']._serialized_start=721
+  _globals['_ONLINESERVICE']._serialized_end=832
 # @@protoc_insertion_point(module_scope)

@@ -22,7 +22,7 @@ NOT_FOUND: FeatureStatus
 OUTSIDE_MAX_AGE: FeatureStatus
 
 class GetOnlineFeaturesRequest(_message.Message):
-    __slots__ = ("features", "feature_service", "entities", "at_ns")
+    __slots__ = ("features", "feature_service", "entities", "at_ns", "arrow")
     class EntitiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -34,11 +34,13 @@ class GetOnlineFeaturesRequest(_message.Message):
     FEATURE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_FIELD_NUMBER: _ClassVar[int]
     AT_NS_FIELD_NUMBER: _ClassVar[int]
+    ARROW_FIELD_NUMBER: _ClassVar[int]
     features: _types_pb2.FeatureList
     feature_service: str
     entities: _containers.MessageMap[str, _types_pb2.RepeatedValue]
     at_ns: int
-    def __init__(self, features: _Optional[_Union[_types_pb2.FeatureList, _Mapping]] = ..., feature_service: _Optional[str] = ..., entities: _Optional[_Mapping[str, _types_pb2.RepeatedValue]] = ..., at_ns: _Optional[int] = ...) -> None: ...
+    arrow: bool
+    def __init__(self, features: _Optional[_Union[_types_pb2.FeatureList, _Mapping]] = ..., feature_service: _Optional[str] = ..., entities: _Optional[_Mapping[str, _types_pb2.RepeatedValue]] = ..., at_ns: _Optional[int] = ..., arrow: _Optional[bool] = ...) -> None: ...
 
 class FeatureColumn(_message.Message):
     __slots__ = ("values", "statuses", "event_timestamps_ns")
@@ -51,11 +53,13 @@ class FeatureColumn(_message.Message):
     def __init__(self, values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ..., statuses: _Optional[_Iterable[_Union[FeatureStatus, str]]] = ..., event_timestamps_ns: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetOnlineFeaturesResponse(_message.Message):
-    __slots__ = ("feature_names", "results", "registry_version")
+    __slots__ = ("feature_names", "results", "registry_version", "arrow_ipc")
     FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
     feature_names: _containers.RepeatedScalarFieldContainer[str]
     results: _containers.RepeatedCompositeFieldContainer[FeatureColumn]
     registry_version: int
-    def __init__(self, feature_names: _Optional[_Iterable[str]] = ..., results: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., registry_version: _Optional[int] = ...) -> None: ...
+    arrow_ipc: bytes
+    def __init__(self, feature_names: _Optional[_Iterable[str]] = ..., results: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., registry_version: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...

@@ -45,8 +45,11 @@ class OnlineServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetOnlineFeatures(self, request, context):
-        """Unknown view or feature, a missing join key or a key of the wrong type: INVALID_ARGUMENT
-        naming it. Online store unreachable: UNAVAILABLE (retry later).
+        """Unknown view, feature or feature service: NOT_FOUND naming it (with the closest name).
+        A missing join key or a key of the wrong type: INVALID_ARGUMENT naming it. At most
+        10 000 entity rows and 32 key columns per call (INVALID_ARGUMENT beyond), and at most the
+        server's `--max-online-values` features x entity rows (RESOURCE_EXHAUSTED beyond).
+        Online store unreachable: UNAVAILABLE (retry later).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
