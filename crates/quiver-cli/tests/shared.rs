@@ -364,6 +364,39 @@ fn spine() -> datafusion::arrow::array::RecordBatch {
     .unwrap()
 }
 
+/// One driver_stats row as the push API takes it.
+fn push_batch(driver: i64, event: &str, trips: i64) -> datafusion::arrow::array::RecordBatch {
+    use datafusion::arrow::array::{Float32Array, Int64Array, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let us = chrono::DateTime::parse_from_rfc3339(event).unwrap().timestamp_micros();
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("conv_rate", DataType::Float32, true),
+        Field::new("acc_rate", DataType::Float32, true),
+        Field::new("avg_daily_trips", DataType::Int64, true),
+    ]));
+    datafusion::arrow::array::RecordBatch::try_new(
+        schema,
+        vec![
+            std::sync::Arc::new(Int64Array::from(vec![driver])),
+            std::sync::Arc::new(TimestampMicrosecondArray::from(vec![us]).with_timezone("UTC")),
+            std::sync::Arc::new(Float32Array::from(vec![0.5])),
+            std::sync::Arc::new(Float32Array::from(vec![0.25])),
+            std::sync::Arc::new(Int64Array::from(vec![trips])),
+        ],
+    )
+    .unwrap()
+}
+
+/// A batch as Arrow IPC stream bytes.
+fn ipc(batch: &datafusion::arrow::array::RecordBatch) -> Vec<u8> {
+    let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
+    w.write(batch).unwrap();
+    w.finish().unwrap();
+    w.into_inner().unwrap()
+}
+
 async fn put_spine(addr: &str) -> String {
     let mut flight = arrow_flight::FlightClient::new(channel(addr).await);
     let command = serde_json::json!({"features": ["driver_stats:conv_rate"]});
@@ -428,6 +461,60 @@ async fn two_servers_on_one_configuration_serve_each_others_training_sets_and_jo
     assert_eq!(done.views[0].rows_done, 5_000, "{done:?}");
     let listed = on_b.list(pb::ListMaterializationsRequest {}).await.unwrap().into_inner();
     assert!(listed.jobs.iter().any(|j| j.id == job.id), "{listed:?}");
+
+    // Rows pushed to the offline store (and online) through one replica are in the S3
+    // table for training sets and in Redis for online reads.
+    let pushed = push_batch(1001, "2026-01-07T23:59:59Z", 4242);
+    let reply = quiver_server::pb::push_service_client::PushServiceClient::new(channel(&a).await)
+        .push(pb::PushRequest {
+            feature_view: "driver_stats".into(),
+            arrow_ipc: ipc(&pushed),
+            to: pb::PushTarget::OnlineAndOffline as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reply.rows, reply.online_rows_written), (1, 1), "{reply:?}");
+    assert!(reply.offline_version.is_some(), "{reply:?}");
+    let online: serde_json::Value = serde_json::from_str(&p.ok(&[
+        "online",
+        "--features",
+        "driver_stats:avg_daily_trips",
+        "--entity",
+        "driver_id=1001",
+        "--at",
+        "2026-01-07T23:59:59Z",
+    ]))
+    .unwrap();
+    assert_eq!(online["results"][0]["features"]["driver_stats:avg_daily_trips"]["value"], 4242, "{online}");
+    std::fs::write(p.dir.join("late.csv"), "driver_id,event_timestamp\n1001,2026-01-07T23:59:59Z\n").unwrap();
+    p.ok(&[
+        "historical",
+        "--entities",
+        "late.csv",
+        "--features",
+        "driver_stats:avg_daily_trips",
+        "--out",
+        "late.parquet",
+    ]);
+    let ctx = datafusion::prelude::SessionContext::new();
+    let out = ctx
+        .read_parquet(p.dir.join("late.parquet").to_str().unwrap(), Default::default())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let trips = datafusion::arrow::compute::cast(
+        out[0].column_by_name("avg_daily_trips").unwrap(),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )
+    .unwrap();
+    assert_eq!(
+        datafusion::arrow::array::AsArray::as_primitive::<datafusion::arrow::datatypes::Int64Type>(&trips)
+            .value(0),
+        4242
+    );
 
     // A training set built on one replica is fetched from the other, until its ticket expires.
     let ticket = put_spine(&a).await;
