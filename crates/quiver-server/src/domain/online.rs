@@ -157,14 +157,14 @@ impl Project {
 /// The number of entity rows a request holds, checked before any row is built.
 fn entity_row_count(entities: &BTreeMap<String, Vec<Value>>) -> Result<usize> {
     if entities.len() > MAX_ENTITY_COLUMNS {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Limit(format!(
             "{} entity columns in one request; the limit is {MAX_ENTITY_COLUMNS}: send only join keys",
             entities.len()
         )));
     }
     let n = entities.values().map(Vec::len).max().unwrap_or(0);
     if n > MAX_ENTITY_ROWS {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Limit(format!(
             "{n} entity rows in one request; the limit is {MAX_ENTITY_ROWS}: split the request"
         )));
     }

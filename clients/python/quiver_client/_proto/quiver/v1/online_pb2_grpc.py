@@ -47,8 +47,8 @@ class OnlineServiceServicer:
     def GetOnlineFeatures(self, request, context):
         """Unknown view, feature or feature service: NOT_FOUND naming it (with the closest name).
         A missing join key or a key of the wrong type: INVALID_ARGUMENT naming it. At most
-        10 000 entity rows and 32 key columns per call (INVALID_ARGUMENT beyond), and at most the
-        server's `--max-online-values` features x entity rows (RESOURCE_EXHAUSTED beyond).
+        10 000 entity rows and 32 key columns per call, and at most the server's
+        `--max-online-values` features x entity rows: RESOURCE_EXHAUSTED naming the limit beyond.
         Online store unreachable: UNAVAILABLE (retry later).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
