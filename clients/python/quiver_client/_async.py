@@ -13,7 +13,7 @@ import pyarrow as pa
 from . import _calls, _retry
 from ._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, ClientBase
 from ._calls import Call
-from ._convert import TableLike
+from ._convert import TableLike, conform_to_view, to_arrow
 from ._definitions import Definitions
 from ._errors import from_rpc_error
 from ._flight import TrainingSets
@@ -141,10 +141,19 @@ class AsyncClient(ClientBase):
     # ---- push -----------------------------------------------------------------------------
 
     async def push(
-        self, feature_view: str, data: TableLike, *, to: str = "online", timeout: Optional[float] = None
+        self,
+        feature_view: str,
+        data: TableLike,
+        *,
+        to: str = "online",
+        cast: bool = True,
+        timeout: Optional[float] = None,
     ) -> PushResult:
         """See :meth:`quiver_client.Client.push`. Never retried."""
-        return await self._run(self._push_call(feature_view, data, to), timeout)
+        rows = to_arrow(data, "data")
+        if cast:
+            rows = conform_to_view(rows, await self.describe_feature_view(feature_view, timeout=timeout))
+        return await self._run(self._push_call(feature_view, rows, to), timeout)
 
     # ---- materialization ------------------------------------------------------------------
 

@@ -104,8 +104,8 @@ class ClientBase:
         return to_arrow(entity_df, "entity_df"), command
 
     @staticmethod
-    def _push_call(feature_view: str, data: TableLike, to: str) -> Call[PushResult]:
-        return _calls.push(feature_view, to_arrow(data, "data"), to)
+    def _push_call(feature_view: str, rows: pa.Table, to: str) -> Call[PushResult]:
+        return _calls.push(feature_view, rows, to)
 
     @staticmethod
     def _window_call(start: TimeLike, end: TimeLike, views: Optional[Sequence[str]]) -> Call[JobStatus]:

@@ -101,9 +101,7 @@ def online_features(
         else {"features": types_pb2.FeatureList(refs=selection["features"])}
     )
     # The Arrow answer: one record batch, decoded by pyarrow in C++, not value by value.
-    request = online_pb2.GetOnlineFeaturesRequest(
-        entities=entity_columns(entities), at_ns=at_ns, arrow=True, **kind
-    )
+    request = online_pb2.GetOnlineFeaturesRequest(entities=entity_columns(entities), at_ns=at_ns, arrow=True, **kind)
     return Call("online", "GetOnlineFeatures", request, lambda r: OnlineFeatures(entities, r), idempotent=True)
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from . import _calls, _retry
 from ._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, ClientBase
 from ._calls import Call
-from ._convert import TableLike
+from ._convert import TableLike, conform_to_view, to_arrow
 from ._definitions import Definitions
 from ._errors import from_rpc_error
 from ._flight import TrainingSets
@@ -173,7 +173,13 @@ class Client(ClientBase):
     # ---- push -----------------------------------------------------------------------------
 
     def push(
-        self, feature_view: str, data: TableLike, *, to: str = "online", timeout: Optional[float] = None
+        self,
+        feature_view: str,
+        data: TableLike,
+        *,
+        to: str = "online",
+        cast: bool = True,
+        timeout: Optional[float] = None,
     ) -> PushResult:
         """Writes rows computed elsewhere to a feature view's stores. Never retried.
 
@@ -182,8 +188,16 @@ class Client(ClientBase):
             data: rows with the view's join keys, ``event_timestamp``, optionally
                 ``created_timestamp``, and every feature of the view.
             to: ``"online"``, ``"offline"`` or ``"both"``. Online writes are newer-wins.
+            cast: first read the view's declared types (one registry read) and cast number
+                columns to them, as pandas makes every column ``int64`` or ``float64``
+                (integers must fit exactly; ``float64`` is rounded to a declared
+                ``float32``). With False the rows go as they are, and the server refuses a
+                type that does not convert without loss.
         """
-        return self._run(self._push_call(feature_view, data, to), timeout)
+        rows = to_arrow(data, "data")
+        if cast:
+            rows = conform_to_view(rows, self.describe_feature_view(feature_view, timeout=timeout))
+        return self._run(self._push_call(feature_view, rows, to), timeout)
 
     # ---- materialization ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Union
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from ._errors import InvalidArgument
@@ -16,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     import pandas
     import polars
 
-__all__ = ["TableLike", "to_arrow", "to_ipc", "entity_columns"]
+__all__ = ["TableLike", "to_arrow", "to_ipc", "entity_columns", "conform_to_view"]
 
 TableLike = Union["pa.Table", "pa.RecordBatch", "pandas.DataFrame", "polars.DataFrame", Mapping[str, Sequence[Any]]]
 """Rows: a pyarrow Table or RecordBatch, a pandas or polars DataFrame, or a mapping of
@@ -94,3 +95,40 @@ def entity_columns(table: pa.Table) -> Dict[str, types_pb2.RepeatedValue]:
     return columns
 
 
+_NUMBERS = {"int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64()}
+
+
+def conform_to_view(table: pa.Table, view: Any) -> pa.Table:
+    """``table`` with its number columns cast to the number types ``view`` (a
+    :class:`quiver_client.FeatureView`) declares for its join keys and features, as pandas
+    hands over ``int64`` and ``float64`` whatever the view says. Integers must fit exactly (a
+    value out of range is an error naming the column); ``float64`` values are rounded to
+    ``float32`` where the view declares ``float32``, and one beyond its range is an error.
+    Every other column goes as it is, for the server to check."""
+    declared = {f.name: f.dtype for f in (*view.join_keys, *view.features)}
+    for i, name in enumerate(table.column_names):
+        dtype = declared.get(name, "")
+        target = _NUMBERS.get(dtype)
+        column = table.column(i)
+        if target is None or column.type == target:
+            continue
+        if not (pat.is_integer(column.type) or pat.is_floating(column.type)):
+            continue
+        if pat.is_floating(target) and pat.is_floating(column.type):
+            cast = pc.cast(column, target, safe=False)
+            overflow = pc.and_kleene(pc.is_finite(column), pc.invert(pc.is_finite(cast)))
+            if pc.any(overflow).as_py():
+                raise InvalidArgument(
+                    f"push: column '{name}' holds values beyond the range of {dtype}, the type "
+                    f"feature view '{view.name}' declares"
+                )
+        else:
+            try:
+                cast = pc.cast(column, target, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise InvalidArgument(
+                    f"push: column '{name}' holds values that {dtype}, the type feature view "
+                    f"'{view.name}' declares, cannot hold exactly"
+                ) from None
+        table = table.set_column(i, pa.field(name, target), cast)
+    return table

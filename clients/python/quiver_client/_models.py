@@ -258,7 +258,8 @@ class ViewProgress:
 
     ``state`` is ``PENDING``, ``RUNNING``, ``SUCCEEDED``, ``SKIPPED`` or ``FAILED``;
     ``rows_expected`` is 0 until the window's rows are read and sorted; ``message`` says why
-    the view was skipped, or its error.
+    the view was skipped, or its error; ``dropped_null_keys`` counts the window's rows left out
+    because a join key was missing.
     """
 
     view: str
@@ -271,6 +272,7 @@ class ViewProgress:
     online_rows: int
     seconds: float
     message: str
+    dropped_null_keys: int = 0
 
     @classmethod
     def _from_pb(cls, v: materialize_pb2.ViewProgress) -> "ViewProgress":
@@ -285,6 +287,7 @@ class ViewProgress:
             online_rows=v.online_rows,
             seconds=v.seconds,
             message=v.message,
+            dropped_null_keys=v.dropped_null_keys,
         )
 
 

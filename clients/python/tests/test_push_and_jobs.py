@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from helpers import driver_rows
@@ -105,3 +106,23 @@ def test_a_failed_job_raises_job_failed(new_project: Any) -> None:
         assert e.value.job.state == "FAILED"
         status = job.wait(raise_on_failure=False)
         assert status.state == "FAILED" and status.views[0].state == "FAILED" and status.views[0].message
+
+
+def test_a_pandas_frame_of_float64_and_int64_is_cast_to_the_declared_types(client: Client) -> None:
+    now = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(minutes=3)
+    # pandas' own types: float64 for the float32 rates, int64 for every integer.
+    frame = pd.DataFrame(
+        {"driver_id": [9005], "event_timestamp": [now], "conv_rate": [0.1], "acc_rate": [0.7], "avg_daily_trips": [5]}
+    )
+    with pytest.raises(InvalidArgument, match="conv_rate"):
+        client.push("driver_stats", frame, to="online", cast=False)
+    result = client.push("driver_stats", frame, to="online")
+    assert (result.rows, result.online_rows_written) == (1, 1)
+    r = client.get_online_features(features=["driver_stats"], entities={"driver_id": [9005]})
+    assert r.to_dict()["driver_stats:conv_rate"] == pa.array([0.1], pa.float32()).to_pylist()
+    assert r.to_dict()["driver_stats:avg_daily_trips"] == [5]
+
+    # A value the declared type cannot hold is refused by the client, naming the column.
+    huge = frame.assign(conv_rate=[1e300])
+    with pytest.raises(InvalidArgument, match="conv_rate.*float32"):
+        client.push("driver_stats", huge, to="online")

@@ -18,6 +18,8 @@ from quiver_client import (
     Conflict,
     DeadlineExceeded,
     FailedPrecondition,
+    FeatureView,
+    Field,
     InvalidArgument,
     NotFound,
     QuiverError,
@@ -30,7 +32,6 @@ from quiver_client import (
     _retry,
     _time,
 )
-from quiver_client._proto.quiver.v1 import types_pb2
 
 NS = 1_000_000_000
 JAN1 = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
@@ -177,3 +178,28 @@ def test_the_package_ships_its_stubs_and_type_information() -> None:
     assert (root / "py.typed").is_file()
     assert (root / "_proto" / "quiver" / "v1" / "online_pb2.pyi").is_file()
     assert (root / "_proto" / "quiver" / "v1" / "online_pb2_grpc.py").is_file()
+
+
+def test_number_columns_are_cast_to_the_declared_types_or_refused() -> None:
+    view = FeatureView(
+        name="v",
+        entities=("e",),
+        source="s",
+        ttl=None,
+        online=True,
+        features=(Field("rate", "float32"), Field("count", "int32"), Field("tags", "list<int64>")),
+        join_keys=(Field("id", "int64"),),
+    )
+    table = pa.table({"id": [1, 2], "rate": [0.1, None], "count": [3, 4], "tags": [[1], [2]], "note": ["a", "b"]})
+    cast = _convert.conform_to_view(table, view)
+    assert cast.schema.field("rate").type == pa.float32()
+    assert cast.column("rate").to_pylist() == [pa.array([0.1], pa.float32()).to_pylist()[0], None]
+    assert cast.schema.field("count").type == pa.int32()
+    assert cast.column("tags").type == table.column("tags").type  # not a number type: left alone
+    assert cast.column("note").to_pylist() == ["a", "b"]
+    with pytest.raises(InvalidArgument, match="'count'.*int32"):
+        _convert.conform_to_view(table.set_column(2, "count", pa.array([3, 2**40])), view)
+    with pytest.raises(InvalidArgument, match="'rate'.*float32"):
+        _convert.conform_to_view(table.set_column(1, "rate", pa.array([1e300, 1.0])), view)
+    with pytest.raises(InvalidArgument, match="'id'.*int64"):
+        _convert.conform_to_view(table.set_column(0, "id", pa.array([1.5, 2.0])), view)

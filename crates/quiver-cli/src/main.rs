@@ -133,7 +133,11 @@ enum Command {
         from_manifest: Option<PathBuf>,
     },
     /// The latest feature values of some entities from the online store, as JSON
+    /// (`quiver online rebuild` refills the online store from the offline tables)
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Online {
+        #[command(subcommand)]
+        action: Option<OnlineAction>,
         /// Features as view:feature (or a whole view), comma separated
         #[arg(long, value_delimiter = ',', conflicts_with = "service")]
         features: Vec<String>,
@@ -183,6 +187,17 @@ enum Command {
         /// First day of data (UTC), e.g. 2026-01-01
         #[arg(long, default_value = "2026-01-01")]
         start: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OnlineAction {
+    /// Refill the online store from the offline tables: the latest row of every entity,
+    /// newer-wins (for a Redis that lost its rows, or a new online store)
+    Rebuild {
+        /// Views to rebuild, comma separated [default: every online view]
+        #[arg(long, value_delimiter = ',')]
+        views: Vec<String>,
     },
 }
 
@@ -299,7 +314,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Registry { command: RegistryCommand::History } => {
             commands::history(&commands::load_config(cli.config.as_deref())?, &out).await
         }
-        Command::Online { features, service, entities, at } => {
+        Command::Online { action: Some(OnlineAction::Rebuild { views }), .. } => {
+            online::rebuild(&commands::load_config(cli.config.as_deref())?, &views, memory_limit, &out).await
+        }
+        Command::Online { action: None, features, service, entities, at } => {
             let at = at.as_deref().map(offline::parse_time).transpose()?;
             online::online(
                 &commands::load_config(cli.config.as_deref())?,
@@ -350,6 +368,10 @@ struct RunArgs {
     /// Accept a window ending more than 5 minutes after now (a source with future-dated rows)
     #[arg(long)]
     allow_future: bool,
+    /// Replace each named view's whole table with this window under the view's current
+    /// columns (after its keys or features changed); earlier table versions keep the old rows
+    #[arg(long, requires = "views")]
+    rebuild: bool,
 }
 
 impl RunArgs {
@@ -363,6 +385,6 @@ impl RunArgs {
             wait,
             ..quiver_offline::lease::LeaseSettings::for_process("quiver materialize")
         };
-        Ok(offline::RunSettings { lease, allow_future: self.allow_future })
+        Ok(offline::RunSettings { lease, allow_future: self.allow_future, rebuild: self.rebuild })
     }
 }

@@ -119,12 +119,27 @@ impl Progress for BarProgress {
             (Some(e), _) => format!("FAILED: {e}"),
             (None, Some(s)) => format!("skipped: {s}"),
             (None, None) => format!(
-                "{} rows in {:.1}s ({:.0} rows/s), offline table version {}{}",
+                "{} rows in {:.1}s ({:.0} rows/s), offline table version {}{}{}{}",
                 report.rows,
                 report.seconds,
                 report.rows as f64 / report.seconds.max(1e-9),
                 report.offline_version.map_or("-".to_string(), |v| v.to_string()),
-                report.online_rows.map_or(String::new(), |n| format!(", {n} entities online"))
+                report.online_rows.map_or(String::new(), |n| format!(", {n} entities online")),
+                match report.dropped_null_keys {
+                    0 => String::new(),
+                    n => format!("; {n} rows without a join key left out"),
+                },
+                match &report.rebuilt {
+                    None => String::new(),
+                    Some(r) => format!(
+                        "; the table was rebuilt under the view's columns (the old rows stay at version {}{})",
+                        r.previous_version.map_or("-".to_string(), |v| v.to_string()),
+                        match r.pushed_rows_left_behind {
+                            0 => String::new(),
+                            n => format!(", with {n} pushed rows the new table does not hold"),
+                        }
+                    ),
+                }
             ),
         };
         eprintln!("{}: {what}", report.view);
@@ -135,6 +150,8 @@ impl Progress for BarProgress {
 pub struct RunSettings {
     pub lease: LeaseSettings,
     pub allow_future: bool,
+    /// Rebuild the named views' tables under their current columns.
+    pub rebuild: bool,
 }
 
 pub async fn materialize(
@@ -152,9 +169,11 @@ pub async fn materialize(
         .map_err(|e| Failure::new(format!("opening the online store: {e}")))?;
     let materializer = Materializer {
         online: Some(online),
+        online_expiry: config.online_store.expires_keys(),
         rows_per_writer: rows_per_writer_setting(std::env::var(MIN_ROWS_PER_WRITER_VAR).ok().as_deref())?,
         lease: run.lease,
         allow_future: run.allow_future,
+        rebuild: run.rebuild,
         ..Materializer::new(lake, store, registry)
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };

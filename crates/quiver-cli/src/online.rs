@@ -120,3 +120,77 @@ pub async fn online(
     }
     Ok(())
 }
+
+/// `quiver online rebuild`: every selected online view's latest rows, from its offline table
+/// into the online store (newer-wins), one view after the other.
+pub async fn rebuild(
+    config: &Config,
+    views: &[String],
+    memory_limit: usize,
+    out: &Output,
+) -> Result<(), Failure> {
+    let registry = open_registry(config)?;
+    let snapshot = registry
+        .head()
+        .await?
+        .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
+    let defs = &snapshot.definitions;
+    let selected: Vec<&quiver_core::definitions::FeatureView> = if views.is_empty() {
+        defs.feature_views.iter().filter(|v| v.online).collect()
+    } else {
+        views
+            .iter()
+            .map(|name| {
+                defs.feature_view(name).ok_or_else(|| {
+                    Failure::new(format!(
+                        "unknown feature view '{name}'{}",
+                        quiver_core::definitions::suggest(
+                            name,
+                            defs.feature_views.iter().map(|v| v.name.as_str())
+                        )
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let (lake, store) = crate::offline::offline_parts(config, memory_limit).await?;
+    let online = quiver_online::open(&config.online_store, &config.project)
+        .await
+        .map_err(|e| Failure::new(format!("opening the online store: {e}")))?;
+    let mut reports = Vec::new();
+    for view in selected {
+        let report = quiver_offline::materialize::rebuild_online(
+            lake.session(),
+            defs,
+            view,
+            &store,
+            online.as_ref(),
+            config.online_store.expires_keys(),
+        )
+        .await?;
+        if !out.json && !out.quiet {
+            eprintln!(
+                "{}: {} rows read, {} entities, {} online rows written in {:.1}s",
+                report.view, report.rows_read, report.entities, report.written, report.seconds
+            );
+        }
+        reports.push(report);
+    }
+    if out.json {
+        out.json(&json!({"ok": true, "online_store": online.describe(), "views": reports}));
+    } else {
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.view.clone(),
+                    r.table_version.map_or("-".into(), |v| v.to_string()),
+                    r.entities.to_string(),
+                    r.written.to_string(),
+                ]
+            })
+            .collect();
+        out.line(crate::output::table(&["VIEW", "TABLE VERSION", "ENTITIES", "WRITTEN"], &rows));
+    }
+    Ok(())
+}

@@ -73,6 +73,7 @@ pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Re
         offline::RunSettings {
             lease: quiver_offline::lease::LeaseSettings::for_process("quiver quickstart"),
             allow_future: false,
+            rebuild: false,
         },
         memory_limit,
         &step,

@@ -525,3 +525,168 @@ async fn a_window_ending_in_the_future_is_refused_and_never_moves_the_watermark_
     assert!(report["views"][0]["skipped"].is_null(), "{report}");
     assert!(report["views"][0]["error"].is_null(), "{report}");
 }
+
+#[tokio::test]
+async fn rows_without_a_join_key_are_left_out_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("defs")).unwrap();
+    std::fs::create_dir_all(dir.join("lake/s")).unwrap();
+    std::fs::write(
+        dir.join("quiver.yaml"),
+        "project: t\ndefinitions: defs\nregistry: .quiver/registry\nlake: lake\noffline_store: .quiver/offline\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("defs/d.yaml"),
+        "entities:\n  - {name: e, join_keys: [{name: id, dtype: int64}]}\nsources:\n  - {name: s, path: s/a.csv, format: csv, timestamp_field: ts}\nfeature_views:\n  - {name: v, entities: [e], source: s, features: [{name: x, dtype: int64}]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lake/s/a.csv"),
+        "id,ts,x\n1,2026-01-01 00:00:00,10\n,2026-01-01 01:00:00,11\n2,2026-01-01 02:00:00,12\n,2026-01-01 03:00:00,13\n,2026-01-02 03:00:00,14\n",
+    )
+    .unwrap();
+    ok(dir, &["apply"]);
+    let report = json(dir, &["materialize", "--start", "2026-01-01", "--end", "2026-01-02"]);
+    let view = &report["views"][0];
+    assert_eq!(view["rows"], 2, "{report}");
+    assert_eq!(view["dropped_null_keys"], 2, "only the window's rows are counted: {report}");
+    let runs = state(dir, "v")["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.last().unwrap()["dropped_null_keys"], 2, "{runs:?}");
+    assert_eq!(table_rows(dir, "v").await.len(), 2);
+
+    // The progress line says so too (stderr, text output).
+    let o = quiver_with_env(dir, &["materialize", "--start", "2026-01-01", "--end", "2026-01-02"], &[]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("2 rows without a join key left out"), "{err}");
+}
+
+#[tokio::test]
+async fn a_view_whose_columns_changed_is_rebuilt_and_older_training_sets_still_rebuild() {
+    let (_tmp, dir) = bare_project(3000);
+    let window = ["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--views", "driver_stats"];
+    ok(&dir, &window);
+    let mut spine = String::from("driver_id,event_timestamp\n");
+    for d in 1001..1011 {
+        spine.push_str(&format!("{d},2026-01-05T12:00:00Z\n"));
+    }
+    std::fs::write(dir.join("spine.csv"), spine).unwrap();
+    ok(
+        &dir,
+        &["historical", "--entities", "spine.csv", "--features", "driver_stats", "--out", "before.parquet"],
+    );
+
+    // avg_daily_trips becomes float64: the table no longer fits the view.
+    let views = dir.join("feature_defs/rides/views.yaml");
+    let yaml = std::fs::read_to_string(&views).unwrap();
+    let changed =
+        yaml.replacen("{name: avg_daily_trips, dtype: int64}", "{name: avg_daily_trips, dtype: float64}", 1);
+    assert_ne!(yaml, changed);
+    std::fs::write(&views, changed).unwrap();
+    ok(&dir, &["apply"]);
+    let refused = fails(&dir, &window);
+    assert!(refused.contains("quiver materialize --rebuild --views driver_stats"), "{refused}");
+
+    // A rebuild needs the views named (a usage error).
+    let unnamed = ["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--rebuild"];
+    let o = quiver_with_env(&dir, &unnamed, &[]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+
+    let report = json(&dir, &[&window[..], &["--rebuild"]].concat());
+    let view = &report["views"][0];
+    assert_eq!(view["rebuilt"]["previous_version"], 0, "{report}");
+    assert_eq!(view["rebuilt"]["pushed_rows_left_behind"], 0, "{report}");
+    assert!(view["rows"].as_u64().unwrap() > 0, "{report}");
+    let watermark = state(&dir, "driver_stats")["watermark"].clone();
+    assert!(watermark.as_str().unwrap().starts_with("2026-01-08T00:00:00"), "{watermark}");
+
+    ok(
+        &dir,
+        &["historical", "--entities", "spine.csv", "--features", "driver_stats", "--out", "after.parquet"],
+    );
+    let after = read_parquet(&dir.join("after.parquet")).await;
+    let trips = after.column_by_name("avg_daily_trips").unwrap();
+    assert_eq!(trips.data_type(), &datafusion::arrow::datatypes::DataType::Float64);
+
+    // The training set made before the change still rebuilds, from the table's old version.
+    ok(&dir, &["historical", "--from-manifest", "before.parquet.manifest.json", "--out", "again.parquet"]);
+    assert_eq!(
+        read_parquet(&dir.join("again.parquet")).await,
+        read_parquet(&dir.join("before.parquet")).await
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_the_commit_and_the_run_record_is_healed_by_the_next_incremental_run() {
+    let (_tmp, dir) = bare_project(3000);
+    let run = ["materialize-incremental", "--end", "2026-01-05", "--views", "driver_stats"];
+    // Dies (abort, as a SIGKILL would leave it) right after the window's Delta commit.
+    let o = quiver_with_env(&dir, &run, &[("QUIVER_FAULT", "materialize.after_commit")]);
+    assert!(!o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).1.contains("dying at materialize.after_commit"), "{:?}", text(&o));
+    assert_eq!(commits(&dir, "driver_stats"), 1, "the window was committed");
+    let recorded = dir.join(".quiver/registry/state/views/driver_stats.json");
+    assert!(!recorded.exists() || state(&dir, "driver_stats")["watermark"].is_null(), "no watermark yet");
+    let committed = table_rows(&dir, "driver_stats").await;
+    assert!(!committed.is_empty());
+
+    // The next run redoes the same window (the watermark never moved): one copy of each row.
+    ok(&dir, &run);
+    assert_eq!(table_rows(&dir, "driver_stats").await, committed, "nothing duplicated, nothing lost");
+    assert_eq!(commits(&dir, "driver_stats"), 2);
+    let watermark = state(&dir, "driver_stats")["watermark"].clone();
+    assert!(watermark.as_str().unwrap().starts_with("2026-01-05T00:00:00"), "{watermark}");
+    // And it is done: a third run has nothing to do.
+    let again = json(&dir, &run);
+    assert!(again["views"][0]["skipped"].as_str().unwrap().contains("already materialized"), "{again}");
+}
+
+/// A tmpfs mounted on a folder for the length of a test (root only, as CI runs).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| SmallDisk(path.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_offline_disk_fails_the_run_and_leaves_table_and_watermark_as_they_were() {
+    let (_tmp, dir) = bare_project(60_000);
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !is_root {
+        eprintln!("skipped: mounting a small disk needs root (CI runs as root)");
+        return;
+    }
+    let _disk = SmallDisk::mount(&dir.join(".quiver/offline"), "256k").expect("mount a tmpfs as root");
+    let first =
+        ["materialize", "--start", "2026-01-01", "--end", "2026-01-01T02:00:00Z", "--views", "driver_stats"];
+    ok(&dir, &first);
+    let rows_before = table_rows(&dir, "driver_stats").await;
+    let state_before = state(&dir, "driver_stats")["watermark"].clone();
+
+    // The whole week does not fit in 256 KiB.
+    let week = ["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--views", "driver_stats"];
+    let err = fails(&dir, &week);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(commits(&dir, "driver_stats"), 1, "no commit");
+    assert_eq!(table_rows(&dir, "driver_stats").await, rows_before, "the table is as it was");
+    assert_eq!(state(&dir, "driver_stats")["watermark"], state_before, "the watermark did not move");
+    let runs = state(&dir, "driver_stats")["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.last().unwrap()["status"], "failed", "{runs:?}");
+}

@@ -288,3 +288,35 @@ async fn redis_store_serves_what_training_saw_and_forgets_removed_views() {
     assert_eq!(server.cli(&["keys", "rides:*:driver_trip_features"]).trim(), "");
     assert!(server.cli(&["exists", "rides:{driver_id=1001}:driver_stats"]).trim() == "1");
 }
+
+#[tokio::test]
+async fn a_redis_that_lost_its_rows_is_refilled_by_online_rebuild() {
+    let server = common::RedisServer::start();
+    let (_tmp, dir) = project(&format!("online_store:\n  type: redis\n  url: {}\n", server.url()));
+    ok(&dir, &["materialize-incremental", "--end", "2026-01-08"]);
+    let at = "2026-01-07T23:59:59.999999999Z";
+    online_matches_training(&dir, at).await;
+
+    // Redis restarted without persistence: every row is gone, and the watermarks say there is
+    // nothing left to materialize. The skip says how to refill the store.
+    server.cli(&["flushall"]);
+    assert_eq!(online_value(&dir, "driver_stats:conv_rate", "driver_id=1001", at)["status"], "NOT_FOUND");
+    let skipped = ok(&dir, &["materialize-incremental", "--end", "2026-01-08"]);
+    assert!(skipped.contains("quiver online rebuild"), "{skipped}");
+    assert_eq!(server.cli(&["dbsize"]).trim(), "0");
+
+    let rebuilt = ok(&dir, &["online", "rebuild"]);
+    assert!(rebuilt.contains("driver_stats") && rebuilt.contains("WRITTEN"), "{rebuilt}");
+    online_matches_training(&dir, at).await;
+
+    // Again, one view: every entity is found, nothing is newer than what is stored.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&dir, &["--json", "online", "rebuild", "--views", "driver_stats"])).unwrap();
+    let view = &again["views"][0];
+    assert_eq!(view["view"], "driver_stats");
+    assert_eq!(view["entities"], 40, "{again}");
+    assert_eq!(view["written"], 0, "{again}");
+
+    let err = support::fails(&dir, &["online", "rebuild", "--views", "driver_stat"]);
+    assert!(err.contains("unknown feature view 'driver_stat'"), "{err}");
+}

@@ -29,6 +29,13 @@ pub enum OnlineStoreConfig {
     Redis { url: String, expire_keys: bool, tls_ca: Option<PathBuf> },
 }
 
+impl OnlineStoreConfig {
+    /// Whether online rows get an expiry from their view's ttl (Redis with `expire_keys`).
+    pub fn expires_keys(&self) -> bool {
+        matches!(self, OnlineStoreConfig::Redis { expire_keys: true, .. })
+    }
+}
+
 /// A loaded, resolved configuration.
 #[derive(Clone, Debug)]
 pub struct Config {

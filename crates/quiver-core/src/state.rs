@@ -37,6 +37,9 @@ pub struct RunRecord {
     pub status: RunStatus,
     /// Rows written to the offline store.
     pub rows: u64,
+    /// Rows of the window left out because a join key was missing (they name no entity).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_null_keys: u64,
     /// Offline table version the run committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_version: Option<u64>,
@@ -47,6 +50,10 @@ pub struct RunRecord {
     pub registry_version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A view's operational state.

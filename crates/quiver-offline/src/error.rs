@@ -41,7 +41,15 @@ pub enum Error {
 
     /// DataFusion failed while running a query that planned fine.
     #[error("query failed: {0}")]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(datafusion::error::DataFusionError),
+
+    /// An offline job needed more memory than the memory limit allows and could not spill
+    /// its way around it. The message names Quiver's option, not DataFusion's.
+    #[error(
+        "the offline job ran out of memory under the memory limit; raise it with --memory-limit \
+         (or QUIVER_MEMORY_LIMIT), e.g. --memory-limit 4GiB ({0})"
+    )]
+    Memory(String),
 
     /// Arrow failed (a cast, a column lookup) while building or running a plan.
     #[error("arrow: {0}")]
@@ -58,6 +66,42 @@ pub enum Error {
     /// A condition that should be impossible: a bug in Quiver. Please report it.
     #[error("internal error (this is a bug in Quiver, please report it): {0}")]
     Internal(String),
+}
+
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        match e.find_root() {
+            datafusion::error::DataFusionError::ResourcesExhausted(message) => {
+                // DataFusion's advice names its own setting, which Quiver users do not set.
+                let message = message
+                    .split(". Consider")
+                    .next()
+                    .unwrap_or(message)
+                    .replace("datafusion.runtime.memory_limit", "the memory limit");
+                Error::Memory(message)
+            }
+            _ => Error::DataFusion(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_error_names_quivers_option() {
+        let inner = datafusion::error::DataFusionError::ResourcesExhausted(
+            "Failed to allocate additional 8.0 MB for ExternalSorterMerge[0]".into(),
+        );
+        let wrapped = datafusion::error::DataFusionError::Context("sorting".into(), Box::new(inner));
+        let message = Error::from(wrapped).to_string();
+        assert!(message.contains("--memory-limit"), "{message}");
+        assert!(message.contains("ExternalSorterMerge"), "{message}");
+        assert!(!message.contains("datafusion.runtime"), "{message}");
+        let other = Error::from(datafusion::error::DataFusionError::Plan("no such column".into()));
+        assert!(matches!(other, Error::DataFusion(_)), "{other:?}");
+    }
 }
 
 /// `Result` with [`Error`] as the default error type.

@@ -12,8 +12,9 @@
 //! 3. sort by row number, drop the helper columns: every spine row comes back once, in
 //!    input order, with all its columns, followed by the features in the requested order.
 //!
-//! Everything is a DataFusion physical plan: the sorts spill under the session's memory
-//! limit, and the only custom node has a codec ([`crate::pit::QuiverCodec`]).
+//! Everything is a DataFusion physical plan: the sorts are Quiver's own
+//! ([`crate::rowsort::SortRowsExec`]), which spill sorted runs under the session's memory
+//! limit, and the custom nodes have a codec ([`crate::pit::QuiverCodec`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +28,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::prelude::{DataFrame, SessionContext, cast};
 use quiver_core::definitions::{Definitions, FeatureRef, FeatureView};
 
@@ -259,8 +259,10 @@ pub async fn plan_historical(
 }
 
 /// Sorts `input` into one partition using the session's cores: its batches are dealt
-/// round-robin to the session's partitions, each partition is sorted (spilling under the
-/// memory limit) and the sorted partitions are merged.
+/// round-robin to the session's partitions, each partition is sorted by Quiver's own sort
+/// (`SortRowsExec`: every byte it holds is in its own spillable reservation, so the several
+/// sorts of one training set share the pool and spill rather than fail) and the sorted
+/// partitions are merged.
 fn parallel_sort(
     ctx: &SessionContext,
     ordering: LexOrdering,
@@ -268,7 +270,7 @@ fn parallel_sort(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let partitions = ctx.copied_config().target_partitions();
     if partitions <= 1 {
-        return Ok(Arc::new(SortExec::new(ordering, input)));
+        return Ok(crate::sorted::sort_into_one(input, ordering));
     }
     let dealt = Arc::new(RepartitionExec::try_new(input, Partitioning::RoundRobinBatch(partitions))?);
     Ok(crate::sorted::sort_into_one(dealt, ordering))

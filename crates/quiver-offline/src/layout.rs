@@ -31,6 +31,13 @@ pub const EVENT_TIMESTAMP: &str = "event_timestamp";
 /// Name of the created time column in offline tables.
 pub const CREATED_TIMESTAMP: &str = "created_timestamp";
 
+/// The folder, inside a view's table, of the files push appends. Rows pushed to the offline
+/// store exist nowhere else (not in the lake), so replacing a window never removes or
+/// rewrites a file here: materialization replaces only what it can compute again. The
+/// Delta log names these files `pushed/part-….parquet`, so the mark travels with the commit
+/// that adds them.
+pub const PUSHED_DIR: &str = "pushed";
+
 /// The timestamp type of offline tables (Delta Lake stores microseconds).
 pub fn stored_timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))

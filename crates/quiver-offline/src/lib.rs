@@ -17,11 +17,13 @@
 //! - [`push`] — rows computed elsewhere, written offline, online, or both;
 //! - [`pit`] — the point-in-time join operator;
 //! - [`historical`] — the training-set plan: spine, table versions, one join per view;
-//! - [`training`] — training sets written to files, with the manifest that rebuilds them.
+//! - [`training`] — training sets written to files, with the manifest that rebuilds them;
+//! - `fault` — fault points that let tests crash a debug build at a chosen moment.
 
 pub mod check;
 pub mod error;
 mod exec;
+mod fault;
 pub mod historical;
 pub mod lake;
 pub mod layout;

@@ -445,6 +445,17 @@ pub struct QuiverCodec;
 #[derive(Serialize, Deserialize)]
 enum Node {
     AsofJoin(AsofParams),
+    /// `SortRowsExec` over columns of its input.
+    SortRows(Vec<SortColumn>),
+}
+
+/// One column of a sort order, as the codec carries it.
+#[derive(Serialize, Deserialize)]
+struct SortColumn {
+    name: String,
+    index: usize,
+    descending: bool,
+    nulls_first: bool,
 }
 
 impl PhysicalExtensionCodec for QuiverCodec {
@@ -464,6 +475,23 @@ impl PhysicalExtensionCodec for QuiverCodec {
                 };
                 Ok(Arc::new(AsofJoinExec::try_new(spine.clone(), features.clone(), params)?))
             }
+            Node::SortRows(columns) => {
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal("SortRowsExec needs one input".into()));
+                };
+                let order = columns.into_iter().map(|c| {
+                    let options = datafusion::arrow::compute::SortOptions {
+                        descending: c.descending,
+                        nulls_first: c.nulls_first,
+                    };
+                    let column: Arc<dyn PhysicalExpr> =
+                        Arc::new(datafusion::physical_expr::expressions::Column::new(&c.name, c.index));
+                    datafusion::physical_expr::PhysicalSortExpr::new(column, options)
+                });
+                let ordering = datafusion::physical_expr::LexOrdering::new(order)
+                    .ok_or_else(|| DataFusionError::Internal("SortRowsExec with no sort column".into()))?;
+                Ok(Arc::new(crate::rowsort::SortRowsExec::new(ordering, input.clone())))
+            }
         }
     }
 
@@ -474,14 +502,37 @@ impl PhysicalExtensionCodec for QuiverCodec {
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
         let any: &dyn std::any::Any = node.as_ref();
-        match any.downcast_ref::<AsofJoinExec>() {
-            Some(join) => {
-                let bytes = serde_json::to_vec(&Node::AsofJoin(join.params.clone()))
-                    .map_err(|e| DataFusionError::Internal(format!("encoding AsofJoinExec: {e}")))?;
-                buf.extend_from_slice(&bytes);
-                Ok(())
-            }
-            None => Err(DataFusionError::NotImplemented(format!("Quiver cannot encode {}", node.name()))),
-        }
+        let encoded = if let Some(join) = any.downcast_ref::<AsofJoinExec>() {
+            Node::AsofJoin(join.params.clone())
+        } else if let Some(sort) = any.downcast_ref::<crate::rowsort::SortRowsExec>() {
+            let columns = sort
+                .ordering()
+                .iter()
+                .map(|e| {
+                    let any: &dyn std::any::Any = e.expr.as_ref();
+                    let column = any
+                        .downcast_ref::<datafusion::physical_expr::expressions::Column>()
+                        .ok_or_else(|| {
+                            DataFusionError::NotImplemented(format!(
+                                "Quiver cannot encode a sort on {}",
+                                e.expr
+                            ))
+                        })?;
+                    Ok(SortColumn {
+                        name: column.name().to_string(),
+                        index: column.index(),
+                        descending: e.options.descending,
+                        nulls_first: e.options.nulls_first,
+                    })
+                })
+                .collect::<DfResult<Vec<_>>>()?;
+            Node::SortRows(columns)
+        } else {
+            return Err(DataFusionError::NotImplemented(format!("Quiver cannot encode {}", node.name())));
+        };
+        let bytes = serde_json::to_vec(&encoded)
+            .map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", node.name())))?;
+        buf.extend_from_slice(&bytes);
+        Ok(())
     }
 }

@@ -1,4 +1,6 @@
-//! Sorting a window's partition in memory on row-format keys, for materialization.
+//! Sorting a partition in memory on row-format keys, spilling sorted runs under the memory
+//! limit: a materialization window's partitions, and the spine and unlisted table files of
+//! a training set.
 //!
 //! A window is sorted by every scalar column (keys, both times, then the feature values:
 //! [`crate::layout::sort_columns`]). DataFusion's sort compares such rows column by column
@@ -75,6 +77,11 @@ impl SortRowsExec {
             ordering,
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The order each partition is sorted in.
+    pub fn ordering(&self) -> &LexOrdering {
+        &self.ordering
     }
 }
 

@@ -12,7 +12,6 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, Pa
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
@@ -20,6 +19,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::layout::latest_row_ordering;
+use crate::rowsort::SortRowsExec;
 use crate::store::TableSnapshot;
 
 /// More sorted files than this are sorted together rather than merged: a merge keeps one
@@ -81,8 +81,7 @@ pub fn sorted_rows(
             groups[i % partitions].push(part);
         }
         let groups = groups.into_iter().map(FileGroup::new).collect();
-        let sort = SortExec::new(ordering.clone(), scan(groups, false)).with_preserve_partitioning(true);
-        inputs.push(Arc::new(sort));
+        inputs.push(Arc::new(SortRowsExec::new(ordering.clone(), scan(groups, false))));
     }
     let input = UnionExec::try_new(inputs)?;
     if input.output_partitioning().partition_count() == 1 {
@@ -94,9 +93,9 @@ pub fn sorted_rows(
 /// Sorts every partition of `input` (in parallel, spilling under the memory limit) and
 /// merges them into one sorted partition.
 pub fn sort_into_one(input: Arc<dyn ExecutionPlan>, ordering: LexOrdering) -> Arc<dyn ExecutionPlan> {
-    if input.output_partitioning().partition_count() <= 1 {
-        return Arc::new(SortExec::new(ordering, input));
+    let sorted: Arc<dyn ExecutionPlan> = Arc::new(SortRowsExec::new(ordering.clone(), input));
+    if sorted.output_partitioning().partition_count() <= 1 {
+        return sorted;
     }
-    let sorted = Arc::new(SortExec::new(ordering.clone(), input).with_preserve_partitioning(true));
     Arc::new(SortPreservingMergeExec::new(ordering, sorted))
 }

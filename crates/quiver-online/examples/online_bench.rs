@@ -84,13 +84,13 @@ async fn main() {
         rows.push(RowWrite {
             view: "driver_stats".into(),
             entity: entity_key(&[("driver_id", &Value::Int64(i))]).expect("key"),
-            bytes: encode(&d, fd),
+            bytes: encode(&d, fd, &[true; 3]),
             expire_at_ms: None,
         });
         rows.push(RowWrite {
             view: "customer_profile".into(),
             entity: entity_key(&[("customer_id", &Value::Int64(i))]).expect("key"),
-            bytes: encode(&c, fc),
+            bytes: encode(&c, fc, &[true; 3]),
             expire_at_ms: None,
         });
     }

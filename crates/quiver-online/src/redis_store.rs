@@ -16,8 +16,8 @@
 //!   the multiplexed connections; a per-shard pipeline over direct node connections would
 //!   cut that to one round trip per shard and is the next step.
 //! - Writes run a Lua script that, for each of its rows, keeps the stored row unless the new
-//!   one is newer by (event time, created time), or the stored one was written for another
-//!   definition of the view: the comparison and the `SET` are one atomic step inside Redis,
+//!   one is newer by (event time, created time, tie key: the offline latest-row order), or
+//!   the stored one was written for another definition of the view: the comparison and the `SET` are one atomic step inside Redis,
 //!   so concurrent writers and re-runs never move a value backwards. On a single server one
 //!   call covers [`ROWS_PER_CALL`] rows; on a cluster one call covers one entity's rows (a
 //!   script's keys must share a slot). Calls are sent in pipelines of [`WRITE_BATCH`] rows,
@@ -50,15 +50,36 @@ pub const ROWS_PER_CALL: usize = 100;
 
 /// Newer-wins write of one or more rows. KEYS[i] a row key; ARGV[2i-1] its encoded row,
 /// ARGV[2i] its expiry (Unix ms) or empty. Bytes 2..5 of a row are the view fingerprint,
-/// 6..21 the (event, created) ordering bytes (Lua strings are 1-based). Returns how many
-/// rows were set.
+/// 6..21 the (event, created) ordering bytes, and in format 2 bytes 22..25 the length of the
+/// tie key that follows (Lua strings are 1-based; see `value`). Rows are compared byte by
+/// byte with `string.byte`, never with Lua's `<` on strings, which follows the server's
+/// collation locale. Returns how many rows were set.
 const NEWER_WINS: &str = r"
+local function tie(row)
+  if string.byte(row, 1) ~= 2 then return '' end
+  local a, b, c, d = string.byte(row, 22, 25)
+  if not d then return '' end
+  local n = ((a * 256 + b) * 256 + c) * 256 + d
+  return string.sub(row, 26, 25 + n)
+end
+local function newer(cur, new)
+  if string.sub(cur, 2, 5) ~= string.sub(new, 2, 5) then return true end
+  for j = 6, 21 do
+    local x, y = string.byte(cur, j), string.byte(new, j)
+    if x ~= y then return y > x end
+  end
+  local tc, tn = tie(cur), tie(new)
+  for j = 1, math.min(#tc, #tn) do
+    local x, y = string.byte(tc, j), string.byte(tn, j)
+    if x ~= y then return y > x end
+  end
+  return #tn > #tc
+end
 local written = 0
 for i, key in ipairs(KEYS) do
   local new = ARGV[2 * i - 1]
   local cur = redis.call('GET', key)
-  if not (cur and string.sub(cur, 2, 5) == string.sub(new, 2, 5)
-          and string.sub(cur, 6, 21) >= string.sub(new, 6, 21)) then
+  if not cur or newer(cur, new) then
     local expire = ARGV[2 * i]
     if expire ~= '' then
       redis.call('SET', key, new, 'PXAT', expire)

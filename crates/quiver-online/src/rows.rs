@@ -7,11 +7,18 @@ use arrow::datatypes::{
     TimestampNanosecondType,
 };
 use quiver_core::definitions::{Definitions, FeatureView};
+use quiver_core::dtype::DType;
 
 use crate::error::{Error, Result};
 use crate::keys::entity_key;
 use crate::store::{EntityKey, RowWrite};
 use crate::value::{StoredRow, Value, encode};
+
+/// Per feature of `view`, whether it takes part in the latest-row order (every feature
+/// that is not a list): the values that make an online row's tie key ([`crate::value`]).
+pub fn sortable_features(view: &FeatureView) -> Vec<bool> {
+    view.features.iter().map(|f| !matches!(f.dtype, DType::List(_))).collect()
+}
 
 /// FNV-1a over the view's feature names and dtypes: changes when the features change.
 pub fn view_fingerprint(view: &FeatureView) -> u32 {
@@ -74,6 +81,8 @@ pub struct LatestRows {
     view: String,
     keys: Vec<String>,
     features: Vec<String>,
+    /// Per feature, whether it is part of the latest-row order (not a list).
+    sortable: Vec<bool>,
     fingerprint: u32,
     ttl_ms: Option<i64>,
     /// The last row seen (one-row batch) of an entity whose run may continue.
@@ -88,6 +97,7 @@ impl LatestRows {
             view: view.name.clone(),
             keys: defs.join_keys(view).into_iter().map(|k| k.name).collect(),
             features: view.features.iter().map(|f| f.name.clone()).collect(),
+            sortable: sortable_features(view),
             fingerprint: view_fingerprint(view),
             ttl_ms: (expire && ttl > 0).then(|| (ttl as i64).saturating_mul(1000)),
             pending: None,
@@ -141,7 +151,7 @@ impl LatestRows {
         Ok(RowWrite {
             view: self.view.clone(),
             entity,
-            bytes: encode(&stored, self.fingerprint),
+            bytes: encode(&stored, self.fingerprint, &self.sortable),
             expire_at_ms: self.ttl_ms.map(|t| (event_ns / 1_000_000).saturating_add(t)),
         })
     }

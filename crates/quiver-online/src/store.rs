@@ -32,8 +32,9 @@ pub struct RowWrite {
 /// Where the latest feature values live for online reads.
 ///
 /// Contract:
-/// - **newer wins**: a write replaces the stored row of (view, entity) only when its
-///   (event time, created time) is greater, or when the stored row was written for another
+/// - **newer wins**: a write replaces the stored row of (view, entity) only when it orders
+///   after it by (event time, created time, then the non-list feature values: the offline
+///   latest-row order), or when the stored row was written for another
 ///   definition of the view (another fingerprint). An equal or older row is skipped, so a
 ///   re-run or a backfill never moves a value backwards. The comparison and the replacement
 ///   are one atomic step per (view, entity), also with concurrent writers;
@@ -57,14 +58,16 @@ pub trait OnlineStore: Send + Sync + fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// Whether `new` should replace `current` under the newer-wins rule.
+/// Whether `new` should replace `current` under the newer-wins rule: `current` was written
+/// for another definition of the view, or `new` orders after it by (event time, created
+/// time, tie key) ([`crate::value`]).
 pub fn newer_wins(current: Option<&[u8]>, new: &[u8]) -> bool {
-    use crate::value::ORDER_BYTES;
+    use crate::value::order_parts;
     match current {
         None => true,
         Some(cur) => {
             let same_definition = cur.get(1..5) == new.get(1..5);
-            !same_definition || new.get(ORDER_BYTES) > cur.get(ORDER_BYTES)
+            !same_definition || order_parts(new) > order_parts(cur)
         }
     }
 }

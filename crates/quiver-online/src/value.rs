@@ -3,29 +3,39 @@
 //! One stored row (a view's latest values for one entity) is:
 //!
 //! ```text
-//! byte 0        format version (1)
+//! byte 0        format version (2)
 //! bytes 1..5    view fingerprint (u32 LE): hash of the view's feature names and dtypes
 //! bytes 5..13   event time, ns since the epoch, big-endian with the sign bit flipped
 //! bytes 13..21  created time, same encoding; i64::MIN when absent
-//! bytes 21..23  number of values (u16 LE)
+//! bytes 21..25  length n of the tie key (u32 BE)
+//! bytes 25..25+n  the tie key: the row's non-list feature values, order-preserving
+//! then 2 bytes  number of values (u16 LE)
 //! then per value: a tag byte and its payload (little-endian numbers, u32-length-prefixed
 //! strings and bytes, lists as an element count followed by tagged elements)
 //! ```
 //!
-//! The two timestamps are encoded so that comparing the 16 bytes lexicographically
-//! compares (event, created) numerically: the Redis newer-wins script and the embedded
-//! store compare rows without decoding them. The fingerprint makes values written under
-//! an older definition of the view read as absent instead of being misread.
+//! The order bytes (event, created, then the tie key) compare, byte by byte, exactly as the
+//! offline latest-row order compares the same row ([`crate::rows`] and the offline
+//! `layout`): event time, created time (absent first), then each non-list feature
+//! ascending with nulls first. So when two rows of one entity carry the same event and
+//! created time (a pushed row and a materialized one, say), the online store keeps the one
+//! a training set picks. The Redis newer-wins script and the embedded store compare rows
+//! without decoding them. The fingerprint makes values written under an older definition
+//! of the view read as absent instead of being misread. Rows of format 1 (no tie key)
+//! still read, and compare as having an empty tie key.
 
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
 
 /// Current layout version.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// Offset and length of the (event, created) ordering bytes.
 pub const ORDER_BYTES: std::ops::Range<usize> = 5..21;
-const HEADER: usize = 23;
+/// The header of format 1: version, fingerprint, order bytes, value count.
+const HEADER_V1: usize = 23;
+/// The fixed part of format 2's header: version, fingerprint, order bytes, tie key length.
+const HEADER_V2: usize = 25;
 
 /// A feature value.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,18 +104,92 @@ fn from_order_key(b: [u8; 8]) -> i64 {
     (u64::from_be_bytes(b) ^ (1 << 63)) as i64
 }
 
-/// Encodes a row for a view with the given fingerprint.
-pub fn encode(row: &StoredRow, fingerprint: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + row.values.len() * 9);
+/// Encodes a row for a view with the given fingerprint. `sortable[i]` says whether feature
+/// `i` takes part in the latest-row order (every feature that is not a list): those values
+/// make the row's tie key.
+pub fn encode(row: &StoredRow, fingerprint: u32, sortable: &[bool]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_V2 + 2 + row.values.len() * 18);
     out.push(FORMAT_VERSION);
     out.extend_from_slice(&fingerprint.to_le_bytes());
     out.extend_from_slice(&order_key(row.event_ns));
     out.extend_from_slice(&order_key(row.created_ns.unwrap_or(i64::MIN)));
+    out.extend_from_slice(&[0; 4]);
+    let tie_start = out.len();
+    for (value, _) in row.values.iter().zip(sortable).filter(|(_, s)| **s) {
+        tie_value(value, &mut out);
+    }
+    let tie_len = u32::try_from(out.len() - tie_start).unwrap_or(u32::MAX);
+    out[tie_start - 4..tie_start].copy_from_slice(&tie_len.to_be_bytes());
     out.extend_from_slice(&(row.values.len() as u16).to_le_bytes());
     for v in &row.values {
         encode_value(v, &mut out);
     }
     out
+}
+
+/// Appends `v` in an order-preserving form: comparing two such encodings byte by byte (a
+/// shorter one first when it is a prefix) compares the values as the offline sort does,
+/// ascending with nulls first. Every form is prefix-free, so a sequence of values compares
+/// value by value.
+fn tie_value(v: &Value, out: &mut Vec<u8>) {
+    let escaped = |raw: &[u8], out: &mut Vec<u8>| {
+        // 0x00 inside is written 0x00 0x01 and the end 0x00 0x00: byte order is kept and a
+        // shorter string that is a prefix of a longer one sorts first.
+        for b in raw {
+            out.push(*b);
+            if *b == 0 {
+                out.push(1);
+            }
+        }
+        out.extend_from_slice(&[0, 0]);
+    };
+    match v {
+        Value::Null => out.push(0),
+        Value::Bool(b) => out.extend_from_slice(&[1, u8::from(*b)]),
+        Value::Int32(x) => {
+            out.push(1);
+            out.extend_from_slice(&((*x as u32) ^ (1 << 31)).to_be_bytes());
+        }
+        Value::Int64(x) | Value::Timestamp(x) => {
+            out.push(1);
+            out.extend_from_slice(&order_key(*x));
+        }
+        // IEEE total order, as the offline sort compares floats: negative numbers have every
+        // bit flipped, positive ones the sign bit.
+        Value::Float32(x) => {
+            let bits = x.to_bits();
+            let key = if bits >> 31 == 1 { !bits } else { bits ^ (1 << 31) };
+            out.push(1);
+            out.extend_from_slice(&key.to_be_bytes());
+        }
+        Value::Float64(x) => {
+            let bits = x.to_bits();
+            let key = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
+            out.push(1);
+            out.extend_from_slice(&key.to_be_bytes());
+        }
+        Value::String(s) => {
+            out.push(1);
+            escaped(s.as_bytes(), out);
+        }
+        Value::Bytes(b) => {
+            out.push(1);
+            escaped(b, out);
+        }
+        // Lists are not part of the order; a caller never marks them sortable.
+        Value::List(_) => out.push(1),
+    }
+}
+
+/// The bytes a row is ordered by under the newer-wins rule: its (event, created) bytes and
+/// its tie key (empty for format 1). `None` when the row is too short to have them.
+pub fn order_parts(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let times = bytes.get(ORDER_BYTES)?;
+    if bytes.first() == Some(&1) {
+        return Some((times, &[]));
+    }
+    let n = u32::from_be_bytes(bytes.get(21..HEADER_V2)?.try_into().ok()?) as usize;
+    Some((times, bytes.get(HEADER_V2..HEADER_V2.checked_add(n)?)?))
 }
 
 fn encode_value(v: &Value, out: &mut Vec<u8>) {
@@ -164,18 +248,23 @@ pub fn stored_fingerprint(bytes: &[u8]) -> Option<u32> {
 /// Decodes a row. `key` names it in errors.
 pub fn decode(bytes: &[u8], key: &str) -> Result<StoredRow> {
     let corrupt = |m: &str| Error::Corrupt { key: key.to_string(), message: m.to_string() };
-    if bytes.len() < HEADER {
+    if bytes.len() < HEADER_V1 {
         return Err(corrupt("shorter than the header"));
     }
-    if bytes[0] != FORMAT_VERSION {
-        return Err(corrupt(&format!("format version {} is unknown to this Quiver", bytes[0])));
-    }
+    let mut pos = match bytes[0] {
+        1 => 21,
+        2 => {
+            let (_, tie) = order_parts(bytes).ok_or_else(|| corrupt("truncated tie key"))?;
+            HEADER_V2 + tie.len()
+        }
+        other => return Err(corrupt(&format!("format version {other} is unknown to this Quiver"))),
+    };
     let eight =
         |r: std::ops::Range<usize>| -> Result<[u8; 8]> { bytes[r].try_into().map_err(|_| corrupt("header")) };
     let event_ns = from_order_key(eight(5..13)?);
     let created = from_order_key(eight(13..21)?);
-    let n = u16::from_le_bytes([bytes[21], bytes[22]]) as usize;
-    let mut pos = HEADER;
+    let count = take(bytes, &mut pos, 2).ok_or_else(|| corrupt("shorter than the header"))?;
+    let n = u16::from_le_bytes([count[0], count[1]]) as usize;
     let mut values = Vec::with_capacity(n);
     for _ in 0..n {
         values.push(decode_value(bytes, &mut pos).ok_or_else(|| corrupt("truncated value"))?);
@@ -192,7 +281,14 @@ fn take<'a>(bytes: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
     Some(s)
 }
 
+/// Decodes one value. List elements are scalars (a feature's dtype is at most
+/// `list<scalar>`): a list inside a list is damage, refused before it could nest deeply
+/// enough to exhaust the stack.
 fn decode_value(bytes: &[u8], pos: &mut usize) -> Option<Value> {
+    decode_nested(bytes, pos, true)
+}
+
+fn decode_nested(bytes: &[u8], pos: &mut usize, list_allowed: bool) -> Option<Value> {
     let tag = *take(bytes, pos, 1)?.first()?;
     Some(match tag {
         0 => Value::Null,
@@ -211,11 +307,11 @@ fn decode_value(bytes: &[u8], pos: &mut usize) -> Option<Value> {
             }
         }
         8 => Value::Timestamp(i64::from_le_bytes(take(bytes, pos, 8)?.try_into().ok()?)),
-        9 => {
+        9 if list_allowed => {
             let len = u32::from_le_bytes(take(bytes, pos, 4)?.try_into().ok()?) as usize;
             let mut items = Vec::with_capacity(len.min(4096));
             for _ in 0..len {
-                items.push(decode_value(bytes, pos)?);
+                items.push(decode_nested(bytes, pos, false)?);
             }
             Value::List(items)
         }
@@ -245,7 +341,8 @@ mod tests {
                 Value::List(vec![Value::Float32(1.0), Value::Null, Value::Float32(-2.5)]),
             ],
         };
-        let bytes = encode(&row, 42);
+        let sortable: Vec<bool> = row.values.iter().map(|v| !matches!(v, Value::List(_))).collect();
+        let bytes = encode(&row, 42, &sortable);
         assert_eq!(decode(&bytes, "k").unwrap(), row);
         assert_eq!(stored_fingerprint(&bytes), Some(42));
         let times = [
@@ -260,7 +357,8 @@ mod tests {
         let encoded: Vec<Vec<u8>> = times
             .iter()
             .map(|(e, c)| {
-                encode(&StoredRow { event_ns: *e, created_ns: *c, values: vec![] }, 0)[ORDER_BYTES].to_vec()
+                encode(&StoredRow { event_ns: *e, created_ns: *c, values: vec![] }, 0, &[])[ORDER_BYTES]
+                    .to_vec()
             })
             .collect();
         let mut sorted = encoded.clone();
@@ -273,13 +371,156 @@ mod tests {
         let bytes = encode(
             &StoredRow { event_ns: 1, created_ns: None, values: vec![Value::String("abc".into())] },
             1,
+            &[true],
         );
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut], "k").is_err(), "cut at {cut}");
         }
-        let mut v2 = bytes.clone();
-        v2[0] = 2;
-        assert!(decode(&v2, "k").unwrap_err().to_string().contains("format version 2"));
+        let mut v3 = bytes.clone();
+        v3[0] = 3;
+        assert!(decode(&v3, "k").unwrap_err().to_string().contains("format version 3"));
+        // A tie key length reaching past the end is damage, not a panic.
+        let mut long = bytes.clone();
+        long[21..25].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode(&long, "k").is_err());
+        assert_eq!(order_parts(&long), None);
+    }
+
+    #[test]
+    fn lists_inside_lists_are_damage_however_deep() {
+        let row = StoredRow { event_ns: 1, created_ns: None, values: vec![Value::Null] };
+        let mut bytes = encode(&row, 1, &[false]);
+        bytes.truncate(bytes.len() - 1);
+        // 100 000 lists each holding the next: refused, without recursing that deep.
+        for _ in 0..100_000 {
+            bytes.push(9);
+            bytes.extend_from_slice(&1u32.to_le_bytes());
+        }
+        bytes.push(0);
+        let err = decode(&bytes, "k").unwrap_err().to_string();
+        assert!(err.contains("truncated value"), "{err}");
+    }
+
+    #[test]
+    fn rows_of_format_1_still_read_and_order_by_their_times() {
+        // byte 0 = 1, fingerprint 7, event 5 ns, no created time, one Int64 value 9.
+        let mut old = vec![1];
+        old.extend_from_slice(&7u32.to_le_bytes());
+        old.extend_from_slice(&order_key(5));
+        old.extend_from_slice(&order_key(i64::MIN));
+        old.extend_from_slice(&1u16.to_le_bytes());
+        old.push(3);
+        old.extend_from_slice(&9i64.to_le_bytes());
+        let row = decode(&old, "k").unwrap();
+        assert_eq!(row, StoredRow { event_ns: 5, created_ns: None, values: vec![Value::Int64(9)] });
+        let (times, tie) = order_parts(&old).unwrap();
+        assert_eq!((times, tie), (&old[ORDER_BYTES], &[][..]));
+    }
+
+    /// The tie keys of random rows sort exactly as Arrow's row format (the offline sort)
+    /// sorts the same values, ascending with nulls first, for every sortable type.
+    #[test]
+    fn tie_keys_sort_like_the_offline_order() {
+        use arrow::array::{
+            ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array,
+            StringArray, TimestampNanosecondArray,
+        };
+        use arrow::compute::SortOptions;
+        use arrow::row::{RowConverter, SortField};
+        use std::sync::Arc;
+        let mut rng = quiver_sample::rng::SplitMix64::new(11);
+        let n = 400;
+        let pick = |rng: &mut quiver_sample::rng::SplitMix64, choices: &[f64]| {
+            choices[rng.below(choices.len() as u64) as usize]
+        };
+        let floats = [f64::NEG_INFINITY, -2.5, -0.0, 0.0, 1e-300, 3.25, f64::INFINITY, f64::NAN, -f64::NAN];
+        let strings = ["", "a", "a\0", "a\0b", "ab", "b", "\u{ff}", "zone_017 ✓"];
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        for _ in 0..n {
+            let null = |rng: &mut quiver_sample::rng::SplitMix64| rng.one_in(6);
+            let mut row = Vec::new();
+            row.push(if null(&mut rng) { Value::Null } else { Value::Bool(rng.one_in(2)) });
+            row.push(if null(&mut rng) { Value::Null } else { Value::Int32(rng.below(7) as i32 - 3) });
+            row.push(if null(&mut rng) {
+                Value::Null
+            } else {
+                Value::Int64([i64::MIN, -1, 0, 1, i64::MAX][rng.below(5) as usize])
+            });
+            row.push(if null(&mut rng) {
+                Value::Null
+            } else {
+                Value::Float32(pick(&mut rng, &floats) as f32)
+            });
+            row.push(if null(&mut rng) { Value::Null } else { Value::Float64(pick(&mut rng, &floats)) });
+            let s = strings[rng.below(strings.len() as u64) as usize];
+            row.push(if null(&mut rng) { Value::Null } else { Value::String(s.into()) });
+            row.push(if null(&mut rng) { Value::Null } else { Value::Bytes(s.as_bytes().to_vec()) });
+            row.push(if null(&mut rng) { Value::Null } else { Value::Timestamp(rng.below(3) as i64 - 1) });
+            rows.push(row);
+        }
+        let col = |i: usize| -> Vec<&Value> { rows.iter().map(|r| &r[i]).collect() };
+        macro_rules! array {
+            ($i:expr, $array:ty, $variant:ident) => {
+                Arc::new(<$array>::from(
+                    col($i)
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::$variant(x) => Some(x.clone()),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                )) as ArrayRef
+            };
+        }
+        let strings_col: Vec<Option<&str>> = col(5)
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        let bytes_col: Vec<Option<&[u8]>> = col(6)
+            .into_iter()
+            .map(|v| match v {
+                Value::Bytes(b) => Some(b.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            array!(0, BooleanArray, Bool),
+            array!(1, Int32Array, Int32),
+            array!(2, Int64Array, Int64),
+            array!(3, Float32Array, Float32),
+            array!(4, Float64Array, Float64),
+            Arc::new(StringArray::from(strings_col)),
+            Arc::new(BinaryArray::from(bytes_col)),
+            array!(7, TimestampNanosecondArray, Timestamp),
+        ];
+        let options = SortOptions { descending: false, nulls_first: true };
+        let converter = RowConverter::new(
+            columns.iter().map(|c| SortField::new_with_options(c.data_type().clone(), options)).collect(),
+        )
+        .unwrap();
+        let arrow_rows = converter.convert_columns(&columns).unwrap();
+        let sortable = vec![true; 8];
+        let keys: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|values| {
+                let row = StoredRow { event_ns: 0, created_ns: None, values: values.clone() };
+                order_parts(&encode(&row, 0, &sortable)).unwrap().1.to_vec()
+            })
+            .collect();
+        for i in 0..n {
+            for j in 0..n {
+                assert_eq!(
+                    keys[i].cmp(&keys[j]),
+                    arrow_rows.row(i).cmp(&arrow_rows.row(j)),
+                    "rows {i} and {j}: {:?} vs {:?}",
+                    rows[i],
+                    rows[j]
+                );
+            }
+        }
     }
 
     #[test]

@@ -159,6 +159,31 @@ async fn a_stopped_redis_is_unavailable_and_the_store_recovers_when_it_returns()
     assert_eq!(written, 1);
 }
 
+/// Redis paused (`CLIENT PAUSE`, as during a failover or a slow fork): a read made meanwhile
+/// waits, so a caller's deadline ends it with no answer, and once Redis goes on the read
+/// answers with the stored row. Never a row that is there reported missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_redis_makes_reads_wait_and_never_reports_a_stored_row_missing() {
+    let server = common::RedisServer::start();
+    let store = RedisStore::connect(&server.url(), "rides").await.unwrap();
+    let key = ("v".to_string(), quiver_online::store::EntityKey("id=1".into()));
+    let row = vec![1; 23];
+    let write = quiver_online::RowWrite {
+        view: "v".into(),
+        entity: key.1.clone(),
+        bytes: row.clone(),
+        expire_at_ms: None,
+    };
+    store.write(&[write]).await.unwrap();
+    server.cli(&["client", "pause", "4000", "all"]);
+    let cut =
+        tokio::time::timeout(std::time::Duration::from_millis(200), store.read(std::slice::from_ref(&key)))
+            .await;
+    assert!(cut.is_err(), "a read answered while Redis was paused: {cut:?}");
+    let answered = store.read(std::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(answered, vec![Some(row)], "after the pause the stored row is read");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_over_tls_trusts_the_configured_ca_and_nothing_else() {
     let certs = quiver_testkit::tls::TestCerts::generate();

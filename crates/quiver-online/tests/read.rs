@@ -13,7 +13,7 @@ use quiver_core::repo::parse_documents;
 use quiver_online::embedded::EmbeddedStore;
 use quiver_online::keys::entity_key;
 use quiver_online::read::{Status, get_online_features};
-use quiver_online::rows::view_fingerprint;
+use quiver_online::rows::{sortable_features, view_fingerprint};
 use quiver_online::store::{EntityKey, OnlineStore, RowWrite};
 use quiver_online::value::{StoredRow, Value, encode};
 
@@ -77,6 +77,7 @@ fn write(
         bytes: encode(
             &StoredRow { event_ns, created_ns: None, values },
             view_fingerprint(defs.feature_view(view).unwrap()),
+            &sortable_features(defs.feature_view(view).unwrap()),
         ),
         expire_at_ms: None,
     }

@@ -167,6 +167,7 @@ async fn start_server(url: &str, entities: i64, dir: &std::path::Path) -> std::n
         store.delete_view(view).await.unwrap();
         let v = defs.feature_view(view).unwrap();
         let fingerprint = quiver_online::rows::view_fingerprint(v);
+        let sortable = quiver_online::rows::sortable_features(v);
         let key = defs.join_keys(v)[0].name.clone();
         let rows: Vec<RowWrite> = (1..=entities)
             .map(|i| {
@@ -178,7 +179,7 @@ async fn start_server(url: &str, entities: i64, dir: &std::path::Path) -> std::n
                 RowWrite {
                     view: view.to_string(),
                     entity: entity_key(&[(key.as_str(), &Value::Int64(i))]).unwrap(),
-                    bytes: encode(&stored, fingerprint),
+                    bytes: encode(&stored, fingerprint, &sortable),
                     expire_at_ms: None,
                 }
             })

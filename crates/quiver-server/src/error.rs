@@ -80,6 +80,7 @@ fn offline_code(e: &quiver_offline::Error) -> Code {
         E::Busy(_) => Code::FailedPrecondition,
         // In the server, files are its own (the spine it stored, the set it built).
         E::File { .. } => Code::Internal,
+        E::Memory(_) => Code::ResourceExhausted,
         E::DataFusion(e) if is_resources_exhausted(e) => Code::ResourceExhausted,
         E::DataFusion(_) | E::Arrow(_) | E::Internal(_) => Code::Internal,
     }
@@ -129,6 +130,13 @@ mod tests {
             ),
             (
                 quiver_offline::Error::DataFusion(datafusion::error::DataFusionError::ResourcesExhausted(
+                    "sort".into(),
+                ))
+                .into(),
+                Code::ResourceExhausted,
+            ),
+            (
+                quiver_offline::Error::from(datafusion::error::DataFusionError::ResourcesExhausted(
                     "sort".into(),
                 ))
                 .into(),

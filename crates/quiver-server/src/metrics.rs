@@ -8,6 +8,8 @@
 //! - `quiver_view_freshness_seconds{view}` — now minus the newest event time materialized;
 //! - `quiver_view_last_materialization_rows{view}` / `..._seconds{view}` — the last run;
 //! - `quiver_view_last_materialization_succeeded{view}` — 1 or 0;
+//! - `quiver_view_last_materialization_dropped_rows{view}` — rows of the last run's window
+//!   left out because a join key was missing;
 //! - `quiver_registry_version` — the version being served.
 //!
 //! The view metrics are read from the materialization state at scrape time, so they also
@@ -41,6 +43,7 @@ pub struct Metrics {
     last_rows: GaugeVec,
     last_seconds: GaugeVec,
     last_ok: GaugeVec,
+    last_dropped: GaugeVec,
     registry_version: IntGauge,
 }
 
@@ -94,6 +97,10 @@ impl Metrics {
             "quiver_view_last_materialization_succeeded",
             "1 when the view's last materialization succeeded, else 0",
         );
+        let last_dropped = view_gauge(
+            "quiver_view_last_materialization_dropped_rows",
+            "Rows of the view's last materialized window left out because a join key was missing",
+        );
         let registry_version =
             IntGauge::new("quiver_registry_version", "Registry version being served").expect("metric");
         for c in [
@@ -105,6 +112,7 @@ impl Metrics {
             Box::new(last_rows.clone()),
             Box::new(last_seconds.clone()),
             Box::new(last_ok.clone()),
+            Box::new(last_dropped.clone()),
             Box::new(registry_version.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -119,6 +127,7 @@ impl Metrics {
             last_rows,
             last_seconds,
             last_ok,
+            last_dropped,
             registry_version,
         }
     }
@@ -127,7 +136,7 @@ impl Metrics {
     async fn refresh_views(&self, snapshot: Option<&Snapshot>, state: &StateStore) {
         let Some(snapshot) = snapshot else { return };
         self.registry_version.set(snapshot.version as i64);
-        for g in [&self.freshness, &self.last_rows, &self.last_seconds, &self.last_ok] {
+        for g in [&self.freshness, &self.last_rows, &self.last_seconds, &self.last_ok, &self.last_dropped] {
             g.reset();
         }
         let now = chrono::Utc::now();
@@ -147,6 +156,7 @@ impl Metrics {
                 let seconds = (run.finished_at - run.started_at).num_milliseconds() as f64 / 1000.0;
                 let label = [view.name.as_str()];
                 self.last_rows.with_label_values(&label).set(run.rows as f64);
+                self.last_dropped.with_label_values(&label).set(run.dropped_null_keys as f64);
                 self.last_seconds.with_label_values(&label).set(seconds);
                 let ok = run.status == quiver_core::state::RunStatus::Succeeded;
                 self.last_ok.with_label_values(&label).set(if ok { 1.0 } else { 0.0 });

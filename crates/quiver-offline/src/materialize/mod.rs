@@ -2,9 +2,10 @@
 //! to the view's offline table, then writing its latest rows online and recording the run.
 //!
 //! Per view, per run:
-//! 1. the view's frame (source, or its transform) is filtered to the window and to rows whose
-//!    join keys are all present, and laid out as the offline table (`source`);
-//! 2. the rows are counted on their way into the sorts (`progress`), each writer partition
+//! 1. the view's frame (source, or its transform) is filtered to the window and laid out as
+//!    the offline table (`source`);
+//! 2. the rows are counted on their way into the sorts, rows missing a join key left out and
+//!    counted apart for the report (`progress`), each writer partition
 //!    is sorted in the latest-row order, and the partitions stream into one Delta commit that
 //!    replaces the window ([`crate::store`]);
 //! 3. on the way into the writers, the last row of each entity is kept (`online`); once the
@@ -34,6 +35,7 @@ use quiver_core::state::{RunRecord, RunStatus, StateStore};
 use quiver_online::OnlineStore;
 use serde::{Deserialize, Serialize};
 
+pub use online::{RebuildReport, rebuild_online};
 pub use progress::{NoProgress, Progress, ViewRows};
 pub use source::{data_start, window_rows};
 
@@ -62,6 +64,9 @@ pub struct ViewReport {
     pub window_start: Option<DateTime<Utc>>,
     pub window_end: Option<DateTime<Utc>>,
     pub rows: u64,
+    /// Rows of the window left out because a join key was missing (they name no entity).
+    #[serde(default)]
+    pub dropped_null_keys: u64,
     pub offline_version: Option<u64>,
     pub seconds: f64,
     /// Entities written to the online store (views with `online: true`).
@@ -70,11 +75,23 @@ pub struct ViewReport {
     /// Seconds spent on the online step (included in `seconds`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online_seconds: Option<f64>,
+    /// Set when the run rebuilt the view's table under its current columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuilt: Option<Rebuilt>,
     /// Why nothing was done (already up to date, no data), when that is the case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What a rebuild replaced.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rebuilt {
+    /// The table version before the rebuild (its rows stay readable at that version).
+    pub previous_version: Option<u64>,
+    /// Pushed rows the rebuilt table no longer holds (they had the old columns).
+    pub pushed_rows_left_behind: u64,
 }
 
 /// Materializes views: the registry's applied definitions, the lake, the offline store and
@@ -97,6 +114,10 @@ pub struct Materializer {
     pub lease: LeaseSettings,
     /// Accept a window ending more than [`FUTURE_ALLOWANCE`] after now.
     pub allow_future: bool,
+    /// Replace each named view's whole table with the run's window, under the view's
+    /// current columns (for a view whose keys or features changed), and restart its
+    /// watermark from that window. Needs the views named.
+    pub rebuild: bool,
 }
 
 /// How far past now a window may end without `allow_future` (clocks differ a little).
@@ -117,6 +138,10 @@ struct ViewTask<'a> {
 /// online store (empty when the view is not online).
 struct ViewWrite {
     outcome: WriteOutcome,
+    /// Set for a rebuild.
+    rebuilt: Option<Rebuilt>,
+    /// Rows of the window left out for a missing join key.
+    dropped_null_keys: u64,
     latest: Vec<quiver_online::RowWrite>,
     /// Newest event time written, `None` for an empty window.
     newest: Option<DateTime<Utc>>,
@@ -145,6 +170,7 @@ fn run_record(
         window_end: window.1,
         status: if report.error.is_some() { RunStatus::Failed } else { RunStatus::Succeeded },
         rows: report.rows,
+        dropped_null_keys: report.dropped_null_keys,
         offline_version: report.offline_version,
         online_rows: report.online_rows,
         registry_version,
@@ -181,6 +207,7 @@ impl Materializer {
             rows_per_writer: crate::store::MIN_ROWS_PER_WRITER,
             lease: LeaseSettings::for_process("quiver"),
             allow_future: false,
+            rebuild: false,
         }
     }
 
@@ -192,6 +219,11 @@ impl Materializer {
         views: &[String],
         progress: &dyn Progress,
     ) -> Result<Vec<ViewReport>> {
+        if self.rebuild && views.is_empty() {
+            return Err(Error::InvalidInput(
+                "a rebuild replaces whole tables: name the views to rebuild (--views)".into(),
+            ));
+        }
         let head = self.registry.head().await?.ok_or_else(|| {
             Error::InvalidInput("nothing applied yet: run `quiver apply` before materializing".into())
         })?;
@@ -251,8 +283,10 @@ impl Materializer {
             window_start: None,
             window_end: None,
             rows: 0,
+            dropped_null_keys: 0,
             offline_version: None,
             seconds: 0.0,
+            rebuilt: None,
             skipped: None,
             error: None,
             online_rows: None,
@@ -289,7 +323,7 @@ impl Materializer {
         };
         let (start, end) = match span {
             Span::Window { start, end } => (start, end),
-            Span::Incremental { end } => match state.watermark {
+            Span::Incremental { end } => match state.watermark.filter(|_| !self.rebuild) {
                 // A watermark later than this run's start (set on a machine whose clock was
                 // ahead) restarts after the newest row read so far.
                 Some(w) if w > started_at => {
@@ -312,8 +346,11 @@ impl Materializer {
         };
         report.window_start = Some(start);
         report.window_end = Some(end);
-        if start >= end {
-            report.skipped = Some(format!("already materialized up to {start}"));
+        if start >= end && !self.rebuild {
+            report.skipped = Some(format!(
+                "already materialized up to {start}; an online store that is new or lost its rows is \
+                 refilled by `quiver online rebuild`"
+            ));
             return report;
         }
         let written = match Window::new(start, end) {
@@ -322,7 +359,15 @@ impl Materializer {
         };
         match written {
             Ok(w) => {
+                crate::fault::point("materialize.after_commit");
                 report.rows = w.outcome.rows;
+                report.dropped_null_keys = w.dropped_null_keys;
+                if let Some(rebuilt) = w.rebuilt {
+                    // The table now holds this window only: the watermark restarts from it.
+                    state.watermark = None;
+                    state.newest_event = None;
+                    report.rebuilt = Some(rebuilt);
+                }
                 report.offline_version = Some(w.outcome.version);
                 if let Some(t) = w.newest {
                     state.newest_event = Some(state.newest_event.map_or(t, |n| n.max(t)));
@@ -361,13 +406,14 @@ impl Materializer {
         lease: &Arc<Lease>,
     ) -> Result<ViewWrite> {
         let rows = window_rows(&self.lake, defs, view, window).await?.create_physical_plan().await?;
+        crate::fault::point("materialize.after_plan");
         let target_partitions = self.lake.session().copied_config().target_partitions();
         let rows = source::writer_partitions(rows, target_partitions, per_writer)?;
         let partitions = rows.output_partitioning().partition_count();
         let ordering = latest_row_ordering(&rows.schema())?;
         let schema = rows.schema();
         let counters = ViewRows { partitions, ..ViewRows::default() };
-        let counted = Arc::new(CountRowsExec::new(rows, &counters));
+        let counted = Arc::new(CountRowsExec::new(rows, defs.join_keys(view).len(), &counters));
         // Each partition is sorted on its own (on row-format keys, in memory when the pool
         // allows) and written by its own writer: no merge into one stream, and Parquet
         // encoding runs on every core.
@@ -398,10 +444,21 @@ impl Materializer {
         };
         let watch =
             WriteWatch { rows: counters.written.clone(), observer: Some(observer), guard: Some(guard) };
-        let outcome = self
-            .store
-            .write_window(self.lake.session(), &view.name, offline_schema(defs, view), plan, window, watch)
-            .await?;
+        let session = self.lake.session();
+        let (outcome, rebuilt) = if self.rebuild {
+            let previous_version = self.store.latest_version(&view.name).await?;
+            let (outcome, pushed_rows_left_behind) = self
+                .store
+                .rebuild_table(session, &view.name, offline_schema(defs, view), plan, window, watch)
+                .await?;
+            (outcome, Some(Rebuilt { previous_version, pushed_rows_left_behind }))
+        } else {
+            let outcome = self
+                .store
+                .write_window(session, &view.name, offline_schema(defs, view), plan, window, watch)
+                .await?;
+            (outcome, None)
+        };
         let latest = match candidates {
             None => Vec::new(),
             Some(c) => c.finish(defs, view, self.online_expiry, &schema)?,
@@ -409,6 +466,14 @@ impl Materializer {
         let newest = Some(newest.load(Ordering::Relaxed))
             .filter(|t| *t != i64::MIN)
             .and_then(DateTime::<Utc>::from_timestamp_micros);
-        Ok(ViewWrite { outcome, latest, newest })
+        let dropped_null_keys = counters.null_keys.load(Ordering::Relaxed);
+        if dropped_null_keys > 0 {
+            tracing::warn!(
+                view = %view.name,
+                rows = dropped_null_keys,
+                "rows of the window lack a join key and were left out"
+            );
+        }
+        Ok(ViewWrite { outcome, rebuilt, dropped_null_keys, latest, newest })
     }
 }

@@ -5,6 +5,11 @@
 //! Each writer's partition arrives in the latest-row order, so the last row of each run of
 //! equal keys is a candidate ([`RunEnds`]); an entity's rows may lie in several partitions,
 //! so the candidates of all partitions are compared at the end ([`latest_of`]).
+//!
+//! [`rebuild_online`] refills the online store from a view's whole offline table instead, for
+//! an online store that lost its rows (Redis restarted without persistence) or is new (a
+//! switch from the embedded store to Redis): materialization only writes the windows it
+//! runs, so an incremental run has nothing to write for windows already done.
 
 use std::sync::{Arc, Mutex};
 
@@ -59,6 +64,82 @@ impl Candidates {
         }
         latest_of(defs, view, expire, schema, &batches)
     }
+}
+
+/// What [`rebuild_online`] did for one view.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RebuildReport {
+    pub view: String,
+    /// The offline table version read (`None`: never materialized, nothing written).
+    pub table_version: Option<u64>,
+    /// Rows of the table read.
+    pub rows_read: u64,
+    /// Entities found (one latest row each).
+    pub entities: u64,
+    /// Online rows created or replaced; the others were already as new or newer (a push to
+    /// the online store only, say).
+    pub written: u64,
+    pub seconds: f64,
+}
+
+/// Writes the latest row of every entity of `view`'s offline table (its newest version,
+/// pushed rows included) to the online store, newer-wins. The table is read in the
+/// latest-row order as one stream and written in chunks, so memory stays bounded by a
+/// chunk, whatever the table's size. `expire`: rows get an expiry at event time + ttl.
+pub async fn rebuild_online(
+    ctx: &datafusion::prelude::SessionContext,
+    defs: &Definitions,
+    view: &FeatureView,
+    store: &crate::store::OfflineStore,
+    online: &dyn OnlineStore,
+    expire: bool,
+) -> Result<RebuildReport> {
+    use futures::StreamExt;
+    let started = std::time::Instant::now();
+    let mut report = RebuildReport { view: view.name.clone(), ..RebuildReport::default() };
+    if !view.online {
+        return Err(Error::InvalidInput(format!(
+            "feature view '{}' is not online (online: false); it has no online rows to rebuild",
+            view.name
+        )));
+    }
+    let Some(snapshot) = store.snapshot(&view.name, None).await? else {
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    };
+    let expected = crate::layout::offline_schema(defs, view);
+    let names = |s: &datafusion::arrow::datatypes::Schema| -> Vec<String> {
+        s.fields().iter().map(|f| f.name().clone()).collect()
+    };
+    if names(&snapshot.schema) != names(&expected) {
+        return Err(Error::Schema(format!(
+            "the offline table of view '{}' has columns [{}] but the view now declares [{}]; \
+             materialize it again with `quiver materialize --rebuild` first",
+            view.name,
+            names(&snapshot.schema).join(", "),
+            names(&expected).join(", ")
+        )));
+    }
+    report.table_version = Some(snapshot.version);
+    let plan = crate::sorted::sorted_rows(ctx, Some(&snapshot), snapshot.schema.clone())?;
+    let mut stream = plan.execute(0, ctx.task_ctx())?;
+    let mut latest = LatestRows::new(defs, view, expire);
+    let mut pending: Vec<RowWrite> = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        report.rows_read += batch.num_rows() as u64;
+        pending.extend(latest.push(&batch).map_err(Error::Online)?);
+        if pending.len() >= ONLINE_CHUNK {
+            report.entities += pending.len() as u64;
+            report.written += online.write(&pending).await.map_err(Error::Online)?;
+            pending.clear();
+        }
+    }
+    pending.extend(latest.finish().map_err(Error::Online)?);
+    report.entities += pending.len() as u64;
+    report.written += online.write(&pending).await.map_err(Error::Online)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 /// Writes the collected latest rows to the online store; returns how many entities.

@@ -22,6 +22,9 @@ use super::ViewReport;
 pub struct ViewRows {
     /// Rows of the window read from the lake so far (they are sorted before any is written).
     pub read: Arc<AtomicU64>,
+    /// Rows of the window read so far that lack a join key: they name no entity, so they
+    /// are left out (and not counted in `read`).
+    pub null_keys: Arc<AtomicU64>,
     /// Rows written to the offline table so far.
     pub written: Arc<AtomicU64>,
     /// Partitions the window is read, sorted and written in.
@@ -56,24 +59,56 @@ impl Progress for NoProgress {
 }
 
 /// Passes its input through, counting the rows (the rows read, for progress) and the
-/// partitions read to the end.
+/// partitions read to the end, and leaving out rows that lack a join key (counted apart).
 #[derive(Clone, Debug)]
 pub(super) struct CountRowsExec {
     input: Arc<dyn ExecutionPlan>,
+    /// The join keys are the first `keys` columns (the offline layout).
+    keys: usize,
     rows: Arc<AtomicU64>,
+    null_keys: Arc<AtomicU64>,
     partitions_read: Arc<AtomicUsize>,
 }
 
 impl CountRowsExec {
     /// Counts `input`'s rows into `counters.read` and its finished partitions into
-    /// `counters.partitions_read`.
-    pub(super) fn new(input: Arc<dyn ExecutionPlan>, counters: &ViewRows) -> Self {
+    /// `counters.partitions_read`; rows with a null in any of the first `keys` columns are
+    /// dropped and counted into `counters.null_keys`.
+    pub(super) fn new(input: Arc<dyn ExecutionPlan>, keys: usize, counters: &ViewRows) -> Self {
         CountRowsExec {
             input,
+            keys,
             rows: counters.read.clone(),
+            null_keys: counters.null_keys.clone(),
             partitions_read: counters.partitions_read.clone(),
         }
     }
+}
+
+/// `batch` without the rows that have a null in any of its first `keys` columns, and how
+/// many those were.
+fn without_null_keys(
+    batch: datafusion::arrow::array::RecordBatch,
+    keys: usize,
+) -> DfResult<(datafusion::arrow::array::RecordBatch, u64)> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::compute::{and, filter_record_batch, is_not_null};
+    let columns = &batch.columns()[..keys.min(batch.num_columns())];
+    if columns.iter().all(|c| c.null_count() == 0) {
+        return Ok((batch, 0));
+    }
+    let mut keep = None;
+    for column in columns {
+        let present = is_not_null(column.as_ref())?;
+        keep = Some(match keep {
+            None => present,
+            Some(k) => and(&k, &present)?,
+        });
+    }
+    let Some(keep) = keep else { return Ok((batch, 0)) };
+    let kept = filter_record_batch(&batch, &keep)?;
+    let dropped = (batch.num_rows() - kept.num_rows()) as u64;
+    Ok((kept, dropped))
 }
 
 impl DisplayAs for CountRowsExec {
@@ -116,6 +151,8 @@ impl ExecutionPlan for CountRowsExec {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let rows = self.rows.clone();
+        let null_keys = self.null_keys.clone();
+        let keys = self.keys;
         let partitions_read = self.partitions_read.clone();
         let end = futures::stream::once(async move {
             partitions_read.fetch_add(1, Ordering::Relaxed);
@@ -124,10 +161,11 @@ impl ExecutionPlan for CountRowsExec {
         let stream = self
             .input
             .execute(partition, context)?
-            .inspect(move |batch| {
-                if let Ok(b) = batch {
-                    rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                }
+            .map(move |batch| {
+                let (batch, dropped) = without_null_keys(batch?, keys)?;
+                null_keys.fetch_add(dropped, Ordering::Relaxed);
+                rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                Ok(batch)
             })
             .chain(end);
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.input.schema(), stream)))

@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::layout::{Window, column, layout_exprs};
 
-/// The rows of `window` of a view, laid out and typed as its offline table, with every
-/// join key present (not yet sorted: see [`crate::layout::latest_row_ordering`]).
+/// The rows of `window` of a view, laid out and typed as its offline table (not yet sorted:
+/// see [`crate::layout::latest_row_ordering`]). Rows missing a join key are still here: the
+/// materialization drops them as it reads, and counts them for the run's report.
 pub async fn window_rows(
     lake: &Lake,
     defs: &Definitions,
@@ -27,10 +28,7 @@ pub async fn window_rows(
         .source(&view.source)
         .ok_or_else(|| Error::Internal(format!("view '{}' has no source in the registry", view.name)))?;
     let frame = lake.view_frame(defs, view).await?;
-    let mut filter = window.lake_filter(&source.timestamp_field);
-    for k in defs.join_keys(view) {
-        filter = filter.and(column(&k.name).is_not_null());
-    }
+    let filter = window.lake_filter(&source.timestamp_field);
     let layout = layout_exprs(defs, view, &source.timestamp_field, source.created_timestamp_field.as_deref());
     Ok(frame.filter(filter)?.select(layout)?)
 }

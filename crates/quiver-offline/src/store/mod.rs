@@ -41,7 +41,7 @@ use url::Url;
 pub use writer::MIN_ROWS_PER_WRITER;
 
 use crate::error::{Error, Result};
-use crate::layout::{Window, sort_columns};
+use crate::layout::{PUSHED_DIR, Window, sort_columns};
 use crate::sidecar;
 use replace::{InWindow, file_in_window, rewrite_outside};
 use table::{add_path, check_schema, commit, live_files, record_sorted_files, table_schema};
@@ -232,10 +232,11 @@ impl OfflineStore {
     /// writers (for progress reports), and `watch.observer` sees each batch with its
     /// partition.
     ///
-    /// The replacement follows Delta's `replaceWhere`: files whose statistics put all their
-    /// rows inside the window are removed, files wholly outside are kept, and files that
-    /// straddle an edge (or have no statistics) are rewritten with their rows outside the
-    /// window, in their own order. A new table is created by the same commit.
+    /// The replacement follows Delta's `replaceWhere` for the files materialization wrote:
+    /// files whose statistics put all their rows inside the window are removed, files wholly
+    /// outside are kept, and files that straddle an edge (or have no statistics) are
+    /// rewritten with their rows outside the window, in their own order. Pushed files are
+    /// kept whole. A new table is created by the same commit.
     pub async fn write_window(
         &self,
         ctx: &SessionContext,
@@ -278,6 +279,54 @@ impl OfflineStore {
         }
     }
 
+    /// Replaces the whole table of a view with `rows` (the rows of `window`, sorted per
+    /// partition as for [`OfflineStore::write_window`]) under `schema`, the view's columns
+    /// now, whatever the table's were: one commit records the new schema, removes every live
+    /// file (pushed ones included: they have the old columns) and adds the new files. The
+    /// table's earlier versions keep the old rows, readable by version until the table is
+    /// vacuumed, so a training set pinned to one still rebuilds. Returns the write and how
+    /// many pushed rows the new version no longer holds. A view with no table yet gets a
+    /// plain first write.
+    pub async fn rebuild_table(
+        &self,
+        ctx: &SessionContext,
+        view: &str,
+        schema: SchemaRef,
+        rows: Arc<dyn ExecutionPlan>,
+        window: &Window,
+        watch: WriteWatch,
+    ) -> Result<(WriteOutcome, u64)> {
+        use deltalake::kernel::MetadataExt;
+        let table = self.open_table(view).await?;
+        if table.version().is_none() {
+            return Ok((self.write_window(ctx, view, schema, rows, window, watch).await?, 0));
+        }
+        let WriteWatch { rows: counter, observer, guard } = watch;
+        let target = FileTarget::fresh(view, &table, &schema)?;
+        let counted_before = counter.load(Ordering::Relaxed);
+        let added = write_partitions(view, rows, ctx.task_ctx(), &target, counter.clone(), observer).await?;
+        let rows = counter.load(Ordering::Relaxed) - counted_before;
+        let fail = |e: &dyn std::fmt::Display| Error::Store(format!("rebuilding view '{view}': {e}"));
+        let metadata = table
+            .snapshot()
+            .map_err(|e| fail(&e))?
+            .metadata()
+            .clone()
+            .with_schema(&target.delta_schema)
+            .map_err(|e| fail(&e))?;
+        let live = live_files(view, &table)?;
+        let pushed_rows: u64 =
+            live.iter().filter(|f| is_pushed(&f.path)).map(|f| stats_rows(f.stats.as_deref())).sum();
+        let sorted_paths: Vec<String> = added.iter().map(add_path).collect();
+        let mut actions = vec![Action::Metadata(metadata)];
+        actions.extend(live.into_iter().map(|f| Action::Remove(f.remove)));
+        actions.extend(added.into_iter().map(Action::Add));
+        ask(guard.as_ref())?;
+        let state = commit(view, &table, &target, actions, SaveMode::Overwrite, None).await?;
+        record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
+        Ok((WriteOutcome { version: state.version(), rows }, pushed_rows))
+    }
+
     /// After a failed first commit of a view's table: the table another writer created in
     /// the meantime (to commit on top of), or the failure when there is none.
     async fn created_meanwhile(&self, view: &str, schema: &SchemaRef, failure: Error) -> Result<DeltaTable> {
@@ -291,8 +340,9 @@ impl OfflineStore {
 
     /// Appends `batches` (exactly the view's offline columns, in the latest-row order
     /// across all of them: the files written are listed as sorted) to a view's table in one
-    /// commit. Used by push: rows that arrive outside materialization. `guard` is asked
-    /// before each commit attempt.
+    /// commit, as pushed files ([`crate::layout::PUSHED_DIR`]) that no window replaces.
+    /// Used by push: rows that arrive outside materialization. `guard` is asked before each
+    /// commit attempt.
     pub async fn append(
         &self,
         view: &str,
@@ -304,7 +354,7 @@ impl OfflineStore {
         if table.version().is_some() {
             check_schema(view, &table, &schema)?;
         }
-        let target = FileTarget::new(view, &table, &schema)?;
+        let target = FileTarget::new(view, &table, &schema)?.in_folder(PUSHED_DIR);
         let counter = Arc::new(AtomicU64::new(0));
         let rows = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
             &[batches],
@@ -377,6 +427,9 @@ async fn replace_actions(
     let mut actions = Vec::new();
     let mut sorted_paths = Vec::new();
     for file in live_files(view, table)? {
+        if is_pushed(&file.path) {
+            continue;
+        }
         match file_in_window(file.stats.as_deref(), window) {
             InWindow::Outside => continue,
             InWindow::Inside => {}
@@ -391,6 +444,19 @@ async fn replace_actions(
         actions.push(Action::Remove(file.remove));
     }
     Ok((actions, sorted_paths))
+}
+
+/// The row count in a file's Delta statistics (0 when they do not say).
+fn stats_rows(stats: Option<&str>) -> u64 {
+    stats
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|s| s.get("numRecords").and_then(|n| n.as_u64()))
+        .unwrap_or(0)
+}
+
+/// Whether a table file (path as the Delta log names it) holds pushed rows.
+fn is_pushed(path: &str) -> bool {
+    path.strip_prefix(PUSHED_DIR).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// `url` with a trailing slash: a folder.
@@ -432,16 +498,82 @@ mod tests {
         RecordBatch::try_new(schema.clone(), columns).unwrap()
     }
 
-    #[tokio::test]
-    async fn appends_create_the_table_then_add_sorted_files_in_one_commit_each() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = OfflineStore::new(Url::from_directory_path(dir.path()).unwrap());
-        let schema = Arc::new(Schema::new(vec![
+    fn test_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             ArrowField::new("driver_id", DataType::Int64, true),
             ArrowField::new(EVENT_TIMESTAMP, stored_timestamp_type(), true),
             ArrowField::new(CREATED_TIMESTAMP, stored_timestamp_type(), true),
             ArrowField::new("conv_rate", DataType::Float64, true),
-        ]));
+        ]))
+    }
+
+    async fn all_rows(store: &OfflineStore, view: &str) -> Vec<(i64, i64)> {
+        use datafusion::arrow::array::{Int64Array, TimestampMicrosecondArray};
+        let snapshot = store.snapshot(view, None).await.unwrap().unwrap();
+        let ctx = SessionContext::new();
+        let rows = crate::sorted::sorted_rows(&ctx, Some(&snapshot), snapshot.schema.clone()).unwrap();
+        let mut out = Vec::new();
+        for batch in datafusion::physical_plan::collect(rows, ctx.task_ctx()).await.unwrap() {
+            let ids = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let times = batch.column(1).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+            out.extend((0..batch.num_rows()).map(|i| (ids.value(i), times.value(i))));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn replacing_a_window_keeps_pushed_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OfflineStore::new(Url::from_directory_path(dir.path()).unwrap());
+        let schema = test_schema();
+        let window = Window::new(
+            chrono::DateTime::from_timestamp_micros(0).unwrap(),
+            chrono::DateTime::from_timestamp_micros(100).unwrap(),
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        let materialize = |ids: Vec<i64>, times: Vec<i64>| {
+            let batch = pushed(&schema, &ids, &times);
+            datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
+                &[vec![batch]],
+                schema.clone(),
+                None,
+            )
+            .unwrap()
+        };
+        let watch = || WriteWatch { rows: Arc::new(AtomicU64::new(0)), observer: None, guard: None };
+        store
+            .write_window(&ctx, "v", schema.clone(), materialize(vec![1, 2], vec![10, 20]), &window, watch())
+            .await
+            .unwrap();
+        // Pushed rows inside the window and across its end.
+        store.append("v", schema.clone(), vec![pushed(&schema, &[1, 3], &[50, 150])], None).await.unwrap();
+        let snapshot = store.snapshot("v", None).await.unwrap().unwrap();
+        let pushed_files: Vec<&str> =
+            snapshot.files.iter().map(|f| f.path.as_str()).filter(|p| is_pushed(p)).collect();
+        assert_eq!(pushed_files.len(), 1, "{:?}", snapshot.files);
+        assert!(pushed_files[0].starts_with("pushed/part-"), "{pushed_files:?}");
+
+        // The window again, from a lake that now says otherwise: its own rows are replaced,
+        // the pushed ones (inside it too) stay, once.
+        store
+            .write_window(&ctx, "v", schema.clone(), materialize(vec![2], vec![30]), &window, watch())
+            .await
+            .unwrap();
+        assert_eq!(all_rows(&store, "v").await, vec![(1, 50), (2, 30), (3, 150)]);
+        store
+            .write_window(&ctx, "v", schema.clone(), materialize(vec![2], vec![30]), &window, watch())
+            .await
+            .unwrap();
+        assert_eq!(all_rows(&store, "v").await, vec![(1, 50), (2, 30), (3, 150)], "idempotent");
+        assert!(!is_pushed("pushedx/part-0.parquet") && !is_pushed("part-0.parquet"));
+    }
+
+    #[tokio::test]
+    async fn appends_create_the_table_then_add_sorted_files_in_one_commit_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OfflineStore::new(Url::from_directory_path(dir.path()).unwrap());
+        let schema = test_schema();
         let first =
             store.append("v", schema.clone(), vec![pushed(&schema, &[1, 2], &[10, 20])], None).await.unwrap();
         assert_eq!(first, WriteOutcome { version: 0, rows: 2 });

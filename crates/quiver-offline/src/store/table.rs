@@ -156,8 +156,9 @@ pub(super) fn check_schema(view: &str, table: &DeltaTable, expected: &SchemaRef)
     if !same {
         return Err(Error::Schema(format!(
             "the offline table of view '{view}' has columns [{}] but the view now declares [{}]; \
-             the view's keys or features changed since it was materialized. Move the table away \
-             (or delete it) and materialize the view again from the start",
+             the view's keys or features changed since it was materialized. Rebuild its table under \
+             the new columns with `quiver materialize --rebuild --views {view} --start … --end …` \
+             (the table's earlier versions keep the old rows)",
             describe(&actual),
             describe(expected)
         )));

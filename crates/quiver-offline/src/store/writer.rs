@@ -30,25 +30,36 @@ pub(super) struct FileTarget {
     pub(super) file_schema: SchemaRef,
     config: deltalake::datafile::writer::WriterConfig,
     store: deltalake::logstore::ObjectStoreRef,
+    /// The folder inside the table the files go to (`None`: the table's root).
+    folder: Option<String>,
 }
 
 impl FileTarget {
+    /// Files for `table` as it is: its own schema once it exists, else `schema`.
     pub(super) fn new(view: &str, table: &DeltaTable, schema: &SchemaRef) -> Result<Self> {
+        Self::build(view, table, schema, table.version().is_some())
+    }
+
+    /// Files of `schema` for `table`, whatever its schema now (a rebuild under new columns),
+    /// with the table's own writer settings.
+    pub(super) fn fresh(view: &str, table: &DeltaTable, schema: &SchemaRef) -> Result<Self> {
+        Self::build(view, table, schema, false)
+    }
+
+    fn build(view: &str, table: &DeltaTable, schema: &SchemaRef, table_schema: bool) -> Result<Self> {
         use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
         use deltalake::table::config::TablePropertiesExt;
         let bad = |e: String| Error::Store(format!("view '{view}': the table schema: {e}"));
-        let (delta_schema, properties) = match table.version() {
-            Some(_) => {
-                let snapshot = table.snapshot().map_err(|e| bad(e.to_string()))?;
-                (snapshot.schema().as_ref().clone(), Some(snapshot.table_config().clone()))
-            }
-            None => {
-                // Delta's own types: microsecond timestamps, `element` list items.
-                let normalized = deltalake::kernel::normalize_for_delta(schema);
-                let kernel: deltalake::kernel::StructType =
-                    normalized.as_ref().try_into_kernel().map_err(|e| bad(e.to_string()))?;
-                (kernel, None)
-            }
+        let properties = match table.version() {
+            Some(_) => Some(table.snapshot().map_err(|e| bad(e.to_string()))?.table_config().clone()),
+            None => None,
+        };
+        let delta_schema = if table_schema {
+            table.snapshot().map_err(|e| bad(e.to_string()))?.schema().as_ref().clone()
+        } else {
+            // Delta's own types: microsecond timestamps, `element` list items.
+            let normalized = deltalake::kernel::normalize_for_delta(schema);
+            normalized.as_ref().try_into_kernel().map_err(|e| bad(e.to_string()))?
         };
         let file_schema: Schema = (&delta_schema).try_into_arrow().map_err(|e| bad(e.to_string()))?;
         let file_schema = Arc::new(file_schema);
@@ -73,7 +84,14 @@ impl FileTarget {
             num_indexed,
             stats_columns,
         );
-        Ok(FileTarget { delta_schema, file_schema, config, store: table.object_store() })
+        Ok(FileTarget { delta_schema, file_schema, config, store: table.object_store(), folder: None })
+    }
+
+    /// The same target with its files in `folder` inside the table ([`crate::layout::PUSHED_DIR`]).
+    pub(super) fn in_folder(&self, folder: &str) -> Self {
+        let store: deltalake::logstore::ObjectStoreRef =
+            Arc::new(object_store::prefix::PrefixStore::new(self.store.clone(), folder));
+        FileTarget { store, folder: Some(folder.to_string()), ..self.clone() }
     }
 
     /// `batch` with the table's column types and field names (a no-op cast when they match).
@@ -167,7 +185,13 @@ pub(super) async fn write_partitions(
     let mut failed = None;
     while let Some(joined) = writers.join_next().await {
         match joined {
-            Ok(Ok(files)) => added.extend(files),
+            Ok(Ok(files)) => added.extend(files.into_iter().map(|mut add| {
+                // The writer named the file inside the folder; the log names it in the table.
+                if let Some(folder) = &target.folder {
+                    add.path = format!("{folder}/{}", add.path);
+                }
+                add
+            })),
             Ok(Err(e)) => {
                 failed.get_or_insert(e);
                 writers.abort_all();

@@ -31,6 +31,7 @@ fn row(
         bytes: encode(
             &StoredRow { event_ns: event, created_ns: created, values: vec![Value::Int64(v)] },
             fingerprint,
+            &[true],
         ),
         expire_at_ms: None,
     }
@@ -59,14 +60,22 @@ pub async fn run(store: Arc<dyn OnlineStore>, tag: &str) {
     assert_eq!(s.write(std::slice::from_ref(&first)).await.unwrap(), 1);
     assert_eq!(s.read(&[(a.clone(), key(1))]).await.unwrap()[0].as_deref(), Some(first.bytes.as_slice()));
 
-    // Newer wins by (event, created); older and equal rows are skipped.
+    // Newer wins by (event, created, then the values: the offline latest-row order); older
+    // and equal rows are skipped.
     assert_eq!(s.write(&[row(&a, &key(1), 99, Some(i64::MAX), 2, 7)]).await.unwrap(), 0, "older event time");
+    assert_eq!(s.write(std::slice::from_ref(&first)).await.unwrap(), 0, "an equal row is skipped");
     assert_eq!(
-        s.write(&[row(&a, &key(1), 100, None, 3, 7)]).await.unwrap(),
+        s.write(&[row(&a, &key(1), 100, None, -1, 7)]).await.unwrap(),
         0,
-        "equal times keep the stored row"
+        "equal times and a smaller value: the offline order picks the stored row"
     );
     assert_eq!(value_of(s, &a, &key(1)).await, Some(1));
+    assert_eq!(
+        s.write(&[row(&a, &key(1), 100, None, 3, 7)]).await.unwrap(),
+        1,
+        "equal times and a larger value: the offline order picks the new row"
+    );
+    assert_eq!(value_of(s, &a, &key(1)).await, Some(3));
     assert_eq!(
         s.write(&[row(&a, &key(1), 100, Some(5), 4, 7)]).await.unwrap(),
         1,
@@ -120,6 +129,7 @@ pub async fn run(store: Arc<dyn OnlineStore>, tag: &str) {
                 values: vec![Value::List(vec![Value::Float32(0.25), Value::Null]), Value::String("x".into())],
             },
             7,
+            &[false, true],
         ),
         expire_at_ms: None,
     };

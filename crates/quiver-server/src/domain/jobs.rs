@@ -478,6 +478,8 @@ impl Project {
                 rows_per_writer: project.rows_per_writer(),
                 lease,
                 allow_future: false,
+                // A rebuild replaces whole tables: an operator's step, run from the CLI.
+                rebuild: false,
             };
             let changed = Arc::new(Notify::new());
             let progress = JobProgress { job: job.clone(), changed: changed.clone() };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use quiver_core::config::{Config, OnlineStoreConfig};
+use quiver_core::config::Config;
 use quiver_core::registry::{Registry, Snapshot};
 use quiver_core::state::StateStore;
 use quiver_offline::check::CheckLimits;
@@ -178,7 +178,7 @@ impl Project {
 
     /// Whether online rows get an expiry from their view's ttl.
     pub fn online_expiry(&self) -> bool {
-        matches!(self.config.online_store, OnlineStoreConfig::Redis { expire_keys: true, .. })
+        self.config.online_store.expires_keys()
     }
 
     /// The current registry version (lock-free).

@@ -1,0 +1,55 @@
+//! Replays every saved fuzz input through its target: the seed corpora (`fuzz/corpus/`) and
+//! the inputs that once failed (`fuzz/regressions/`). A failing input is named by its file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+fn inputs(target: &str, folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz").join(folder).join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut files: Vec<PathBuf> =
+        entries.map(|e| e.unwrap().path()).filter(|p| p.is_file() && !p.ends_with(".gitkeep")).collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str) {
+    let body = quiver_fuzz::TARGETS.iter().find(|(name, _)| *name == target).expect("a target").1;
+    let corpus = inputs(target, "corpus");
+    assert!(
+        !corpus.is_empty(),
+        "fuzz/corpus/{target}/ holds no inputs: run `cargo run -p quiver-fuzz --example seeds`"
+    );
+    for path in corpus.iter().chain(inputs(target, "regressions").iter()) {
+        let data = std::fs::read(path).unwrap();
+        if std::panic::catch_unwind(|| body(&data)).is_err() {
+            panic!("the fuzz input {} fails (see the panic above)", path.display());
+        }
+    }
+}
+
+#[test]
+fn definitions_corpus_replays() {
+    replay("definitions");
+}
+
+#[test]
+fn online_row_corpus_replays() {
+    replay("online_row");
+}
+
+#[test]
+fn push_ipc_corpus_replays() {
+    replay("push_ipc");
+}
+
+#[test]
+fn spine_corpus_replays() {
+    replay("spine");
+}
+
+#[test]
+fn requests_corpus_replays() {
+    replay("requests");
+}

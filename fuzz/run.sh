@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs each fuzz target for SECONDS (default 60): `fuzz/run.sh [SECONDS] [TARGET...]`.
+# Needs a nightly toolchain (libFuzzer's instrumentation); installs cargo-fuzz from crates.io
+# when it is missing. New inputs the fuzzer finds go to fuzz/scratch/<target>/ (not
+# committed); a failing input is saved under fuzz/artifacts/<target>/ and the run stops with
+# its path: reproduce it with `cargo +nightly fuzz run TARGET FILE`, fix the cause, then copy
+# it to fuzz/regressions/<target>/ so `cargo test -p quiver-fuzz` replays it from then on.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-60}"
+shift || true
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(definitions online_row push_ipc spine requests)
+[[ "$seconds" =~ ^[0-9]+$ ]] || { echo "SECONDS must be a whole number, not '$seconds'"; exit 2; }
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "no nightly toolchain here: fuzzing needs one (the corpora still replay in cargo test -p quiver-fuzz)"
+  exit 1
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cargo +nightly install cargo-fuzz --locked
+fi
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/quiver-fuzz-target}"
+# The address sanitizer costs a slow DataFusion build for little: Quiver forbids unsafe code.
+build=(--sanitizer none --release --debug-assertions)
+mkdir -p logs
+for t in "${targets[@]}"; do
+  mkdir -p "scratch/$t" "artifacts/$t"
+  echo "== $t: ${seconds}s"
+  rc=0
+  cargo +nightly fuzz run "${build[@]}" "$t" "scratch/$t" "corpus/$t" $(ls -d "regressions/$t" 2>/dev/null) -- \
+    -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+    >"logs/$t.log" 2>&1 || rc=$?
+  grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)|panicked at|Test unit written|^SUMMARY' "logs/$t.log" || true
+  if [[ $rc != 0 ]]; then
+    tail -20 "logs/$t.log"
+    echo "$t: failed (exit $rc); the whole output is in fuzz/logs/$t.log"; exit 1
+  fi
+done
