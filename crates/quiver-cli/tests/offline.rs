@@ -578,13 +578,16 @@ async fn a_view_whose_columns_changed_is_rebuilt_and_older_training_sets_still_r
         &["historical", "--entities", "spine.csv", "--features", "driver_stats", "--out", "before.parquet"],
     );
 
-    // avg_daily_trips becomes float64: the table no longer fits the view.
-    let views = dir.join("feature_defs/rides/views.yaml");
-    let yaml = std::fs::read_to_string(&views).unwrap();
-    let changed =
-        yaml.replacen("{name: avg_daily_trips, dtype: int64}", "{name: avg_daily_trips, dtype: float64}", 1);
-    assert_ne!(yaml, changed);
-    std::fs::write(&views, changed).unwrap();
+    // acc_rate leaves the view (and the service naming it): the table no longer fits.
+    let edit = |file: &str, from: &str| {
+        let path = dir.join("feature_defs/rides").join(file);
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let changed = yaml.replacen(from, "", 1);
+        assert_ne!(yaml, changed, "{file}");
+        std::fs::write(&path, changed).unwrap();
+    };
+    edit("views.yaml", "      - {name: acc_rate, dtype: float32}\n");
+    edit("services.yaml", "      - driver_stats:acc_rate\n");
     ok(&dir, &["apply"]);
     let refused = fails(&dir, &window);
     assert!(refused.contains("quiver materialize --rebuild --views driver_stats"), "{refused}");
@@ -607,8 +610,8 @@ async fn a_view_whose_columns_changed_is_rebuilt_and_older_training_sets_still_r
         &["historical", "--entities", "spine.csv", "--features", "driver_stats", "--out", "after.parquet"],
     );
     let after = read_parquet(&dir.join("after.parquet")).await;
-    let trips = after.column_by_name("avg_daily_trips").unwrap();
-    assert_eq!(trips.data_type(), &datafusion::arrow::datatypes::DataType::Float64);
+    assert!(after.column_by_name("acc_rate").is_none());
+    assert!(after.column_by_name("conv_rate").is_some());
 
     // The training set made before the change still rebuilds, from the table's old version.
     ok(&dir, &["historical", "--from-manifest", "before.parquet.manifest.json", "--out", "again.parquet"]);
@@ -632,8 +635,9 @@ async fn a_crash_between_the_commit_and_the_run_record_is_healed_by_the_next_inc
     let committed = table_rows(&dir, "driver_stats").await;
     assert!(!committed.is_empty());
 
-    // The next run redoes the same window (the watermark never moved): one copy of each row.
-    ok(&dir, &run);
+    // The next run waits out the dead run's lease, then redoes the same window (the
+    // watermark never moved): one copy of each row.
+    ok(&dir, &[&run[..], &["--wait-for-lease", "60s"]].concat());
     assert_eq!(table_rows(&dir, "driver_stats").await, committed, "nothing duplicated, nothing lost");
     assert_eq!(commits(&dir, "driver_stats"), 2);
     let watermark = state(&dir, "driver_stats")["watermark"].clone();
