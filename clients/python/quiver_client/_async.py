@@ -152,7 +152,7 @@ class AsyncClient(ClientBase):
         """See :meth:`quiver_client.Client.push`. Never retried."""
         rows = to_arrow(data, "data")
         if cast:
-            rows = conform_to_view(rows, await self.describe_feature_view(feature_view, timeout=timeout))
+            rows = conform_to_view(rows, await self._run(_calls.push_view_types(feature_view), timeout))
         return await self._run(self._push_call(feature_view, rows, to), timeout)
 
     # ---- materialization ------------------------------------------------------------------

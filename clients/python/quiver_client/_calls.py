@@ -5,7 +5,7 @@ both run these descriptions, so the two cannot drift apart."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, TypeVar
 
 import pyarrow as pa
@@ -261,3 +261,10 @@ def history() -> Call[List[RegistryVersion]]:
 def current_version(versions: List[RegistryVersion]) -> int:
     """The current registry version of a history (0 for an empty registry)."""
     return versions[-1].version if versions else 0
+
+
+def push_view_types(name: str) -> Call[FeatureView]:
+    """The view a push casts its rows to. A push is never retried, so neither is the read
+    made for it: a push against a stopped server fails at once."""
+    return replace(get_feature_view(name, 0), idempotent=False)
+

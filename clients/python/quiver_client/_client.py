@@ -196,7 +196,7 @@ class Client(ClientBase):
         """
         rows = to_arrow(data, "data")
         if cast:
-            rows = conform_to_view(rows, self.describe_feature_view(feature_view, timeout=timeout))
+            rows = conform_to_view(rows, self._run(_calls.push_view_types(feature_view), timeout))
         return self._run(self._push_call(feature_view, rows, to), timeout)
 
     # ---- materialization ------------------------------------------------------------------
