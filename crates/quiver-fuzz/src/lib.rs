@@ -29,8 +29,11 @@ use quiver_online::value::{Value, decode, encode, order_parts, stored_fingerprin
 
 pub use fixture::Fixture;
 
+/// A target's body: the fuzzer's bytes in, a panic when a property fails.
+pub type Body = fn(&[u8]);
+
 /// Every target, by the name of its folder under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("definitions", definitions),
     ("online_row", online_row),
     ("push_ipc", push_ipc),

@@ -85,6 +85,9 @@ impl From<datafusion::error::DataFusionError> for Error {
     }
 }
 
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +106,3 @@ mod tests {
         assert!(matches!(other, Error::DataFusion(_)), "{other:?}");
     }
 }
-
-/// `Result` with [`Error`] as the default error type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;

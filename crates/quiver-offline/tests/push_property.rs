@@ -111,7 +111,7 @@ fn write_parquet(path: &Path, batch: &RecordBatch) {
 }
 
 /// The model's answer for `id`: the latest row among the table's rows.
-fn expected<'a>(table: &'a [Row], id: i64) -> Option<&'a Row> {
+fn expected(table: &[Row], id: i64) -> Option<&Row> {
     table.iter().filter(|r| r.id == id).max_by(|a, b| a.order().cmp(&b.order()))
 }
 
