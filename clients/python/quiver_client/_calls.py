@@ -267,4 +267,3 @@ def push_view_types(name: str) -> Call[FeatureView]:
     """The view a push casts its rows to. A push is never retried, so neither is the read
     made for it: a push against a stopped server fails at once."""
     return replace(get_feature_view(name, 0), idempotent=False)
-

@@ -694,3 +694,73 @@ async fn a_full_offline_disk_fails_the_run_and_leaves_table_and_watermark_as_the
     let runs = state(&dir, "driver_stats")["runs"].as_array().unwrap().clone();
     assert_eq!(runs.last().unwrap()["status"], "failed", "{runs:?}");
 }
+
+/// Rewrites a Parquet file in place (write aside, then rename, as a lake writer would) with
+/// only the first half of its rows.
+fn halve_parquet(path: &Path) {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap().build().unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    let all = concat_batches(&batches[0].schema(), &batches).unwrap();
+    let half = all.slice(0, all.num_rows() / 2);
+    let aside = path.with_extension("rewrite");
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&aside).unwrap(), half.schema(), None).unwrap();
+    writer.write(&half).unwrap();
+    writer.close().unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+#[tokio::test]
+async fn lake_files_replaced_during_a_run_fail_it_or_give_what_a_run_of_the_new_files_gives() {
+    let (_tmp, dir) = bare_project(3000);
+    let window = ["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--views", "driver_stats"];
+    let gate = dir.join("gate");
+    let child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(window)
+        .arg("--json")
+        .current_dir(&dir)
+        .env("QUIVER_FAULT", "materialize.after_plan@pause")
+        .env("QUIVER_FAULT_GATE", &gate)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the run has listed the lake files (and their sizes), every one is rewritten.
+    let reached = dir.join("gate.reached");
+    let until = Instant::now() + Duration::from_secs(120);
+    while !reached.exists() {
+        assert!(Instant::now() < until, "the run never reached its fault point");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("lake/driver_stats"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        halve_parquet(f);
+    }
+    std::fs::write(&gate, "go").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+
+    eprintln!("run over replaced files: {}; {stderr}", out.status);
+    if out.status.success() {
+        // What it wrote must be what a run over the new files writes: nothing read across
+        // the old and new versions of a file.
+        let racy = table_rows(&dir, "driver_stats").await;
+        ok(&dir, &window);
+        assert_eq!(racy, table_rows(&dir, "driver_stats").await, "the run mixed old and new files: {stderr}");
+    } else {
+        // A clear failure: nothing committed, the watermark unmoved, the run recorded.
+        assert_eq!(commits(&dir, "driver_stats"), 0, "{stderr}");
+        assert!(state(&dir, "driver_stats")["watermark"].is_null(), "{stderr}");
+        assert!(stderr.contains("driver_stats: FAILED"), "the error names the view: {stderr}");
+        assert!(stderr.contains("lake/driver_stats/part-"), "the error names the file: {stderr}");
+        // And the next run, over the files as they are now, succeeds.
+        ok(&dir, &window);
+    }
+}
