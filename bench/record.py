@@ -177,7 +177,16 @@ def lake(obj, args):
     return [("lake", "quiver", None, {}, figures)]
 
 
-ADAPTERS = {"pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
+def training_memory(obj, args):
+    """`quiver --json historical` under a memory limit: its report, or its error message."""
+    manifest = obj.get("manifest") or {}
+    figures = {"rows": manifest.get("rows", manifest.get("spine_rows"))}
+    if obj.get("error"):
+        figures["error"] = obj["error"]
+    return [("training_memory", "quiver", None, {}, figures)]
+
+
+ADAPTERS = {"training_memory": training_memory, "pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
 
 
 def main():

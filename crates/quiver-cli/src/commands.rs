@@ -516,16 +516,38 @@ pub async fn history(config: &Config, out: &Output) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn sample_lake(dir: &Path, spec: &quiver_sample::SampleSpec, out: &Output) -> Result<(), Failure> {
+/// The largest spine `sample-lake --spine` writes (a benchmark's, not a disk's worth).
+const SPINE_ROWS_MAX: u64 = 1_000_000_000;
+
+pub fn sample_lake(
+    dir: &Path,
+    spec: &quiver_sample::SampleSpec,
+    spine: Option<(&Path, u64)>,
+    out: &Output,
+) -> Result<(), Failure> {
+    if spine.is_some_and(|(_, rows)| rows == 0 || rows > SPINE_ROWS_MAX) {
+        return Err(Failure {
+            code: 2,
+            ..Failure::new(format!("--spine-rows must be 1 to {SPINE_ROWS_MAX}"))
+        });
+    }
     let summary = quiver_sample::generate_lake(dir, spec)?;
+    let spine = match spine {
+        Some((path, rows)) => Some((path, quiver_sample::write_spine(path, spec, rows, spec.seed)?)),
+        None => None,
+    };
     if out.json {
         let files: Vec<_> = summary.files.iter().map(|(p, n)| json!({"path": p, "rows": n})).collect();
-        out.json(&json!({"ok": true, "dir": dir, "files": files}));
+        let spine = spine.map(|(p, n)| json!({"path": p, "rows": n}));
+        out.json(&json!({"ok": true, "dir": dir, "files": files, "spine": spine}));
     } else {
         let rows: Vec<Vec<String>> =
             summary.files.iter().map(|(p, n)| vec![p.clone(), n.to_string()]).collect();
         out.line(table(&["FILE", "ROWS"], &rows));
         out.line(format!("Wrote {} files under {}.", summary.files.len(), dir.display()));
+        if let Some((path, rows)) = spine {
+            out.line(format!("Wrote a spine of {rows} rows to {}.", path.display()));
+        }
     }
     Ok(())
 }

@@ -187,6 +187,13 @@ enum Command {
         /// First day of data (UTC), e.g. 2026-01-01
         #[arg(long, default_value = "2026-01-01")]
         start: String,
+        /// Also write a training spine (driver_id, customer_id, event_timestamp,
+        /// trip_completed) of this lake to this Parquet file
+        #[arg(long)]
+        spine: Option<PathBuf>,
+        /// Rows of the spine (with --spine)
+        #[arg(long, default_value_t = 10_000, requires = "spine")]
+        spine_rows: u64,
     },
 }
 
@@ -336,10 +343,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             offline::leases(&commands::load_config(cli.config.as_deref())?, memory_limit, &out).await
         }
         Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, memory_limit, &out).await,
-        Command::SampleLake { dir, rows, drivers, customers, days, seed, start } => {
+        Command::SampleLake { dir, rows, drivers, customers, days, seed, start, spine, spine_rows } => {
             let start = offline::parse_time(&start)?;
             let spec = quiver_sample::SampleSpec { rows, drivers, customers, days, seed, start };
-            commands::sample_lake(&dir, &spec, &out)
+            let spine = spine.map(|path| (path, spine_rows));
+            commands::sample_lake(&dir, &spec, spine.as_ref().map(|(p, n)| (p.as_path(), *n)), &out)
         }
     }
 }

@@ -700,12 +700,16 @@ async fn a_full_offline_disk_fails_the_run_and_leaves_table_and_watermark_as_the
 fn halve_parquet(path: &Path) {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap().build().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     let all = concat_batches(&batches[0].schema(), &batches).unwrap();
     let half = all.slice(0, all.num_rows() / 2);
     let aside = path.with_extension("rewrite");
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(&aside).unwrap(), half.schema(), None).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(&aside).unwrap(), half.schema(), None).unwrap();
     writer.write(&half).unwrap();
     writer.close().unwrap();
     std::fs::rename(&aside, path).unwrap();

@@ -73,7 +73,16 @@ impl Lake {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        Lake { base, roots: Vec::new(), ctx: SessionContext::new_with_config(lake_config()) }
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_cache_manager(crate::session::fresh_listings())
+            .build_arc();
+        let ctx = match runtime {
+            Ok(rt) => SessionContext::new_with_config_rt(lake_config(), rt),
+            // Building a runtime from defaults cannot fail today; if it ever does, a default
+            // session still reads the lake (one process, one listing).
+            Err(_) => SessionContext::new_with_config(lake_config()),
+        };
+        Lake { base, roots: Vec::new(), ctx }
     }
 
     /// Lets sources also read below these folders (the config's `lake_roots`).
@@ -92,6 +101,7 @@ impl Lake {
                 memory_limit,
             )))
             .with_object_store_registry(env.object_store_registry.clone())
+            .with_cache_manager(crate::session::fresh_listings())
             .with_disk_manager_builder(
                 datafusion::execution::disk_manager::DiskManagerBuilder::default()
                     .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),

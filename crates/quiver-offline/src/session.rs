@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -44,9 +45,19 @@ pub fn offline_session(memory_limit: usize, overrides: &SessionOverrides) -> Res
         // Fair: several spilling operators (one sort per view) each get a share instead of
         // the first one starving the others.
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
+        .with_cache_manager(fresh_listings())
         .build_arc()?;
     let config = offline_config(memory_limit, |name| overrides.get(name))?;
     Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// DataFusion's caches with the listing cache off. That cache keeps a folder's first
+/// listing for the life of the process: a server would never see the files its lake gains
+/// after its first run, and would read a replaced file at its old size. Each run lists the
+/// lake afresh; footers and statistics stay cached, checked against each file's size and
+/// modification time from that listing.
+pub fn fresh_listings() -> CacheManagerConfig {
+    CacheManagerConfig::default().with_list_files_cache_limit(0)
 }
 
 /// The configuration of [`offline_session`], with `var` standing for the environment.

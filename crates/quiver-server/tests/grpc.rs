@@ -732,3 +732,56 @@ async fn shutdown_lets_a_call_in_flight_finish() {
     // Afterwards nothing listens.
     assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
 }
+
+/// Writes a copy of a driver_stats lake file's first row as driver `driver` into a new lake
+/// file (written aside, then renamed, as a lake writer would).
+fn add_lake_row(lake: &std::path::Path, driver: i64) {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let folder = lake.join("driver_stats");
+    let mut files: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let file = std::fs::File::open(&files[0]).unwrap();
+    let batch =
+        ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().next().unwrap().unwrap();
+    let row = batch.slice(0, 1);
+    let key = row.schema().index_of("driver_id").unwrap();
+    let mut columns = row.columns().to_vec();
+    columns[key] = Arc::new(Int64Array::from(vec![driver]));
+    let row = RecordBatch::try_new(row.schema(), columns).unwrap();
+    let aside = folder.join("late.parquet.writing");
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(&aside).unwrap(), row.schema(), None).unwrap();
+    writer.write(&row).unwrap();
+    writer.close().unwrap();
+    std::fs::rename(&aside, folder.join("late.parquet")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_file_added_while_the_server_runs_is_read_by_its_next_materialization() {
+    // A server lives for weeks while the lake gains files: each run lists the lake afresh
+    // (DataFusion's listing cache would keep the first listing for the process's life).
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    let first = materialize_all(channel.clone()).await;
+    assert_eq!(first.state(), pb::JobState::Succeeded, "{first:?}");
+    let refs = ["driver_stats:conv_rate"];
+    let before = online(channel.clone(), &refs, &[9999], 0).await.unwrap();
+    assert_eq!(before.results[0].statuses[0], pb::FeatureStatus::NotFound as i32);
+
+    add_lake_row(&server.dir.path().join("lake"), 9999);
+    let second = materialize_all(channel.clone()).await;
+    assert_eq!(second.state(), pb::JobState::Succeeded, "{second:?}");
+    let stats = second.views.iter().find(|v| v.view == "driver_stats").unwrap();
+    let first_rows = first.views.iter().find(|v| v.view == "driver_stats").unwrap().rows_done;
+    assert_eq!(stats.rows_done, first_rows + 1, "the new file's row is read: {stats:?}");
+    // Online now (the sample's rows are older than the view's ttl, so the value reads as
+    // expired, but the row is there), and present as of its own event time.
+    let after = online(channel.clone(), &refs, &[9999], 0).await.unwrap();
+    assert_eq!(after.results[0].statuses[0], pb::FeatureStatus::OutsideMaxAge as i32, "{after:?}");
+    let event = after.results[0].event_timestamps_ns[0];
+    let then = online(channel.clone(), &refs, &[9999], event).await.unwrap();
+    assert_eq!(then.results[0].statuses[0], pb::FeatureStatus::Present as i32, "{then:?}");
+    server.shutdown().await;
+}
