@@ -268,6 +268,16 @@ def lake_table(records):
     return table(header, rows)
 
 
+def training_memory_table(records):
+    header = ["spine rows", "--memory-limit", "outcome", "seconds", "peak RSS"]
+    rows = []
+    for r in records:
+        p = r["params"]
+        outcome = f"{count(r.get('rows'))} rows" if r.get("ok") == 1 else f"failed: {r.get('error', '')[:80]}"
+        rows.append([count(p.get("spine_rows")), p.get("memory_limit"), outcome, seconds(r.get("wall_s")), memory(r.get("peak_rss_mib"))])
+    return table(header, rows)
+
+
 SECTIONS = [
     ("pit", "Point-in-time join (training sets)", pit_table),
     ("online", "Online store reads", online_table),
@@ -275,6 +285,7 @@ SECTIONS = [
     ("grpc_throughput", "gRPC throughput", throughput_table),
     ("materialize", "Materialization into the online store", materialize_table),
     ("lake", "Sample lake generator", lake_table),
+    ("training_memory", "Training sets under a memory limit", training_memory_table),
 ]
 
 

@@ -3,7 +3,7 @@
 #   bench/run.sh [SCALE] [OUT_DIR]
 # SCALE (default 1.0) multiplies every size: 1.0 is what BENCHMARKS.md reports, 0.1 a quick
 # run. OUT_DIR (default bench/results) receives one JSON-lines file per workload
-# (pit, online, grpc, grpc_throughput, materialize, lake; records described in
+# (pit, online, grpc, grpc_throughput, materialize, lake, training_memory; records described in
 # bench/record.py) and tables.md; the plots go to bench/plots/ when OUT_DIR is the default,
 # else to OUT_DIR/plots/. Each workload runs once.
 #
@@ -102,6 +102,10 @@ for base in 1000000 3000000 10000000; do
   bench/materialize.sh "$WORK/mat-$rows" "$rows" "$DRIVERS" 1 >/dev/null
   bench/feast_materialize.sh "$WORK/mat-$rows/lake" 1 >/dev/null
 done
+
+spine=$(scaled 5000000 1000)
+step "training sets under a memory limit: spine $spine rows at 256MiB, 512MiB and 2GiB"
+bench/training_memory.sh "$WORK/train-mem" "$spine" 256MiB,512MiB,2GiB >/dev/null
 
 step "tables and plots"
 python3 bench/report.py "$OUT" --plots "$PLOTS" | tee "$OUT/tables.md"

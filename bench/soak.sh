@@ -3,7 +3,8 @@
 # disk) under online reads at a fixed rate, pushes, an incremental materialization every
 # minute of a lake file written that minute, and a Redis restart halfway. Loopback only.
 #   bench/soak.sh DURATION        DURATION: seconds, or 90s, 10m, 1h (1 minute to 24 hours)
-# SOAK_READS_PER_S (default 500) and SOAK_PUSH_ROWS_PER_S (default 200) set the load.
+# SOAK_READS_PER_S (default 500) and SOAK_PUSH_ROWS_PER_S (default 200) set the load;
+# SOAK_KEEP=1 keeps the project folder (lake, offline tables, run records) afterwards.
 # Prints one JSON line per minute (reads, p50/p99/p99.9, pushes, the materialization, errors
 # by kind, the server's RSS) and a summary after reading every pushed and lake entity back
 # online and in a training set; then the server's WARN and ERROR log lines by kind (the log
@@ -44,7 +45,7 @@ SERVER_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; fi
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$DIR"
+  if [ "${SOAK_KEEP:-0}" = 1 ]; then echo "soak: project kept in $DIR" >&2; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
 sh -c "$REDIS_START"

@@ -98,7 +98,9 @@ fn lake_schema() -> Arc<Schema> {
 fn write_lake_file(path: &Path, ids: &[i64], seq: i64, from_ns: i64, to_ns: i64) {
     let span = (to_ns - from_ns).max(1) / 1000;
     let n = ids.len() as i64;
-    let event: Vec<i64> = (0..n).map(|i| from_ns / 1000 + span * i / n).collect();
+    // Microseconds from the first one at or after `from_ns` (a run's window starts there).
+    let from_us = (from_ns + 999) / 1000;
+    let event: Vec<i64> = (0..n).map(|i| from_us + span * i / n).collect();
     let created = vec![now_ns() / 1000; ids.len()];
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(ids.to_vec())),
@@ -382,8 +384,9 @@ async fn pusher(shared: Arc<Shared>, channel: Channel, rows_per_s: u64, until: I
     }
 }
 
-/// Runs an incremental materialization up to `end_ns`; the job's outcome.
-async fn materialize(client: &mut MaterializeServiceClient<Channel>, end_ns: i64) -> Result<(), String> {
+/// Runs an incremental materialization up to `end_ns`; the rows it read and its window
+/// (seconds before `end_ns` it started at), or why it failed.
+async fn materialize(client: &mut MaterializeServiceClient<Channel>, end_ns: i64) -> Result<String, String> {
     let span = pb::start_materialization_request::Span::Incremental(pb::Incremental { end_ns });
     let job = client
         .start(pb::StartMaterializationRequest { span: Some(span), views: vec!["soak".into()] })
@@ -399,7 +402,17 @@ async fn materialize(client: &mut MaterializeServiceClient<Channel>, end_ns: i64
             .map_err(|s| status_kind("materialize get", &s))?
             .into_inner();
         match j.state() {
-            pb::JobState::Succeeded => return Ok(()),
+            pb::JobState::Succeeded => {
+                return Ok(j
+                    .views
+                    .iter()
+                    .map(|v| {
+                        let span = (end_ns - v.window_start_ns) as f64 / 1e9;
+                        format!("{} rows of the last {span:.1} s ({:?})", v.rows_done, v.state())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "));
+            }
             pb::JobState::Failed => {
                 let message =
                     j.views.iter().map(|v| v.message.as_str()).find(|m| !m.is_empty()).unwrap_or(&j.error);
@@ -448,10 +461,10 @@ async fn materializer(
         let outcome = materialize(&mut client, end).await;
         let seconds = sent.elapsed().as_secs_f64();
         let line = match &outcome {
-            Ok(()) => {
+            Ok(what) => {
                 shared.lake_seq.store(minute, Ordering::SeqCst);
                 totals.lock().unwrap().materializations_ok += 1;
-                format!("succeeded in {seconds:.2} s")
+                format!("succeeded in {seconds:.2} s: {what}")
             }
             Err(e) => {
                 totals.lock().unwrap().materializations_failed += 1;
