@@ -27,8 +27,9 @@ if ! [[ "$SECS" =~ ^[0-9]+$ ]] || (( SECS < 60 || SECS > 86400 )); then
   exit 2
 fi
 
-bench_build -p quiver-cli --bin quiver
-bench_build -p quiver-server --example soak
+# One build of both: built apart, the two would unify DataFusion's features differently and
+# each rebuild it.
+bench_build -p quiver-cli --bin quiver -p quiver-server --example soak
 QUIVER="$(bench_bin quiver)"
 SOAK="$(bench_bin soak)"
 

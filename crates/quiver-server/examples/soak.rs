@@ -19,8 +19,9 @@
 //!
 //! Each minute it prints one JSON line: reads, p50/p99/p99.9 latency, pushes, the
 //! materialization, errors by kind and the server's RSS (from /proc/SERVER_PID/status). An
-//! error is *explained* when it is UNAVAILABLE or a deadline and the call overlapped the
-//! Redis restart (from the stop until 10 s after the start); every other error, and every
+//! error is *explained* when it is UNAVAILABLE, RESOURCE_EXHAUSTED (load shed) or a deadline
+//! (DEADLINE_EXCEEDED, or the tonic client's own CANCELLED "Timeout expired") and the call
+//! overlapped the Redis restart (from the stop until 10 s after the start); every other error, and every
 //! wrong answer, is *unexplained*. At the end it reads every pushed and every lake entity
 //! back online and builds a training set of all of them as of now: each must hold a `seq`
 //! from the newest acknowledged write (push, offline push, or finished materialization) to
@@ -183,7 +184,12 @@ impl Shared {
     }
 
     fn error(&self, kind: String, code: Option<tonic::Code>, sent: Instant, done: Instant) {
-        let transient = matches!(code, Some(tonic::Code::Unavailable | tonic::Code::DeadlineExceeded));
+        // While Redis is away reads wait for it and pile up, so the server sheds some
+        // (RESOURCE_EXHAUSTED) and some pass their deadline.
+        let transient = matches!(
+            code,
+            Some(tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted)
+        );
         let mut m = self.minute.lock().unwrap();
         let map =
             if transient && self.during_restart(sent, done) { &mut m.explained } else { &mut m.unexplained };
@@ -197,7 +203,17 @@ impl Shared {
 }
 
 fn status_kind(what: &str, s: &tonic::Status) -> String {
-    format!("{what}: {:?}", s.code())
+    format!("{what}: {:?}", code(s))
+}
+
+/// A status's code, with the tonic client's own deadline (CANCELLED, "Timeout expired")
+/// counted as the deadline it is.
+fn code(s: &tonic::Status) -> tonic::Code {
+    if s.code() == tonic::Code::Cancelled && s.message() == "Timeout expired" {
+        tonic::Code::DeadlineExceeded
+    } else {
+        s.code()
+    }
 }
 
 fn online_request(ids: &[i64]) -> pb::GetOnlineFeaturesRequest {
@@ -264,7 +280,7 @@ async fn one_read(shared: Arc<Shared>, mut client: OnlineServiceClient<Channel>,
                 done,
             );
         }
-        Ok(Err(s)) => return shared.error(status_kind("read", &s), Some(s.code()), sent, done),
+        Ok(Err(s)) => return shared.error(status_kind("read", &s), Some(code(&s)), sent, done),
         Ok(Ok(a)) => a.into_inner(),
     };
     {
@@ -378,7 +394,7 @@ async fn pusher(shared: Arc<Shared>, channel: Channel, rows_per_s: u64, until: I
             Ok(_) => shared.wrong("push: row count in the answer differs"),
             Err(s) => {
                 let what = if offline { "push online+offline" } else { "push online" };
-                shared.error(status_kind(what, &s), Some(s.code()), sent, Instant::now());
+                shared.error(status_kind(what, &s), Some(code(&s)), sent, Instant::now());
             }
         }
     }

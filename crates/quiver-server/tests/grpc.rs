@@ -785,3 +785,43 @@ async fn a_lake_file_added_while_the_server_runs_is_read_by_its_next_materializa
     assert_eq!(then.results[0].statuses[0], pb::FeatureStatus::Present as i32, "{then:?}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_started_during_a_short_lease_waits_for_it_and_a_long_one_is_refused_naming_it() {
+    use quiver_offline::lease::LeaseSettings;
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    let config = quiver_core::config::Config::load(&server.dir.path().join("quiver.yaml")).unwrap();
+    let leases = quiver_offline::store::OfflineStore::new(config.offline_store.clone()).leases().unwrap();
+    let held_by = |holder: &str| LeaseSettings {
+        holder: holder.into(),
+        ttl: Duration::from_secs(30),
+        wait: Duration::ZERO,
+    };
+    let window = pb::start_materialization_request::Span::Window(pb::Window {
+        start_ns: ns(DATA_START),
+        end_ns: ns("2026-01-04T00:00:00Z"),
+    });
+    let request =
+        || pb::StartMaterializationRequest { span: Some(window), views: vec!["driver_stats".into()] };
+    let mut jobs = MaterializeServiceClient::new(channel.clone());
+
+    // As a push to offline holds it: for one commit.
+    let lease = leases.acquire("driver_stats", &held_by("a push (pid 1 on elsewhere)")).await.unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lease.release().await;
+    });
+    let job = jobs.start(request()).await.expect("the start waits out a short lease").into_inner();
+    release.await.unwrap();
+    assert_eq!(wait_for_job(&mut jobs, &job.id).await.state(), pb::JobState::Succeeded);
+
+    // As another process's materialization holds it: longer than the start waits.
+    let lease = leases.acquire("driver_stats", &held_by("a long run (pid 2 on elsewhere)")).await.unwrap();
+    let refused = jobs.start(request()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("a long run (pid 2 on elsewhere)"), "{}", refused.message());
+    lease.release().await;
+    server.shutdown().await;
+}

@@ -51,6 +51,10 @@ pub enum ViewRunState {
 
 /// Jobs kept in memory for `List` / `Get` after they end.
 const FINISHED_KEPT: usize = 200;
+
+/// How long starting a job waits for a view's lease held by someone else before refusing:
+/// longer than a push's commit, far shorter than another process's materialization.
+const START_LEASE_WAIT: Duration = Duration::from_secs(2);
 /// Job records kept in the offline store (older ones are deleted by the sweep).
 pub const RECORDS_KEPT: usize = 1000;
 /// A running job's record is rewritten at least this often.
@@ -451,10 +455,21 @@ impl Project {
             views.to_vec()
         };
         // Views another process (a CLI, another replica) is materializing are refused here,
-        // before the job starts; the job itself takes each view's lease as it runs.
+        // before the job starts; the job itself takes each view's lease as it runs. A push to
+        // offline holds the lease for one commit, so a lease freed within a moment is waited
+        // for rather than refused.
         let leases = self.offline().leases()?;
         for v in &views {
-            leases.check_free(v).await?;
+            let until = std::time::Instant::now() + START_LEASE_WAIT;
+            loop {
+                match leases.check_free(v).await {
+                    Ok(()) => break,
+                    Err(quiver_offline::Error::Busy(_)) if std::time::Instant::now() < until => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         let jobs = self.jobs();
         let job = jobs.start(&views)?;
