@@ -310,7 +310,7 @@ async fn readers(shared: Arc<Shared>, channel: Channel, rate: u64, until: Instan
     while Instant::now() < until {
         tick.tick().await;
         n += 1;
-        let id = if n % 2 == 0 {
+        let id = if n.is_multiple_of(2) {
             1 + dice.below(LAKE as u64) as i64
         } else {
             pushed_id(dice.below(PUSHED as u64) as usize)
@@ -356,7 +356,7 @@ async fn pusher(shared: Arc<Shared>, channel: Channel, rows_per_s: u64, until: I
     while Instant::now() < until {
         tick.tick().await;
         batches += 1;
-        let offline = batches % 100 == 0;
+        let offline = batches.is_multiple_of(100);
         let idx: Vec<usize> = (0..per_batch).map(|k| (next + k) % PUSHED).collect();
         next = (next + per_batch) % PUSHED;
         let seqs: Vec<i64> = idx
