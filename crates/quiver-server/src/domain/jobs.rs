@@ -55,6 +55,7 @@ const FINISHED_KEPT: usize = 200;
 /// How long starting a job waits for a view's lease held by someone else before refusing:
 /// longer than a push's commit, far shorter than another process's materialization.
 const START_LEASE_WAIT: Duration = Duration::from_secs(2);
+
 /// Job records kept in the offline store (older ones are deleted by the sweep).
 pub const RECORDS_KEPT: usize = 1000;
 /// A running job's record is rewritten at least this often.

@@ -56,7 +56,9 @@ class MaterializeServiceServicer:
 
     def Start(self, request, context):
         """Starts a job and returns at once. A job keeps running when the client disconnects. A view
-        already being materialized by another job: FAILED_PRECONDITION naming that job.
+        already being materialized by another job: FAILED_PRECONDITION naming that job. A view
+        whose lease another process holds (a materialization elsewhere, or a push committing
+        offline) is waited for up to 2 s, then FAILED_PRECONDITION naming the holder.
         Requires the bearer token when the server has one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
