@@ -25,6 +25,11 @@ pub fn open_registry(config: &Config) -> Result<Registry, Failure> {
     Ok(Registry::open(&config.registry, &config.project)?)
 }
 
+/// The registry's current version, or the error every command gives before the first apply.
+pub async fn applied(registry: &Registry) -> Result<quiver_core::registry::Snapshot, Failure> {
+    registry.head().await?.ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))
+}
+
 /// Reads the definitions folder and runs every check: structure, references, data.
 /// All problems come back together.
 pub async fn load_and_check(config: &Config) -> Result<LoadedDefinitions, Failure> {

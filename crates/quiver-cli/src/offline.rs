@@ -18,7 +18,7 @@ use quiver_offline::store::OfflineStore;
 use quiver_offline::training::{self, TrainingSetRequest};
 use serde_json::json;
 
-use crate::commands::open_registry;
+use crate::commands::{applied, open_registry};
 use crate::failure::Failure;
 use crate::output::{Output, table};
 
@@ -282,10 +282,7 @@ pub async fn historical(
             (snapshot, training::rebuild_request(&manifest, args.out.clone(), args.overwrite)?)
         }
         None => {
-            let snapshot = registry
-                .head()
-                .await?
-                .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
+            let snapshot = applied(&registry).await?;
             let defs = &snapshot.definitions;
             let features = defs.resolve_features(args.service.as_deref(), &args.features)?;
             let request = TrainingSetRequest {

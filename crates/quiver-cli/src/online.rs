@@ -9,7 +9,7 @@ use quiver_online::read::{Status, get_online_features};
 use quiver_online::value::{Value, format_ns};
 use serde_json::{Map, Value as Json, json};
 
-use crate::commands::open_registry;
+use crate::commands::{applied, open_registry};
 use crate::failure::Failure;
 use crate::output::Output;
 
@@ -70,11 +70,7 @@ pub async fn online(
     at: Option<chrono::DateTime<chrono::Utc>>,
     out: &Output,
 ) -> Result<(), Failure> {
-    let registry = open_registry(config)?;
-    let snapshot = registry
-        .head()
-        .await?
-        .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
+    let snapshot = applied(&open_registry(config)?).await?;
     let defs = &snapshot.definitions;
     let refs = defs.resolve_features(service, features)?;
     if entities.is_empty() {
@@ -129,11 +125,7 @@ pub async fn rebuild(
     memory_limit: usize,
     out: &Output,
 ) -> Result<(), Failure> {
-    let registry = open_registry(config)?;
-    let snapshot = registry
-        .head()
-        .await?
-        .ok_or_else(|| Failure::new("nothing applied yet: run `quiver apply` first"))?;
+    let snapshot = applied(&open_registry(config)?).await?;
     let defs = &snapshot.definitions;
     let selected: Vec<&quiver_core::definitions::FeatureView> = if views.is_empty() {
         defs.feature_views.iter().filter(|v| v.online).collect()

@@ -219,13 +219,21 @@ impl Leases {
         }
     }
 
-    /// The refusal a process would get for `view` now: `Err(Busy)` naming the holder when
-    /// the view's lease is held, `Ok` when it is free. A quick look, not a claim: only
+    /// Whether `view` is free, waiting up to `wait` while someone else holds it: `Ok` once
+    /// it is free, else `Err(Busy)` naming the holder. A look, not a claim: only
     /// [`Leases::acquire`] takes the view.
-    pub async fn check_free(&self, view: &str) -> Result<()> {
-        match self.top(view).await? {
-            Some(r) if r.live(Utc::now()) => Err(Error::Busy(busy_message(view, &r, Duration::ZERO))),
-            _ => Ok(()),
+    pub async fn check_free(&self, view: &str, wait: Duration) -> Result<()> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.top(view).await? {
+                Some(r) if r.live(Utc::now()) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::Busy(busy_message(view, &r, wait)));
+                    }
+                    tokio::time::sleep(WAIT_STEP.min(deadline - Instant::now())).await;
+                }
+                _ => return Ok(()),
+            }
         }
     }
 

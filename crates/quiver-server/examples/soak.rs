@@ -338,10 +338,14 @@ fn push_ipc(ids: &[i64], seqs: &[i64], event_ns: i64) -> Vec<u8> {
         Arc::new(Int64Array::from(seqs.to_vec())),
         Arc::new(Float64Array::from(seqs.iter().map(|&s| s as f64 / 2.0).collect::<Vec<_>>())),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    ipc(&RecordBatch::try_new(schema, columns).unwrap())
+}
+
+/// One batch as an Arrow IPC stream (a push body, a spine).
+fn ipc(batch: &RecordBatch) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut writer = StreamWriter::try_new(&mut out, &schema).unwrap();
-    writer.write(&batch).unwrap();
+    let mut writer = StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
+    writer.write(batch).unwrap();
     writer.finish().unwrap();
     drop(writer);
     out
@@ -636,25 +640,20 @@ async fn read_back(shared: &Shared, channel: Channel) -> Disagreements {
         Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
     ]));
     let spine = RecordBatch::try_new(
-        schema.clone(),
+        schema,
         vec![
             Arc::new(Int64Array::from(ids.clone())),
             Arc::new(TimestampNanosecondArray::from(vec![at; ids.len()]).with_timezone("UTC")),
         ],
     )
     .unwrap();
-    let mut ipc = Vec::new();
-    let mut writer = StreamWriter::try_new(&mut ipc, &schema).unwrap();
-    writer.write(&spine).unwrap();
-    writer.finish().unwrap();
-    drop(writer);
     let mut offline = OfflineServiceClient::new(channel).max_decoding_message_size(64 << 20);
     let mut stream = offline
         .get_historical_features(pb::GetHistoricalFeaturesRequest {
             kind: Some(pb::get_historical_features_request::Kind::Features(pb::FeatureList {
                 refs: REFS.iter().map(|s| s.to_string()).collect(),
             })),
-            spine_arrow_ipc: ipc,
+            spine_arrow_ipc: ipc(&spine),
             full_feature_names: false,
             timestamp_column: String::new(),
         })

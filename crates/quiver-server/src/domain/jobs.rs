@@ -461,16 +461,7 @@ impl Project {
         // for rather than refused.
         let leases = self.offline().leases()?;
         for v in &views {
-            let until = std::time::Instant::now() + START_LEASE_WAIT;
-            loop {
-                match leases.check_free(v).await {
-                    Ok(()) => break,
-                    Err(quiver_offline::Error::Busy(_)) if std::time::Instant::now() < until => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            leases.check_free(v, START_LEASE_WAIT).await?;
         }
         let jobs = self.jobs();
         let job = jobs.start(&views)?;
