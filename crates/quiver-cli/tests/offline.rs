@@ -441,6 +441,36 @@ async fn a_manifest_rebuilds_the_same_training_set_after_the_data_changed() {
     assert!(err.contains("changed since the manifest was written"), "{err}");
 }
 
+/// A training set whose spine is many times the memory limit, with batches larger than a
+/// sort's share of the pool: every sort spills its batches in pieces the merges can seat,
+/// and the rows equal those of the same training set on the default pool.
+#[tokio::test]
+async fn a_training_set_far_larger_than_the_memory_limit_spills_and_gives_the_same_rows() {
+    let (_tmp, dir) = bare_project(3_000);
+    ok(&dir, &["materialize-incremental", "--end", "2026-01-08"]);
+    quiver_sample::write_spine(&dir.join("spine.parquet"), &quiver_sample::SampleSpec::default(), 30_000, 5)
+        .unwrap();
+    let args = |out: &'static str| {
+        ["historical", "--entities", "spine.parquet", "--service", "ride_ranking_v1", "--out", out]
+    };
+    ok(&dir, &args("roomy.parquet"));
+    let env = [
+        ("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "2"),
+        // A spine batch (with the join's helper columns) is larger than a sort's share.
+        ("DATAFUSION_EXECUTION_BATCH_SIZE", "4096"),
+        ("QUIVER_MEMORY_LIMIT", "1MiB"),
+        ("QUIVER_LOG", "quiver_offline::rowsort=debug"),
+    ];
+    let o = quiver_with_env(&dir, &args("tight.parquet"), &env);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(err.contains("merging its sorted runs from spill files"), "the sorts did not spill:\n{err}");
+    let (roomy, tight) =
+        (read_parquet(&dir.join("roomy.parquet")).await, read_parquet(&dir.join("tight.parquet")).await);
+    assert_eq!(tight.num_rows(), 30_000);
+    assert_eq!(tight, roomy);
+}
+
 #[tokio::test]
 async fn historical_never_overwrites_the_spine_nor_an_existing_file_unasked() {
     let (_tmp, dir) = bare_project(1_000);

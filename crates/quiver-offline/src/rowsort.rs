@@ -23,9 +23,12 @@
 //!
 //! When the pool cannot hold more of a partition (its batches, and the index and scratch
 //! space reserved with each batch), the rows held so far are sorted as above and written to
-//! a spill file as one sorted run; the memory is given back and collecting goes on. At the
+//! a spill file as one sorted run; the memory is given back and collecting goes on. A run
+//! is written in batches of a sixteenth of what the partition held when it spilled (a batch
+//! larger than the partition's whole share: of what the pool would hold for it then). At the
 //! end the runs are merged by DataFusion's multi-level merge, which merges as many runs at a
-//! time as the pool holds a few batches of, through further spill files if need be. Every
+//! time as the pool holds a few batches of, through further spill files if need be: with
+//! batches sized to the share, that is several runs at a time however wide the rows. Every
 //! byte the sort holds is reserved by the partition itself, as one spillable consumer: no
 //! reservation outside its fair share of the pool is needed, so sorts of several partitions
 //! do not starve each other's merges. Only a batch larger than the partition's whole share
@@ -158,6 +161,29 @@ struct Entry {
 /// for the radix sort.
 const INDEX_BYTES_PER_ROW: usize = 2 * std::mem::size_of::<Entry>();
 
+/// A spilled run is written in batches of at most this fraction of what the partition held
+/// (its share of the pool): merging runs holds about four of each run's largest batch
+/// (DataFusion reserves twice a batch's size, for two batches read ahead), so the share
+/// seats a merge of several runs at a time however wide the rows are.
+const SPILL_BATCHES_PER_SHARE: usize = 16;
+
+/// Fewest rows in a spilled batch: below this a merge could not seat two runs anyway.
+const MIN_SPILL_ROWS: usize = 16;
+
+/// About how much `reservation` may grow to now (its partition's share of the pool, less
+/// what others hold), found by halving from `upper`; the reservation is left empty.
+fn room(reservation: &MemoryReservation, upper: usize) -> usize {
+    let mut size = upper / 2;
+    while size >= 1024 {
+        if reservation.try_grow(size).is_ok() {
+            reservation.free();
+            return size;
+        }
+        size /= 2;
+    }
+    0
+}
+
 fn prefix(bytes: &[u8]) -> (u64, u64) {
     let mut head = [0u8; 16];
     let n = bytes.len().min(16);
@@ -177,7 +203,10 @@ async fn sort_partition(
     baseline: BaselineMetrics,
 ) -> Result<SendableRecordBatchStream> {
     let mut held: Vec<RecordBatch> = Vec::new();
-    let mut runs: Vec<SortedSpillFile> = Vec::new();
+    let mut runs = Runs { files: Vec::new(), batch_rows: sorter.batch_size };
+    // The merge of the runs reserves a few of each run's largest batch: runs are written in
+    // batches of a sixteenth of what the pool let this partition hold when it spilled.
+    let mut spill_batch_bytes = 0;
     while let Some(batch) = input.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
@@ -194,19 +223,22 @@ async fn sort_partition(
         // The index addresses batches with 32 bits: a run ends there at the latest.
         if held.len() >= u32::MAX as usize || reservation.try_grow(wanted).is_err() {
             if !held.is_empty() {
-                runs.extend(sorter.spill(std::mem::take(&mut held), &spill)?);
+                spill_batch_bytes = reservation.size() / SPILL_BATCHES_PER_SHARE;
+                runs.spill(&sorter, std::mem::take(&mut held), &spill, spill_batch_bytes)?;
                 reservation.free();
             }
             if reservation.try_grow(wanted).is_err() {
-                // Larger than this partition's whole share: sorted and spilled on its own.
-                runs.extend(sorter.spill(vec![batch], &spill)?);
+                // Larger than this partition's whole share: sorted and spilled on its own,
+                // in batches sized to what the pool holds for this partition now.
+                spill_batch_bytes = room(&reservation, wanted) / SPILL_BATCHES_PER_SHARE;
+                runs.spill(&sorter, vec![batch], &spill, spill_batch_bytes)?;
                 continue;
             }
         }
         held.push(batch);
     }
     let schema = sorter.schema.clone();
-    if runs.is_empty() {
+    if runs.files.is_empty() {
         if held.is_empty() {
             return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
         }
@@ -220,33 +252,58 @@ async fn sort_partition(
         return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)));
     }
     if !held.is_empty() {
-        runs.extend(sorter.spill(held, &spill)?);
+        spill_batch_bytes = spill_batch_bytes.max(reservation.size() / SPILL_BATCHES_PER_SHARE);
+        runs.spill(&sorter, held, &spill, spill_batch_bytes)?;
     }
     reservation.free();
     tracing::debug!(
         consumer = reservation.consumer().name(),
-        runs = runs.len(),
+        runs = runs.files.len(),
         "the pool could not hold this partition: merging its sorted runs from spill files"
     );
     // The merge holds a few batches of each run it reads, in this partition's reservation.
+    // Its batches are as small as the runs' (the runs a merge pass writes, to be merged
+    // again, as well): a batch of the session's size may not fit the share twice.
     let merged = StreamingMergeBuilder::new()
-        .with_sorted_spill_files(runs)
+        .with_sorted_spill_files(runs.files)
         .with_spill_manager(spill)
         .with_schema(schema.clone())
         .with_expressions(&sorter.ordering)
         .with_metrics(baseline)
-        .with_batch_size(sorter.batch_size)
+        .with_batch_size(runs.batch_rows)
         .with_fetch(None)
         .with_reservation(reservation)
         .build()?;
     let merged = merged.map_err(|e| match e {
         DataFusionError::ResourcesExhausted(_) => e.context(
-            "materialization could not merge a window's sorted runs within the memory limit \
-             (each run needs a few batches in memory at once): raise the memory limit",
+            "a sort could not merge its sorted runs within the memory limit (each run needs a \
+             few batches in memory at once): raise the memory limit",
         ),
         other => other,
     });
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, merged)))
+}
+
+/// The sorted runs a partition spilled, and the fewest rows per batch any was written in.
+struct Runs {
+    files: Vec<SortedSpillFile>,
+    batch_rows: usize,
+}
+
+impl Runs {
+    /// Sorts `batches` into a new run on disk, written in batches of about `batch_bytes`.
+    fn spill(
+        &mut self,
+        sorter: &Sorter,
+        batches: Vec<RecordBatch>,
+        spill: &SpillManager,
+        batch_bytes: usize,
+    ) -> Result<()> {
+        let rows = sorter.rows_within(&batches, batch_bytes);
+        self.batch_rows = self.batch_rows.min(rows);
+        self.files.extend(sorter.spill(batches, spill, rows)?);
+        Ok(())
+    }
 }
 
 /// How a partition's rows are ordered: the sort columns in Arrow's row format.
@@ -302,9 +359,26 @@ impl Sorter {
         Ok(SortedRun { batches, index, next: 0, batch_size: self.batch_size })
     }
 
-    /// The held batches sorted into one spill file; `None` when they hold no row.
-    fn spill(&self, batches: Vec<RecordBatch>, spill: &SpillManager) -> Result<Option<SortedSpillFile>> {
+    /// Rows per batch for batches of about `batch_bytes` or less of `batches`' rows: at
+    /// least [`MIN_SPILL_ROWS`], at most the session's batch size.
+    fn rows_within(&self, batches: &[RecordBatch], batch_bytes: usize) -> usize {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        // Held batches may carry spare capacity: the size a row takes here is an upper bound.
+        let per_row = (bytes / rows.max(1)).max(1);
+        (batch_bytes / per_row).clamp(MIN_SPILL_ROWS, self.batch_size.max(MIN_SPILL_ROWS))
+    }
+
+    /// The held batches sorted into one spill file written in batches of `batch_rows`; `None`
+    /// when they hold no row.
+    fn spill(
+        &self,
+        batches: Vec<RecordBatch>,
+        spill: &SpillManager,
+        batch_rows: usize,
+    ) -> Result<Option<SortedSpillFile>> {
         let mut run = self.sort(batches)?;
+        run.batch_size = batch_rows;
         let mut file = spill.create_in_progress_file("SortRowsExec sorted run")?;
         let mut largest = 0;
         while let Some(batch) = run.next_batch() {
@@ -566,7 +640,12 @@ mod tests {
     }
 
     fn small_pool(pool: usize) -> SessionContext {
-        let config = SessionConfig::new().with_batch_size(500).with_sort_spill_reservation_bytes(256 << 10);
+        pool_with_batches(pool, 500)
+    }
+
+    fn pool_with_batches(pool: usize, batch_size: usize) -> SessionContext {
+        let config =
+            SessionConfig::new().with_batch_size(batch_size).with_sort_spill_reservation_bytes(256 << 10);
         let runtime =
             RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(pool))).build_arc();
         SessionContext::new_with_config_rt(config, runtime.unwrap())
@@ -598,11 +677,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn batches_larger_than_the_pools_share_are_spilled_in_pieces_the_merge_can_seat() {
+        // Every batch is larger than a partition's share of the pool: each is sorted and
+        // spilled alone, in batches small enough for two runs to be merged in the share.
+        let input = || -> Vec<Vec<RecordBatch>> {
+            let mut rng = Rng::new(11);
+            (0..2).map(|_| (0..6).map(|_| batch(&mut rng, 4000)).collect()).collect()
+        };
+        let largest = input()[0].iter().map(RecordBatch::get_array_memory_size).max().unwrap();
+        // Batches of the session's batch size, as a scan gives them.
+        let ctx = pool_with_batches(2 * largest, 4000);
+        let expected = sorted_by(&SessionContext::new(), input(), false).await;
+        let (ours, spilled) = sorted_and_spilled(&ctx, input(), true).await;
+        assert!(spilled >= 12, "{spilled} runs spilled");
+        assert_eq!(ours, expected);
+    }
+
+    #[tokio::test]
     async fn a_pool_too_small_to_merge_two_runs_is_an_error_naming_the_memory_limit() {
         let input: Vec<Vec<RecordBatch>> = vec![(0..8).map(|i| batch(&mut Rng::new(i), 2000)).collect()];
         let source = MemorySourceConfig::try_new_exec(&input, schema(), None).unwrap();
         let plan = Arc::new(SortRowsExec::new(ordering(), source));
-        let err = collect_partitioned(plan, small_pool(16 << 10).task_ctx()).await.unwrap_err();
+        // Too small for a batch of the fewest rows a run is written in.
+        let err = collect_partitioned(plan, small_pool(512).task_ctx()).await.unwrap_err();
         assert!(err.to_string().contains("raise the memory limit"), "{err}");
     }
 }

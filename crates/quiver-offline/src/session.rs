@@ -20,7 +20,26 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 /// sorts each input batch, then merges the sorted batches: with 64 k-row batches the merge
 /// has an eighth of the inputs of the default's, and larger batches cost more in memory than
 /// they save in merging (the materialization workload of BENCHMARKS.md measures it).
+/// Memory limits under 512 MiB get smaller batches: [`batch_rows`].
 pub const BATCH_ROWS: usize = 65_536;
+
+/// Fewest rows per batch whatever the memory limit.
+const MIN_BATCH_ROWS: usize = 1024;
+
+/// Rows per batch under `memory_limit`: [`BATCH_ROWS`], or fewer when a batch of 128-byte
+/// rows would be more than a sixty-fourth of the pool (a power of two, at least
+/// [`MIN_BATCH_ROWS`]). Every operator holds a few batches per partition and a training
+/// set runs several sorts and merges at once: with 64 k-row batches a 64 MiB pool seated a
+/// sort's two runs in no partition's share.
+pub fn batch_rows(memory_limit: usize) -> usize {
+    let fit = memory_limit / 64 / 128;
+    if fit >= BATCH_ROWS {
+        return BATCH_ROWS;
+    }
+    // The largest power of two not above `fit`.
+    let rows = if fit == 0 { 1 } else { 1usize << (usize::BITS - 1 - fit.leading_zeros()) };
+    rows.max(MIN_BATCH_ROWS)
+}
 
 /// DataFusion options an operator set as environment variables (`DATAFUSION_…`, the option
 /// upper-cased with dots as underscores), collected by the program at its start.
@@ -62,7 +81,8 @@ pub fn fresh_listings() -> CacheManagerConfig {
 
 /// The configuration of [`offline_session`], with `var` standing for the environment.
 pub fn offline_config(memory_limit: usize, var: impl Fn(&str) -> Option<String>) -> Result<SessionConfig> {
-    let config = crate::lake::lake_config().with_information_schema(false).with_batch_size(BATCH_ROWS);
+    let config =
+        crate::lake::lake_config().with_information_schema(false).with_batch_size(batch_rows(memory_limit));
     let mut config = with_env_overrides(config, &var)?;
     if var(&env_var_name(SPILL_RESERVATION)).is_none() {
         // Each sort partition keeps this much aside for merging what it spilled. DataFusion's
@@ -182,6 +202,21 @@ mod tests {
         .unwrap();
         assert_eq!(own.options().execution.sort_spill_reservation_bytes, 12_345_678);
         assert_eq!(offline_config(pool, |_| None).unwrap().batch_size(), BATCH_ROWS);
+    }
+
+    #[test]
+    fn small_memory_limits_get_smaller_batches() {
+        assert_eq!(batch_rows(2 << 30), BATCH_ROWS);
+        assert_eq!(batch_rows(512 << 20), BATCH_ROWS);
+        assert_eq!(batch_rows(256 << 20), 32_768);
+        assert_eq!(batch_rows((256 << 20) - 1), 16_384);
+        assert_eq!(batch_rows(64 << 20), 8192);
+        assert_eq!(batch_rows(1 << 20), MIN_BATCH_ROWS);
+        assert_eq!(batch_rows(1), MIN_BATCH_ROWS);
+        assert_eq!(offline_config(64 << 20, |_| None).unwrap().batch_size(), 8192);
+        // An operator's own batch size wins.
+        let own = |n: &str| (n == "DATAFUSION_EXECUTION_BATCH_SIZE").then(|| "100000".to_string());
+        assert_eq!(offline_config(64 << 20, own).unwrap().batch_size(), 100_000);
     }
 
     #[test]
