@@ -6,8 +6,8 @@
 # SOAK_READS_PER_S (default 500) and SOAK_PUSH_ROWS_PER_S (default 200) set the load;
 # SOAK_KEEP=1 keeps the project folder (lake, offline tables, run records) afterwards.
 # Prints one JSON line per minute (reads, p50/p99/p99.9, pushes, the materialization, errors
-# by kind, the server's RSS) and a summary after reading every pushed and lake entity back
-# online and in a training set; then the server's WARN and ERROR log lines by kind (the log
+# by kind, the server's RSS and what its offline file caches hold) and a summary after
+# reading every pushed and lake entity back online and in a training set; then the server's WARN and ERROR log lines by kind (the log
 # is kept at SOAK_SERVER_LOG, default $TMPDIR/quiver-soak-server.log). Exits 1
 # when an error is unexplained (anything but UNAVAILABLE or a deadline during the Redis
 # restart) or a read-back disagrees with what was acknowledged. The driver is
@@ -37,6 +37,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 DIR="$(mktemp -d "${TMPDIR:-/var/tmp}/quiver-soak.XXXXXX")"
 REDIS_PORT="$(free_port)"
 PORT="$(free_port)"
+METRICS_PORT="$(free_port)"
 mkdir -p "$DIR/redis" "$DIR/feature_defs"
 # Redis keeps an append-only file, so the restart halfway loses nothing it acknowledged.
 REDIS_START="redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly yes --dir '$DIR/redis' \
@@ -78,11 +79,12 @@ YAML
 cd "$DIR"
 "$QUIVER" apply >/dev/null
 "$QUIVER" materialize-incremental --end now >/dev/null
-NO_COLOR=1 "$QUIVER" serve --addr "127.0.0.1:$PORT" > "$DIR/server.log" 2>&1 &
+NO_COLOR=1 "$QUIVER" serve --addr "127.0.0.1:$PORT" --metrics-addr "127.0.0.1:$METRICS_PORT" \
+  > "$DIR/server.log" 2>&1 &
 SERVER_PID=$!
 
 status=0
-SOAK_REDIS_STOP="$REDIS_STOP" SOAK_REDIS_START="$REDIS_START" \
+SOAK_REDIS_STOP="$REDIS_STOP" SOAK_REDIS_START="$REDIS_START" SOAK_METRICS="127.0.0.1:$METRICS_PORT" \
   "$SOAK" run "127.0.0.1:$PORT" "$SECS" "$SERVER_PID" "$DIR/lake" || status=$?
 kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""

@@ -79,6 +79,42 @@ pub fn fresh_listings() -> CacheManagerConfig {
     CacheManagerConfig::default().with_list_files_cache_limit(0)
 }
 
+/// What one of a session's DataFusion caches holds now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// `file_metadata` (Parquet footers and page indexes) or `file_statistics`.
+    pub cache: &'static str,
+    pub entries: usize,
+    pub bytes: usize,
+    /// The most it holds before dropping the least recently used entries.
+    pub limit: usize,
+}
+
+/// The caches a long-lived session fills as it reads files (the listing cache is off:
+/// [`fresh_listings`]). Both are bounded, so a server's memory grows with them only until
+/// they are full.
+pub fn cache_usage(ctx: &SessionContext) -> Vec<CacheUsage> {
+    let manager = &ctx.runtime_env().cache_manager;
+    let metadata = manager.get_file_metadata_cache();
+    let entries = metadata.list_entries();
+    let mut usage = vec![CacheUsage {
+        cache: "file_metadata",
+        entries: entries.len(),
+        bytes: entries.values().map(|e| e.size_bytes).sum(),
+        limit: metadata.cache_limit(),
+    }];
+    if let Some(statistics) = manager.get_file_statistic_cache() {
+        let entries = statistics.list_entries();
+        usage.push(CacheUsage {
+            cache: "file_statistics",
+            entries: entries.len(),
+            bytes: entries.values().map(|e| e.size_bytes).sum(),
+            limit: statistics.cache_limit(),
+        });
+    }
+    usage
+}
+
 /// The configuration of [`offline_session`], with `var` standing for the environment.
 pub fn offline_config(memory_limit: usize, var: impl Fn(&str) -> Option<String>) -> Result<SessionConfig> {
     let config =

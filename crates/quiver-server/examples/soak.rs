@@ -18,7 +18,9 @@
 //!   commands; no restart when unset).
 //!
 //! Each minute it prints one JSON line: reads, p50/p99/p99.9 latency, pushes, the
-//! materialization, errors by kind and the server's RSS (from /proc/SERVER_PID/status). An
+//! materialization, errors by kind, the server's RSS (from /proc/SERVER_PID/status) and, when
+//! `SOAK_METRICS` names the server's metrics address, what its offline file caches hold (the
+//! `quiver_offline_cache_bytes` gauges: bounded caches that grow as new files are read). An
 //! error is *explained* when it is UNAVAILABLE, RESOURCE_EXHAUSTED (load shed) or a deadline
 //! (DEADLINE_EXCEEDED, or the tonic client's own CANCELLED "Timeout expired") and the call
 //! overlapped the Redis restart (from the stop until 10 s after the start); every other error, and every
@@ -142,6 +144,7 @@ struct Totals {
     explained: BTreeMap<String, u64>,
     unexplained: BTreeMap<String, u64>,
     rss_mib: Vec<f64>,
+    cache_mib: Vec<f64>,
     materializations_ok: u64,
     materializations_failed: u64,
 }
@@ -510,6 +513,30 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// What the server's offline file caches hold, in MiB, from its `/metrics` at `SOAK_METRICS`
+/// (NaN without it or when the scrape fails).
+fn cache_mib() -> f64 {
+    use std::io::{Read, Write};
+    let Ok(addr) = std::env::var("SOAK_METRICS") else { return f64::NAN };
+    let scrape = || -> std::io::Result<String> {
+        let addr: std::net::SocketAddr =
+            addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut body = String::new();
+        stream.take(4 << 20).read_to_string(&mut body)?;
+        Ok(body)
+    };
+    let Ok(body) = scrape() else { return f64::NAN };
+    let bytes: Vec<f64> = body
+        .lines()
+        .filter(|l| l.starts_with("quiver_offline_cache_bytes{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    if bytes.is_empty() { f64::NAN } else { bytes.iter().sum::<f64>() / (1 << 20) as f64 }
+}
+
 fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -526,6 +553,7 @@ fn report_minute(shared: &Shared, totals: &Mutex<Totals>, index: u64, pid: u32) 
     let mut m = std::mem::take(&mut *shared.minute.lock().unwrap());
     m.latencies_us.sort_unstable();
     let rss = rss_mib(pid);
+    let caches = cache_mib();
     println!(
         "{}",
         serde_json::json!({
@@ -535,12 +563,14 @@ fn report_minute(shared: &Shared, totals: &Mutex<Totals>, index: u64, pid: u32) 
             "skipped_ticks": m.skipped_ticks, "pushed_rows": m.pushed_rows,
             "materialization": m.materialization, "explained_errors": json_map(&m.explained),
             "unexplained_errors": json_map(&m.unexplained), "server_rss_mib": (rss * 10.0).round() / 10.0,
+            "server_cache_mib": (caches * 10.0).round() / 10.0,
         })
     );
     let mut t = totals.lock().unwrap();
     t.reads += m.reads;
     t.pushed_rows += m.pushed_rows;
     t.rss_mib.push(rss);
+    t.cache_mib.push(caches);
     for (k, v) in m.explained {
         *t.explained.entry(k).or_default() += v;
     }
@@ -771,6 +801,8 @@ async fn run(addr: String, seconds: u64, pid: u32, lake: PathBuf) -> bool {
             "read_back_wrong": json_map(&wrong.0.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             "server_rss_mib_after_first_minute": (warm * 10.0).round() / 10.0,
             "server_rss_mib_at_end": (last * 10.0).round() / 10.0,
+            "server_cache_mib_after_first_minute": (t.cache_mib.get(1).copied().unwrap_or(f64::NAN) * 10.0).round() / 10.0,
+            "server_cache_mib_at_end": (t.cache_mib.last().copied().unwrap_or(f64::NAN) * 10.0).round() / 10.0,
         })
     );
     unexplained == 0 && wrong.total() == 0

@@ -60,7 +60,8 @@ impl App {
     /// The text exposition of every metric, the per-view gauges read now from the served
     /// registry version and the materialization state.
     pub async fn render_metrics(&self) -> String {
-        self.metrics.render(self.project.current().as_deref(), self.project.state()).await
+        let caches = quiver_offline::session::cache_usage(self.project.lake().session());
+        self.metrics.render(self.project.current().as_deref(), self.project.state(), &caches).await
     }
 }
 

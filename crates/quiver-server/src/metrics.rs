@@ -10,7 +10,10 @@
 //! - `quiver_view_last_materialization_succeeded{view}` — 1 or 0;
 //! - `quiver_view_last_materialization_dropped_rows{view}` — rows of the last run's window
 //!   left out because a join key was missing;
-//! - `quiver_registry_version` — the version being served.
+//! - `quiver_registry_version` — the version being served;
+//! - `quiver_offline_cache_bytes{cache}` / `quiver_offline_cache_limit_bytes{cache}` — what
+//!   the offline session's file caches (`file_metadata`: Parquet footers; `file_statistics`)
+//!   hold, and their bounds: the part of the server's memory that grows as it reads new files.
 //!
 //! The view metrics are read from the materialization state at scrape time, so they also
 //! cover runs made by the CLI or another server.
@@ -45,6 +48,8 @@ pub struct Metrics {
     last_ok: GaugeVec,
     last_dropped: GaugeVec,
     registry_version: IntGauge,
+    cache_bytes: GaugeVec,
+    cache_limit: GaugeVec,
 }
 
 impl Default for Metrics {
@@ -103,6 +108,14 @@ impl Metrics {
         );
         let registry_version =
             IntGauge::new("quiver_registry_version", "Registry version being served").expect("metric");
+        let cache_gauge =
+            |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &["cache"]).expect("metric");
+        let cache_bytes =
+            cache_gauge("quiver_offline_cache_bytes", "Bytes held by the offline session's file cache");
+        let cache_limit = cache_gauge(
+            "quiver_offline_cache_limit_bytes",
+            "Most bytes the offline session's file cache holds before dropping entries",
+        );
         for c in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -114,6 +127,8 @@ impl Metrics {
             Box::new(last_ok.clone()),
             Box::new(last_dropped.clone()),
             Box::new(registry_version.clone()),
+            Box::new(cache_bytes.clone()),
+            Box::new(cache_limit.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -129,6 +144,8 @@ impl Metrics {
             last_ok,
             last_dropped,
             registry_version,
+            cache_bytes,
+            cache_limit,
         }
     }
 
@@ -166,8 +183,18 @@ impl Metrics {
 
     /// The text exposition of every metric; the view gauges are read now, for the views of
     /// `snapshot` (the registry version served), from `state`.
-    pub async fn render(&self, snapshot: Option<&Snapshot>, state: &StateStore) -> String {
+    /// `caches` is what the offline session's caches hold now.
+    pub async fn render(
+        &self,
+        snapshot: Option<&Snapshot>,
+        state: &StateStore,
+        caches: &[quiver_offline::session::CacheUsage],
+    ) -> String {
         self.refresh_views(snapshot, state).await;
+        for usage in caches {
+            self.cache_bytes.with_label_values(&[usage.cache]).set(usage.bytes as f64);
+            self.cache_limit.with_label_values(&[usage.cache]).set(usage.limit as f64);
+        }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "cannot encode metrics");

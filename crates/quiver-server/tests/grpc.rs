@@ -492,6 +492,14 @@ async fn every_rpc_over_the_network() {
     assert!(text.contains(r#"quiver_view_freshness_seconds{view="driver_stats"}"#), "{text}");
     assert!(text.contains(r#"quiver_view_last_materialization_rows{view="driver_stats"} 2000"#), "{text}");
     assert!(text.contains("quiver_grpc_call_seconds_bucket"));
+    // The training sets above read Parquet footers into the session's bounded cache.
+    let gauge = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let held = gauge(r#"quiver_offline_cache_bytes{cache="file_metadata"}"#);
+    let limit = gauge(r#"quiver_offline_cache_limit_bytes{cache="file_metadata"}"#);
+    assert!(held > 0.0 && held <= limit, "{held} of {limit}");
 
     server.shutdown().await;
 }
