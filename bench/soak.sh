@@ -7,8 +7,9 @@
 # SOAK_KEEP=1 keeps the project folder (lake, offline tables, run records) afterwards.
 # Prints one JSON line per minute (reads, p50/p99/p99.9, pushes, the materialization, errors
 # by kind, the server's RSS and what its offline file caches hold) and a summary after
-# reading every pushed and lake entity back online and in a training set; then the server's WARN and ERROR log lines by kind (the log
-# is kept at SOAK_SERVER_LOG, default $TMPDIR/quiver-soak-server.log). Exits 1
+# reading every pushed and lake entity back online and in a training set; then the server's
+# WARN and ERROR log lines by kind (the log is kept at SOAK_SERVER_LOG, default
+# $TMPDIR/quiver-soak-server.log). Exits 1
 # when an error is unexplained (anything but UNAVAILABLE or a deadline during the Redis
 # restart) or a read-back disagrees with what was acknowledged. The driver is
 # crates/quiver-server/examples/soak.rs; its header says what each check means.

@@ -167,7 +167,8 @@ const INDEX_BYTES_PER_ROW: usize = 2 * std::mem::size_of::<Entry>();
 /// seats a merge of several runs at a time however wide the rows are.
 const SPILL_BATCHES_PER_SHARE: usize = 16;
 
-/// Fewest rows in a spilled batch: below this a merge could not seat two runs anyway.
+/// Fewest rows in a spilled batch: a share too small to merge two runs of batches this
+/// small is too small for the sort, and the merge says so (naming the memory limit).
 const MIN_SPILL_ROWS: usize = 16;
 
 /// About how much `reservation` may grow to now (its partition's share of the pool, less
