@@ -794,6 +794,7 @@ async fn lake_files_replaced_during_a_run_fail_it_or_give_what_a_run_of_the_new_
         assert!(state(&dir, "driver_stats")["watermark"].is_null(), "{stderr}");
         assert!(stderr.contains("driver_stats: FAILED"), "the error names the view: {stderr}");
         assert!(stderr.contains("lake/driver_stats/part-"), "the error names the file: {stderr}");
+        assert!(stderr.contains("a file changed while the job read it"), "and says what happened: {stderr}");
         // And the next run, over the files as they are now, succeeds.
         ok(&dir, &window);
     }

@@ -80,9 +80,27 @@ impl From<datafusion::error::DataFusionError> for Error {
                     .replace("datafusion.runtime.memory_limit", "the memory limit");
                 Error::Memory(message)
             }
+            root if is_shorter_than_listed(root) => {
+                Error::DataFusion(datafusion::error::DataFusionError::Context(
+                    "a file changed while the job read it: it is shorter than when the folder was \
+                     listed (replaced or truncated mid-run); run the job again once the file is \
+                     written"
+                        .into(),
+                    Box::new(e),
+                ))
+            }
             _ => Error::DataFusion(e),
         }
     }
+}
+
+/// A read past the end a listing gave for a file (from the object store, or from the
+/// Parquet reader that asked it): the file was replaced by a shorter one, or truncated,
+/// after the listing.
+fn is_shorter_than_listed(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    matches!(e, D::ObjectStore(_) | D::ParquetError(_) | D::External(_))
+        && e.to_string().contains("Out of range of file")
 }
 
 /// `Result` with [`Error`] as the default error type.
