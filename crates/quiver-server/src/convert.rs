@@ -53,13 +53,24 @@ pub fn decode_ipc(bytes: &[u8], what: &str) -> Result<(SchemaRef, Vec<RecordBatc
     if bytes.is_empty() {
         return Err(Error::Invalid(format!("{what} is empty: send an Arrow IPC stream")));
     }
-    let reader = StreamReader::try_new(Cursor::new(bytes), None)
-        .map_err(|e| Error::Invalid(format!("{what} is not an Arrow IPC stream: {e}")))?;
-    let schema = reader.schema();
-    let batches = reader
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Invalid(format!("{what}: cannot read Arrow IPC batches: {e}")))?;
-    Ok((schema, batches))
+    // Arrow's reader trusts the buffer offsets a message declares and panics on one past the
+    // end of its body (found by the `push_ipc` fuzz target): the bytes come from a client,
+    // so a panic while reading them is a malformed stream, not a bug of ours. The reader's
+    // state is local to this call, so nothing is left half-changed by the unwind.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let reader = StreamReader::try_new(Cursor::new(bytes), None)
+            .map_err(|e| Error::Invalid(format!("{what} is not an Arrow IPC stream: {e}")))?;
+        let schema = reader.schema();
+        let batches = reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Invalid(format!("{what}: cannot read Arrow IPC batches: {e}")))?;
+        Ok((schema, batches))
+    }));
+    read.unwrap_or_else(|_| {
+        Err(Error::Invalid(format!(
+            "{what}: the Arrow IPC stream is malformed (a buffer lies outside its message)"
+        )))
+    })
 }
 
 /// Nanoseconds since the epoch of a time.
