@@ -177,9 +177,17 @@ impl FlightService for FlightApi {
         // and answered as it is, not reworded as bad spine data.
         let transport: Arc<std::sync::Mutex<Option<Status>>> = Arc::default();
         let seen = transport.clone();
-        let spine = FlightDataDecoder::new(data).filter_map(move |decoded| {
+        // Arrow's IPC reader panics on a batch whose buffers lie past its body (as
+        // `convert::decode_ipc` found under fuzzing): such a stream ends as invalid data.
+        let decoded = std::panic::AssertUnwindSafe(FlightDataDecoder::new(data)).catch_unwind();
+        let spine = decoded.filter_map(move |decoded| {
             let seen = seen.clone();
             async move {
+                let Ok(decoded) = decoded else {
+                    return Some(Err(Error::Invalid(
+                        "the spine stream is malformed Arrow data (a buffer lies outside its message)".into(),
+                    )));
+                };
                 match decoded {
                     Ok(d) => match d.payload {
                         DecodedPayload::Schema(schema) => Some(Ok(SpineItem::Schema(schema))),
