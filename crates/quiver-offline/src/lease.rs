@@ -223,7 +223,13 @@ impl Leases {
     /// it is free, else `Err(Busy)` naming the holder. A look, not a claim: only
     /// [`Leases::acquire`] takes the view.
     pub async fn check_free(&self, view: &str, wait: Duration) -> Result<()> {
-        let deadline = Instant::now() + wait;
+        self.top_once_free(view, Instant::now() + wait, wait).await.map(|_| ())
+    }
+
+    /// The newest record of `view` once no live holder has it (`None`: never leased),
+    /// looking again every [`WAIT_STEP`] until `deadline`; then `Err(Busy)` naming the holder
+    /// (`wait` is the whole wait, for the message).
+    async fn top_once_free(&self, view: &str, deadline: Instant, wait: Duration) -> Result<Option<Record>> {
         loop {
             match self.top(view).await? {
                 Some(r) if r.live(Utc::now()) => {
@@ -232,7 +238,7 @@ impl Leases {
                     }
                     tokio::time::sleep(WAIT_STEP.min(deadline - Instant::now())).await;
                 }
-                _ => return Ok(()),
+                top => return Ok(top),
             }
         }
     }
@@ -274,19 +280,9 @@ impl Leases {
         let deadline = Instant::now() + settings.wait;
         let token = random_token()?;
         loop {
-            let top = self.top(view).await?;
+            let top = self.top_once_free(view, deadline, settings.wait).await?;
             let now = Utc::now();
-            let next = match &top {
-                Some(r) if r.live(now) => {
-                    if Instant::now() >= deadline {
-                        return Err(Error::Busy(busy_message(view, r, settings.wait)));
-                    }
-                    tokio::time::sleep(WAIT_STEP.min(deadline - Instant::now())).await;
-                    continue;
-                }
-                Some(r) => r.generation + 1,
-                None => 1,
-            };
+            let next = top.as_ref().map_or(1, |r| r.generation + 1);
             let taken_over = top.as_ref().filter(|r| !r.released).map(|r| r.holder.clone());
             let record = Record {
                 view: view.to_string(),

@@ -84,7 +84,6 @@ pub fn fresh_listings() -> CacheManagerConfig {
 pub struct CacheUsage {
     /// `file_metadata` (Parquet footers and page indexes) or `file_statistics`.
     pub cache: &'static str,
-    pub entries: usize,
     pub bytes: usize,
     /// The most it holds before dropping the least recently used entries.
     pub limit: usize,
@@ -96,19 +95,15 @@ pub struct CacheUsage {
 pub fn cache_usage(ctx: &SessionContext) -> Vec<CacheUsage> {
     let manager = &ctx.runtime_env().cache_manager;
     let metadata = manager.get_file_metadata_cache();
-    let entries = metadata.list_entries();
     let mut usage = vec![CacheUsage {
         cache: "file_metadata",
-        entries: entries.len(),
-        bytes: entries.values().map(|e| e.size_bytes).sum(),
+        bytes: metadata.list_entries().values().map(|e| e.size_bytes).sum(),
         limit: metadata.cache_limit(),
     }];
     if let Some(statistics) = manager.get_file_statistic_cache() {
-        let entries = statistics.list_entries();
         usage.push(CacheUsage {
             cache: "file_statistics",
-            entries: entries.len(),
-            bytes: entries.values().map(|e| e.size_bytes).sum(),
+            bytes: statistics.list_entries().values().map(|e| e.size_bytes).sum(),
             limit: statistics.cache_limit(),
         });
     }
