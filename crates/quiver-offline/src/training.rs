@@ -175,6 +175,38 @@ fn check_parquet_footer(path: &Path) -> Result<()> {
     if &head != b"PAR1" || &tail[4..] != b"PAR1" || footer + 12 > len {
         return Err(truncated());
     }
+    check_declared_sizes(path, &file)
+}
+
+/// The most rows a spine file may declare. Far above any spine a server accepts, far below
+/// the counts whose byte sizes overflow DataFusion's size estimates.
+const MAX_DECLARED_SPINE_ROWS: i64 = 1 << 40;
+
+/// Checks the row counts and sizes a Parquet footer declares before DataFusion plans with
+/// them: it multiplies a declared row count by a value width and sums declared sizes without
+/// checking, which panics (or, in a release build, wraps) on a crafted footer (found by the
+/// `spine` fuzz target).
+fn check_declared_sizes(path: &Path, file: &std::fs::File) -> Result<()> {
+    use parquet::file::metadata::ParquetMetaDataReader;
+    let bad = |what: String| file_error(path, format!("cannot read the spine: its Parquet footer {what}"));
+    let metadata = ParquetMetaDataReader::new()
+        .parse_and_finish(file)
+        .map_err(|e| bad(format!("cannot be read ({e})")))?;
+    let (mut rows, mut bytes): (i64, i64) = (0, 0);
+    for (i, group) in metadata.row_groups().iter().enumerate() {
+        let declared = group.num_rows();
+        rows = rows
+            .checked_add(declared)
+            .filter(|r| declared >= 0 && *r <= MAX_DECLARED_SPINE_ROWS)
+            .ok_or_else(|| bad(format!("declares an impossible row count in row group {i}")))?;
+        for column in group.columns() {
+            let (size, packed) = (column.uncompressed_size(), column.compressed_size());
+            bytes = bytes
+                .checked_add(size)
+                .filter(|_| size >= 0 && packed >= 0)
+                .ok_or_else(|| bad(format!("declares an impossible column size in row group {i}")))?;
+        }
+    }
     Ok(())
 }
 
@@ -353,4 +385,68 @@ pub fn rebuild_request(manifest: &Manifest, out: PathBuf, overwrite: bool) -> Re
             .filter_map(|v| v.table_version.map(|t| (v.name.clone(), t)))
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampNanosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+    use std::sync::Arc;
+
+    /// A small spine as Parquet bytes.
+    fn spine_bytes() -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("driver_id", DataType::Int64, false),
+            Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, None), false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..100)),
+                Arc::new(TimestampNanosecondArray::from_iter_values((0..100).map(|i| i * 1_000_000_000))),
+            ],
+        )
+        .unwrap();
+        let mut w = ArrowWriter::try_new(Vec::new(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.into_inner().unwrap()
+    }
+
+    /// `bytes` with its footer replaced by one whose row groups declare `rows` rows.
+    fn with_declared_rows(bytes: &[u8], rows: i64) -> Vec<u8> {
+        let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
+        let body = &bytes[..bytes.len() - 8 - footer];
+        let metadata =
+            ParquetMetaDataReader::new().parse_and_finish(&bytes::Bytes::copy_from_slice(bytes)).unwrap();
+        let mut builder = metadata.into_builder();
+        let groups = builder
+            .take_row_groups()
+            .into_iter()
+            .map(|g| g.into_builder().set_num_rows(rows).build().unwrap())
+            .collect();
+        let metadata = builder.set_row_groups(groups).build();
+        let mut out = body.to_vec();
+        ParquetMetaDataWriter::new(&mut out, &metadata).finish().unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_spine_footer_declaring_impossible_row_counts_is_refused_before_planning() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = SessionContext::new();
+        let good = spine_bytes();
+        let path = dir.path().join("spine.parquet");
+        // The rewritten footer is itself readable: with its true row count it reads back.
+        std::fs::write(&path, with_declared_rows(&good, 100)).unwrap();
+        let frame = read_spine(&ctx, &path).await.unwrap();
+        assert_eq!(frame.count().await.unwrap(), 100);
+        for rows in [i64::MAX / 4, -5] {
+            std::fs::write(&path, with_declared_rows(&good, rows)).unwrap();
+            let e = read_spine(&ctx, &path).await.unwrap_err();
+            let shown = e.to_string();
+            assert!(shown.contains("spine.parquet") && shown.contains("impossible row count"), "{shown}");
+        }
+    }
 }

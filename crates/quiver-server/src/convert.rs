@@ -1,13 +1,13 @@
 //! Conversions between the wire types and the domain: values, Arrow IPC, definitions.
 
-use std::io::Cursor;
-
 use crate::domain::{Error, Result};
 use crate::pb;
 use crate::pb::value::Kind;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::ipc::reader::StreamDecoder;
 use quiver_core::definitions::{Definitions, FeatureView, Field};
 use quiver_core::diff::{Action, ObjectChange};
 use quiver_core::registry::Snapshot;
@@ -49,21 +49,39 @@ pub fn value_to_pb(v: Value) -> pb::Value {
 }
 
 /// Decodes an Arrow IPC stream; `what` names it in errors.
+///
+/// The bytes come from a client, so nothing they declare may size an allocation. Arrow's
+/// `StreamReader` zero-fills a buffer of whatever body length a message header states before
+/// reading it: a 100-byte push declaring a 128 GiB body aborted the server (found by the
+/// `requests` fuzz target). `StreamDecoder` instead takes each message and body as slices of
+/// the bytes already received, so memory stays within the body's own size; a header that
+/// promises more than the stream holds ends as "the stream ends inside a message".
 pub fn decode_ipc(bytes: &[u8], what: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     if bytes.is_empty() {
         return Err(Error::Invalid(format!("{what} is empty: send an Arrow IPC stream")));
     }
-    // Arrow's reader trusts the buffer offsets a message declares and panics on one past the
+    // Arrow's decoder trusts the buffer offsets a message declares and panics on one past the
     // end of its body (found by the `push_ipc` fuzz target): the bytes come from a client,
-    // so a panic while reading them is a malformed stream, not a bug of ours. The reader's
+    // so a panic while reading them is a malformed stream, not a bug of ours. The decoder's
     // state is local to this call, so nothing is left half-changed by the unwind.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let reader = StreamReader::try_new(Cursor::new(bytes), None)
-            .map_err(|e| Error::Invalid(format!("{what} is not an Arrow IPC stream: {e}")))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Invalid(format!("{what}: cannot read Arrow IPC batches: {e}")))?;
+        let bad = |e: ArrowError| Error::Invalid(format!("{what} is not a readable Arrow IPC stream: {e}"));
+        let mut decoder = StreamDecoder::new();
+        let mut rest = Buffer::from(bytes.to_vec());
+        let mut batches = Vec::new();
+        while !rest.is_empty() {
+            if let Some(batch) = decoder.decode(&mut rest).map_err(bad)? {
+                batches.push(batch);
+            }
+        }
+        let schema = decoder.schema().ok_or_else(|| {
+            Error::Invalid(format!("{what} is not an Arrow IPC stream: it holds no schema message"))
+        })?;
+        decoder.finish().map_err(|_| {
+            Error::Invalid(format!(
+                "{what}: the Arrow IPC stream ends inside a message (a header declares more bytes than were sent)"
+            ))
+        })?;
         Ok((schema, batches))
     }));
     read.unwrap_or_else(|_| {
@@ -203,5 +221,59 @@ mod tests {
         assert!(matches!(&e, Error::Invalid(m) if m.contains("the spine is not an Arrow IPC stream")), "{e}");
         let e = decode_ipc(b"", "the spine").unwrap_err();
         assert!(e.to_string().contains("empty"));
+    }
+
+    /// An Arrow IPC stream of one batch of `n` Int64 rows.
+    fn stream_of(n: i64) -> Vec<u8> {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::arrow::ipc::writer::StreamWriter;
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![Field::new("driver_id", DataType::Int64, true)]));
+        // Every seventh value null, so the body (validity and values) is longer than any one
+        // of its buffers and its length occurs once in the message.
+        let values = Int64Array::from_iter((0..n).map(|i| (i % 7 != 0).then_some(i)));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).unwrap();
+        let mut w = StreamWriter::try_new(Vec::new(), &schema).unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+        w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_stream_round_trips_and_a_cut_one_is_refused() {
+        let bytes = stream_of(100);
+        let (schema, batches) = decode_ipc(&bytes, "arrow_ipc").unwrap();
+        assert_eq!(schema.field(0).name(), "driver_id");
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
+        // Cut inside the batch's body: no end-of-stream marker, the body incomplete.
+        let e = decode_ipc(&bytes[..bytes.len() - 100], "arrow_ipc").unwrap_err();
+        assert!(e.to_string().contains("ends inside a message"), "{e}");
+    }
+
+    #[test]
+    fn a_body_length_larger_than_the_stream_allocates_nothing_and_is_refused() {
+        // The record batch message of a real stream, its declared body length raised to
+        // 128 GiB. Arrow's StreamReader zero-fills a buffer of that size before reading (the
+        // process aborts); the decoder must refuse the stream from the bytes it has.
+        let mut bytes = stream_of(1000);
+        // Messages are framed as 0xFFFFFFFF, a 4-byte metadata length, the metadata, the body.
+        let meta_len = |at: usize| u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let schema_len = meta_len(0);
+        let batch_at = 8 + schema_len;
+        let meta = &bytes[batch_at + 8..batch_at + 8 + meta_len(batch_at)];
+        let message = datafusion::arrow::ipc::root_as_message(meta).unwrap();
+        assert!(message.header_as_record_batch().is_some());
+        let declared = message.bodyLength();
+        let needle = declared.to_le_bytes();
+        let at: Vec<usize> =
+            bytes.windows(8).enumerate().filter(|(_, w)| *w == needle).map(|(i, _)| i).collect();
+        assert_eq!(at.len(), 1, "the body length {declared} occurs once in the stream: {at:?}");
+        bytes[at[0]..at[0] + 8].copy_from_slice(&(128_i64 << 30).to_le_bytes());
+        let e = decode_ipc(&bytes, "arrow_ipc").unwrap_err();
+        assert!(matches!(&e, Error::Invalid(m) if m.contains("ends inside a message")), "{e}");
+        // A negative length is no better.
+        bytes[at[0]..at[0] + 8].copy_from_slice(&(-8_i64).to_le_bytes());
+        assert!(matches!(decode_ipc(&bytes, "arrow_ipc"), Err(Error::Invalid(_))));
     }
 }
