@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
@@ -21,6 +23,32 @@ use crate::error::{Error, Result};
 use crate::layout::latest_row_ordering;
 use crate::rowsort::SortRowsExec;
 use crate::store::TableSnapshot;
+
+/// The Parquet source for scanning an offline table's files, set up as DataFusion's own
+/// Parquet tables are: the session's Parquet options, one read for a footer of up to the
+/// configured size hint (two round trips per file otherwise, which on an object store is a
+/// request each), and footers kept in the session's bounded metadata cache. A table's files
+/// are never rewritten under the same name (each write makes new files), so a cached footer
+/// is never stale.
+pub(crate) fn table_file_source(
+    ctx: &SessionContext,
+    schema: SchemaRef,
+    store_url: &ObjectStoreUrl,
+) -> Result<Arc<ParquetSource>> {
+    let state = ctx.state();
+    let options = state.table_options().parquet.clone();
+    let hint = options.global.metadata_size_hint;
+    let runtime = state.runtime_env();
+    let store = runtime.object_store(store_url)?;
+    let footers = runtime.cache_manager.get_file_metadata_cache();
+    let mut source = ParquetSource::new(schema)
+        .with_table_parquet_options(options)
+        .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, footers)));
+    if let Some(hint) = hint {
+        source = source.with_metadata_size_hint(hint);
+    }
+    Ok(Arc::new(source))
+}
 
 /// More sorted files than this are sorted together rather than merged: a merge keeps one
 /// open reader and one batch per file.
@@ -61,9 +89,10 @@ pub fn sorted_rows(
         }
     }
 
+    let source = table_file_source(ctx, schema.clone(), &store_url)?;
     let scan = |groups: Vec<FileGroup>, ordered: bool| -> Arc<dyn ExecutionPlan> {
-        let source = Arc::new(ParquetSource::new(schema.clone()));
-        let mut config = FileScanConfigBuilder::new(store_url.clone(), source).with_file_groups(groups);
+        let mut config =
+            FileScanConfigBuilder::new(store_url.clone(), source.clone()).with_file_groups(groups);
         if ordered {
             config = config.with_output_ordering(vec![ordering.clone()]);
         }

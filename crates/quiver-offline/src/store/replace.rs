@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -68,7 +68,7 @@ pub(super) async fn rewrite_outside(
 ) -> Result<Vec<deltalake::kernel::Add>> {
     let schema = target.file_schema.clone();
     let url = ListingTableUrl::parse(&file.url)?;
-    let source = Arc::new(ParquetSource::new(schema.clone()));
+    let source = crate::sorted::table_file_source(ctx, schema.clone(), &url.object_store())?;
     let config = FileScanConfigBuilder::new(url.object_store(), source)
         .with_file_groups(vec![FileGroup::new(vec![PartitionedFile::new(
             url.prefix().to_string(),
