@@ -101,3 +101,37 @@ feast_python() {
   fi
   echo "$FEAST_VENV/bin/python"
 }
+
+# pyclient_python: the python of a venv holding this tree's quiver_client (with pandas) and
+# Feast 0.67.0 with its Redis extra, side by side: one process measures both (pip resolves
+# them together: Feast needs no grpcio and accepts quiver_client's protobuf 7). Created on
+# first use with `pip install 'feast[redis]==0.67.0' 'clients/python[pandas]'` (if the
+# Feast pin ever disappears from PyPI, the newest 0.x, said on stderr); quiver_client is
+# reinstalled at every call, so the client measured is this tree's. pip builds from a copy
+# of clients/python (its pyproject.toml, README.md and quiver_client/), so nothing is
+# written into the tree.
+PYCLIENT_VENV="${PYCLIENT_VENV:-/var/tmp/quiver-pyclient-venv}"
+pyclient_python() {
+  local client
+  client="$(mktemp -d)"
+  cp -r "$BENCH_ROOT/clients/python/pyproject.toml" "$BENCH_ROOT/clients/python/README.md" \
+    "$BENCH_ROOT/clients/python/quiver_client" "$client/"
+  find "$client" -name __pycache__ -prune -exec rm -rf {} +
+  if ! "$PYCLIENT_VENV/bin/python" -c 'import feast, redis, quiver_client, pandas' >/dev/null 2>&1; then
+    [ -x "$PYCLIENT_VENV/bin/python" ] || python3 -m venv "$PYCLIENT_VENV" >&2
+    "$PYCLIENT_VENV/bin/pip" install -q -U pip >&2
+    if ! "$PYCLIENT_VENV/bin/pip" install -q 'feast[redis]==0.67.0' "$client[pandas]" >&2; then
+      echo "feast 0.67.0 not installable beside quiver_client; using the newest 0.x" >&2
+      "$PYCLIENT_VENV/bin/pip" install -q 'feast[redis]<1' "$client[pandas]" >&2
+    fi
+  fi
+  # setuptools' warnings about the package's metadata only on failure.
+  if ! "$PYCLIENT_VENV/bin/pip" install -q --no-deps --force-reinstall "$client" > "$client.log" 2>&1 ||
+    ! "$PYCLIENT_VENV/bin/pip" check >> "$client.log" 2>&1; then
+    cat "$client.log" >&2
+    rm -rf "$client" "$client.log"
+    return 1
+  fi
+  rm -rf "$client" "$client.log"
+  echo "$PYCLIENT_VENV/bin/python"
+}

@@ -90,6 +90,9 @@ BATCHES="$BATCHES" bench/grpc.sh "$ENTITIES" "$GRPC_CALLS" "$GRPC_SECONDS" >/dev
 step "Feast online reads: $ENTITIES entities, batches $BATCHES"
 bench/feast_online.sh "$ENTITIES" "$FEAST_CALLS" "$BATCHES" >/dev/null
 
+step "Python client: quiver_client, raw stub and Feast, $ENTITIES entities; training set of $(scaled 1000000 1000) rows"
+bench/python_client.sh "$ENTITIES" "$GRPC_CALLS" "$(scaled 1000000 1000)" >/dev/null
+
 for fraction in 0.1 0.3 1.0; do
   spine=$(scaled "$(python3 -c "print(1000000 * $fraction)")" 100)
   step "point-in-time join: spine $spine rows, feature data x$SCALE"

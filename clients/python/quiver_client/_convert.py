@@ -59,21 +59,27 @@ def to_ipc(table: pa.Table) -> bytes:
     return data
 
 
-def _key_value(v: Any, arrow_type: pa.DataType, column: str) -> types_pb2.Value:
-    if v is None:
-        return types_pb2.Value()
+_MAKERS = {
+    "int64_value": lambda v: types_pb2.Value(int64_value=v),
+    "string_value": lambda v: types_pb2.Value(string_value=v),
+    "bytes_value": lambda v: types_pb2.Value(bytes_value=v),
+    "bool_value": lambda v: types_pb2.Value(bool_value=v),
+    "double_value": lambda v: types_pb2.Value(double_value=v),
+}
+
+
+def _key_field(arrow_type: pa.DataType, column: str) -> str:
+    """The ``Value`` field that carries keys of ``arrow_type``, decided once per column."""
     if pat.is_integer(arrow_type):
-        if not -(2**63) <= v < 2**63:
-            raise InvalidArgument(f"entity column '{column}': {v} does not fit a 64-bit key")
-        return types_pb2.Value(int64_value=v)
+        return "int64_value"
     if pat.is_string(arrow_type) or pat.is_large_string(arrow_type) or _is_string_view(arrow_type):
-        return types_pb2.Value(string_value=v)
+        return "string_value"
     if pat.is_binary(arrow_type) or pat.is_large_binary(arrow_type) or pat.is_fixed_size_binary(arrow_type):
-        return types_pb2.Value(bytes_value=v)
+        return "bytes_value"
     if pat.is_boolean(arrow_type):
-        return types_pb2.Value(bool_value=v)
+        return "bool_value"
     if pat.is_floating(arrow_type):
-        return types_pb2.Value(double_value=v)
+        return "double_value"
     raise InvalidArgument(
         f"entity column '{column}' has Arrow type {arrow_type}; join keys are integers, strings or bytes"
     )
@@ -90,7 +96,15 @@ def entity_columns(table: pa.Table) -> Dict[str, types_pb2.RepeatedValue]:
         raise InvalidArgument("entities: give at least one join key column")
     columns: Dict[str, types_pb2.RepeatedValue] = {}
     for name, column in zip(table.column_names, table.columns):
-        values = [_key_value(v, column.type, name) for v in column.to_pylist()]
+        field = _key_field(column.type, name)
+        items = column.to_pylist()
+        if column.type == pa.uint64():
+            # The only integer type whose values can exceed a 64-bit key.
+            too_big = next((v for v in items if v is not None and v >= 2**63), None)
+            if too_big is not None:
+                raise InvalidArgument(f"entity column '{name}': {too_big} does not fit a 64-bit key")
+        make = _MAKERS[field]
+        values = [types_pb2.Value() if v is None else make(v) for v in items]
         columns[name] = types_pb2.RepeatedValue(values=values)
     return columns
 
