@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, TypeV
 
 import pyarrow as pa
 
-from ._convert import entity_columns, to_ipc
+from ._convert import fill_entity_columns, to_ipc
 from ._errors import InvalidArgument
 from ._models import (
     ApplyResult,
@@ -101,7 +101,8 @@ def online_features(
         else {"features": types_pb2.FeatureList(refs=selection["features"])}
     )
     # The Arrow answer: one record batch, decoded by pyarrow in C++, not value by value.
-    request = online_pb2.GetOnlineFeaturesRequest(entities=entity_columns(entities), at_ns=at_ns, arrow=True, **kind)
+    request = online_pb2.GetOnlineFeaturesRequest(at_ns=at_ns, arrow=True, **kind)
+    fill_entity_columns(request.entities, entities)
     return Call("online", "GetOnlineFeatures", request, lambda r: OnlineFeatures(entities, r), idempotent=True)
 
 

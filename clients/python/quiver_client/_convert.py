@@ -4,20 +4,19 @@ for online entity keys."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from ._errors import InvalidArgument
-from ._proto.quiver.v1 import types_pb2
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     import pandas
     import polars
 
-__all__ = ["TableLike", "to_arrow", "to_ipc", "entity_columns", "conform_to_view"]
+__all__ = ["TableLike", "to_arrow", "to_ipc", "fill_entity_columns", "conform_to_view"]
 
 TableLike = Union["pa.Table", "pa.RecordBatch", "pandas.DataFrame", "polars.DataFrame", Mapping[str, Sequence[Any]]]
 """Rows: a pyarrow Table or RecordBatch, a pandas or polars DataFrame, or a mapping of
@@ -59,15 +58,6 @@ def to_ipc(table: pa.Table) -> bytes:
     return data
 
 
-_MAKERS = {
-    "int64_value": lambda v: types_pb2.Value(int64_value=v),
-    "string_value": lambda v: types_pb2.Value(string_value=v),
-    "bytes_value": lambda v: types_pb2.Value(bytes_value=v),
-    "bool_value": lambda v: types_pb2.Value(bool_value=v),
-    "double_value": lambda v: types_pb2.Value(double_value=v),
-}
-
-
 def _key_field(arrow_type: pa.DataType, column: str) -> str:
     """The ``Value`` field that carries keys of ``arrow_type``, decided once per column."""
     if pat.is_integer(arrow_type):
@@ -90,11 +80,12 @@ def _is_string_view(t: pa.DataType) -> bool:
     return bool(is_view and is_view(t))
 
 
-def entity_columns(table: pa.Table) -> Dict[str, types_pb2.RepeatedValue]:
-    """The entity rows of an online read, column by column, as typed wire values."""
+def fill_entity_columns(entities: Any, table: pa.Table) -> None:
+    """Writes the entity rows of an online read into ``entities`` (a request's ``entities``
+    map), column by column, as typed wire values. Values are added in place: building them
+    apart and handing them to the request copies every one again."""
     if table.num_columns == 0:
         raise InvalidArgument("entities: give at least one join key column")
-    columns: Dict[str, types_pb2.RepeatedValue] = {}
     for name, column in zip(table.column_names, table.columns):
         field = _key_field(column.type, name)
         items = column.to_pylist()
@@ -103,10 +94,12 @@ def entity_columns(table: pa.Table) -> Dict[str, types_pb2.RepeatedValue]:
             too_big = next((v for v in items if v is not None and v >= 2**63), None)
             if too_big is not None:
                 raise InvalidArgument(f"entity column '{name}': {too_big} does not fit a 64-bit key")
-        make = _MAKERS[field]
-        values = [types_pb2.Value() if v is None else make(v) for v in items]
-        columns[name] = types_pb2.RepeatedValue(values=values)
-    return columns
+        add = entities[name].values.add
+        for v in items:
+            if v is None:
+                add()
+            else:
+                add(**{field: v})
 
 
 _NUMBERS = {"int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64()}

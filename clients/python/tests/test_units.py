@@ -32,6 +32,7 @@ from quiver_client import (
     _retry,
     _time,
 )
+from quiver_client._proto.quiver.v1 import online_pb2
 
 NS = 1_000_000_000
 JAN1 = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
@@ -149,12 +150,19 @@ def test_flight_errors_keep_the_grpc_code_and_the_servers_message() -> None:
 
 def test_entity_columns_are_typed_wire_values() -> None:
     table = _convert.to_arrow({"driver_id": [1, None], "city": ["a", "b"], "raw": [b"\x00", b"\x01"]}, "entities")
-    columns = _convert.entity_columns(table)
+    columns = online_pb2.GetOnlineFeaturesRequest().entities
+    _convert.fill_entity_columns(columns, table)
     assert [v.WhichOneof("kind") for v in columns["driver_id"].values] == ["int64_value", None]
     assert columns["city"].values[1].string_value == "b"
     assert columns["raw"].values[0].bytes_value == b"\x00"
     with pytest.raises(InvalidArgument, match="entity column 'when'"):
-        _convert.entity_columns(pa.table({"when": pa.array([1], pa.timestamp("s"))}))
+        _convert.fill_entity_columns(
+            online_pb2.GetOnlineFeaturesRequest().entities, pa.table({"when": pa.array([1], pa.timestamp("s"))})
+        )
+    with pytest.raises(InvalidArgument, match="does not fit a 64-bit key"):
+        _convert.fill_entity_columns(
+            online_pb2.GetOnlineFeaturesRequest().entities, pa.table({"id": pa.array([2**63], pa.uint64())})
+        )
     with pytest.raises(InvalidArgument, match="not list"):
         _convert.to_arrow([1, 2], "entities")  # type: ignore[arg-type]
 
