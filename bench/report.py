@@ -278,6 +278,53 @@ def training_memory_table(records):
     return table(header, rows)
 
 
+def python_online_table(records):
+    """quiver_client, the raw generated stub and Feast, per batch: p50 / p99 / p99.9."""
+    by = {(r["params"]["batch"], r["engine"]): r for r in records}
+    header = ["batch", "engine", "p50", "p99", "p99.9", "against"]
+    rows = []
+    for batch in sorted({r["params"]["batch"] for r in records}):
+        client, stub, feast = (by.get((batch, e)) for e in ("quiver-python", "quiver-stub", "feast"))
+        for engine, r in (("quiver_client", client), ("raw gRPC stub", stub), ("Feast", feast)):
+            if r is None:
+                continue
+            if r is client and stub:
+                against = f"client ÷ stub: p50 {ratio(r['p50_ms'], stub['p50_ms'])}, p99 {ratio(r['p99_ms'], stub['p99_ms'])}"
+            elif r is feast and client:
+                against = f"Feast ÷ client: p50 {ratio(r['p50_ms'], client['p50_ms'])}, p99 {ratio(r['p99_ms'], client['p99_ms'])}"
+            else:
+                against = ""
+            rows.append([batch, engine, ms(r["p50_ms"]), ms(r["p99_ms"]), ms(r["p999_ms"]), against])
+    return table(header, rows)
+
+
+def python_training_table(records):
+    """A training set into pandas: quiver_client against Feast, every run, and the medians."""
+    runs = [r for r in records if "seconds" in r]
+    header = ["spine rows", "engine", "runs (s)", "median", "peak RSS (client)", "Feast ÷ client, medians"]
+    rows = []
+    for spine in sorted({r["params"]["spine_rows"] for r in runs}):
+        median = {}
+        for engine in ("quiver-python", "feast"):
+            times = sorted(r["seconds"] for r in runs if r["engine"] == engine and r["params"]["spine_rows"] == spine)
+            if times:
+                median[engine] = times[len(times) // 2]
+        for engine, label in (("quiver-python", "quiver_client"), ("feast", "Feast")):
+            mine = [r for r in runs if r["engine"] == engine and r["params"]["spine_rows"] == spine]
+            if not mine:
+                continue
+            peak = max((r.get("peak_rss_mib") or 0) for r in mine) or None
+            rows.append([
+                spine,
+                label,
+                ", ".join(seconds(r["seconds"]) for r in mine),
+                seconds(median.get(engine)),
+                memory(peak),
+                ratio(median.get("feast"), median.get("quiver-python")) if engine == "feast" else "",
+            ])
+    return table(header, rows)
+
+
 SECTIONS = [
     ("pit", "Point-in-time join (training sets)", pit_table),
     ("online", "Online store reads", online_table),
@@ -286,6 +333,8 @@ SECTIONS = [
     ("materialize", "Materialization into the online store", materialize_table),
     ("lake", "Sample lake generator", lake_table),
     ("training_memory", "Training sets under a memory limit", training_memory_table),
+    ("python_online", "Online reads from Python, beside Feast", python_online_table),
+    ("python_training", "Training sets into pandas, beside Feast", python_training_table),
 ]
 
 
