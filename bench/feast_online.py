@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import redis
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
 from feast.types import Float32, Int64
+from latency import Ids, percentile
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 VIEWS = {
@@ -93,19 +94,6 @@ def definitions(repo):
     return objects
 
 
-class Ids:
-    """A deterministic stream of ids in 1..entities."""
-
-    def __init__(self, seed, entities):
-        self.state, self.entities = seed, entities
-
-    def next(self):
-        self.state = (self.state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return (self.state >> 33) % self.entities + 1
-
-
-def percentile(sorted_values, p):
-    return sorted_values[round((len(sorted_values) - 1) * p)]
 
 
 def main():

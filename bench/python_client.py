@@ -50,6 +50,8 @@ import os
 import sys
 import time
 
+from latency import Ids, percentile
+
 VIEWS = {
     "driver_stats": ("driver", "driver_id", [("conv_rate", "float32"), ("acc_rate", "float32"), ("avg_daily_trips", "int64")]),
     "customer_profile": (
@@ -69,9 +71,6 @@ WARMUP = 100
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
-
-def percentile(sorted_values, p):
-    return sorted_values[round((len(sorted_values) - 1) * p)]
 
 
 def latency(times_ms):
@@ -223,16 +222,6 @@ def feast_setup(repo, lake, port):
 # ---- online --------------------------------------------------------------------------------
 
 
-class Ids:
-    """A deterministic stream of ids in 1..entities (as bench/feast_online.py)."""
-
-    def __init__(self, seed, entities):
-        self.state, self.entities = seed, entities
-
-    def next(self):
-        self.state = (self.state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return (self.state >> 33) % self.entities + 1
-
 
 def online(addr, repo, port, entities, calls, batches, seed):
     import grpc
@@ -363,6 +352,27 @@ def server_hwm_mib(pid):
     return None
 
 
+def report_training(engine, ver, package, spine, run, load, seconds, frame, out, **extra):
+    """Prints one training run's record; keeps its output at ``out`` unless that is ``-``."""
+    result = {
+        "kind": "training",
+        "engine": engine,
+        "version": ver.get(package),
+        "spine_rows": len(spine),
+        "run": run,
+        "loadavg_1m_before": round(load, 2),
+        "seconds": round(seconds, 3),
+        "rows": len(frame),
+        "rows_per_s": round(len(frame) / seconds),
+        "peak_rss_mib": peak_rss_mib(),
+        **extra,
+        "versions": ver,
+    }
+    if out != "-":
+        frame.to_parquet(out)
+    print(json.dumps(result), flush=True)
+
+
 def train_quiver(addr, spine_path, out, server_pid, run):
     from quiver_client import Client
 
@@ -376,23 +386,7 @@ def train_quiver(addr, spine_path, out, server_pid, run):
     seconds = time.perf_counter() - t0
     server_peak = server_hwm_mib(server_pid) if reset else None
     client.close()
-    result = {
-        "kind": "training",
-        "engine": "quiver-python",
-        "version": ver.get("quiver_client"),
-        "spine_rows": len(spine),
-        "run": run,
-        "loadavg_1m_before": round(load, 2),
-        "seconds": round(seconds, 3),
-        "rows": len(frame),
-        "rows_per_s": round(len(frame) / seconds),
-        "peak_rss_mib": peak_rss_mib(),
-        "server_peak_rss_mib": server_peak,
-        "versions": ver,
-    }
-    if out != "-":
-        frame.to_parquet(out)
-    print(json.dumps(result), flush=True)
+    report_training("quiver-python", ver, "quiver_client", spine, run, load, seconds, frame, out, server_peak_rss_mib=server_peak)
 
 
 def train_feast(repo, spine_path, out, run):
@@ -406,22 +400,7 @@ def train_feast(repo, spine_path, out, run):
         t0 = time.perf_counter()
         frame = store.get_historical_features(entity_df=spine, features=FEATURES).to_df()
         seconds = time.perf_counter() - t0
-    result = {
-        "kind": "training",
-        "engine": "feast",
-        "version": ver.get("feast"),
-        "spine_rows": len(spine),
-        "run": run,
-        "loadavg_1m_before": round(load, 2),
-        "seconds": round(seconds, 3),
-        "rows": len(frame),
-        "rows_per_s": round(len(frame) / seconds),
-        "peak_rss_mib": peak_rss_mib(),
-        "versions": ver,
-    }
-    if out != "-":
-        frame.to_parquet(out)
-    print(json.dumps(result), flush=True)
+    report_training("feast", ver, "feast", spine, run, load, seconds, frame, out)
 
 
 def compare(quiver_out, feast_out, spine_rows):
