@@ -13,7 +13,10 @@ serve`; each step is a subcommand:
     online ADDR REPO REDIS_PORT ENTITIES CALLS BATCHES SEED
         Online reads: per batch size, CALLS rounds after warm-up; each round sends one
         request (the same random entity ids) through quiver_client, the raw stub and Feast,
-        in an order that rotates every round. One JSON line per engine and batch size.
+        the rounds cycling through the six orders of the three (each engine as often first,
+        second and third; quiver_client and the stub as often right after a Feast call,
+        which leaves garbage and cold caches to whatever runs next). One JSON line per
+        engine and batch size.
     train-quiver ADDR SPINE OUT SERVER_PID RUN / train-feast REPO SPINE OUT RUN
         One training set into pandas, in a fresh process; OUT (optional, "-" for none)
         receives the frame as Parquet, outside the timed part. One JSON line.
@@ -45,6 +48,7 @@ What is timed (time.perf_counter, one process, everything sequential):
                  Quiver also the server's peak during the call (VmHWM after clear_refs 5).
 """
 
+import itertools
 import json
 import os
 import sys
@@ -265,6 +269,10 @@ def online(addr, repo, port, entities, calls, batches, seed):
         return store.get_online_features(features=FEATURES, entity_rows={"driver_id": d, "customer_id": c})
 
     engines = [("quiver-python", quiver_call), ("quiver-stub", stub_call), ("feast", feast_call)]
+    # The six orders in turn: each engine as often first, second and third, and quiver_client
+    # and the stub as often right after a Feast call (3 times in 6 rounds each, the joins
+    # between rounds counted).
+    orders = list(itertools.permutations(engines))
     version_of = {"quiver-python": ver.get("quiver_client"), "quiver-stub": ver.get("grpcio"), "feast": ver.get("feast")}
 
     for batch in batches:
@@ -294,8 +302,7 @@ def online(addr, repo, port, entities, calls, batches, seed):
         load = os.getloadavg()[0]
         for i in range(calls):
             d, c = request()
-            for k in range(3):
-                name, fn = engines[(i + k) % 3]
+            for name, fn in orders[i % len(orders)]:
                 t = time.perf_counter()
                 fn(d, c)
                 times[name].append((time.perf_counter() - t) * 1000.0)

@@ -8,6 +8,8 @@
 # written once and reused. LIMITS is a comma-separated list (default 256MiB,512MiB,2GiB).
 # Prints one record per limit (see bench/record.py): the CLI's JSON report, /usr/bin/time's
 # wall time and peak memory, and ok=1 or ok=0 with the error's first line.
+# QUIVER_BIN=path runs that binary instead of the release one (to compare two builds on the
+# same spine and tables, alternating).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -15,8 +17,13 @@ DIR="${1:-/tmp/quiver-train-mem}"
 ROWS="${2:-5000000}"
 LIMITS="${3:-256MiB,512MiB,2GiB}"
 CMD="$(bench_command "$0" "$DIR" "$ROWS" "$LIMITS")"
-bench_build -p quiver-cli --bin quiver
-BIN="$(bench_bin quiver)"
+if [ -n "${QUIVER_BIN:-}" ]; then
+  BIN="$(realpath "$QUIVER_BIN")"
+  CMD="QUIVER_BIN=$QUIVER_BIN $CMD"
+else
+  bench_build -p quiver-cli --bin quiver
+  BIN="$(bench_bin quiver)"
+fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
