@@ -3,7 +3,8 @@
 # the online issue's workload, 10 M driver_stats rows over 60 000 drivers, the whole week.
 #   bench/materialize.sh [DIR] [ROWS] [DRIVERS] [RUNS]
 # QUIVER_BIN=path runs that binary instead of the release one (to compare two builds on the
-# same lake, alternating); QUIVER_MEMORY_LIMIT=L passes --memory-limit L.
+# same lake, alternating); QUIVER_MEMORY_LIMIT=L passes --memory-limit L; BENCH_DEFS=DIR
+# takes the definitions from DIR instead of feature_defs/rides (e.g. with other expectations).
 # The sample lake is written under DIR/lake once per ROWS and DRIVERS and reused. Each run
 # starts from an empty offline table, empty materialization state and an empty Redis, and
 # prints one record (see bench/record.py): the CLI report's seconds (scan, sort, Delta commit,
@@ -37,7 +38,11 @@ start_redis
 PORT=$REDIS_PORT
 
 mkdir -p "$DIR"
-rm -rf "$DIR/feature_defs" && cp -r "$BENCH_ROOT/feature_defs/rides" "$DIR/feature_defs"
+DEFS="${BENCH_DEFS:-$BENCH_ROOT/feature_defs/rides}"
+if [ -n "${BENCH_DEFS:-}" ]; then
+  CMD="BENCH_DEFS=$BENCH_DEFS $CMD"
+fi
+rm -rf "$DIR/feature_defs" && cp -r "$DEFS" "$DIR/feature_defs"
 cat > "$DIR/quiver.yaml" <<YAML
 project: rides
 definitions: feature_defs

@@ -86,7 +86,9 @@ class FeatureView:
     """Typed features of some entities, read from one source.
 
     ``ttl`` is None when values never expire; ``hash`` is the definition's content hash in
-    the registry version that answered.
+    the registry version that answered; ``expectations`` are the checks every materialized
+    window and push must pass (e.g. ``"conv_rate between 0 and 1"``), and ``on_failure``
+    (``"fail"`` or ``"warn"``) what a broken one does.
     """
 
     name: str
@@ -101,6 +103,8 @@ class FeatureView:
     owner: str = ""
     description: str = ""
     hash: str = ""
+    expectations: Tuple[str, ...] = ()
+    on_failure: str = "fail"
 
     @classmethod
     def _from_pb(cls, v: registry_pb2.FeatureView) -> "FeatureView":
@@ -117,6 +121,8 @@ class FeatureView:
             owner=v.owner,
             description=v.description,
             hash=v.hash,
+            expectations=tuple(v.expectations),
+            on_failure=v.on_failure or "fail",
         )
 
 
@@ -231,12 +237,14 @@ class RegistryVersion:
 @dataclass(frozen=True)
 class PushResult:
     """What a push wrote: rows received, entity rows that replaced or created an online
-    value (older ones are skipped), and the offline Delta table version committed (None when
-    not pushed offline)."""
+    value (older ones are skipped), the offline Delta table version committed (None when
+    not pushed offline), and the view's expectations the rows broke, one line each, when the
+    view only warns (``on_failure: warn``; under ``fail`` the push raises InvalidArgument)."""
 
     rows: int
     online_rows_written: int
     offline_version: Optional[int]
+    expectation_warnings: Tuple[str, ...] = ()
 
     @classmethod
     def _from_pb(cls, p: push_pb2.PushResponse) -> "PushResult":
@@ -244,6 +252,7 @@ class PushResult:
             rows=p.rows,
             online_rows_written=p.online_rows_written,
             offline_version=p.offline_version if p.HasField("offline_version") else None,
+            expectation_warnings=tuple(p.expectation_warnings),
         )
 
 

@@ -60,6 +60,18 @@ def test_a_push_with_a_missing_column_is_refused_and_writes_nothing(client: Clie
         client.push("driver_stats", rows, to="somewhere")
 
 
+def test_a_push_breaking_the_views_expectations_is_refused_with_the_report(client: Client) -> None:
+    # driver_stats expects conv_rate between 0 and 1 (feature_defs/rides), and fails on a break.
+    rows = driver_rows(9021, 1.5, datetime.now(timezone.utc) - timedelta(minutes=1))
+    with pytest.raises(InvalidArgument, match=r"conv_rate between 0 and 1: 1 of 1 rows break it"):
+        client.push("driver_stats", rows, to="both")
+    r = client.get_online_features(features=["driver_stats:conv_rate"], entities={"driver_id": [9021]})
+    assert r.statuses()["driver_stats:conv_rate"] == ["NOT_FOUND"]
+    fine = driver_rows(9021, 0.5, datetime.now(timezone.utc) - timedelta(minutes=1))
+    ok = client.push("driver_stats", fine, to="online")
+    assert ok.expectation_warnings == ()
+
+
 def test_a_materialization_job_waited_on_with_a_progress_bar(client: Client, capsys: Any) -> None:
     job = client.materialize("2026-01-01", datetime(2026, 1, 8), views=["driver_stats", "zone_demand"])
     assert job.id and job.status.state in ("PENDING", "RUNNING", "SUCCEEDED")

@@ -32,6 +32,12 @@ def test_lists_and_describe(client: Client) -> None:
     ]
     assert [(k.name, k.dtype) for k in stats.join_keys] == [("driver_id", "int64")]
     assert stats.tags == {"team": "pricing", "tier": "gold"} and stats.hash
+    assert stats.expectations == (
+        "conv_rate between 0 and 1",
+        "acc_rate between 0 and 1",
+        "avg_daily_trips at least 0",
+    )
+    assert stats.on_failure == "fail"
     assert views["customer_embeddings"].ttl is None
     assert views["driver_trip_features"].transform and "NULLIF" in views["driver_trip_features"].transform
     assert [(k.name, k.dtype) for k in views["driver_city_stats"].join_keys] == [

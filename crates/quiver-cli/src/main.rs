@@ -11,6 +11,7 @@ mod failure;
 mod offline;
 mod online;
 mod output;
+mod quality;
 mod quickstart;
 mod serve;
 
@@ -155,6 +156,15 @@ enum Command {
     Serve(Box<serve::ServeOpts>),
     /// Who is materializing which view: the leases in the offline store
     Leases,
+    /// Statistics of a view's features, as a materialization run found them
+    Stats {
+        /// The feature view
+        view: String,
+        /// Which run: 1 the newest, 2 the one before, ... or a run id (default: the newest
+        /// run with statistics)
+        #[arg(long, value_name = "N")]
+        run: Option<String>,
+    },
     /// Create an example project in DIR, with sample data, and run the whole flow on it
     Quickstart {
         /// Folder to create the project in (must not already hold a project)
@@ -341,6 +351,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Leases => {
             offline::leases(&commands::load_config(cli.config.as_deref())?, memory_limit, &out).await
+        }
+        Command::Stats { view, run } => {
+            quality::stats(&commands::load_config(cli.config.as_deref())?, &view, run.as_deref(), &out).await
         }
         Command::Quickstart { dir, rows } => quickstart::run(&dir, rows, memory_limit, &out).await,
         Command::SampleLake { dir, rows, drivers, customers, days, seed, start, spine, spine_rows } => {

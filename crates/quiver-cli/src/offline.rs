@@ -198,6 +198,9 @@ pub async fn materialize(
                     match (&r.error, &r.skipped) {
                         (Some(_), _) => "failed".into(),
                         (None, Some(s)) => format!("skipped ({s})"),
+                        _ if !r.expectations.is_empty() => {
+                            format!("ok, {} expectation(s) broken (warn)", r.expectations.len())
+                        }
                         _ => "ok".into(),
                     },
                 ]
@@ -207,6 +210,15 @@ pub async fn materialize(
             &["VIEW", "FROM", "TO (EXCLUSIVE)", "ROWS", "TABLE VERSION", "ONLINE", "STATUS"],
             &rows,
         ));
+        for r in &reports {
+            for failure in &r.expectations {
+                out.line(format!("{}: expectation {failure}", r.view));
+                for example in &failure.examples {
+                    let cells: Vec<String> = example.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    out.line(format!("    e.g. {}", cells.join(", ")));
+                }
+            }
+        }
     }
     if failed > 0 {
         let first = reports.iter().find_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.view)));

@@ -79,6 +79,8 @@ pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Re
         &step,
     )
     .await?;
+    step.line("\n$ quiver stats driver_stats");
+    crate::quality::stats(&config, "driver_stats", None, &step).await?;
 
     let spine = dir.join("spine.parquet");
     let spine_rows = quiver_sample::write_spine(&spine, &spec, 1_000, 7)?;

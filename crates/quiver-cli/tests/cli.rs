@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{json, ok, quiver, text};
+use support::{fails, json, ok, quiver, text};
 
 /// A quickstart project in a fresh temporary folder.
 fn project() -> (tempfile::TempDir, PathBuf) {
@@ -18,6 +18,7 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     assert!(out.contains("Applied registry version 1"), "{out}");
     assert!(out.contains("driver_stats"), "{out}");
     assert!(out.contains("Wrote 1000 rows with 5 features"), "{out}");
+    assert!(out.contains("$ quiver stats driver_stats"), "{out}");
     let dir = tmp.path().join("demo");
     assert!(dir.join("training.parquet").is_file());
     assert!(dir.join("training.parquet.manifest.json").is_file());
@@ -72,6 +73,22 @@ fn quickstart_runs_the_whole_flow_and_the_project_keeps_working() {
     let history = json(&dir, &["registry", "history"]);
     assert_eq!(history["versions"].as_array().unwrap().len(), 1);
 
+    // The quickstart's materialization kept statistics; they agree with its row count and
+    // with the view's expectations (rates between 0 and 1).
+    let stats = json(&dir, &["stats", "driver_stats"]);
+    let rows = stats["rows"].as_u64().unwrap();
+    assert!(rows > 0, "{stats}");
+    assert_eq!(stats["status"], "succeeded");
+    let conv = &stats["features"]["conv_rate"];
+    assert_eq!(conv["count"].as_u64().unwrap(), rows, "{stats}");
+    let (min, max) = (conv["min"].as_f64().unwrap(), conv["max"].as_f64().unwrap());
+    assert!((0.0..=1.0).contains(&min) && (min..=1.0).contains(&max), "{conv}");
+    let median = conv["quantiles"]["0.5"].as_f64().unwrap();
+    assert!((min..=max).contains(&median), "{conv}");
+    assert_eq!(conv["histogram"]["bins"]["counts"].as_array().unwrap().len(), 20, "{conv}");
+    assert!(ok(&dir, &["stats", "driver_stats", "--run", "1"]).contains("conv_rate"));
+    assert!(fails(&dir, &["stats", "driver_stat"]).contains("did you mean 'driver_stats'"));
+
     // Another folder reaches the same project through --config and QUIVER_CONFIG.
     let elsewhere = dir.parent().unwrap();
     assert!(ok(elsewhere, &["--config", "demo/quiver.yaml", "plan"]).contains("No changes"));
@@ -82,6 +99,56 @@ fn quickstart_runs_the_whole_flow_and_the_project_keeps_working() {
         .output()
         .unwrap();
     assert!(o.status.success());
+}
+
+#[test]
+fn a_window_breaking_an_expectation_fails_with_exit_1_and_is_not_committed() {
+    let (_tmp, dir) = project();
+    let views = dir.join("feature_defs/rides/views.yaml");
+    let defined = std::fs::read_to_string(&views).unwrap();
+    let strict =
+        defined.replace("{column: conv_rate, min: 0, max: 1}", "{column: conv_rate, min: 0, max: 0.5}");
+    assert_ne!(strict, defined);
+    std::fs::write(&views, strict).unwrap();
+    let plan = ok(&dir, &["plan"]);
+    assert!(plan.contains("expectations"), "{plan}");
+    ok(&dir, &["apply"]);
+    let before = json(&dir, &["stats", "driver_stats"]);
+
+    let args = ["materialize", "--start", "2000-01-01", "--end", "now", "--views", "driver_stats"];
+    let err = fails(&dir, &args);
+    assert!(
+        err.contains("feature view 'driver_stats' broke 1 expectation: conv_rate between 0 and 0.5: "),
+        "{err}"
+    );
+    assert!(err.contains("rows break it") && err.contains("nothing was committed"), "{err}");
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let o = quiver(&dir, &with_json);
+    assert_eq!(o.status.code(), Some(1));
+    // The views' report, then the failure's own document.
+    let stdout = text(&o).0;
+    let report: serde_json::Value =
+        serde_json::Deserializer::from_str(&stdout).into_iter().next().unwrap().unwrap();
+    let broken = &report["views"][0]["expectations"][0];
+    assert_eq!(broken["expectation"], "conv_rate between 0 and 0.5");
+    let failing = broken["failing_rows"].as_u64().unwrap();
+    assert!(failing > 0 && failing < broken["rows"].as_u64().unwrap(), "{broken}");
+    let examples = broken["examples"].as_array().unwrap();
+    assert_eq!(examples.len(), 5, "{broken}");
+    assert!(
+        examples.iter().all(|e| e["conv_rate"].as_str().unwrap().parse::<f64>().unwrap() > 0.5),
+        "{broken}"
+    );
+    assert_eq!(report["views"][0]["offline_version"], serde_json::Value::Null);
+
+    // The failed runs kept their statistics; the newest run with them is now a failed one,
+    // and the committed table is still the quickstart's.
+    let after = json(&dir, &["stats", "driver_stats"]);
+    assert_eq!(after["status"], "failed");
+    assert_ne!(after["run"], before["run"]);
+    let described = json(&dir, &["describe", "view", "driver_stats"]);
+    assert_eq!(described["object"]["expectations"][0]["range"]["max"], 0.5);
 }
 
 #[test]

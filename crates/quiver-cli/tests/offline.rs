@@ -617,6 +617,7 @@ async fn a_view_whose_columns_changed_is_rebuilt_and_older_training_sets_still_r
         std::fs::write(&path, changed).unwrap();
     };
     edit("views.yaml", "      - {name: acc_rate, dtype: float32}\n");
+    edit("views.yaml", "      - {column: acc_rate, min: 0, max: 1}\n");
     edit("services.yaml", "      - driver_stats:acc_rate\n");
     ok(&dir, &["apply"]);
     let refused = fails(&dir, &window);

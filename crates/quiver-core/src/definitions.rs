@@ -125,11 +125,135 @@ pub struct FeatureView {
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Checks every materialized window (and every push) must pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<Expectation>,
+    /// What a broken expectation does.
+    #[serde(default, skip_serializing_if = "OnFailure::is_fail")]
+    pub on_failure: OnFailure,
 }
 
 impl FeatureView {
     pub fn feature(&self, name: &str) -> Option<&Field> {
         self.features.iter().find(|f| f.name == name)
+    }
+}
+
+/// A number bound of a range expectation: finite, compared as a 64-bit float. Equal when
+/// the bits are (the parser never admits NaN), so definitions stay `Eq` and hash the same.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Bound(pub f64);
+
+impl PartialEq for Bound {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Bound {}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One check of a view's rows, declared under `expectations:`. Row checks (`not_null`,
+/// `range`, `allowed`, `unique`) count the rows that break them; window checks (`rows`,
+/// `freshness`) judge a materialized window as a whole. Nulls break only `not_null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expectation {
+    /// Every row has a value in `column`.
+    NotNull { column: String },
+    /// Every value of the number column lies in `[min, max]` (NaN lies outside).
+    Range {
+        column: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<Bound>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<Bound>,
+    },
+    /// Every value of the string or bool column is one of `values`.
+    Allowed { column: String, values: Vec<String> },
+    /// No two rows share the values of `columns`.
+    Unique { columns: Vec<String> },
+    /// A materialized window holds between `min` and `max` rows.
+    Rows {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u64>,
+    },
+    /// The newest event time of a materialized window is at most `max_age` before its end.
+    Freshness { max_age: Ttl },
+}
+
+impl Expectation {
+    /// Whether it judges rows one by one (and so applies to pushed rows too).
+    pub fn is_row_check(&self) -> bool {
+        !matches!(self, Expectation::Rows { .. } | Expectation::Freshness { .. })
+    }
+
+    /// The columns it reads.
+    pub fn columns(&self) -> Vec<&str> {
+        match self {
+            Expectation::NotNull { column }
+            | Expectation::Range { column, .. }
+            | Expectation::Allowed { column, .. } => vec![column.as_str()],
+            Expectation::Unique { columns } => columns.iter().map(String::as_str).collect(),
+            Expectation::Rows { .. } | Expectation::Freshness { .. } => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expectation::NotNull { column } => write!(f, "{column} not_null"),
+            Expectation::Range { column, min, max } => match (min, max) {
+                (Some(lo), Some(hi)) => write!(f, "{column} between {lo} and {hi}"),
+                (Some(lo), None) => write!(f, "{column} at least {lo}"),
+                (None, Some(hi)) => write!(f, "{column} at most {hi}"),
+                (None, None) => write!(f, "{column} any number"),
+            },
+            Expectation::Allowed { column, values } => write!(f, "{column} in [{}]", values.join(", ")),
+            Expectation::Unique { columns } => write!(f, "unique [{}]", columns.join(", ")),
+            Expectation::Rows { min, max } => match (min, max) {
+                (Some(lo), Some(hi)) => write!(f, "rows between {lo} and {hi}"),
+                (Some(lo), None) => write!(f, "rows at least {lo}"),
+                (None, Some(hi)) => write!(f, "rows at most {hi}"),
+                (None, None) => write!(f, "rows any number"),
+            },
+            Expectation::Freshness { max_age } => write!(f, "freshness {max_age}"),
+        }
+    }
+}
+
+/// What a broken expectation does to a materialized window or a push.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Nothing is committed: table, watermark and online rows stay as they were; a push is
+    /// refused.
+    #[default]
+    Fail,
+    /// The window (or push) is committed and the broken expectations are reported.
+    Warn,
+}
+
+impl OnFailure {
+    pub fn is_fail(&self) -> bool {
+        *self == OnFailure::Fail
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "fail" => Some(OnFailure::Fail),
+            "warn" => Some(OnFailure::Warn),
+            _ => None,
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::definitions::{
-    CsvOptions, Definitions, Entity, FeatureService, FeatureView, Field, Source, SourceFormat,
+    Bound, CsvOptions, Definitions, Entity, Expectation, FeatureService, FeatureView, Field, OnFailure,
+    Source, SourceFormat,
 };
 use crate::dtype::{DTYPE_NAMES, DType};
 use crate::duration::Ttl;
@@ -69,6 +70,9 @@ pub struct LoadedDefinitions {
     /// Objects kept although part of them could not be read (a bad dtype, a bad ttl):
     /// later checks still run on them, but do not report what is missing as a second problem.
     pub incomplete: BTreeSet<(ObjectKind, String)>,
+    /// `(view, k)` -> the entry of the view's `expectations:` list that its k-th expectation
+    /// came from (one entry may hold several checks; a broken entry gives none).
+    pub expectation_entries: BTreeMap<(String, usize), usize>,
 }
 
 /// A YAML scalar read as text whatever its YAML type, so `ttl: 0` and `ttl: "0"` mean
@@ -168,6 +172,30 @@ struct RawView {
     tags: Option<BTreeMap<String, Text>>,
     owner: Option<String>,
     description: Option<String>,
+    expectations: Option<S<Vec<S<RawExpectation>>>>,
+    on_failure: Option<S<Text>>,
+}
+
+/// One entry of a view's `expectations:` list: a column and its checks, or one of
+/// `unique`, `rows`, `freshness`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectation {
+    column: Option<S<Text>>,
+    not_null: Option<S<bool>>,
+    min: Option<S<Text>>,
+    max: Option<S<Text>>,
+    allowed: Option<S<Vec<S<Text>>>>,
+    unique: Option<S<Vec<S<Text>>>>,
+    rows: Option<S<RawRows>>,
+    freshness: Option<S<Text>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRows {
+    min: Option<S<Text>>,
+    max: Option<S<Text>>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +270,7 @@ pub fn parse_documents(docs: &[(String, String)]) -> LoadedDefinitions {
         problems: reader.problems,
         files: reader.files,
         incomplete: reader.incomplete,
+        expectation_entries: reader.expectation_entries,
     }
 }
 
@@ -254,6 +283,7 @@ struct Reader {
     /// First place each name was declared, per kind, to report duplicates.
     seen: BTreeMap<(ObjectKind, String), Origin>,
     incomplete: BTreeSet<(ObjectKind, String)>,
+    expectation_entries: BTreeMap<(String, usize), usize>,
 }
 
 fn origin(file: &str, loc: &serde_saphyr::Location) -> Origin {
@@ -267,6 +297,9 @@ pub fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && name.len() <= 128
 }
+
+const EXPECTATION_FORMS: &str = "write each as one of {column: NAME, not_null: true}, {column: NAME, min: 0, max: 1}, \
+     {column: NAME, allowed: [a, b]}, {unique: [COLUMNS]}, {rows: {min: N, max: N}} or {freshness: 2h}";
 
 const NAME_HINT: &str =
     "names start with a letter or '_' and hold only letters, digits and '_' (at most 128)";
@@ -709,6 +742,35 @@ impl Reader {
             t.value
         });
         let tags = raw.tags.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+        let expectations = match raw.expectations {
+            Some(list) => {
+                self.origins.insert(kind, &name, "expectations", origin(file, &list.referenced));
+                self.expectations(file, &name, list.value)
+            }
+            None => Vec::new(),
+        };
+        let on_failure = match raw.on_failure {
+            None => OnFailure::Fail,
+            Some(t) => {
+                let o = origin(file, &t.referenced);
+                self.origins.insert(kind, &name, "on_failure", o.clone());
+                OnFailure::parse(&t.value.0).unwrap_or_else(|| {
+                    self.problems.push(
+                        Problem::at(
+                            Some(o),
+                            kind,
+                            &name,
+                            Some("on_failure".into()),
+                            format!("unknown on_failure '{}'", t.value.0),
+                        )
+                        .with_hint(
+                            "fail (nothing is committed, the default) or warn (committed and reported)",
+                        ),
+                    );
+                    OnFailure::Fail
+                })
+            }
+        };
         let Some(source) = source else {
             // Keep the name declared (so references to it do not also fail) but do not add a
             // view without a source to the definitions.
@@ -728,7 +790,201 @@ impl Reader {
             tags,
             owner: raw.owner,
             description: raw.description,
+            expectations,
+            on_failure,
         });
+    }
+
+    /// A view's `expectations:`. Each entry's place is kept as `expectations[i]` (and its
+    /// columns as `expectations[i].column`) for the checks against the view's columns.
+    fn expectations(&mut self, file: &str, view: &str, raw: Vec<S<RawExpectation>>) -> Vec<Expectation> {
+        let kind = ObjectKind::FeatureView;
+        let mut out: Vec<(usize, Expectation)> = Vec::new();
+        for (i, entry) in raw.into_iter().enumerate() {
+            let at = origin(file, &entry.referenced);
+            let path = format!("expectations[{i}]");
+            self.origins.insert(kind, view, &path, at.clone());
+            let e = entry.value;
+            let problem = |place: Origin, field: &str, message: String, hint: &str| {
+                Problem::at(Some(place), kind, view, Some(format!("{path}{field}")), message)
+                    .with_hint(hint.to_string())
+            };
+            let column_checks =
+                e.not_null.is_some() || e.min.is_some() || e.max.is_some() || e.allowed.is_some();
+            let forms = [
+                e.column.is_some() || column_checks,
+                e.unique.is_some(),
+                e.rows.is_some(),
+                e.freshness.is_some(),
+            ];
+            if forms.iter().filter(|f| **f).count() != 1 {
+                self.problems.push(problem(
+                    at,
+                    "",
+                    "an expectation is one kind of check".into(),
+                    EXPECTATION_FORMS,
+                ));
+                continue;
+            }
+            if let Some(columns) = e.unique {
+                let place = origin(file, &columns.referenced);
+                let names = self.name_list(file, kind, view, &format!("{path}.unique"), columns);
+                if names.is_empty() {
+                    self.problems.push(problem(
+                        place,
+                        ".unique",
+                        "lists no columns".into(),
+                        "e.g. {unique: [driver_id, event_timestamp]}",
+                    ));
+                } else if let Some(twice) = names.iter().enumerate().find(|(j, n)| names[..*j].contains(n)) {
+                    self.problems.push(problem(
+                        place,
+                        ".unique",
+                        format!("names '{}' twice", twice.1),
+                        "list each column once",
+                    ));
+                } else {
+                    out.push((i, Expectation::Unique { columns: names }));
+                }
+                continue;
+            }
+            if let Some(rows) = e.rows {
+                let place = origin(file, &rows.referenced);
+                let hint = "a whole number of rows per materialized window, e.g. {rows: {min: 1000}}";
+                let mut count = |t: Option<S<Text>>, which: &str| -> Option<Option<u64>> {
+                    let Some(t) = t else { return Some(None) };
+                    match t.value.0.trim().parse::<u64>() {
+                        Ok(n) => Some(Some(n)),
+                        Err(_) => {
+                            self.problems.push(problem(
+                                origin(file, &t.referenced),
+                                &format!(".rows.{which}"),
+                                format!("'{}' is not a whole number of rows", t.value.0),
+                                hint,
+                            ));
+                            None
+                        }
+                    }
+                };
+                let (Some(min), Some(max)) = (count(rows.value.min, "min"), count(rows.value.max, "max"))
+                else {
+                    continue;
+                };
+                match (min, max) {
+                    (None, None) => {
+                        self.problems.push(problem(place, ".rows", "gives neither min nor max".into(), hint))
+                    }
+                    (Some(lo), Some(hi)) if lo > hi => self.problems.push(problem(
+                        place,
+                        ".rows",
+                        format!("min {lo} is above max {hi}"),
+                        "min is at most max",
+                    )),
+                    _ => out.push((i, Expectation::Rows { min, max })),
+                }
+                continue;
+            }
+            if let Some(age) = e.freshness {
+                let place = origin(file, &age.referenced);
+                match age.value.0.parse::<Ttl>() {
+                    Ok(t) if !t.is_unbounded() => out.push((i, Expectation::Freshness { max_age: t })),
+                    Ok(_) => self.problems.push(problem(
+                        place,
+                        ".freshness",
+                        "is zero".into(),
+                        "how old the newest row may be at the window's end, e.g. 2h",
+                    )),
+                    Err(err) => self.problems.push(problem(
+                        place,
+                        ".freshness",
+                        err.0,
+                        "a number and a unit s, m, h or d, e.g. 2h",
+                    )),
+                }
+                continue;
+            }
+            let Some(column) = e.column else {
+                self.problems.push(problem(
+                    at,
+                    "",
+                    "checks a column without naming it".into(),
+                    "add column: NAME",
+                ));
+                continue;
+            };
+            self.origins.insert(kind, view, &format!("{path}.column"), origin(file, &column.referenced));
+            let column = column.value.0;
+            if !column_checks {
+                self.problems.push(problem(
+                    at,
+                    "",
+                    format!("names column '{column}' but no check"),
+                    "add not_null: true, min, max or allowed",
+                ));
+                continue;
+            }
+            if let Some(flag) = e.not_null {
+                if flag.value {
+                    out.push((i, Expectation::NotNull { column: column.clone() }));
+                } else {
+                    let place = origin(file, &flag.referenced);
+                    self.problems.push(problem(
+                        place,
+                        ".not_null",
+                        "not_null: false checks nothing".into(),
+                        "write not_null: true, or remove it",
+                    ));
+                }
+            }
+            if e.min.is_some() || e.max.is_some() {
+                let mut bound = |t: Option<S<Text>>, which: &str| -> Option<Option<Bound>> {
+                    let Some(t) = t else { return Some(None) };
+                    match t.value.0.trim().parse::<f64>() {
+                        Ok(v) if v.is_finite() => Some(Some(Bound(v))),
+                        _ => {
+                            self.problems.push(problem(
+                                origin(file, &t.referenced),
+                                &format!(".{which}"),
+                                format!("'{}' is not a finite number", t.value.0),
+                                "e.g. min: 0, max: 1",
+                            ));
+                            None
+                        }
+                    }
+                };
+                let min_place = e.min.as_ref().map(|t| origin(file, &t.referenced));
+                if let (Some(min), Some(max)) = (bound(e.min, "min"), bound(e.max, "max")) {
+                    match (min, max) {
+                        (Some(lo), Some(hi)) if lo.0 > hi.0 => self.problems.push(problem(
+                            min_place.unwrap_or(at.clone()),
+                            ".min",
+                            format!("min {lo} is above max {hi}"),
+                            "min is at most max",
+                        )),
+                        _ => out.push((i, Expectation::Range { column: column.clone(), min, max })),
+                    }
+                }
+            }
+            if let Some(values) = e.allowed {
+                let place = origin(file, &values.referenced);
+                self.origins.insert(kind, view, &format!("{path}.allowed"), place.clone());
+                let values: Vec<String> = values.value.into_iter().map(|v| v.value.0).collect();
+                if values.is_empty() {
+                    self.problems.push(problem(
+                        place,
+                        ".allowed",
+                        "lists no values".into(),
+                        "e.g. allowed: [car, van, bike]",
+                    ));
+                } else {
+                    out.push((i, Expectation::Allowed { column, values }));
+                }
+            }
+        }
+        for (k, (entry, _)) in out.iter().enumerate() {
+            self.expectation_entries.insert((view.to_string(), k), *entry);
+        }
+        out.into_iter().map(|(_, e)| e).collect()
     }
 
     fn service(&mut self, file: &str, raw: S<RawService>) {

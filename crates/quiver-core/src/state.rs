@@ -6,6 +6,8 @@
 //! [`RUNS_KEPT`] runs are kept. The document is written only after the offline commit it
 //! describes, so a run that fails or is killed leaves the watermark where it was.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -27,7 +29,7 @@ pub enum RunStatus {
 }
 
 /// One materialization of one view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub started_at: DateTime<Utc>,
@@ -50,6 +52,95 @@ pub struct RunRecord {
     pub registry_version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The view's expectations the window broke (committed anyway under `on_failure: warn`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<ExpectationFailure>,
+    /// Per feature, the statistics of the rows the run wrote (or would have written, for a
+    /// window its expectations stopped).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub statistics: BTreeMap<String, FeatureStatistics>,
+}
+
+/// The quantiles every number feature's statistics give.
+pub const QUANTILES: [f64; 7] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
+
+/// The statistics of one feature over one run's rows. `min` to `histogram` are for number
+/// features (over their finite values); `top` for strings and booleans.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureStatistics {
+    /// Rows.
+    pub count: u64,
+    /// Rows without a value.
+    pub nulls: u64,
+    /// Distinct values, approximately (HyperLogLog, 4 096 registers: about 1.6 % standard
+    /// error); `None` for list features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<u64>,
+    /// NaN and infinite values of a float feature (left out of the number statistics).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub non_finite: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    /// Population standard deviation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stddev: Option<f64>,
+    /// [`QUANTILES`] by their text ("0.5"): exact up to 16 384 values per writer, else from a
+    /// uniform sample of that many per writer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quantiles: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Histogram>,
+}
+
+/// How a feature's values spread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Histogram {
+    /// Numbers: equal-width bins from `min` to `max` (`edges` has one more entry than
+    /// `counts`; the last bin includes `max`). Counts are exact under the same condition as
+    /// the quantiles, else scaled from the sample.
+    Bins { edges: Vec<f64>, counts: Vec<u64> },
+    /// Strings and booleans: the most frequent values, most frequent first, and the rows
+    /// holding any other value. Exact when a writer saw at most 256 distinct values, else
+    /// lower bounds (Misra-Gries).
+    Top { values: Vec<(String, u64)>, other: u64 },
+}
+
+/// Most example rows kept per broken expectation.
+pub const EXAMPLES_KEPT: usize = 5;
+
+/// One expectation a window (or a push) broke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectationFailure {
+    /// The expectation as `describe` shows it, e.g. `conv_rate between 0 and 1`.
+    pub expectation: String,
+    /// Rows that break it, for row checks (`None` for `rows` and `freshness`, which judge
+    /// the window as a whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_rows: Option<u64>,
+    /// Rows checked.
+    pub rows: u64,
+    /// What was seen, for window checks (e.g. the newest event time and its age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// Up to [`EXAMPLES_KEPT`] breaking rows: their join keys, event time and the checked
+    /// columns, as text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<std::collections::BTreeMap<String, String>>,
+}
+
+impl std::fmt::Display for ExpectationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.failing_rows, &self.observed) {
+            (Some(n), _) => write!(f, "{}: {n} of {} rows break it", self.expectation, self.rows),
+            (None, Some(seen)) => write!(f, "{}: {seen}", self.expectation),
+            (None, None) => write!(f, "{}: broken", self.expectation),
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -57,7 +148,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// A view's operational state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ViewState {
     pub view: String,
     /// Event time up to which (exclusive) the view has been materialized; incremental runs

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::definitions::{Definitions, suggest};
+use crate::definitions::{Definitions, Expectation, FeatureView, suggest};
+use crate::dtype::DType;
 use crate::problem::{ObjectKind, Problem, Problems};
 use crate::repo::{LoadedDefinitions, is_valid_name};
 
@@ -164,6 +165,11 @@ pub fn validate_references(loaded: &LoadedDefinitions) -> Problems {
                 problems.push(origins.problem(kind, name, "tags", "a tag has an empty key"));
             }
         }
+        let keys: Vec<(String, DType)> =
+            defs.join_keys(view).into_iter().map(|k| (k.name, k.dtype)).collect();
+        for (i, expectation) in view.expectations.iter().enumerate() {
+            check_expectation(loaded, view, &keys, i, expectation, &mut problems);
+        }
     }
 
     for service in &defs.feature_services {
@@ -231,4 +237,94 @@ fn check_reference(defs: &Definitions, loaded: &LoadedDefinitions, item: &str) -
         ));
     }
     None
+}
+
+/// The type of a column of a view's offline table: a join key, a feature, or one of the
+/// two timestamp columns.
+fn column_type(view: &FeatureView, keys: &[(String, DType)], column: &str) -> Option<DType> {
+    if RESERVED_COLUMNS.contains(&column) {
+        return Some(DType::Timestamp);
+    }
+    keys.iter()
+        .find(|(k, _)| k == column)
+        .map(|(_, t)| t.clone())
+        .or_else(|| view.feature(column).map(|f| f.dtype.clone()))
+}
+
+/// One expectation of a view against the view's columns: every column it names exists,
+/// `min`/`max` are on numbers, `allowed` on strings or booleans (with values a boolean can
+/// take).
+fn check_expectation(
+    loaded: &LoadedDefinitions,
+    view: &FeatureView,
+    keys: &[(String, DType)],
+    index: usize,
+    expectation: &Expectation,
+    problems: &mut Problems,
+) {
+    let kind = ObjectKind::FeatureView;
+    if loaded.incomplete.contains(&(kind, view.name.clone())) {
+        // Some keys or features could not be read: a missing column here would be a second
+        // report of the same problem.
+        return;
+    }
+    let entry = loaded.expectation_entries.get(&(view.name.clone(), index)).copied().unwrap_or(index);
+    let path = format!("expectations[{entry}]");
+    let mut report = |field: String, message: String, hint: &str| {
+        problems.push(loaded.origins.problem(kind, &view.name, &field, message).with_hint(hint.to_string()));
+    };
+    for column in expectation.columns() {
+        if column_type(view, keys, column).is_none() {
+            let known: Vec<&str> = keys
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .chain(RESERVED_COLUMNS)
+                .chain(view.features.iter().map(|f| f.name.as_str()))
+                .collect();
+            let place = match expectation {
+                Expectation::Unique { .. } => format!("{path}.unique[{column}]"),
+                _ => format!("{path}.column"),
+            };
+            report(
+                place,
+                format!("unknown column '{column}'{}", suggest(column, known.into_iter())),
+                "expectations check the view's join keys, features, event_timestamp or created_timestamp",
+            );
+            return;
+        }
+    }
+    match expectation {
+        Expectation::Range { column, .. } => {
+            let dtype = column_type(view, keys, column);
+            if !matches!(dtype, Some(DType::Int32 | DType::Int64 | DType::Float32 | DType::Float64)) {
+                report(
+                    format!("{path}.column"),
+                    format!("min and max need a number column; '{column}' is {}", show(dtype)),
+                    "use allowed for strings and booleans, or check another column",
+                );
+            }
+        }
+        Expectation::Allowed { column, values } => match column_type(view, keys, column) {
+            Some(DType::String) => {}
+            Some(DType::Bool) => {
+                if let Some(v) = values.iter().find(|v| *v != "true" && *v != "false") {
+                    report(
+                        format!("{path}.allowed"),
+                        format!("'{v}' is not a value of the bool column '{column}'"),
+                        "a bool column allows true and false",
+                    );
+                }
+            }
+            dtype => report(
+                format!("{path}.allowed"),
+                format!("allowed needs a string or bool column; '{column}' is {}", show(dtype)),
+                "for numbers use min and max",
+            ),
+        },
+        _ => {}
+    }
+}
+
+fn show(dtype: Option<DType>) -> String {
+    dtype.map_or_else(|| "unknown".into(), |d| d.to_string())
 }

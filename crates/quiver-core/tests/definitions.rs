@@ -289,3 +289,99 @@ fn plain_scalars_keep_their_text() {
     assert_eq!(names, ["y", "no"]);
     assert!(d.feature_views[0].ttl.is_unbounded());
 }
+
+/// GOOD's driver_stats with `expectations` (and optionally `on_failure`) added.
+fn with_expectations(block: &str) -> String {
+    GOOD.replace("    owner: pricing@example.com\n", &format!("    owner: pricing@example.com\n{block}"))
+}
+
+#[test]
+fn expectations_parse_into_one_check_each() {
+    use quiver_core::definitions::{Bound, Expectation, OnFailure};
+    let text = with_expectations(
+        "    expectations:
+      - {column: conv_rate, not_null: true, min: 0, max: 1}
+      - {column: avg_daily_trips, min: 0}
+      - {unique: [driver_id, event_timestamp]}
+      - {rows: {min: 1000}}
+      - {freshness: 2h}
+    on_failure: warn
+",
+    );
+    let loaded = load(&[("defs.yaml", &text)]);
+    assert!(all_problems(&loaded).is_empty(), "{:#?}", all_problems(&loaded));
+    let view = loaded.definitions.feature_view("driver_stats").unwrap();
+    assert_eq!(view.on_failure, OnFailure::Warn);
+    assert_eq!(
+        view.expectations,
+        vec![
+            Expectation::NotNull { column: "conv_rate".into() },
+            Expectation::Range { column: "conv_rate".into(), min: Some(Bound(0.0)), max: Some(Bound(1.0)) },
+            Expectation::Range { column: "avg_daily_trips".into(), min: Some(Bound(0.0)), max: None },
+            Expectation::Unique { columns: vec!["driver_id".into(), "event_timestamp".into()] },
+            Expectation::Rows { min: Some(1000), max: None },
+            Expectation::Freshness { max_age: "2h".parse().unwrap() },
+        ]
+    );
+    let shown: Vec<String> = view.expectations.iter().map(ToString::to_string).collect();
+    assert_eq!(shown[1], "conv_rate between 0 and 1");
+    assert_eq!(shown[3], "unique [driver_id, event_timestamp]");
+    // A view without expectations serializes as before (its registry hash does not move).
+    let plain = load(&[("defs.yaml", GOOD)]);
+    let json = serde_json::to_string(plain.definitions.feature_view("driver_stats").unwrap()).unwrap();
+    assert!(!json.contains("expectations") && !json.contains("on_failure"), "{json}");
+    // And one with them round-trips through the registry's JSON.
+    let json = serde_json::to_string(view).unwrap();
+    let back: quiver_core::definitions::FeatureView = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, view);
+}
+
+#[test]
+fn every_bad_expectation_is_reported_with_its_line() {
+    let text = with_expectations(
+        "    expectations:
+      - {column: conv_rat, not_null: true}
+      - {column: conv_rate, min: 2, max: 1}
+      - {column: avg_daily_trips, allowed: [1, 2]}
+      - {column: embedding, min: 0}
+      - {unique: [driver_id, nope]}
+      - {rows: {min: 10, max: 5}}
+      - {freshness: soon}
+      - {column: conv_rate}
+      - {column: conv_rate, unique: [driver_id]}
+    on_failure: maybe
+",
+    );
+    let loaded = load(&[("defs.yaml", &text)]);
+    let problems = all_problems(&loaded);
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1;
+    let at = |field: &str, message: &str, needle: &str| {
+        let p = expect(&problems, "driver_stats", Some(field), message);
+        assert_eq!(p.origin.as_ref().unwrap().line, line_of(needle), "{p:?}");
+        p
+    };
+    let unknown = at("expectations[0].column", "unknown column 'conv_rat'", "conv_rat,");
+    assert!(unknown.message.contains("did you mean 'conv_rate'"), "{unknown:?}");
+    at("expectations[1].min", "min 2 is above max 1", "min: 2, max: 1");
+    at(
+        "expectations[2].allowed",
+        "allowed needs a string or bool column; 'avg_daily_trips' is int64",
+        "allowed: [1, 2]",
+    );
+    at(
+        "expectations[3].column",
+        "min and max need a number column; 'embedding' is list<float32>",
+        "embedding, min",
+    );
+    at("expectations[4].unique[nope]", "unknown column 'nope'", "nope]");
+    at("expectations[5].rows", "min 10 is above max 5", "max: 5");
+    at("expectations[6].freshness", "soon", "soon");
+    at("expectations[7]", "names column 'conv_rate' but no check", "- {column: conv_rate}");
+    at("expectations[8]", "one kind of check", "unique: [driver_id]}");
+    at("on_failure", "unknown on_failure 'maybe'", "on_failure: maybe");
+    assert_eq!(problems.len(), 10, "{problems:#?}");
+    // A misspelt key is a problem of the file, with its line, like any other misspelt key.
+    let text = with_expectations("    expectations:\n      - {column: conv_rate, between: [0, 1]}\n");
+    let problems = all_problems(&load(&[("defs.yaml", &text)]));
+    assert!(problems.iter().any(|p| p.message.contains("between")), "{problems:#?}");
+}

@@ -34,6 +34,11 @@ pub enum Error {
     #[error("{0}")]
     Online(#[from] quiver_online::Error),
 
+    /// Rows broke a view's expectations under `on_failure: fail`: the message names the view,
+    /// each broken expectation and its counts, and says that nothing was committed.
+    #[error("{0}")]
+    Expectations(String),
+
     /// Bad input from the caller: a spine without a needed column, an unknown feature,
     /// an empty window. The message says what to fix.
     #[error("{0}")]

@@ -14,6 +14,8 @@
 //! - [`sorted`] — reading a table version in the latest-row order (merge, or sort);
 //! - [`rowsort`] — the partition sort on row-format keys that materialization writes from;
 //! - [`materialize`] — computing windows from the lake into the offline and online stores;
+//! - [`expect`] — a view's expectations, checked on the rows a window or a push writes;
+//! - [`stats`] — per-feature statistics of every materialized window, from the same scan;
 //! - [`push`] — rows computed elsewhere, written offline, online, or both;
 //! - [`pit`] — the point-in-time join operator;
 //! - [`historical`] — the training-set plan: spine, table versions, one join per view;
@@ -23,6 +25,7 @@
 pub mod check;
 pub mod error;
 mod exec;
+pub mod expect;
 mod fault;
 pub mod historical;
 pub mod lake;
@@ -35,6 +38,7 @@ pub mod rowsort;
 pub mod session;
 pub mod sidecar;
 pub mod sorted;
+pub mod stats;
 pub mod store;
 pub mod training;
 pub mod types;

@@ -14,11 +14,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
-use quiver_core::definitions::{Definitions, FeatureView};
+use quiver_core::definitions::{Definitions, FeatureView, OnFailure};
+use quiver_core::state::ExpectationFailure;
 use quiver_online::OnlineStore;
 use quiver_online::rows::LatestRows;
 
 use crate::error::{Error, Result};
+use crate::expect::{Checker, describe};
 use crate::layout::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, latest_row_order, layout_exprs, offline_schema};
 use crate::lease::LeaseSettings;
 use crate::store::{CommitGuard, OfflineStore};
@@ -106,6 +108,9 @@ pub struct PushOutcome {
     pub online_rows_written: u64,
     /// The offline table version committed.
     pub offline_version: Option<u64>,
+    /// The view's row expectations the pushed rows broke (pushed anyway: the view's
+    /// `on_failure` is `warn`).
+    pub expectations: Vec<ExpectationFailure>,
 }
 
 /// Checks pushed columns against the view: every key, the event time and every feature
@@ -158,6 +163,38 @@ pub fn check_push_schema(defs: &Definitions, view: &FeatureView, schema: &Schema
     Ok(())
 }
 
+/// The view's row expectations over the laid-out pushed rows: an error under
+/// `on_failure: fail` when one broke (nothing is written), else what broke.
+fn check_expectations(
+    ctx: &SessionContext,
+    defs: &Definitions,
+    view: &FeatureView,
+    sorted: &[RecordBatch],
+) -> Result<Vec<ExpectationFailure>> {
+    let Some(first) = sorted.first() else { return Ok(Vec::new()) };
+    let pool = ctx.runtime_env().memory_pool.clone();
+    let Some(checker) = Checker::new(defs, view, &first.schema(), 1, true, Some(&pool))? else {
+        return Ok(Vec::new());
+    };
+    for batch in sorted {
+        checker.observe(0, batch)?;
+    }
+    let failures = checker.failures(None);
+    if failures.is_empty() {
+        return Ok(failures);
+    }
+    if checker.on_failure() == OnFailure::Fail {
+        return Err(Error::Expectations(format!(
+            "{}; nothing was written (the view's on_failure is fail)",
+            describe(&view.name, &failures)
+        )));
+    }
+    for failure in &failures {
+        tracing::warn!(view = %view.name, "expectation broken, rows pushed (on_failure: warn): {failure}");
+    }
+    Ok(failures)
+}
+
 /// Pushes `batches` (all with the same schema) to a view. The offline append holds the
 /// view's materialization lease (taken with `lease`), so it never runs beside a
 /// materialization of the same view in any process.
@@ -208,6 +245,7 @@ pub async fn push(
     let sorted = frame.select(exprs)?.sort(latest_row_order(defs, view))?.collect().await?;
 
     let mut outcome = PushOutcome { rows, ..Default::default() };
+    outcome.expectations = check_expectations(ctx, defs, view, &sorted)?;
     if targets.offline {
         let held = Arc::new(store.leases()?.acquire(&view.name, lease).await?);
         let guard: CommitGuard = {

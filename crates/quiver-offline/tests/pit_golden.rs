@@ -43,11 +43,7 @@ fn timestamps(values: Vec<Option<i64>>) -> Arc<TimestampMicrosecondArray> {
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(batch).unwrap();
-    writer.close().unwrap();
+    quiver_sample::write_batch(path, batch).unwrap();
 }
 
 fn timestamp_type() -> DataType {

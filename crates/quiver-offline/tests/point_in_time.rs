@@ -20,7 +20,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::physical_plan::{collect, displayable};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use parquet::arrow::ArrowWriter;
 use quiver_core::definitions::FeatureRef;
 use quiver_core::registry::Registry;
 use quiver_core::repo::parse_documents;
@@ -137,10 +136,7 @@ fn array_of(values: &[ScalarValue], t: &DataType) -> ArrayRef {
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(batch).unwrap();
-    w.close().unwrap();
+    quiver_sample::write_batch(path, batch).unwrap();
 }
 
 fn write_source(lake: &Path, v: &ViewData) {

@@ -103,11 +103,7 @@ fn batch(rows: &[Row], event: &str, created: Option<&str>) -> RecordBatch {
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    w.write(batch).unwrap();
-    w.close().unwrap();
+    quiver_sample::write_batch(path, batch).unwrap();
 }
 
 /// The model's answer for `id`: the latest row among the table's rows.

@@ -52,6 +52,7 @@ use crate::tables::{
     Ctx, CustomerEmbeddings, CustomerProfile, DriverCityStats, DriverProfile, DriverStats, Generated, Trips,
     ZoneDemand,
 };
+pub use crate::write::write_batch;
 use crate::write::{Layout, write_parquet, write_text};
 
 /// Seconds in a day.

@@ -105,6 +105,20 @@ fn publish(
     Ok(())
 }
 
+/// Writes one batch as a Parquet file at `path`, creating its folder: lake files of the
+/// workspace's tests, shaped by hand.
+pub fn write_batch(path: &Path, batch: &arrow::array::RecordBatch) -> Result<()> {
+    let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let file = File::create(path).map_err(io_error(path))?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).map_err(parquet_error)?;
+    writer.write(batch).map_err(parquet_error)?;
+    writer.close().map_err(parquet_error)?;
+    Ok(())
+}
+
 /// Writes `rows` rows of a Parquet table.
 pub(crate) fn write_parquet<T: ParquetTable>(
     lake: &Path,

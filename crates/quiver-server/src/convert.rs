@@ -160,6 +160,8 @@ pub fn feature_view(snapshot: &Snapshot, v: &FeatureView) -> pb::FeatureView {
         owner: v.owner.clone().unwrap_or_default(),
         description: v.description.clone().unwrap_or_default(),
         hash: snapshot.hashes.get(&format!("feature_views/{}", v.name)).cloned().unwrap_or_default(),
+        expectations: v.expectations.iter().map(ToString::to_string).collect(),
+        on_failure: if v.on_failure.is_fail() { "fail".into() } else { "warn".into() },
     }
 }
 

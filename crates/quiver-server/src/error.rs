@@ -73,7 +73,8 @@ fn offline_code(e: &quiver_offline::Error) -> Code {
     match e {
         E::Core(inner) => core_code(inner),
         E::Online(inner) => online_code(inner),
-        E::InvalidInput(_) => Code::InvalidArgument,
+        // The rows broke the view's declared expectations (a refused push).
+        E::InvalidInput(_) | E::Expectations(_) => Code::InvalidArgument,
         E::NotFound(_) => Code::NotFound,
         E::Source { .. } | E::Transform { .. } | E::Schema(_) => Code::FailedPrecondition,
         E::Store(_) => Code::Unavailable,

@@ -35,6 +35,7 @@ impl PushService for PushApi {
             rows: outcome.rows,
             online_rows_written: outcome.online_rows_written,
             offline_version: outcome.offline_version,
+            expectation_warnings: outcome.expectations.iter().map(ToString::to_string).collect(),
         }))
     }
 }

@@ -22,6 +22,7 @@ mod online;
 mod progress;
 mod source;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
@@ -31,7 +32,7 @@ use datafusion::arrow::array::{RecordBatch, TimestampMicrosecondArray};
 use datafusion::physical_plan::ExecutionPlanProperties;
 use quiver_core::definitions::{Definitions, FeatureView};
 use quiver_core::registry::Registry;
-use quiver_core::state::{RunRecord, RunStatus, StateStore};
+use quiver_core::state::{ExpectationFailure, FeatureStatistics, RunRecord, RunStatus, StateStore};
 use quiver_online::OnlineStore;
 use serde::{Deserialize, Serialize};
 
@@ -40,10 +41,12 @@ pub use progress::{NoProgress, Progress, ViewRows};
 pub use source::{data_start, window_rows};
 
 use crate::error::{Error, Result};
+use crate::expect::Checker;
 use crate::lake::Lake;
 use crate::layout::{EVENT_TIMESTAMP, Window, latest_row_ordering, offline_schema};
 use crate::lease::{Lease, LeaseSettings};
 use crate::rowsort::SortRowsExec;
+use crate::stats::Statistics;
 use crate::store::{CommitGuard, OfflineStore, RowObserver, WriteOutcome, WriteWatch};
 use online::{Candidates, write_latest};
 use progress::CountRowsExec;
@@ -83,6 +86,14 @@ pub struct ViewReport {
     pub skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The view's expectations the window broke: committed anyway under `on_failure: warn`,
+    /// the reason nothing was committed under `fail`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<ExpectationFailure>,
+    /// Per feature, the statistics of the window's rows (kept with the run record; `quiver
+    /// stats` shows them).
+    #[serde(skip)]
+    pub statistics: BTreeMap<String, FeatureStatistics>,
 }
 
 /// What a rebuild replaced.
@@ -147,6 +158,18 @@ struct ViewWrite {
     newest: Option<DateTime<Utc>>,
 }
 
+/// What watched a window's rows on their way into the writers.
+#[derive(Default)]
+struct Findings {
+    checker: Option<Arc<Checker>>,
+    statistics: Option<Arc<Statistics>>,
+}
+
+/// The seed of a window's statistics samples: the same view and window sample the same way.
+fn sample_seed(view: &str, window: &Window) -> u64 {
+    view.bytes().fold(window.start().timestamp_micros() as u64, |h, b| h.rotate_left(5) ^ u64::from(b))
+}
+
 /// The newest event time of a batch in the offline layout, in microseconds.
 fn newest_event_us(batch: &RecordBatch) -> Option<i64> {
     let column = batch.column_by_name(EVENT_TIMESTAMP)?;
@@ -175,6 +198,8 @@ fn run_record(
         online_rows: report.online_rows,
         registry_version,
         error: report.error.clone(),
+        expectations: report.expectations.clone(),
+        statistics: report.statistics.clone(),
     }
 }
 
@@ -291,6 +316,8 @@ impl Materializer {
             error: None,
             online_rows: None,
             online_seconds: None,
+            expectations: Vec::new(),
+            statistics: BTreeMap::new(),
         };
         let lease = match self.store.leases() {
             Ok(leases) => leases.acquire(&view.name, &self.lease).await,
@@ -311,7 +338,7 @@ impl Materializer {
     }
 
     async fn run_leased(&self, task: ViewTask<'_>, lease: &Arc<Lease>, mut report: ViewReport) -> ViewReport {
-        let ViewTask { defs, registry_version, view, span, per_writer, progress } = task;
+        let ViewTask { defs, registry_version, view, span, .. } = task;
         let started = Instant::now();
         let started_at = Utc::now();
         let mut state = match self.state.view(&view.name).await {
@@ -353,10 +380,22 @@ impl Materializer {
             ));
             return report;
         }
+        let mut found = Findings::default();
         let written = match Window::new(start, end) {
-            Ok(window) => self.write(defs, view, &window, per_writer, progress, lease).await,
+            Ok(window) => self.write(task, &window, lease, &mut found).await,
             Err(e) => Err(e),
         };
+        if let Some(statistics) = found.statistics {
+            report.statistics = statistics.finish();
+        }
+        if let Some(checker) = found.checker {
+            report.expectations = checker.failures(Some(end));
+            if written.is_ok() {
+                for failure in &report.expectations {
+                    tracing::warn!(view = %view.name, "expectation broken, window committed (on_failure: warn): {failure}");
+                }
+            }
+        }
         match written {
             Ok(w) => {
                 crate::fault::point("materialize.after_commit");
@@ -396,15 +435,16 @@ impl Materializer {
         report
     }
 
+    /// Writes the window of `task`'s view; what watched the rows (expectations, statistics)
+    /// is left in `found`, wanted whether the write failed or not.
     async fn write(
         &self,
-        defs: &Definitions,
-        view: &FeatureView,
+        task: ViewTask<'_>,
         window: &Window,
-        per_writer: usize,
-        progress: &dyn Progress,
         lease: &Arc<Lease>,
+        found: &mut Findings,
     ) -> Result<ViewWrite> {
+        let ViewTask { defs, view, per_writer, progress, .. } = task;
         let rows = window_rows(&self.lake, defs, view, window).await?.create_physical_plan().await?;
         crate::fault::point("materialize.after_plan");
         let target_partitions = self.lake.session().copied_config().target_partitions();
@@ -413,6 +453,12 @@ impl Materializer {
         let ordering = latest_row_ordering(&rows.schema())?;
         let schema = rows.schema();
         let counters = ViewRows { partitions, ..ViewRows::default() };
+        let pool = self.lake.session().runtime_env().memory_pool.clone();
+        let checker = Checker::new(defs, view, &schema, partitions, false, Some(&pool))?.map(Arc::new);
+        let statistics =
+            Arc::new(Statistics::new(view, &schema, partitions, sample_seed(&view.name, window)));
+        found.checker.clone_from(&checker);
+        found.statistics = Some(statistics.clone());
         let counted = Arc::new(CountRowsExec::new(rows, defs.join_keys(view).len(), &counters));
         // Each partition is sorted on its own (on row-format keys, in memory when the pool
         // allows) and written by its own writer: no merge into one stream, and Parquet
@@ -428,19 +474,29 @@ impl Materializer {
         let observer: RowObserver = {
             let candidates = candidates.clone();
             let newest = newest.clone();
+            let checker = checker.clone();
             Arc::new(move |partition, batch| {
                 if let Some(t) = newest_event_us(batch) {
                     newest.fetch_max(t, Ordering::Relaxed);
                 }
+                if let Some(c) = &checker {
+                    c.observe(partition, batch)?;
+                }
+                statistics.observe(partition, batch)?;
                 match &candidates {
                     Some(c) => c.push(partition, batch),
                     None => Ok(()),
                 }
             })
         };
+        // Under `on_failure: fail`, broken expectations stop the commit itself.
         let guard: CommitGuard = {
             let lease = lease.clone();
-            Arc::new(move || lease.check())
+            let end = window.end();
+            Arc::new(move || {
+                lease.check()?;
+                checker.as_ref().map_or(Ok(()), |c| c.verdict(Some(end)))
+            })
         };
         let watch =
             WriteWatch { rows: counters.written.clone(), observer: Some(observer), guard: Some(guard) };

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14quiver/v1/push.proto\x12\tquiver.v1\"Y\n\x0bPushRequest\x12\x14\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\t\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\x12!\n\x02to\x18\x03 \x01(\x0e\x32\x15.quiver.v1.PushTarget\"k\n\x0cPushResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12\x1b\n\x13online_rows_written\x18\x02 \x01(\x04\x12\x1c\n\x0foffline_version\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x12\n\x10_offline_version*~\n\nPushTarget\x12\x1b\n\x17PUSH_TARGET_UNSPECIFIED\x10\x00\x12\x16\n\x12PUSH_TARGET_ONLINE\x10\x01\x12\x17\n\x13PUSH_TARGET_OFFLINE\x10\x02\x12\"\n\x1ePUSH_TARGET_ONLINE_AND_OFFLINE\x10\x03\x32\x46\n\x0bPushService\x12\x37\n\x04Push\x12\x16.quiver.v1.PushRequest\x1a\x17.quiver.v1.PushResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14quiver/v1/push.proto\x12\tquiver.v1\"Y\n\x0bPushRequest\x12\x14\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\t\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\x12!\n\x02to\x18\x03 \x01(\x0e\x32\x15.quiver.v1.PushTarget\"\x89\x01\n\x0cPushResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12\x1b\n\x13online_rows_written\x18\x02 \x01(\x04\x12\x1c\n\x0foffline_version\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x1c\n\x14\x65xpectation_warnings\x18\x04 \x03(\tB\x12\n\x10_offline_version*~\n\nPushTarget\x12\x1b\n\x17PUSH_TARGET_UNSPECIFIED\x10\x00\x12\x16\n\x12PUSH_TARGET_ONLINE\x10\x01\x12\x17\n\x13PUSH_TARGET_OFFLINE\x10\x02\x12\"\n\x1ePUSH_TARGET_ONLINE_AND_OFFLINE\x10\x03\x32\x46\n\x0bPushService\x12\x37\n\x04Push\x12\x16.quiver.v1.PushRequest\x1a\x17.quiver.v1.PushResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quiver.v1.push_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUSHTARGET']._serialized_start=235
-  _globals['_PUSHTARGET']._serialized_end=361
+  _globals['_PUSHTARGET']._serialized_start=266
+  _globals['_PUSHTARGET']._serialized_end=392
   _globals['_PUSHREQUEST']._serialized_start=35
   _globals['_PUSHREQUEST']._serialized_end=124
-  _globals['_PUSHRESPONSE']._serialized_start=126
-  _globals['_PUSHRESPONSE']._serialized_end=233
-  _globals['_PUSHSERVICE']._serialized_start=363
-  _globals['_PUSHSERVICE']._serialized_end=433
+  _globals['_PUSHRESPONSE']._serialized_start=127
+  _globals['_PUSHRESPONSE']._serialized_end=264
+  _globals['_PUSHSERVICE']._serialized_start=394
+  _globals['_PUSHSERVICE']._serialized_end=464
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -27,11 +29,13 @@ class PushRequest(_message.Message):
     def __init__(self, feature_view: _Optional[str] = ..., arrow_ipc: _Optional[bytes] = ..., to: _Optional[_Union[PushTarget, str]] = ...) -> None: ...
 
 class PushResponse(_message.Message):
-    __slots__ = ("rows", "online_rows_written", "offline_version")
+    __slots__ = ("rows", "online_rows_written", "offline_version", "expectation_warnings")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     ONLINE_ROWS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
     OFFLINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTATION_WARNINGS_FIELD_NUMBER: _ClassVar[int]
     rows: int
     online_rows_written: int
     offline_version: int
-    def __init__(self, rows: _Optional[int] = ..., online_rows_written: _Optional[int] = ..., offline_version: _Optional[int] = ...) -> None: ...
+    expectation_warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rows: _Optional[int] = ..., online_rows_written: _Optional[int] = ..., offline_version: _Optional[int] = ..., expectation_warnings: _Optional[_Iterable[str]] = ...) -> None: ...

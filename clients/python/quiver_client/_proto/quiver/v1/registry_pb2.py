@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from quiver_client._proto.quiver.v1 import types_pb2 as quiver_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18quiver/v1/registry.proto\x12\tquiver.v1\x1a\x15quiver/v1/types.proto\"-\n\x0cYamlDocument\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"9\n\x0bPlanRequest\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.quiver.v1.YamlDocument\"c\n\x0cObjectChange\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x17.quiver.v1.ChangeAction\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\"R\n\x0cPlanResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12(\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x17.quiver.v1.ObjectChange\"h\n\x0c\x41pplyRequest\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.quiver.v1.YamlDocument\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x04\x12\x12\n\napplied_by\x18\x03 \x01(\t\"\xe3\x01\n\rApplyResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12(\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x17.quiver.v1.ObjectChange\x12L\n\x13\x64\x65leted_online_rows\x18\x04 \x03(\x0b\x32/.quiver.v1.ApplyResponse.DeletedOnlineRowsEntry\x1a\x38\n\x16\x44\x65letedOnlineRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\'\n\x0bListRequest\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\"P\n\x06\x45ntity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\tjoin_keys\x18\x02 \x03(\x0b\x32\x10.quiver.v1.Field\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\x83\x01\n\x06Source\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x17\n\x0ftimestamp_field\x18\x04 \x01(\t\x12\x1f\n\x17\x63reated_timestamp_field\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"\xcd\x02\n\x0b\x46\x65\x61tureView\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x65ntities\x18\x02 \x03(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x04\x12\x0e\n\x06online\x18\x05 \x01(\x08\x12\"\n\x08\x66\x65\x61tures\x18\x06 \x03(\x0b\x32\x10.quiver.v1.Field\x12#\n\tjoin_keys\x18\x07 \x03(\x0b\x32\x10.quiver.v1.Field\x12\x11\n\ttransform\x18\x08 \x01(\t\x12.\n\x04tags\x18\t \x03(\x0b\x32 .quiver.v1.FeatureView.TagsEntry\x12\r\n\x05owner\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x12\x0c\n\x04hash\x18\x0c \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcf\x01\n\x0e\x46\x65\x61tureService\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\x12\x19\n\x11resolved_features\x18\x03 \x03(\t\x12\x31\n\x04tags\x18\x04 \x03(\x0b\x32#.quiver.v1.FeatureService.TagsEntry\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"U\n\x14ListEntitiesResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12#\n\x08\x65ntities\x18\x02 \x03(\x0b\x32\x11.quiver.v1.Entity\"S\n\x13ListSourcesResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12\"\n\x07sources\x18\x02 \x03(\x0b\x32\x11.quiver.v1.Source\"c\n\x18ListFeatureViewsResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12-\n\rfeature_views\x18\x02 \x03(\x0b\x32\x16.quiver.v1.FeatureView\"l\n\x1bListFeatureServicesResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12\x33\n\x10\x66\x65\x61ture_services\x18\x02 \x03(\x0b\x32\x19.quiver.v1.FeatureService\"?\n\x15GetFeatureViewRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10registry_version\x18\x02 \x01(\x04\"`\n\x16GetFeatureViewResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12,\n\x0c\x66\x65\x61ture_view\x18\x02 \x01(\x0b\x32\x16.quiver.v1.FeatureView\"\x10\n\x0eHistoryRequest\"\x98\x01\n\x0fRegistryVersion\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x15\n\rapplied_at_ns\x18\x02 \x01(\x03\x12\x12\n\napplied_by\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x66initions_hash\x18\x04 \x01(\t\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x05 \x03(\t\x12\x0f\n\x07\x63hanged\x18\x06 \x03(\t\x12\x0f\n\x07removed\x18\x07 \x03(\t\"?\n\x0fHistoryResponse\x12,\n\x08versions\x18\x01 \x03(\x0b\x32\x1a.quiver.v1.RegistryVersion*|\n\x0c\x43hangeAction\x12\x1d\n\x19\x43HANGE_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_ACTION_ADDED\x10\x01\x12\x19\n\x15\x43HANGE_ACTION_CHANGED\x10\x02\x12\x19\n\x15\x43HANGE_ACTION_REMOVED\x10\x03\x32\xd7\x04\n\x0fRegistryService\x12\x37\n\x04Plan\x12\x16.quiver.v1.PlanRequest\x1a\x17.quiver.v1.PlanResponse\x12:\n\x05\x41pply\x12\x17.quiver.v1.ApplyRequest\x1a\x18.quiver.v1.ApplyResponse\x12G\n\x0cListEntities\x12\x16.quiver.v1.ListRequest\x1a\x1f.quiver.v1.ListEntitiesResponse\x12\x45\n\x0bListSources\x12\x16.quiver.v1.ListRequest\x1a\x1e.quiver.v1.ListSourcesResponse\x12O\n\x10ListFeatureViews\x12\x16.quiver.v1.ListRequest\x1a#.quiver.v1.ListFeatureViewsResponse\x12U\n\x13ListFeatureServices\x12\x16.quiver.v1.ListRequest\x1a&.quiver.v1.ListFeatureServicesResponse\x12U\n\x0eGetFeatureView\x12 .quiver.v1.GetFeatureViewRequest\x1a!.quiver.v1.GetFeatureViewResponse\x12@\n\x07History\x12\x19.quiver.v1.HistoryRequest\x1a\x1a.quiver.v1.HistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18quiver/v1/registry.proto\x12\tquiver.v1\x1a\x15quiver/v1/types.proto\"-\n\x0cYamlDocument\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"9\n\x0bPlanRequest\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.quiver.v1.YamlDocument\"c\n\x0cObjectChange\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x17.quiver.v1.ChangeAction\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\"R\n\x0cPlanResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12(\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x17.quiver.v1.ObjectChange\"h\n\x0c\x41pplyRequest\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.quiver.v1.YamlDocument\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x04\x12\x12\n\napplied_by\x18\x03 \x01(\t\"\xe3\x01\n\rApplyResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12(\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x17.quiver.v1.ObjectChange\x12L\n\x13\x64\x65leted_online_rows\x18\x04 \x03(\x0b\x32/.quiver.v1.ApplyResponse.DeletedOnlineRowsEntry\x1a\x38\n\x16\x44\x65letedOnlineRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\'\n\x0bListRequest\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\"P\n\x06\x45ntity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\tjoin_keys\x18\x02 \x03(\x0b\x32\x10.quiver.v1.Field\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\x83\x01\n\x06Source\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x17\n\x0ftimestamp_field\x18\x04 \x01(\t\x12\x1f\n\x17\x63reated_timestamp_field\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"\xf7\x02\n\x0b\x46\x65\x61tureView\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x65ntities\x18\x02 \x03(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x04\x12\x0e\n\x06online\x18\x05 \x01(\x08\x12\"\n\x08\x66\x65\x61tures\x18\x06 \x03(\x0b\x32\x10.quiver.v1.Field\x12#\n\tjoin_keys\x18\x07 \x03(\x0b\x32\x10.quiver.v1.Field\x12\x11\n\ttransform\x18\x08 \x01(\t\x12.\n\x04tags\x18\t \x03(\x0b\x32 .quiver.v1.FeatureView.TagsEntry\x12\r\n\x05owner\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x12\x0c\n\x04hash\x18\x0c \x01(\t\x12\x14\n\x0c\x65xpectations\x18\r \x03(\t\x12\x12\n\non_failure\x18\x0e \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcf\x01\n\x0e\x46\x65\x61tureService\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\x12\x19\n\x11resolved_features\x18\x03 \x03(\t\x12\x31\n\x04tags\x18\x04 \x03(\x0b\x32#.quiver.v1.FeatureService.TagsEntry\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"U\n\x14ListEntitiesResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12#\n\x08\x65ntities\x18\x02 \x03(\x0b\x32\x11.quiver.v1.Entity\"S\n\x13ListSourcesResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12\"\n\x07sources\x18\x02 \x03(\x0b\x32\x11.quiver.v1.Source\"c\n\x18ListFeatureViewsResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12-\n\rfeature_views\x18\x02 \x03(\x0b\x32\x16.quiver.v1.FeatureView\"l\n\x1bListFeatureServicesResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12\x33\n\x10\x66\x65\x61ture_services\x18\x02 \x03(\x0b\x32\x19.quiver.v1.FeatureService\"?\n\x15GetFeatureViewRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10registry_version\x18\x02 \x01(\x04\"`\n\x16GetFeatureViewResponse\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\x12,\n\x0c\x66\x65\x61ture_view\x18\x02 \x01(\x0b\x32\x16.quiver.v1.FeatureView\"\x10\n\x0eHistoryRequest\"\x98\x01\n\x0fRegistryVersion\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x15\n\rapplied_at_ns\x18\x02 \x01(\x03\x12\x12\n\napplied_by\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x66initions_hash\x18\x04 \x01(\t\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x05 \x03(\t\x12\x0f\n\x07\x63hanged\x18\x06 \x03(\t\x12\x0f\n\x07removed\x18\x07 \x03(\t\"?\n\x0fHistoryResponse\x12,\n\x08versions\x18\x01 \x03(\x0b\x32\x1a.quiver.v1.RegistryVersion*|\n\x0c\x43hangeAction\x12\x1d\n\x19\x43HANGE_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_ACTION_ADDED\x10\x01\x12\x19\n\x15\x43HANGE_ACTION_CHANGED\x10\x02\x12\x19\n\x15\x43HANGE_ACTION_REMOVED\x10\x03\x32\xd7\x04\n\x0fRegistryService\x12\x37\n\x04Plan\x12\x16.quiver.v1.PlanRequest\x1a\x17.quiver.v1.PlanResponse\x12:\n\x05\x41pply\x12\x17.quiver.v1.ApplyRequest\x1a\x18.quiver.v1.ApplyResponse\x12G\n\x0cListEntities\x12\x16.quiver.v1.ListRequest\x1a\x1f.quiver.v1.ListEntitiesResponse\x12\x45\n\x0bListSources\x12\x16.quiver.v1.ListRequest\x1a\x1e.quiver.v1.ListSourcesResponse\x12O\n\x10ListFeatureViews\x12\x16.quiver.v1.ListRequest\x1a#.quiver.v1.ListFeatureViewsResponse\x12U\n\x13ListFeatureServices\x12\x16.quiver.v1.ListRequest\x1a&.quiver.v1.ListFeatureServicesResponse\x12U\n\x0eGetFeatureView\x12 .quiver.v1.GetFeatureViewRequest\x1a!.quiver.v1.GetFeatureViewResponse\x12@\n\x07History\x12\x19.quiver.v1.HistoryRequest\x1a\x1a.quiver.v1.HistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEATUREVIEW_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_FEATURESERVICE_TAGSENTRY']._loaded_options = None
   _globals['_FEATURESERVICE_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_CHANGEACTION']._serialized_start=2276
-  _globals['_CHANGEACTION']._serialized_end=2400
+  _globals['_CHANGEACTION']._serialized_start=2318
+  _globals['_CHANGEACTION']._serialized_end=2442
   _globals['_YAMLDOCUMENT']._serialized_start=62
   _globals['_YAMLDOCUMENT']._serialized_end=107
   _globals['_PLANREQUEST']._serialized_start=109
@@ -61,31 +61,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOURCE']._serialized_start=813
   _globals['_SOURCE']._serialized_end=944
   _globals['_FEATUREVIEW']._serialized_start=947
-  _globals['_FEATUREVIEW']._serialized_end=1280
-  _globals['_FEATUREVIEW_TAGSENTRY']._serialized_start=1237
-  _globals['_FEATUREVIEW_TAGSENTRY']._serialized_end=1280
-  _globals['_FEATURESERVICE']._serialized_start=1283
-  _globals['_FEATURESERVICE']._serialized_end=1490
-  _globals['_FEATURESERVICE_TAGSENTRY']._serialized_start=1237
-  _globals['_FEATURESERVICE_TAGSENTRY']._serialized_end=1280
-  _globals['_LISTENTITIESRESPONSE']._serialized_start=1492
-  _globals['_LISTENTITIESRESPONSE']._serialized_end=1577
-  _globals['_LISTSOURCESRESPONSE']._serialized_start=1579
-  _globals['_LISTSOURCESRESPONSE']._serialized_end=1662
-  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_start=1664
-  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_end=1763
-  _globals['_LISTFEATURESERVICESRESPONSE']._serialized_start=1765
-  _globals['_LISTFEATURESERVICESRESPONSE']._serialized_end=1873
-  _globals['_GETFEATUREVIEWREQUEST']._serialized_start=1875
-  _globals['_GETFEATUREVIEWREQUEST']._serialized_end=1938
-  _globals['_GETFEATUREVIEWRESPONSE']._serialized_start=1940
-  _globals['_GETFEATUREVIEWRESPONSE']._serialized_end=2036
-  _globals['_HISTORYREQUEST']._serialized_start=2038
-  _globals['_HISTORYREQUEST']._serialized_end=2054
-  _globals['_REGISTRYVERSION']._serialized_start=2057
-  _globals['_REGISTRYVERSION']._serialized_end=2209
-  _globals['_HISTORYRESPONSE']._serialized_start=2211
-  _globals['_HISTORYRESPONSE']._serialized_end=2274
-  _globals['_REGISTRYSERVICE']._serialized_start=2403
-  _globals['_REGISTRYSERVICE']._serialized_end=3002
+  _globals['_FEATUREVIEW']._serialized_end=1322
+  _globals['_FEATUREVIEW_TAGSENTRY']._serialized_start=1279
+  _globals['_FEATUREVIEW_TAGSENTRY']._serialized_end=1322
+  _globals['_FEATURESERVICE']._serialized_start=1325
+  _globals['_FEATURESERVICE']._serialized_end=1532
+  _globals['_FEATURESERVICE_TAGSENTRY']._serialized_start=1279
+  _globals['_FEATURESERVICE_TAGSENTRY']._serialized_end=1322
+  _globals['_LISTENTITIESRESPONSE']._serialized_start=1534
+  _globals['_LISTENTITIESRESPONSE']._serialized_end=1619
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=1621
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=1704
+  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_start=1706
+  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_end=1805
+  _globals['_LISTFEATURESERVICESRESPONSE']._serialized_start=1807
+  _globals['_LISTFEATURESERVICESRESPONSE']._serialized_end=1915
+  _globals['_GETFEATUREVIEWREQUEST']._serialized_start=1917
+  _globals['_GETFEATUREVIEWREQUEST']._serialized_end=1980
+  _globals['_GETFEATUREVIEWRESPONSE']._serialized_start=1982
+  _globals['_GETFEATUREVIEWRESPONSE']._serialized_end=2078
+  _globals['_HISTORYREQUEST']._serialized_start=2080
+  _globals['_HISTORYREQUEST']._serialized_end=2096
+  _globals['_REGISTRYVERSION']._serialized_start=2099
+  _globals['_REGISTRYVERSION']._serialized_end=2251
+  _globals['_HISTORYRESPONSE']._serialized_start=2253
+  _globals['_HISTORYRESPONSE']._serialized_end=2316
+  _globals['_REGISTRYSERVICE']._serialized_start=2445
+  _globals['_REGISTRYSERVICE']._serialized_end=3044
 # @@protoc_insertion_point(module_scope)

@@ -115,7 +115,7 @@ class Source(_message.Message):
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., format: _Optional[str] = ..., timestamp_field: _Optional[str] = ..., created_timestamp_field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class FeatureView(_message.Message):
-    __slots__ = ("name", "entities", "source", "ttl_seconds", "online", "features", "join_keys", "transform", "tags", "owner", "description", "hash")
+    __slots__ = ("name", "entities", "source", "ttl_seconds", "online", "features", "join_keys", "transform", "tags", "owner", "description", "hash", "expectations", "on_failure")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,8 @@ class FeatureView(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
+    EXPECTATIONS_FIELD_NUMBER: _ClassVar[int]
+    ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
     name: str
     entities: _containers.RepeatedScalarFieldContainer[str]
     source: str
@@ -147,7 +149,9 @@ class FeatureView(_message.Message):
     owner: str
     description: str
     hash: str
-    def __init__(self, name: _Optional[str] = ..., entities: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., online: _Optional[bool] = ..., features: _Optional[_Iterable[_Union[_types_pb2.Field, _Mapping]]] = ..., join_keys: _Optional[_Iterable[_Union[_types_pb2.Field, _Mapping]]] = ..., transform: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+    expectations: _containers.RepeatedScalarFieldContainer[str]
+    on_failure: str
+    def __init__(self, name: _Optional[str] = ..., entities: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., online: _Optional[bool] = ..., features: _Optional[_Iterable[_Union[_types_pb2.Field, _Mapping]]] = ..., join_keys: _Optional[_Iterable[_Union[_types_pb2.Field, _Mapping]]] = ..., transform: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., hash: _Optional[str] = ..., expectations: _Optional[_Iterable[str]] = ..., on_failure: _Optional[str] = ...) -> None: ...
 
 class FeatureService(_message.Message):
     __slots__ = ("name", "features", "resolved_features", "tags", "owner", "description")

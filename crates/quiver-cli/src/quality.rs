@@ -1,0 +1,107 @@
+//! `quiver stats`: the statistics a materialization run kept for each feature of a view.
+
+use quiver_core::config::Config;
+use quiver_core::state::{FeatureStatistics, Histogram, RunRecord, StateStore};
+use serde_json::json;
+
+use crate::commands::{applied, open_registry};
+use crate::failure::Failure;
+use crate::output::{Output, table};
+
+/// Which run: `None` is the newest with statistics; a whole number k the k-th newest run
+/// (1 the newest); anything else a run id.
+fn pick<'a>(runs: &'a [RunRecord], view: &str, run: Option<&str>) -> Result<&'a RunRecord, Failure> {
+    let with_stats = || runs.iter().rev().filter(|r| !r.statistics.is_empty());
+    let found = match run {
+        None => with_stats().next(),
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) => return Err(Failure::new("--run counts from 1 (the newest run)")),
+            Ok(k) => runs.iter().rev().nth(k - 1),
+            Err(_) => runs.iter().find(|r| r.run_id == text),
+        },
+    };
+    found.ok_or_else(|| match run {
+        None => Failure::new(format!(
+            "feature view '{view}' has no run with statistics yet: materialize it first"
+        )),
+        Some(_) => Failure::new(format!(
+            "feature view '{view}' has no such run; it keeps its last {} runs (give 1 for the newest, or a run id)",
+            runs.len()
+        )),
+    })
+}
+
+fn number(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string())
+}
+
+/// `quiver stats VIEW [--run N]`.
+pub async fn stats(config: &Config, view: &str, run: Option<&str>, out: &Output) -> Result<(), Failure> {
+    let registry = open_registry(config)?;
+    let head = applied(&registry).await?;
+    if head.definitions.feature_view(view).is_none() {
+        return Err(Failure::new(format!(
+            "unknown feature view '{view}'{}",
+            quiver_core::definitions::suggest(
+                view,
+                head.definitions.feature_views.iter().map(|v| v.name.as_str())
+            )
+        )));
+    }
+    let state = StateStore::new(&registry).view(view).await?;
+    let record = pick(&state.runs, view, run)?;
+    if out.json {
+        out.json(&json!({
+            "view": view,
+            "run": record.run_id,
+            "status": record.status,
+            "window": {"start": record.window_start, "end": record.window_end},
+            "rows": record.rows,
+            "features": record.statistics,
+        }));
+        return Ok(());
+    }
+    out.line(format!(
+        "feature view {view}, run {} ({:?}): window {} to {}, {} rows",
+        record.run_id,
+        record.status,
+        record.window_start.format("%Y-%m-%d %H:%M:%S"),
+        record.window_end.format("%Y-%m-%d %H:%M:%S"),
+        record.rows
+    ));
+    let rows: Vec<Vec<String>> = record
+        .statistics
+        .iter()
+        .map(|(name, s): (&String, &FeatureStatistics)| {
+            let q = |k: &str| number(s.quantiles.get(k).copied());
+            vec![
+                name.clone(),
+                s.count.to_string(),
+                s.nulls.to_string(),
+                s.distinct.map_or("-".into(), |d| format!("~{d}")),
+                number(s.min),
+                q("0.25"),
+                q("0.5"),
+                q("0.75"),
+                number(s.max),
+                number(s.mean),
+                number(s.stddev),
+            ]
+        })
+        .collect();
+    out.line(table(
+        &["FEATURE", "COUNT", "NULLS", "DISTINCT", "MIN", "P25", "P50", "P75", "MAX", "MEAN", "STDDEV"],
+        &rows,
+    ));
+    for (name, s) in &record.statistics {
+        if let Some(Histogram::Top { values, other }) = &s.histogram {
+            let shown: Vec<String> = values.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            out.line(format!(
+                "{name}: {}{}",
+                shown.join(", "),
+                if *other > 0 { format!(", other {other}") } else { String::new() }
+            ));
+        }
+    }
+    Ok(())
+}
