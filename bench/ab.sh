@@ -43,6 +43,11 @@ export BENCH_RESULTS="$OUT" BENCH_PROFILE=release
 BENCH_RUN_COMMAND="$(bench_command bench/ab.sh "$@")"
 export BENCH_RUN_COMMAND
 
+# Both builds read the example definitions without expectations or drift thresholds, which
+# builds before them refuse.
+plain_defs "$WORK/defs"
+export BENCH_DEFS="$WORK/defs"
+
 MAT_ROWS="$(scaled 10000000 1000)"
 MAT_DRIVERS="$(scaled 60000 10)"
 SPINE_ROWS="$(scaled 5000000 1000)"

@@ -135,3 +135,20 @@ pyclient_python() {
   rm -rf "$client" "$client.log"
   echo "$PYCLIENT_VENV/bin/python"
 }
+
+# plain_defs DIR: feature_defs/rides copied into DIR without the views' `expectations:`
+# blocks and `drift:` lines, for builds that predate them (bench/ab.sh, bench/quality.sh).
+plain_defs() {
+  python3 - "$BENCH_ROOT/feature_defs/rides" "$1" <<'PY'
+import pathlib, re, shutil, sys
+src, out = map(pathlib.Path, sys.argv[1:])
+shutil.rmtree(out, ignore_errors=True)
+shutil.copytree(src, out)
+views = (src / "views.yaml").read_text()
+# A view's `expectations:` block and `drift:` line, with the comment lines right above them.
+views = re.sub(r"(?:\n    #[^\n]*)*\n    expectations:\n(?:      [^\n]*\n)+", "\n", views)
+views = re.sub(r"(?:\n    #[^\n]*)*\n    drift: [^\n]*\n", "\n", views)
+assert "expectations:" not in views and "drift:" not in views
+(out / "views.yaml").write_text(views)
+PY
+}

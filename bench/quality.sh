@@ -31,31 +31,23 @@ export BENCH_RESULTS="$OUT" BENCH_PROFILE=release
 BENCH_RUN_COMMAND="$(bench_command bench/quality.sh "$@")"
 export BENCH_RUN_COMMAND
 
-# The two definition folders.
-python3 - "$BENCH_ROOT/feature_defs/rides" "$DIR/defs-plain" "$DIR/defs-five" <<'PY'
-import pathlib, re, shutil, sys
-src, plain, five = map(pathlib.Path, sys.argv[1:])
-for out in (plain, five):
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(src, out)
-views = (src / "views.yaml").read_text()
-# A view's `expectations:` block, with the comment lines right above it.
-block = re.compile(r"(?:\n    #[^\n]*)*\n    expectations:\n(?:      [^\n]*\n)+")
-(plain / "views.yaml").write_text(block.sub("\n", views))
-five_checks = """
-    expectations:
+# The two definition folders: A's without expectations, B's with the five.
+plain_defs "$DIR/defs-plain"
+plain_defs "$DIR/defs-five"
+python3 - "$DIR/defs-five/views.yaml" <<'PY'
+import pathlib, sys
+views = pathlib.Path(sys.argv[1])
+marker = "    tags: {team: pricing, tier: gold}\n"
+text = views.read_text()
+assert marker in text, "driver_stats' tags line moved: update bench/quality.sh"
+views.write_text(text.replace(marker, marker + """    expectations:
       - {column: conv_rate, min: 0, max: 1}
       - {column: acc_rate, min: 0, max: 1}
       - {column: avg_daily_trips, min: 0}
       - {unique: [driver_id, event_timestamp, created_timestamp]}
       - {rows: {min: 1000}}
     on_failure: warn
-"""
-stripped = block.sub("\n", views)
-marker = "    tags: {team: pricing, tier: gold}\n"
-assert marker in stripped, "driver_stats' tags line moved: update bench/quality.sh"
-(five / "views.yaml").write_text(stripped.replace(marker, marker + five_checks.lstrip("\n"), 1))
-assert "expectations:" not in (plain / "views.yaml").read_text()
+""", 1))
 PY
 
 for run in $(seq 1 "$RUNS"); do

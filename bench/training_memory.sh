@@ -9,7 +9,8 @@
 # Prints one record per limit (see bench/record.py): the CLI's JSON report, /usr/bin/time's
 # wall time and peak memory, and ok=1 or ok=0 with the error's first line.
 # QUIVER_BIN=path runs that binary instead of the release one (to compare two builds on the
-# same spine and tables, alternating).
+# same spine and tables, alternating); BENCH_DEFS=DIR takes the definitions from DIR instead
+# of feature_defs/rides (read when DIR's data is first written).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -31,7 +32,7 @@ mkdir -p "$DIR"
 cd "$DIR"
 if [ ! -f ".ready-$ROWS" ]; then
   rm -rf lake .quiver feature_defs spine.parquet .ready-*
-  cp -r "$BENCH_ROOT/feature_defs/rides" feature_defs
+  cp -r "${BENCH_DEFS:-$BENCH_ROOT/feature_defs/rides}" feature_defs
   cat > quiver.yaml <<'YAML'
 project: rides
 definitions: feature_defs

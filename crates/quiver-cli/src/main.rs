@@ -156,6 +156,18 @@ enum Command {
     Serve(Box<serve::ServeOpts>),
     /// Who is materializing which view: the leases in the offline store
     Leases,
+    /// How far a view's feature distributions moved between two periods of event time
+    /// (exit 4 when a feature drifted past the view's thresholds)
+    Drift {
+        /// The feature view
+        view: String,
+        /// The reference period, START..END (times as for materialize)
+        #[arg(long, value_name = "START..END")]
+        reference: String,
+        /// The period compared with it
+        #[arg(long, value_name = "START..END")]
+        current: String,
+    },
     /// Statistics of a view's features, as a materialization run found them
     Stats {
         /// The feature view
@@ -351,6 +363,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Leases => {
             offline::leases(&commands::load_config(cli.config.as_deref())?, memory_limit, &out).await
+        }
+        Command::Drift { view, reference, current } => {
+            let config = commands::load_config(cli.config.as_deref())?;
+            quality::drift(&config, &view, &reference, &current, memory_limit, &out).await
         }
         Command::Stats { view, run } => {
             quality::stats(&commands::load_config(cli.config.as_deref())?, &view, run.as_deref(), &out).await

@@ -1,4 +1,5 @@
-//! `quiver stats`: the statistics a materialization run kept for each feature of a view.
+//! `quiver stats`: the statistics a materialization run kept for each feature of a view;
+//! `quiver drift`: how far a view's feature distributions moved between two periods.
 
 use quiver_core::config::Config;
 use quiver_core::state::{FeatureStatistics, Histogram, RunRecord, StateStore};
@@ -104,4 +105,77 @@ pub async fn stats(config: &Config, view: &str, run: Option<&str>, out: &Output)
         }
     }
     Ok(())
+}
+
+/// Exit code of `quiver drift` when a feature drifted (so a scheduler can act on it).
+pub const EXIT_DRIFTED: u8 = 4;
+
+/// `START..END` of event time.
+fn period(text: &str, what: &str) -> Result<quiver_offline::layout::Window, Failure> {
+    let (start, end) = text.split_once("..").ok_or_else(|| {
+        Failure::new(format!("{what}: write the period as START..END, e.g. 2026-01-01..2026-01-08"))
+    })?;
+    let start = crate::offline::parse_time(start.trim())?;
+    let end = crate::offline::parse_time(end.trim())?;
+    quiver_offline::layout::Window::new(start, end).map_err(|e| Failure::new(format!("{what}: {e}")))
+}
+
+/// `quiver drift VIEW --reference START..END --current START..END`.
+pub async fn drift(
+    config: &Config,
+    view: &str,
+    reference: &str,
+    current: &str,
+    memory_limit: usize,
+    out: &Output,
+) -> Result<(), Failure> {
+    let reference = period(reference, "--reference")?;
+    let current = period(current, "--current")?;
+    let registry = open_registry(config)?;
+    let head = applied(&registry).await?;
+    let defs = &head.definitions;
+    let v = defs.feature_view(view).ok_or_else(|| {
+        Failure::new(format!(
+            "unknown feature view '{view}'{}",
+            quiver_core::definitions::suggest(view, defs.feature_views.iter().map(|v| v.name.as_str()))
+        ))
+    })?;
+    let (lake, store) = crate::offline::offline_parts(config, memory_limit).await?;
+    let report = quiver_offline::drift::drift(lake.session(), v, &store, &reference, &current).await?;
+    let drifted = report.drifted();
+    if out.json {
+        out.json(&json!({
+            "view": report.view,
+            "table_version": report.table_version,
+            "thresholds": report.thresholds,
+            "features": report.features,
+        }));
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .features
+            .iter()
+            .map(|(name, f)| {
+                vec![
+                    name.clone(),
+                    f.reference_values.to_string(),
+                    f.current_values.to_string(),
+                    format!("{:.4}", f.psi),
+                    f.ks.map_or("-".into(), |v| format!("{v:.4}")),
+                    f.js.map_or("-".into(), |v| format!("{v:.4}")),
+                    if f.drifted { "DRIFTED".into() } else { "ok".into() },
+                ]
+            })
+            .collect();
+        out.line(format!(
+            "feature view {view}, table version {} (thresholds: psi {}, ks {}, js {})",
+            report.table_version, report.thresholds.psi, report.thresholds.ks, report.thresholds.js
+        ));
+        out.line(table(&["FEATURE", "REFERENCE", "CURRENT", "PSI", "KS", "JS", ""], &rows));
+    }
+    if drifted.is_empty() {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!("feature view '{view}': {} drifted", drifted.join(", ")));
+    failure.code = EXIT_DRIFTED;
+    Err(failure)
 }

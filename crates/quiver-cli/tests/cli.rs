@@ -89,6 +89,39 @@ fn quickstart_runs_the_whole_flow_and_the_project_keeps_working() {
     assert!(ok(&dir, &["stats", "driver_stats", "--run", "1"]).contains("conv_rate"));
     assert!(fails(&dir, &["stats", "driver_stat"]).contains("did you mean 'driver_stats'"));
 
+    // Drift: a period against itself has not moved (exit 0); under thresholds no real pair
+    // of periods stays below, the first half of the week against the second drifts (exit 4).
+    let period = ["--reference", "2026-01-01..2026-01-04", "--current", "2026-01-01..2026-01-04"];
+    let same = json(&dir, &[&["drift", "driver_stats"][..], &period[..]].concat());
+    assert_eq!(same["features"]["conv_rate"]["drifted"], false, "{same}");
+    assert_eq!(same["features"]["conv_rate"]["psi"], 0.0, "{same}");
+    let views = dir.join("feature_defs/rides/views.yaml");
+    let defined = std::fs::read_to_string(&views).unwrap();
+    let strict = defined.replace("drift: {psi: 0.2, ks: 0.1}", "drift: {psi: 0.000001, ks: 0.000001}");
+    assert_ne!(strict, defined);
+    std::fs::write(&views, strict).unwrap();
+    ok(&dir, &["apply"]);
+    let moved = [
+        "drift",
+        "driver_stats",
+        "--reference",
+        "2026-01-01..2026-01-04",
+        "--current",
+        "2026-01-04..2026-01-08",
+    ];
+    let o = quiver(&dir, &moved);
+    assert_eq!(o.status.code(), Some(4), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("feature view 'driver_stats': ") && text(&o).1.contains("drifted"),
+        "{:?}",
+        text(&o)
+    );
+    let bad = fails(
+        &dir,
+        &["drift", "driver_stats", "--reference", "2026-01-04", "--current", "2026-01-01..2026-01-02"],
+    );
+    assert!(bad.contains("START..END"), "{bad}");
+
     // Another folder reaches the same project through --config and QUIVER_CONFIG.
     let elsewhere = dir.parent().unwrap();
     assert!(ok(elsewhere, &["--config", "demo/quiver.yaml", "plan"]).contains("No changes"));

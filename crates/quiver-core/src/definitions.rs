@@ -131,6 +131,26 @@ pub struct FeatureView {
     /// What a broken expectation does.
     #[serde(default, skip_serializing_if = "OnFailure::is_fail")]
     pub on_failure: OnFailure,
+    /// When `quiver drift` flags a feature (the defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftThresholds>,
+}
+
+/// The scores above which a feature counts as drifted between two periods: the population
+/// stability index (numbers and categories), the two-sample Kolmogorov-Smirnov statistic
+/// (numbers) and the Jensen-Shannon distance (categories, base 2, so within 0 and 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftThresholds {
+    pub psi: Bound,
+    pub ks: Bound,
+    pub js: Bound,
+}
+
+impl Default for DriftThresholds {
+    /// PSI 0.2 (the usual "significant shift"), KS 0.1, JS distance 0.1.
+    fn default() -> Self {
+        DriftThresholds { psi: Bound(0.2), ks: Bound(0.1), js: Bound(0.1) }
+    }
 }
 
 impl FeatureView {

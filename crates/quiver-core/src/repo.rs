@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::definitions::{
-    Bound, CsvOptions, Definitions, Entity, Expectation, FeatureService, FeatureView, Field, OnFailure,
-    Source, SourceFormat,
+    Bound, CsvOptions, Definitions, DriftThresholds, Entity, Expectation, FeatureService, FeatureView, Field,
+    OnFailure, Source, SourceFormat,
 };
 use crate::dtype::{DTYPE_NAMES, DType};
 use crate::duration::Ttl;
@@ -174,6 +174,15 @@ struct RawView {
     description: Option<String>,
     expectations: Option<S<Vec<S<RawExpectation>>>>,
     on_failure: Option<S<Text>>,
+    drift: Option<S<RawDrift>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    psi: Option<S<Text>>,
+    ks: Option<S<Text>>,
+    js: Option<S<Text>>,
 }
 
 /// One entry of a view's `expectations:` list: a column and its checks, or one of
@@ -771,6 +780,7 @@ impl Reader {
                 })
             }
         };
+        let drift = raw.drift.map(|d| self.drift(file, &name, d));
         let Some(source) = source else {
             // Keep the name declared (so references to it do not also fail) but do not add a
             // view without a source to the definitions.
@@ -792,7 +802,40 @@ impl Reader {
             description: raw.description,
             expectations,
             on_failure,
+            drift,
         });
+    }
+
+    /// A view's `drift:` thresholds; a value left out keeps its default.
+    fn drift(&mut self, file: &str, view: &str, raw: S<RawDrift>) -> DriftThresholds {
+        let kind = ObjectKind::FeatureView;
+        self.origins.insert(kind, view, "drift", origin(file, &raw.referenced));
+        let mut out = DriftThresholds::default();
+        let RawDrift { psi, ks, js } = raw.value;
+        for (name, value, slot, most) in [
+            ("psi", psi, &mut out.psi, f64::INFINITY),
+            ("ks", ks, &mut out.ks, 1.0),
+            ("js", js, &mut out.js, 1.0),
+        ] {
+            let Some(text) = value else { continue };
+            let place = origin(file, &text.referenced);
+            match text.value.0.trim().parse::<f64>() {
+                Ok(v) if v > 0.0 && v <= most => *slot = Bound(v),
+                _ => self.problems.push(
+                    Problem::at(
+                        Some(place),
+                        kind,
+                        view,
+                        Some(format!("drift.{name}")),
+                        format!("'{}' is not a {name} threshold", text.value.0),
+                    )
+                    .with_hint(
+                        "a number above 0 (ks and js at most 1), e.g. drift: {psi: 0.2, ks: 0.1, js: 0.1}",
+                    ),
+                ),
+            }
+        }
+        out
     }
 
     /// A view's `expectations:`. Each entry's place is kept as `expectations[i]` (and its

@@ -385,3 +385,23 @@ fn every_bad_expectation_is_reported_with_its_line() {
     let problems = all_problems(&load(&[("defs.yaml", &text)]));
     assert!(problems.iter().any(|p| p.message.contains("between")), "{problems:#?}");
 }
+
+#[test]
+fn drift_thresholds_parse_with_defaults_and_bad_ones_are_reported() {
+    use quiver_core::definitions::{Bound, DriftThresholds};
+    let loaded = load(&[("defs.yaml", &with_expectations("    drift: {psi: 0.3}\n"))]);
+    assert!(all_problems(&loaded).is_empty(), "{:#?}", all_problems(&loaded));
+    let view = loaded.definitions.feature_view("driver_stats").unwrap();
+    assert_eq!(view.drift, Some(DriftThresholds { psi: Bound(0.3), ..DriftThresholds::default() }));
+    assert_eq!(loaded.definitions.feature_view("city_stats").unwrap().drift, None);
+
+    let text = with_expectations("    drift: {psi: 0, ks: 2, js: x}\n");
+    let problems = all_problems(&load(&[("defs.yaml", &text)]));
+    for field in ["drift.psi", "drift.ks", "drift.js"] {
+        let p = expect(&problems, "driver_stats", Some(field), "threshold");
+        assert_eq!(
+            p.origin.unwrap().line,
+            text.lines().position(|l| l.contains("drift:")).unwrap() as u64 + 1
+        );
+    }
+}

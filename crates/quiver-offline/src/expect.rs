@@ -6,7 +6,8 @@
 //! writers do not wait on each other); `unique` keeps one set of 128-bit fingerprints of the
 //! checked columns for the whole window (two vectorized column hashes under independent
 //! random seeds), its memory reserved in the session's pool so a window too large for the
-//! memory limit fails with the limit's message instead of growing without bound. Window checks (`rows`, `freshness`) are judged when the window ends.
+//! memory limit fails with the limit's message instead of growing without bound. Window
+//! checks (`rows`, `freshness`) are judged when the window ends.
 //!
 //! Under `on_failure: fail` the materialization asks [`Checker::verdict`] right before its
 //! Delta commit (inside the commit guard): a broken expectation aborts the commit, so table,

@@ -16,6 +16,7 @@
 //! - [`materialize`] — computing windows from the lake into the offline and online stores;
 //! - [`expect`] — a view's expectations, checked on the rows a window or a push writes;
 //! - [`stats`] — per-feature statistics of every materialized window, from the same scan;
+//! - [`drift`] — how far feature distributions moved between two periods of a table;
 //! - [`push`] — rows computed elsewhere, written offline, online, or both;
 //! - [`pit`] — the point-in-time join operator;
 //! - [`historical`] — the training-set plan: spine, table versions, one join per view;
@@ -23,6 +24,7 @@
 //! - `fault` — fault points that let tests crash a debug build at a chosen moment.
 
 pub mod check;
+pub mod drift;
 pub mod error;
 mod exec;
 pub mod expect;

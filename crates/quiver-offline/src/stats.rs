@@ -63,8 +63,8 @@ fn kind(dtype: &DType) -> Kind {
 }
 
 /// A uniform sample of a stream of numbers (algorithm L).
-struct Reservoir {
-    values: Vec<f64>,
+pub(crate) struct Reservoir {
+    pub(crate) values: Vec<f64>,
     /// Values offered so far.
     seen: u64,
     /// The (0-based) stream position of the next value to take once the reservoir is full.
@@ -74,7 +74,7 @@ struct Reservoir {
 }
 
 impl Reservoir {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Reservoir { values: Vec::new(), seen: 0, next: 0, w: 1.0, rng: SplitMix64::new(seed) }
     }
 
@@ -94,7 +94,7 @@ impl Reservoir {
         self.next += 1 + if gap.is_finite() && gap > 0.0 { gap.min(u64::MAX as f64 / 2.0) as u64 } else { 0 };
     }
 
-    fn offer(&mut self, values: &[f64]) {
+    pub(crate) fn offer(&mut self, values: &[f64]) {
         let start = self.seen;
         let end = start + values.len() as u64;
         let mut at = start;

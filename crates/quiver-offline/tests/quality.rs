@@ -472,3 +472,43 @@ async fn every_run_keeps_statistics_that_match_a_direct_computation() {
         assert_eq!(*other, 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_flagged_on_a_shifted_distribution_and_not_on_a_stable_one() {
+    use quiver_offline::drift::drift;
+    use quiver_offline::layout::Window;
+    let day = |d: i64| Window::new(at(DAY1_US + d * DAY_US), at(DAY1_US + (d + 1) * DAY_US)).unwrap();
+    for seed in 21..=23u64 {
+        let mut rng = Rng::new(seed);
+        // Day 2 drawn like day 1 (1 200 rows of x uniform in [0, 1], kind a or b evenly)...
+        let stable = good_rows(&mut rng, DAY1_US + DAY_US, 1200);
+        // ... or moved: x up by 0.3, and kind mostly b.
+        let mut shifted = good_rows(&mut rng, DAY1_US + DAY_US, 1200);
+        for r in &mut shifted {
+            r.x = r.x.map(|x| x + 0.3);
+            r.kind = Some(if rng.below(10) < 8 { "b" } else { "a" }.to_string());
+        }
+        for (rows, moved) in [(&stable, false), (&shifted, true)] {
+            let p = project("warn", rows, seed).await;
+            p.day(0).await;
+            p.day(1).await;
+            let ctx = p.materializer.lake.session().clone();
+            let view = p.defs.feature_view("v").unwrap();
+            let report = drift(&ctx, view, &p.store, &day(0), &day(1)).await.unwrap();
+            let (x, kind) = (&report.features["x"], &report.features["kind"]);
+            assert_eq!((x.reference_values, x.current_values), (1200, 1200));
+            assert_eq!(x.drifted, moved, "seed {seed}, moved {moved}: {x:?}");
+            assert_eq!(kind.drifted, moved, "seed {seed}, moved {moved}: {kind:?}");
+            if moved {
+                // Three tenths of the mass moved past every value: KS is about 0.3.
+                assert!((x.ks.unwrap() - 0.3).abs() < 0.06, "{x:?}");
+                assert!(kind.js.unwrap() > 0.1 && kind.psi > 0.2, "{kind:?}");
+            } else {
+                assert!(x.ks.unwrap() < 0.1 && x.psi < 0.1 && kind.js.unwrap() < 0.1, "{x:?} {kind:?}");
+            }
+            // A period compared with itself has not moved at all.
+            let same = drift(&ctx, view, &p.store, &day(1), &day(1)).await.unwrap();
+            assert!(same.features.values().all(|f| !f.drifted && f.psi.abs() < 1e-9), "{same:?}");
+        }
+    }
+}

@@ -385,10 +385,13 @@ impl Materializer {
             Ok(window) => self.write(task, &window, lease, &mut found).await,
             Err(e) => Err(e),
         };
-        if let Some(statistics) = found.statistics {
+        // What watched the rows speaks of the whole window only when every row went by: the
+        // write succeeded, or the expectations themselves stopped the commit.
+        let whole = matches!(written, Ok(_) | Err(Error::Expectations(_)));
+        if let Some(statistics) = found.statistics.filter(|_| whole) {
             report.statistics = statistics.finish();
         }
-        if let Some(checker) = found.checker {
+        if let Some(checker) = found.checker.filter(|_| whole) {
             report.expectations = checker.failures(Some(end));
             if written.is_ok() {
                 for failure in &report.expectations {
