@@ -168,6 +168,19 @@ enum Command {
         #[arg(long, value_name = "START..END")]
         current: String,
     },
+    /// Train/serve skew: online values of sampled entities against a training set's for the
+    /// same entities at the same moment (exit 4 when any differ)
+    Skew {
+        /// Feature references (view:feature or a whole view), comma separated
+        #[arg(long, value_delimiter = ',', conflicts_with = "service", required_unless_present = "service")]
+        features: Vec<String>,
+        /// A feature service instead
+        #[arg(long)]
+        service: Option<String>,
+        /// Entities to compare (at most 100 000)
+        #[arg(long, default_value_t = 100)]
+        sample: usize,
+    },
     /// Statistics of a view's features, as a materialization run found them
     Stats {
         /// The feature view
@@ -367,6 +380,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Drift { view, reference, current } => {
             let config = commands::load_config(cli.config.as_deref())?;
             quality::drift(&config, &view, &reference, &current, memory_limit, &out).await
+        }
+        Command::Skew { features, service, sample } => {
+            let config = commands::load_config(cli.config.as_deref())?;
+            quality::skew(&config, &features, service.as_deref(), sample, memory_limit, &out).await
         }
         Command::Stats { view, run } => {
             quality::stats(&commands::load_config(cli.config.as_deref())?, &view, run.as_deref(), &out).await

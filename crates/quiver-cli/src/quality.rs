@@ -107,8 +107,9 @@ pub async fn stats(config: &Config, view: &str, run: Option<&str>, out: &Output)
     Ok(())
 }
 
-/// Exit code of `quiver drift` when a feature drifted (so a scheduler can act on it).
-pub const EXIT_DRIFTED: u8 = 4;
+/// Exit code of `quiver drift` and `quiver skew` when they found something (a feature that
+/// drifted, values that differ), so a scheduler can act on it.
+pub const EXIT_FOUND: u8 = 4;
 
 /// `START..END` of event time.
 fn period(text: &str, what: &str) -> Result<quiver_offline::layout::Window, Failure> {
@@ -176,6 +177,64 @@ pub async fn drift(
         return Ok(());
     }
     let mut failure = Failure::new(format!("feature view '{view}': {} drifted", drifted.join(", ")));
-    failure.code = EXIT_DRIFTED;
+    failure.code = EXIT_FOUND;
+    Err(failure)
+}
+
+/// `quiver skew (--service S | --features REFS) [--sample N]`.
+pub async fn skew(
+    config: &Config,
+    features: &[String],
+    service: Option<&str>,
+    sample: usize,
+    memory_limit: usize,
+    out: &Output,
+) -> Result<(), Failure> {
+    let snapshot = applied(&open_registry(config)?).await?;
+    let defs = &snapshot.definitions;
+    let refs = defs.resolve_features(service, features)?;
+    let online = quiver_online::open(&config.online_store, &config.project)
+        .await
+        .map_err(|e| Failure::new(format!("opening the online store: {e}")))?;
+    let (lake, store) = crate::offline::offline_parts(config, memory_limit).await?;
+    let seed = chrono::Utc::now().timestamp_micros() as u64;
+    let report =
+        quiver_offline::skew::skew(lake.session(), defs, &store, online.as_ref(), &refs, sample, seed)
+            .await?;
+    if out.json {
+        out.json(&json!({
+            "at": report.at,
+            "entities": report.entities,
+            "features": report.features,
+        }));
+    } else {
+        out.line(format!(
+            "{} entities, online against offline at {}",
+            report.entities,
+            report.at.to_rfc3339()
+        ));
+        let rows: Vec<Vec<String>> =
+            report.features.iter().map(|(name, f)| vec![name.clone(), f.differ.to_string()]).collect();
+        out.line(table(&["FEATURE", "DIFFERENT VALUES"], &rows));
+        for (name, f) in &report.features {
+            for e in &f.examples {
+                out.line(format!(
+                    "{name}: {} online {} ({}), offline {}",
+                    serde_json::Value::Object(e.entity.clone().into_iter().collect()),
+                    e.online,
+                    e.online_status,
+                    e.offline
+                ));
+            }
+        }
+    }
+    let differing = report.differing();
+    if differing == 0 {
+        return Ok(());
+    }
+    let mut failure = Failure::new(format!(
+        "{differing} online value(s) differ from what training reads for the same entities"
+    ));
+    failure.code = EXIT_FOUND;
     Err(failure)
 }

@@ -89,6 +89,13 @@ fn quickstart_runs_the_whole_flow_and_the_project_keeps_working() {
     assert!(ok(&dir, &["stats", "driver_stats", "--run", "1"]).contains("conv_rate"));
     assert!(fails(&dir, &["stats", "driver_stat"]).contains("did you mean 'driver_stats'"));
 
+    // Skew: what the online store serves agrees with what training reads (exit 0).
+    let skew = json(&dir, &["skew", "--service", "ride_ranking_v1", "--sample", "20"]);
+    assert_eq!(skew["entities"], 20, "{skew}");
+    let features = skew["features"].as_object().unwrap();
+    assert_eq!(features.len(), 5, "{skew}");
+    assert!(features.values().all(|f| f["differ"] == 0), "{skew}");
+
     // Drift: a period against itself has not moved (exit 0); under thresholds no real pair
     // of periods stays below, the first half of the week against the second drifts (exit 4).
     let period = ["--reference", "2026-01-01..2026-01-04", "--current", "2026-01-01..2026-01-04"];

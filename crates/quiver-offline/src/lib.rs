@@ -17,6 +17,7 @@
 //! - [`expect`] — a view's expectations, checked on the rows a window or a push writes;
 //! - [`stats`] — per-feature statistics of every materialized window, from the same scan;
 //! - [`drift`] — how far feature distributions moved between two periods of a table;
+//! - [`skew`] — online values against a training set's for the same entities and moment;
 //! - [`push`] — rows computed elsewhere, written offline, online, or both;
 //! - [`pit`] — the point-in-time join operator;
 //! - [`historical`] — the training-set plan: spine, table versions, one join per view;
@@ -39,6 +40,7 @@ pub mod push;
 pub mod rowsort;
 pub mod session;
 pub mod sidecar;
+pub mod skew;
 pub mod sorted;
 pub mod stats;
 pub mod store;

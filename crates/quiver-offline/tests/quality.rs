@@ -512,3 +512,62 @@ async fn drift_is_flagged_on_a_shifted_distribution_and_not_on_a_stable_one() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skew_is_zero_after_a_clean_materialization_and_counts_an_online_value_pushed_over() {
+    use quiver_offline::skew::skew;
+    let mut rng = Rng::new(31);
+    let day2 = good_rows(&mut rng, DAY1_US + DAY_US, 1200);
+    let p = project("warn", &day2, 31).await;
+    p.day(0).await;
+    p.day(1).await;
+    let ctx = p.materializer.lake.session().clone();
+    let features = vec![FeatureRef::parse("v:x").unwrap(), FeatureRef::parse("v:kind").unwrap()];
+    let clean = skew(&ctx, &p.defs, &p.store, p.online.as_ref(), &features, 1000, 1).await.unwrap();
+    assert_eq!(clean.entities, IDS as usize, "every entity, when the sample is larger");
+    assert_eq!(clean.differing(), 0, "{clean:?}");
+
+    // Entity 7's online value replaced by a push (online only) of the same event time and a
+    // larger x, which wins the tie: training still reads the materialized row.
+    let row = BTreeMap::from([("id".to_string(), Value::Int64(7))]);
+    let now = Utc::now().timestamp_nanos_opt().unwrap();
+    let served = get_online_features(p.online.as_ref(), &p.defs, &features, &[row], now).await.unwrap();
+    let (Value::Float64(x), Some(event_ns)) = (&served.rows[0][0].value, served.rows[0][0].event_ns) else {
+        panic!("{served:?}")
+    };
+    let Value::String(kind) = &served.rows[0][1].value else { panic!("{served:?}") };
+    let pushed = Row { id: 7, ts_us: event_ns / 1000, x: Some(x + 5.0), kind: Some(kind.clone()) };
+    let targets = PushTargets {
+        online: true,
+        offline: false,
+        online_expiry: false,
+        max_future: Some(DEFAULT_MAX_FUTURE),
+    };
+    let lease = LeaseSettings::for_process("skew test");
+    let view = p.defs.feature_view("v").unwrap();
+    let outcome = push(
+        &ctx,
+        &p.defs,
+        view,
+        &p.store,
+        Some(p.online.as_ref()),
+        vec![batch(&[pushed], "event_timestamp")],
+        targets,
+        &lease,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.online_rows_written, 1);
+
+    let skewed = skew(&ctx, &p.defs, &p.store, p.online.as_ref(), &features, 1000, 2).await.unwrap();
+    let x_skew = &skewed.features["v:x"];
+    assert_eq!((x_skew.differ, skewed.features["v:kind"].differ), (1, 0), "{skewed:?}");
+    assert_eq!(x_skew.examples[0].entity["id"], serde_json::json!(7));
+    assert_eq!(x_skew.examples[0].online, serde_json::json!(x + 5.0));
+    assert_eq!(x_skew.examples[0].offline, serde_json::json!(x));
+    // A sample smaller than the entities compares that many.
+    assert_eq!(
+        skew(&ctx, &p.defs, &p.store, p.online.as_ref(), &features, 10, 3).await.unwrap().entities,
+        10
+    );
+}
