@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Two builds of Quiver on the same data, runs alternating A, B, A, B ...: materialization,
+# Two builds of Quiver on the same data, runs alternating B, A, B, A ...: materialization,
 # a training set, and gRPC online reads (latency), each through its own bench script.
 #   bench/ab.sh A_DIR B_DIR [RUNS] [SCALE]
 # A_DIR and B_DIR hold release binaries laid out as for QUIVER_BIN_DIR (DIR/quiver and
@@ -68,9 +68,11 @@ run_build() {
     bench/grpc.sh "$ENTITIES" "$CALLS" 0 >/dev/null
 }
 
+# B goes first: the data each script writes on its first run is written by the newer build
+# (an older one may lack options such as `sample-lake --spine`).
 for run in $(seq 1 "$RUNS"); do
   echo "== run $run of $RUNS" >&2
-  run_build "$A_DIR" "$A_COMMIT"
   run_build "$B_DIR" "$B_COMMIT"
+  run_build "$A_DIR" "$A_COMMIT"
 done
 python3 bench/ab.py "$OUT" "$A_COMMIT" "$B_COMMIT"

@@ -11,8 +11,8 @@
 #    comma-separated list, default 1,100): per batch, CALLS (default 5000) sequential rounds
 #    after 100 warm-up rounds; each round sends the same random ids through quiver_client
 #    (Client.get_online_features), through the raw OnlineServiceStub (same request, Arrow
-#    answer decoded by pyarrow) and through Feast's FeatureStore.get_online_features, in an
-#    order that rotates every round. p50, p90, p99, p99.9 and max of each; the client's
+#    answer decoded by pyarrow) and through Feast's FeatureStore.get_online_features, the
+#    rounds cycling through the six orders of the three. p50, p90, p99, p99.9 and max of each; the client's
 #    overhead is client p50 / stub p50 - 1 (and the same at p99). The warm-up checks that
 #    all three answer the same values.
 # 2. A SPINE_ROWS-row training set (default 1000000; driver_id, customer_id, event_timestamp,

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from . import _calls
 from ._calls import Call
-from ._convert import TableLike, to_arrow
+from ._convert import TableLike, plain_columns, to_arrow
 from ._definitions import Definitions, read_documents
 from ._errors import InvalidArgument
 from ._models import ApplyResult, JobStatus, Plan, PushResult
@@ -88,9 +88,10 @@ class ClientBase:
         service: Optional[str],
         at: Optional[TimeLike],
     ) -> Call[OnlineFeatures]:
-        table = to_arrow(entities, "entities")
+        columns = plain_columns(entities)
+        rows = columns if columns is not None else to_arrow(entities, "entities")
         at_ns = 0 if at is None else to_ns(at, "at")
-        return _calls.online_features(features, service, table, at_ns)
+        return _calls.online_features(features, service, rows, at_ns)
 
     @staticmethod
     def _training_request(

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, TypeVar, Union
 
 import pyarrow as pa
 
-from ._convert import fill_entity_columns, to_ipc
+from ._convert import fill_entity_columns, fill_plain_entity_columns, to_ipc
 from ._errors import InvalidArgument
 from ._models import (
     ApplyResult,
@@ -91,9 +91,13 @@ def feature_selection(features: Optional[Sequence[str]], service: Optional[str])
 
 
 def online_features(
-    features: Optional[Sequence[str]], service: Optional[str], entities: pa.Table, at_ns: int
+    features: Optional[Sequence[str]],
+    service: Optional[str],
+    entities: Union[pa.Table, Dict[str, List[Any]]],
+    at_ns: int,
 ) -> Call[OnlineFeatures]:
-    """GetOnlineFeatures of ``entities`` (join key columns)."""
+    """GetOnlineFeatures of ``entities`` (join key columns: an Arrow table, or plain
+    columns checked by :func:`quiver_client._convert.plain_columns`)."""
     selection = feature_selection(features, service)
     kind: Dict[str, Any] = (
         {"feature_service": selection["feature_service"]}
@@ -102,7 +106,10 @@ def online_features(
     )
     # The Arrow answer: one record batch, decoded by pyarrow in C++, not value by value.
     request = online_pb2.GetOnlineFeaturesRequest(at_ns=at_ns, arrow=True, **kind)
-    fill_entity_columns(request.entities, entities)
+    if isinstance(entities, pa.Table):
+        fill_entity_columns(request.entities, entities)
+    else:
+        fill_plain_entity_columns(request.entities, entities)
     return Call("online", "GetOnlineFeatures", request, lambda r: OnlineFeatures(entities, r), idempotent=True)
 
 

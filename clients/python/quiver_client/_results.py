@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import pyarrow as pa
 
@@ -35,21 +35,34 @@ class OnlineFeatures:
         registry_version: the registry version whose definitions answered.
     """
 
-    def __init__(self, entities: pa.Table, response: online_pb2.GetOnlineFeaturesResponse) -> None:
-        self._entities = entities
+    def __init__(
+        self, entities: Union[pa.Table, Dict[str, List[Any]]], response: online_pb2.GetOnlineFeaturesResponse
+    ) -> None:
+        # Plain columns (a dict of lists) become an Arrow table only when one is asked for.
+        self._given = entities
+        self._table: Optional[pa.Table] = entities if isinstance(entities, pa.Table) else None
+        self._rows = entities.num_rows if isinstance(entities, pa.Table) else len(next(iter(entities.values())))
         self.feature_names: List[str] = list(response.feature_names)
         self.registry_version: int = response.registry_version
         # Asked for as one Arrow record batch: per feature its values (declared type),
         # ``:status`` and ``:event_timestamp`` columns.
         self._batch: pa.Table = pa.ipc.open_stream(response.arrow_ipc).read_all()
 
+    @property
+    def _entities(self) -> pa.Table:
+        if self._table is None:
+            self._table = pa.table(self._given)
+        return self._table
+
     def __len__(self) -> int:
-        return int(self._entities.num_rows)
+        return int(self._rows)
 
     def __repr__(self) -> str:
         return f"OnlineFeatures(rows={len(self)}, features={self.feature_names})"
 
     def _entity_dict(self) -> Dict[str, List[Any]]:
+        if isinstance(self._given, dict):
+            return {name: list(values) for name, values in self._given.items()}
         return {name: self._entities.column(name).to_pylist() for name in self._entities.column_names}
 
     def to_dict(self) -> Dict[str, List[Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 import grpc
 import pandas as pd
@@ -165,6 +165,30 @@ def test_entity_columns_are_typed_wire_values() -> None:
         )
     with pytest.raises(InvalidArgument, match="not list"):
         _convert.to_arrow([1, 2], "entities")  # type: ignore[arg-type]
+
+
+def test_plain_entity_lists_go_to_the_wire_as_arrow_would_send_them() -> None:
+    given = {"driver_id": [1, None, -(2**63)], "city": ("a", "b", None), "raw": [b"\x00", b"", None]}
+    plain = _convert.plain_columns(given)
+    assert plain == {"driver_id": [1, None, -(2**63)], "city": ["a", "b", None], "raw": [b"\x00", b"", None]}
+    fast = online_pb2.GetOnlineFeaturesRequest().entities
+    _convert.fill_plain_entity_columns(fast, plain)
+    through_arrow = online_pb2.GetOnlineFeaturesRequest().entities
+    _convert.fill_entity_columns(through_arrow, _convert.to_arrow(given, "entities"))
+    assert fast == through_arrow
+    # Anything else takes the Arrow route (which converts, or names what it cannot).
+    others: List[Dict[str, Any]] = [
+        {"id": [1, "a"]},  # mixed types
+        {"id": [1.5]},  # floats are no join keys: the server says so
+        {"id": [2**63]},  # too large for a 64-bit key
+        {"id": [1, 2], "city": ["a"]},  # ragged
+        {"id": []},  # no rows
+        {"id": [None]},  # no type
+        {"id": pa.array([1])},  # not a list
+        {},
+    ]
+    for other in others:
+        assert _convert.plain_columns(other) is None, other
 
 
 def test_definitions_folders_are_read_like_the_server_reads_them(tmp_path: Path) -> None:
