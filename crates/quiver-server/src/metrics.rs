@@ -10,6 +10,10 @@
 //! - `quiver_view_last_materialization_succeeded{view}` — 1 or 0;
 //! - `quiver_view_last_materialization_dropped_rows{view}` — rows of the last run's window
 //!   left out because a join key was missing;
+//! - `quiver_view_last_materialization_expectations_broken{view}` — expectations the last
+//!   run's window broke (committed anyway under `on_failure: warn`, not at all under `fail`);
+//! - `quiver_feature_null_fraction{view, feature}` — nulls among the rows of the newest run
+//!   with statistics;
 //! - `quiver_registry_version` — the version being served;
 //! - `quiver_offline_cache_bytes{cache}` / `quiver_offline_cache_limit_bytes{cache}` — what
 //!   the offline session's file caches (`file_metadata`: Parquet footers; `file_statistics`)
@@ -47,6 +51,8 @@ pub struct Metrics {
     last_seconds: GaugeVec,
     last_ok: GaugeVec,
     last_dropped: GaugeVec,
+    last_broken: GaugeVec,
+    null_fraction: GaugeVec,
     registry_version: IntGauge,
     cache_bytes: GaugeVec,
     cache_limit: GaugeVec,
@@ -106,6 +112,18 @@ impl Metrics {
             "quiver_view_last_materialization_dropped_rows",
             "Rows of the view's last materialized window left out because a join key was missing",
         );
+        let last_broken = view_gauge(
+            "quiver_view_last_materialization_expectations_broken",
+            "Expectations the view's last materialized window broke",
+        );
+        let null_fraction = GaugeVec::new(
+            Opts::new(
+                "quiver_feature_null_fraction",
+                "Nulls among the rows of the view's newest materialization with statistics",
+            ),
+            &["view", "feature"],
+        )
+        .expect("metric");
         let registry_version =
             IntGauge::new("quiver_registry_version", "Registry version being served").expect("metric");
         let cache_gauge =
@@ -126,6 +144,8 @@ impl Metrics {
             Box::new(last_seconds.clone()),
             Box::new(last_ok.clone()),
             Box::new(last_dropped.clone()),
+            Box::new(last_broken.clone()),
+            Box::new(null_fraction.clone()),
             Box::new(registry_version.clone()),
             Box::new(cache_bytes.clone()),
             Box::new(cache_limit.clone()),
@@ -143,6 +163,8 @@ impl Metrics {
             last_seconds,
             last_ok,
             last_dropped,
+            last_broken,
+            null_fraction,
             registry_version,
             cache_bytes,
             cache_limit,
@@ -153,7 +175,15 @@ impl Metrics {
     async fn refresh_views(&self, snapshot: Option<&Snapshot>, state: &StateStore) {
         let Some(snapshot) = snapshot else { return };
         self.registry_version.set(snapshot.version as i64);
-        for g in [&self.freshness, &self.last_rows, &self.last_seconds, &self.last_ok, &self.last_dropped] {
+        for g in [
+            &self.freshness,
+            &self.last_rows,
+            &self.last_seconds,
+            &self.last_ok,
+            &self.last_dropped,
+            &self.last_broken,
+            &self.null_fraction,
+        ] {
             g.reset();
         }
         let now = chrono::Utc::now();
@@ -174,9 +204,20 @@ impl Metrics {
                 let label = [view.name.as_str()];
                 self.last_rows.with_label_values(&label).set(run.rows as f64);
                 self.last_dropped.with_label_values(&label).set(run.dropped_null_keys as f64);
+                self.last_broken.with_label_values(&label).set(run.expectations.len() as f64);
                 self.last_seconds.with_label_values(&label).set(seconds);
                 let ok = run.status == quiver_core::state::RunStatus::Succeeded;
                 self.last_ok.with_label_values(&label).set(if ok { 1.0 } else { 0.0 });
+            }
+            if let Some(run) = state.runs.iter().rev().find(|r| !r.statistics.is_empty()) {
+                for (feature, stats) in &run.statistics {
+                    if stats.count > 0 {
+                        let fraction = stats.nulls as f64 / stats.count as f64;
+                        self.null_fraction
+                            .with_label_values(&[view.name.as_str(), feature.as_str()])
+                            .set(fraction);
+                    }
+                }
             }
         }
     }

@@ -491,6 +491,18 @@ async fn every_rpc_over_the_network() {
     );
     assert!(text.contains(r#"quiver_view_freshness_seconds{view="driver_stats"}"#), "{text}");
     assert!(text.contains(r#"quiver_view_last_materialization_rows{view="driver_stats"} 2000"#), "{text}");
+    // The example's rates are between 0 and 1: nothing broke. The sample lake leaves some
+    // values null, which the run's statistics count.
+    assert!(
+        text.contains(r#"quiver_view_last_materialization_expectations_broken{view="driver_stats"} 0"#),
+        "{text}"
+    );
+    let nulls = text
+        .lines()
+        .find(|l| l.starts_with(r#"quiver_feature_null_fraction{feature="conv_rate",view="driver_stats"}"#))
+        .unwrap_or_else(|| panic!("no null fraction of conv_rate:\n{text}"));
+    let fraction: f64 = nulls.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(fraction > 0.0 && fraction < 0.5, "{nulls}");
     assert!(text.contains("quiver_grpc_call_seconds_bucket"));
     // The training sets above read Parquet footers into the session's bounded cache.
     let gauge = |name: &str| -> f64 {
