@@ -33,6 +33,9 @@ scaled() {
   python3 -c 'import sys; print(max(int(sys.argv[3]), round(float(sys.argv[1]) * float(sys.argv[2]))))' \
     "$1" "$SCALE" "${2:-1}"
 }
+# The gRPC client: B's grpc_bench unless CLIENT_DIR names another folder holding one (a build
+# whose grpc_bench prints JSON lines, when B's predates them).
+CLIENT_DIR="$(realpath "${CLIENT_DIR:-$B_DIR}")"
 A_COMMIT="${A_COMMIT:-$(basename "$A_DIR")}"
 B_COMMIT="${B_COMMIT:-$(basename "$B_DIR")}"
 OUT="$(realpath -m "${OUT:-bench/results-ab}")"
@@ -64,7 +67,7 @@ run_build() {
   BENCH_COMMIT="$commit" QUIVER_BIN="$dir/quiver" \
     bench/training_memory.sh "$WORK/training" "$SPINE_ROWS" 2GiB >/dev/null
   echo "== $commit: gRPC online reads" >&2
-  BENCH_COMMIT="$commit" QUIVER_BIN_DIR="$B_DIR" SPLIT=1 SERVER_BIN="$dir/examples/grpc_bench" BATCHES=1,100 \
+  BENCH_COMMIT="$commit" QUIVER_BIN_DIR="$CLIENT_DIR" SPLIT=1 SERVER_BIN="$dir/examples/grpc_bench" BATCHES=1,100 \
     bench/grpc.sh "$ENTITIES" "$CALLS" 0 >/dev/null
 }
 
