@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use quiver_core::config::Config;
 use quiver_core::definitions::{Definitions, FeatureRef};
 use quiver_core::dtype::DType;
-use quiver_online::read::{Status, get_online_features};
+use quiver_online::read::get_online_features;
 use quiver_online::value::{Value, format_ns};
 use serde_json::{Map, Value as Json, json};
 
@@ -92,12 +92,7 @@ pub async fn online(
         let entity: Map<String, Json> = row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
         let mut features = Map::new();
         for (r, fv) in response.features.iter().zip(values) {
-            let status = match fv.status {
-                Status::Present => "PRESENT",
-                Status::NullValue => "NULL_VALUE",
-                Status::NotFound => "NOT_FOUND",
-                Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
-            };
+            let status = fv.status.name();
             features.insert(
                 r.to_string(),
                 json!({

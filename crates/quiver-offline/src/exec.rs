@@ -1,7 +1,7 @@
 //! What Quiver's own physical operators ([`crate::pit::AsofJoinExec`],
 //! [`crate::rowsort::SortRowsExec`], the materialization's row counter) share.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
@@ -31,4 +31,10 @@ pub(crate) fn visit<'a>(
         }
     }
     Ok(TreeNodeRecursion::Continue)
+}
+
+/// `m`'s guard; a lock poisoned by a panicking writer is taken as it is (the panic already
+/// fails the job, and the tallies behind these locks stay consistent row by row).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -28,6 +28,7 @@ use quiver_core::definitions::{Definitions, Expectation, FeatureView, OnFailure}
 use quiver_core::state::{EXAMPLES_KEPT, ExpectationFailure};
 
 use crate::error::{Error, Result};
+use crate::exec::lock;
 use crate::layout::EVENT_TIMESTAMP;
 
 /// Longest text kept of one value in an example row.
@@ -108,10 +109,6 @@ pub struct Checker {
     unique: Vec<Mutex<Seen>>,
     /// The two seeds of `unique`'s fingerprints, drawn per checker.
     seeds: (RandomState, RandomState),
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Checker {

@@ -73,15 +73,6 @@ impl SkewReport {
     }
 }
 
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Present => "PRESENT",
-        Status::NullValue => "NULL_VALUE",
-        Status::NotFound => "NOT_FOUND",
-        Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
-    }
-}
-
 /// Up to `n` distinct key tuples of `view`'s table (a seeded uniform sample), as values of
 /// the key columns `keys`.
 async fn sample_keys(
@@ -261,7 +252,7 @@ pub async fn skew(
                     result.examples.push(SkewExample {
                         entity: rows[r].iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
                         online: online_value.to_json(),
-                        online_status: status_name(cell.status),
+                        online_status: cell.status.name(),
                         offline: offline_value.to_json(),
                     });
                 }

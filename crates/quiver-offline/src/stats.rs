@@ -26,6 +26,7 @@ use quiver_core::state::{FeatureStatistics, Histogram, QUANTILES};
 use quiver_sample::rng::SplitMix64;
 
 use crate::error::Result;
+use crate::exec::lock;
 
 /// Values sampled per feature and writer partition.
 pub const SAMPLE: usize = 16_384;
@@ -244,10 +245,6 @@ pub struct Statistics {
     features: Vec<(String, Kind, usize)>,
     /// Per partition, per feature.
     parts: Vec<Mutex<Vec<Partial>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Statistics {

@@ -34,6 +34,19 @@ pub enum Status {
     OutsideMaxAge,
 }
 
+impl Status {
+    /// The wire and JSON name (`PRESENT`, `NULL_VALUE`, `NOT_FOUND`, `OUTSIDE_MAX_AGE`), as
+    /// the gRPC `FeatureStatus`, `quiver online` and the skew report spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Present => "PRESENT",
+            Status::NullValue => "NULL_VALUE",
+            Status::NotFound => "NOT_FOUND",
+            Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
+        }
+    }
+}
+
 /// One feature of one entity row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureValue {

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int8Type, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
-use quiver_online::read::{OnlineResponse, Status, get_online_features};
+use quiver_online::read::{OnlineResponse, get_online_features};
 use quiver_online::value::Value;
 
 use super::project::Project;
@@ -59,7 +59,7 @@ impl OnlineAnswer {
                     .map_err(|e| Error::Internal(format!("online answer as Arrow: {e}")))?
             };
             let statuses: DictionaryArray<Int8Type> =
-                rows.iter().map(|row| Some(status_name(row[i].status))).collect();
+                rows.iter().map(|row| Some(row[i].status.name())).collect();
             let times =
                 TimestampNanosecondArray::from(rows.iter().map(|row| row[i].event_ns).collect::<Vec<_>>())
                     .with_timezone("UTC");
@@ -79,16 +79,6 @@ impl OnlineAnswer {
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
         RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
             .map_err(|e| Error::Internal(format!("online answer as Arrow: {e}")))
-    }
-}
-
-/// The wire name of a status (as in `FeatureStatus`).
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Present => "PRESENT",
-        Status::NullValue => "NULL_VALUE",
-        Status::NotFound => "NOT_FOUND",
-        Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
     }
 }
 
