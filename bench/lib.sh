@@ -36,6 +36,18 @@ bench_bin() {
   realpath "$path"
 }
 
+# quiver_bin: sets BIN to the `quiver` to run: QUIVER_BIN when set (another build, to compare
+# two on the same data; CMD then records it), else the release build (made if needed).
+quiver_bin() {
+  if [ -n "${QUIVER_BIN:-}" ]; then
+    BIN="$(realpath "$QUIVER_BIN")"
+    CMD="QUIVER_BIN=$QUIVER_BIN $CMD"
+  else
+    bench_build -p quiver-cli --bin quiver
+    BIN="$(bench_bin quiver)"
+  fi
+}
+
 # bench_commit: the commit the figures are recorded against.
 bench_commit() {
   if [ -n "${BENCH_COMMIT:-}" ]; then

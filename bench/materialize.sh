@@ -23,13 +23,7 @@ if [ -n "${QUIVER_MEMORY_LIMIT:-}" ]; then
   LIMIT=(--memory-limit "$QUIVER_MEMORY_LIMIT")
   CMD="QUIVER_MEMORY_LIMIT=$QUIVER_MEMORY_LIMIT $CMD"
 fi
-if [ -n "${QUIVER_BIN:-}" ]; then
-  BIN="$(realpath "$QUIVER_BIN")"
-  CMD="QUIVER_BIN=$QUIVER_BIN $CMD"
-else
-  bench_build -p quiver-cli --bin quiver
-  BIN="$(bench_bin quiver)"
-fi
+quiver_bin
 
 . "$BENCH_ROOT/bench/redis.sh"
 TMP=$(mktemp -d)

@@ -18,13 +18,7 @@ DIR="${1:-/tmp/quiver-train-mem}"
 ROWS="${2:-5000000}"
 LIMITS="${3:-256MiB,512MiB,2GiB}"
 CMD="$(bench_command "$0" "$DIR" "$ROWS" "$LIMITS")"
-if [ -n "${QUIVER_BIN:-}" ]; then
-  BIN="$(realpath "$QUIVER_BIN")"
-  CMD="QUIVER_BIN=$QUIVER_BIN $CMD"
-else
-  bench_build -p quiver-cli --bin quiver
-  BIN="$(bench_bin quiver)"
-fi
+quiver_bin
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
