@@ -38,7 +38,9 @@ VIEWS = {
 FEATURES = [f"{view}:{name}" for view, (_, _, names) in VIEWS.items() for name in names]
 
 
-def write_repo(repo, port):
+def write_repo(repo, port, db=0):
+    """The repository's feature_store.yaml: Redis on loopback `port`, database `db`."""
+    database = f",db={db}" if db else ""
     with open(f"{repo}/feature_store.yaml", "w") as f:
         f.write(
             "project: bench\n"
@@ -47,7 +49,7 @@ def write_repo(repo, port):
             # timed calls (the default refreshes it every 600 s, in the calling thread).
             "registry: {path: data/registry.db, cache_ttl_seconds: 0}\n"
             "offline_store: {type: file}\n"
-            f'online_store: {{type: redis, connection_string: "127.0.0.1:{port}"}}\n'
+            f'online_store: {{type: redis, connection_string: "127.0.0.1:{port}{database}"}}\n'
             "entity_key_serialization_version: 3\n"
         )
 

@@ -187,17 +187,10 @@ def feast_setup(repo, lake, port):
     from feast import Entity, FeatureView, Field, FileSource, ValueType
     from feast.types import Float32, Int64
 
+    from feast_online import write_repo
+
     os.makedirs(f"{repo}/data", exist_ok=True)
-    with open(f"{repo}/feature_store.yaml", "w") as f:
-        f.write(
-            "project: bench\n"
-            "provider: local\n"
-            # loaded once, never refreshed during the timed calls (as bench/feast_online.py)
-            "registry: {path: data/registry.db, cache_ttl_seconds: 0}\n"
-            "offline_store: {type: file}\n"
-            f'online_store: {{type: redis, connection_string: "127.0.0.1:{port},db=1"}}\n'
-            "entity_key_serialization_version: 3\n"
-        )
+    write_repo(repo, port, db=1)  # Quiver's rows live in database 0 of the same server
     types = {"float32": Float32, "int64": Int64}
     objects = []
     for view, (entity_name, key, cols) in VIEWS.items():
