@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => protoc_bin_vendored::protoc_bin_path()?,
     };
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files: Vec<PathBuf> = ["types", "registry", "online", "offline", "materialize", "push"]
+    let files: Vec<PathBuf> = ["types", "registry", "online", "offline", "materialize", "push", "quality"]
         .iter()
         .map(|f| root.join(format!("quiver/v1/{f}.proto")))
         .collect();

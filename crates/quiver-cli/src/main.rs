@@ -157,16 +157,18 @@ enum Command {
     /// Who is materializing which view: the leases in the offline store
     Leases,
     /// How far a view's feature distributions moved between two periods of event time
-    /// (exit 4 when a feature drifted past the view's thresholds)
+    /// (exit 4 when a feature drifted past the view's thresholds). Without periods, the
+    /// view's declared check: its newest successful window against `drift.reference`, or
+    /// else against the window of the same length just before it
     Drift {
         /// The feature view
         view: String,
         /// The reference period, START..END (times as for materialize)
-        #[arg(long, value_name = "START..END")]
-        reference: String,
+        #[arg(long, value_name = "START..END", requires = "current")]
+        reference: Option<String>,
         /// The period compared with it
-        #[arg(long, value_name = "START..END")]
-        current: String,
+        #[arg(long, value_name = "START..END", requires = "reference")]
+        current: Option<String>,
     },
     /// Train/serve skew: online values of sampled entities against a training set's for the
     /// same entities at the same moment (exit 4 when any differ)
@@ -379,7 +381,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Drift { view, reference, current } => {
             let config = commands::load_config(cli.config.as_deref())?;
-            quality::drift(&config, &view, &reference, &current, memory_limit, &out).await
+            let periods = reference.as_deref().zip(current.as_deref());
+            quality::drift(&config, &view, periods, memory_limit, &out).await
         }
         Command::Skew { features, service, sample } => {
             let config = commands::load_config(cli.config.as_deref())?;

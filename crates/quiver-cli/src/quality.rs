@@ -2,35 +2,12 @@
 //! `quiver drift`: how far a view's feature distributions moved between two periods.
 
 use quiver_core::config::Config;
-use quiver_core::state::{FeatureStatistics, Histogram, RunRecord, StateStore};
+use quiver_core::state::{FeatureStatistics, Histogram, NoRun, StateStore};
 use serde_json::json;
 
 use crate::commands::{applied, open_registry};
 use crate::failure::Failure;
 use crate::output::{Output, table};
-
-/// Which run: `None` is the newest with statistics; a whole number k the k-th newest run
-/// (1 the newest); anything else a run id.
-fn pick<'a>(runs: &'a [RunRecord], view: &str, run: Option<&str>) -> Result<&'a RunRecord, Failure> {
-    let with_stats = || runs.iter().rev().filter(|r| !r.statistics.is_empty());
-    let found = match run {
-        None => with_stats().next(),
-        Some(text) => match text.parse::<usize>() {
-            Ok(0) => return Err(Failure::new("--run counts from 1 (the newest run)")),
-            Ok(k) => runs.iter().rev().nth(k - 1),
-            Err(_) => runs.iter().find(|r| r.run_id == text),
-        },
-    };
-    found.ok_or_else(|| match run {
-        None => Failure::new(format!(
-            "feature view '{view}' has no run with statistics yet: materialize it first"
-        )),
-        Some(_) => Failure::new(format!(
-            "feature view '{view}' has no such run; it keeps its last {} runs (give 1 for the newest, or a run id)",
-            runs.len()
-        )),
-    })
-}
 
 fn number(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string())
@@ -50,7 +27,10 @@ pub async fn stats(config: &Config, view: &str, run: Option<&str>, out: &Output)
         )));
     }
     let state = StateStore::new(&registry).view(view).await?;
-    let record = pick(&state.runs, view, run)?;
+    let record = state.pick_run(run).map_err(|e| match e {
+        NoRun::CountsFromOne => Failure::new("--run counts from 1 (the newest run)"),
+        other => Failure::new(other.message(view)),
+    })?;
     if out.json {
         out.json(&json!({
             "view": view,
@@ -121,17 +101,21 @@ fn period(text: &str, what: &str) -> Result<quiver_offline::layout::Window, Fail
     quiver_offline::layout::Window::new(start, end).map_err(|e| Failure::new(format!("{what}: {e}")))
 }
 
-/// `quiver drift VIEW --reference START..END --current START..END`.
+/// `quiver drift VIEW [--reference START..END --current START..END]`; without the periods,
+/// the view's declared check.
 pub async fn drift(
     config: &Config,
     view: &str,
-    reference: &str,
-    current: &str,
+    periods: Option<(&str, &str)>,
     memory_limit: usize,
     out: &Output,
 ) -> Result<(), Failure> {
-    let reference = period(reference, "--reference")?;
-    let current = period(current, "--current")?;
+    let periods = match periods {
+        Some((reference, current)) => {
+            Some((period(reference, "--reference")?, period(current, "--current")?))
+        }
+        None => None,
+    };
     let registry = open_registry(config)?;
     let head = applied(&registry).await?;
     let defs = &head.definitions;
@@ -141,6 +125,13 @@ pub async fn drift(
             quiver_core::definitions::suggest(view, defs.feature_views.iter().map(|v| v.name.as_str()))
         ))
     })?;
+    let (reference, current) = match periods {
+        Some(p) => p,
+        None => {
+            let state = StateStore::new(&registry).view(view).await?;
+            quiver_offline::drift::declared_periods(v, &state)?
+        }
+    };
     let (lake, store) = crate::offline::offline_parts(config, memory_limit).await?;
     let report = quiver_offline::drift::drift(lake.session(), v, &store, &reference, &current).await?;
     let drifted = report.drifted();
@@ -148,6 +139,8 @@ pub async fn drift(
         out.json(&json!({
             "view": report.view,
             "table_version": report.table_version,
+            "reference": report.reference,
+            "current": report.current,
             "thresholds": report.thresholds,
             "features": report.features,
         }));
@@ -168,8 +161,13 @@ pub async fn drift(
             })
             .collect();
         out.line(format!(
-            "feature view {view}, table version {} (thresholds: psi {}, ks {}, js {})",
-            report.table_version, report.thresholds.psi, report.thresholds.ks, report.thresholds.js
+            "feature view {view}, table version {}: {} against reference {} (thresholds: psi {}, ks {}, js {})",
+            report.table_version,
+            report.current,
+            report.reference,
+            report.thresholds.psi,
+            report.thresholds.ks,
+            report.thresholds.js
         ));
         out.line(table(&["FEATURE", "REFERENCE", "CURRENT", "PSI", "KS", "JS", ""], &rows));
     }

@@ -91,6 +91,11 @@ pub struct ServeOpts {
     /// Lifetime of the materialization leases this server takes (renewed every third of it)
     #[arg(long, env = "QUIVER_LEASE_TTL", default_value = "30s")]
     pub lease_ttl: String,
+    /// Run the declared drift checks (each view with `drift:`: its newest successful window
+    /// against `drift.reference`, or the window before it) this often and export their
+    /// scores as metrics, e.g. 1h (never when not given)
+    #[arg(long, value_name = "DURATION")]
+    pub check_drift_every: Option<String>,
     /// Folder for training sets built for clients (locked by this server) [default: <project>/.quiver/server]
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -107,6 +112,16 @@ pub fn duration(flag: &str, text: &str) -> Result<Duration, Failure> {
         return Err(usage(format!("--{flag} must be above zero")));
     }
     Ok(Duration::from_secs(ttl.seconds()))
+}
+
+/// `--check-drift-every`: at least a second (one check runs at a time, so a short period
+/// only keeps the checks back to back), at most a week.
+pub fn drift_check_every(text: &str) -> Result<Duration, Failure> {
+    let every = duration("check-drift-every", text)?;
+    if every > Duration::from_secs(7 * 24 * 3600) {
+        return Err(usage("--check-drift-every must be at most 7d".into()));
+    }
+    Ok(every)
 }
 
 /// `--lease-ttl`: a duration within the lifetimes leases accept.
@@ -200,6 +215,7 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         session_overrides: SessionOverrides::from_vars(std::env::vars()),
         lease_ttl: lease_ttl(&opts.lease_ttl)?,
         push_max_future: duration("push-max-future", &opts.push_max_future)?,
+        drift_check_every: opts.check_drift_every.as_deref().map(drift_check_every).transpose()?,
         ..ProjectOptions::new(memory_limit, work_dir)
     };
     let token =

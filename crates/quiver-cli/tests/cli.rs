@@ -128,6 +128,24 @@ fn quickstart_runs_the_whole_flow_and_the_project_keeps_working() {
         &["drift", "driver_stats", "--reference", "2026-01-04", "--current", "2026-01-01..2026-01-02"],
     );
     assert!(bad.contains("START..END"), "{bad}");
+    // Without periods, the declared check: the newest successful window against the
+    // declared reference period.
+    let declared = defined.replace(
+        "drift: {psi: 0.2, ks: 0.1}",
+        "drift: {psi: 0.2, ks: 0.1, reference: 2026-01-01..2026-01-04}",
+    );
+    std::fs::write(&views, declared).unwrap();
+    ok(&dir, &["apply"]);
+    let newest = json(&dir, &["stats", "driver_stats"]);
+    let o = quiver(&dir, &["drift", "driver_stats", "--json"]);
+    assert!(matches!(o.status.code(), Some(0 | 4)), "{:?}", text(&o));
+    let checked: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(checked["reference"]["start"], "2026-01-01T00:00:00Z", "{checked}");
+    assert_eq!(checked["reference"]["end"], "2026-01-04T00:00:00Z", "{checked}");
+    assert_eq!(checked["current"], newest["window"], "{checked}");
+    let half = quiver(&dir, &["drift", "driver_stats", "--reference", "2026-01-01..2026-01-02"]);
+    assert_eq!(half.status.code(), Some(2), "{:?}", text(&half));
+    assert!(text(&half).1.contains("--current"), "{:?}", text(&half));
 
     // Another folder reaches the same project through --config and QUIVER_CONFIG.
     let elsewhere = dir.parent().unwrap();

@@ -144,12 +144,68 @@ pub struct DriftThresholds {
     pub psi: Bound,
     pub ks: Bound,
     pub js: Bound,
+    /// The period the declared drift check compares the newest window against; absent,
+    /// the window of the same length just before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Period>,
 }
 
 impl Default for DriftThresholds {
     /// PSI 0.2 (the usual "significant shift"), KS 0.1, JS distance 0.1.
     fn default() -> Self {
-        DriftThresholds { psi: Bound(0.2), ks: Bound(0.1), js: Bound(0.1) }
+        DriftThresholds { psi: Bound(0.2), ks: Bound(0.1), js: Bound(0.1), reference: None }
+    }
+}
+
+/// A period of event time, `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub end: chrono::DateTime<chrono::Utc>,
+}
+
+impl Period {
+    /// `START..END`, each an RFC 3339 time, `YYYY-MM-DDTHH:MM:SS` (UTC) or a date (midnight
+    /// UTC); start before end, both within the nanosecond range (1677-2262). The error says
+    /// which part is wrong without repeating the text.
+    pub fn parse(text: &str) -> std::result::Result<Period, String> {
+        let (start, end) = text
+            .split_once("..")
+            .ok_or_else(|| "write the period as START..END, e.g. 2026-01-01..2026-01-08".to_string())?;
+        let instant = |t: &str, which: &str| {
+            parse_instant(t.trim())
+                .filter(|t| t.timestamp_nanos_opt().is_some())
+                .ok_or_else(|| {
+                    format!(
+                        "the period's {which} is not a time between 1677 and 2262: use RFC 3339 (2026-01-01T12:00:00Z) or a date (2026-01-01)"
+                    )
+                })
+        };
+        let period = Period { start: instant(start, "start")?, end: instant(end, "end")? };
+        if period.start >= period.end {
+            return Err("the period is empty: its start is not before its end".into());
+        }
+        Ok(period)
+    }
+}
+
+/// An RFC 3339 time, `YYYY-MM-DDTHH:MM:SS` or `YYYY-MM-DD HH:MM:SS` (UTC), or a date
+/// (midnight UTC).
+pub fn parse_instant(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(x) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(x.with_timezone(&chrono::Utc));
+    }
+    for form in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(x) = chrono::NaiveDateTime::parse_from_str(t, form) {
+            return Some(x.and_utc());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0).map(|x| x.and_utc())
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.start.to_rfc3339(), self.end.to_rfc3339())
     }
 }
 

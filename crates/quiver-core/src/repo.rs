@@ -15,7 +15,7 @@ use serde_saphyr::Spanned;
 
 use crate::definitions::{
     Bound, CsvOptions, Definitions, DriftThresholds, Entity, Expectation, FeatureService, FeatureView, Field,
-    OnFailure, Source, SourceFormat,
+    OnFailure, Period, Source, SourceFormat,
 };
 use crate::dtype::{DTYPE_NAMES, DType};
 use crate::duration::Ttl;
@@ -183,6 +183,7 @@ struct RawDrift {
     psi: Option<S<Text>>,
     ks: Option<S<Text>>,
     js: Option<S<Text>>,
+    reference: Option<S<Text>>,
 }
 
 /// One entry of a view's `expectations:` list: a column and its checks, or one of
@@ -811,7 +812,22 @@ impl Reader {
         let kind = ObjectKind::FeatureView;
         self.origins.insert(kind, view, "drift", origin(file, &raw.referenced));
         let mut out = DriftThresholds::default();
-        let RawDrift { psi, ks, js } = raw.value;
+        let RawDrift { psi, ks, js, reference } = raw.value;
+        if let Some(text) = reference {
+            match Period::parse(&text.value.0) {
+                Ok(p) => out.reference = Some(p),
+                Err(message) => self.problems.push(
+                    Problem::at(
+                        Some(origin(file, &text.referenced)),
+                        kind,
+                        view,
+                        Some("drift.reference".into()),
+                        format!("drift.reference: {message}"),
+                    )
+                    .with_hint("e.g. drift: {reference: 2026-01-01..2026-02-01}"),
+                ),
+            }
+        }
         for (name, value, slot, most) in [
             ("psi", psi, &mut out.psi, f64::INFINITY),
             ("ks", ks, &mut out.ks, 1.0),

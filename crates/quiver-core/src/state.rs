@@ -161,7 +161,55 @@ pub struct ViewState {
     pub runs: Vec<RunRecord>,
 }
 
+/// Why [`ViewState::pick_run`] found no run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoRun {
+    /// No run asked for, and none kept has statistics.
+    NoStatistics,
+    /// `0` was given: runs count from 1, the newest.
+    CountsFromOne,
+    /// No run at that place or with that id; `kept` runs are kept.
+    Unknown { kept: usize },
+}
+
+impl NoRun {
+    /// What to tell the user, about view `view`.
+    pub fn message(&self, view: &str) -> String {
+        match self {
+            NoRun::NoStatistics => {
+                format!("feature view '{view}' has no run with statistics yet: materialize it first")
+            }
+            NoRun::CountsFromOne => "runs count from 1 (the newest run)".into(),
+            NoRun::Unknown { kept } => format!(
+                "feature view '{view}' has no such run; it keeps its last {kept} runs (give 1 for the newest, or a run id)"
+            ),
+        }
+    }
+}
+
 impl ViewState {
+    /// A run: `None` is the newest with statistics; a whole number k the k-th newest run (1
+    /// the newest); anything else a run id.
+    pub fn pick_run(&self, run: Option<&str>) -> std::result::Result<&RunRecord, NoRun> {
+        let found = match run {
+            None => self.runs.iter().rev().find(|r| !r.statistics.is_empty()),
+            Some(text) => match text.parse::<usize>() {
+                Ok(0) => return Err(NoRun::CountsFromOne),
+                Ok(k) => self.runs.iter().rev().nth(k - 1),
+                Err(_) => self.runs.iter().find(|r| r.run_id == text),
+            },
+        };
+        found.ok_or(match run {
+            None => NoRun::NoStatistics,
+            Some(_) => NoRun::Unknown { kept: self.runs.len() },
+        })
+    }
+
+    /// The newest run that succeeded.
+    pub fn last_success(&self) -> Option<&RunRecord> {
+        self.runs.iter().rev().find(|r| r.status == RunStatus::Succeeded)
+    }
+
     /// Records a run; a successful one moves the watermark forward (never back), to its
     /// window's end but never past the moment the run started: rows stamped later than that
     /// could not have been read yet, so the next incremental run starts there.

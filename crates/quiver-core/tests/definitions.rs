@@ -405,3 +405,31 @@ fn drift_thresholds_parse_with_defaults_and_bad_ones_are_reported() {
         );
     }
 }
+
+#[test]
+fn a_drift_reference_period_parses_and_bad_ones_are_reported_with_their_line() {
+    use chrono::TimeZone;
+    let text = with_expectations("    drift: {psi: 0.3, reference: 2026-01-01..2026-01-08T12:00:00Z}\n");
+    let loaded = load(&[("defs.yaml", &text)]);
+    assert!(all_problems(&loaded).is_empty(), "{:#?}", all_problems(&loaded));
+    let drift = loaded.definitions.feature_view("driver_stats").unwrap().drift.unwrap();
+    let period = drift.reference.unwrap();
+    assert_eq!(period.start, chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    assert_eq!(period.end, chrono::Utc.with_ymd_and_hms(2026, 1, 8, 12, 0, 0).unwrap());
+
+    for (bad, says) in [
+        ("2026-01-08..2026-01-01", "empty"),
+        ("2026-01-01", "START..END"),
+        ("2026-01-01..9999-01-01", "end is not a time"),
+        ("yesterday..2026-01-01", "start is not a time"),
+    ] {
+        let text = with_expectations(&format!("    drift: {{reference: '{bad}'}}\n"));
+        let problems = all_problems(&load(&[("defs.yaml", &text)]));
+        let p = expect(&problems, "driver_stats", Some("drift.reference"), says);
+        assert_eq!(
+            p.origin.unwrap().line,
+            text.lines().position(|l| l.contains("drift:")).unwrap() as u64 + 1,
+            "{bad}"
+        );
+    }
+}

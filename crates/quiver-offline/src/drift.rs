@@ -18,8 +18,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
-use quiver_core::definitions::{DriftThresholds, FeatureView};
+use quiver_core::definitions::{DriftThresholds, FeatureView, Period};
 use quiver_core::dtype::DType;
+use quiver_core::state::ViewState;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -55,6 +56,8 @@ pub struct FeatureDrift {
 pub struct DriftReport {
     pub view: String,
     pub table_version: u64,
+    pub reference: Period,
+    pub current: Period,
     pub thresholds: DriftThresholds,
     pub features: BTreeMap<String, FeatureDrift>,
 }
@@ -283,12 +286,90 @@ pub async fn drift(
             current.end()
         )));
     }
-    Ok(DriftReport { view: view.name.clone(), table_version: snapshot.version, thresholds, features })
+    let period = |w: &Window| Period { start: w.start(), end: w.end() };
+    Ok(DriftReport {
+        view: view.name.clone(),
+        table_version: snapshot.version,
+        reference: period(reference),
+        current: period(current),
+        thresholds,
+        features,
+    })
+}
+
+/// The periods of a view's declared drift check, `(reference, current)`: the current period
+/// is the window of its newest successful materialization, the reference its
+/// `drift.reference` period or else the window of the same length just before the current
+/// one.
+pub fn declared_periods(view: &FeatureView, state: &ViewState) -> Result<(Window, Window)> {
+    let run = state.last_success().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "feature view '{}' has no successful materialization to check for drift yet",
+            view.name
+        ))
+    })?;
+    let current = Window::new(run.window_start, run.window_end)?;
+    let reference = match view.drift.and_then(|d| d.reference) {
+        Some(p) => Window::new(p.start, p.end)?,
+        None => {
+            let length = run.window_end - run.window_start;
+            let start = run.window_start.checked_sub_signed(length).ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "feature view '{}': the window before {} is out of range; declare drift.reference",
+                    view.name, run.window_start
+                ))
+            })?;
+            Window::new(start, run.window_start)?
+        }
+    };
+    Ok((reference, current))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_declared_check_compares_the_newest_good_window_with_the_one_before_or_the_reference() {
+        use chrono::TimeZone;
+        use quiver_core::state::{RunRecord, RunStatus};
+        let t = |d: u32| chrono::Utc.with_ymd_and_hms(2026, 3, d, 0, 0, 0).unwrap();
+        let run = |start: u32, end: u32, status: RunStatus| RunRecord {
+            run_id: format!("r{start}"),
+            started_at: t(end),
+            finished_at: t(end),
+            window_start: t(start),
+            window_end: t(end),
+            status,
+            rows: 1,
+            dropped_null_keys: 0,
+            offline_version: None,
+            online_rows: None,
+            registry_version: 1,
+            error: None,
+            expectations: Vec::new(),
+            statistics: Default::default(),
+        };
+        let mut view: FeatureView = serde_json::from_value(serde_json::json!({
+            "name": "v", "entities": ["e"], "source": "s", "ttl": "1d", "online": false, "features": []
+        }))
+        .unwrap();
+        let mut state = ViewState { view: "v".into(), ..Default::default() };
+        assert!(declared_periods(&view, &state).is_err());
+        state.runs = vec![run(1, 5, RunStatus::Succeeded), run(5, 8, RunStatus::Failed)];
+        let (reference, current) = declared_periods(&view, &state).unwrap();
+        assert_eq!((current.start(), current.end()), (t(1), t(5)));
+        assert_eq!(
+            (reference.start(), reference.end()),
+            (chrono::Utc.with_ymd_and_hms(2026, 2, 25, 0, 0, 0).unwrap(), t(1))
+        );
+        view.drift = Some(DriftThresholds {
+            reference: Some(Period { start: t(10), end: t(12) }),
+            ..Default::default()
+        });
+        let (reference, _) = declared_periods(&view, &state).unwrap();
+        assert_eq!((reference.start(), reference.end()), (t(10), t(12)));
+    }
 
     #[test]
     fn ks_is_the_largest_gap_between_the_distribution_functions() {

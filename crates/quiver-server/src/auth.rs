@@ -9,8 +9,8 @@
 //! | access | methods | needs |
 //! |---|---|---|
 //! | [`Access::Open`] | health checking, server reflection | nothing |
-//! | [`Access::Read`] | online features, registry listings, job status, Flight `DoGet` | a `reader` token when `reads_need_token`, else nothing |
-//! | [`Access::Upload`] | `GetHistoricalFeatures`, Flight `DoPut` | `upload_role` (`writer` by default) |
+//! | [`Access::Read`] | online features, registry listings, job status, run statistics, Flight `DoGet` | a `reader` token when `reads_need_token`, else nothing |
+//! | [`Access::Upload`] | `GetHistoricalFeatures`, `GetDrift`, `GetSkew`, Flight `DoPut` (offline scans) | `upload_role` (`writer` by default) |
 //! | [`Access::Write`] | `Push`, `MaterializeService.Start` | `writer` |
 //! | [`Access::Admin`] | `Plan`, `Apply` | `admin` |
 //!
@@ -52,6 +52,9 @@ const METHODS: &[(&str, &str, Access)] = &[
     ("/quiver.v1.MaterializeService/Get", "MaterializeService/Get", Access::Read),
     ("/quiver.v1.MaterializeService/List", "MaterializeService/List", Access::Read),
     ("/quiver.v1.PushService/Push", "PushService/Push", Access::Write),
+    ("/quiver.v1.QualityService/GetStatistics", "QualityService/GetStatistics", Access::Read),
+    ("/quiver.v1.QualityService/GetDrift", "QualityService/GetDrift", Access::Upload),
+    ("/quiver.v1.QualityService/GetSkew", "QualityService/GetSkew", Access::Upload),
     ("/arrow.flight.protocol.FlightService/Handshake", "FlightService/Handshake", Access::Read),
     ("/arrow.flight.protocol.FlightService/ListFlights", "FlightService/ListFlights", Access::Read),
     ("/arrow.flight.protocol.FlightService/GetFlightInfo", "FlightService/GetFlightInfo", Access::Read),

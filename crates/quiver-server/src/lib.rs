@@ -12,13 +12,14 @@
 //! - [`offline_svc`] — training sets over gRPC; [`flight_svc`] — the same over Arrow Flight;
 //! - [`materialize_svc`] — background materialization jobs;
 //! - [`push_svc`] — rows pushed to a view's stores;
+//! - [`quality_svc`] — a run's statistics, drift between two periods, train/serve skew;
 //! - gRPC health checking and server reflection.
 //!
 //! Cross-cutting: [`auth`] (tokens, roles, what each method needs), [`conn`] (connection
 //! cap, per-connection state, idle connections), [`guard`] (auth, concurrency shares,
 //! deadlines, message size, call metrics),
 //! [`metrics`] (Prometheus on its own port, view gauges read from the served registry version
-//! and the materialization state), [`convert`] (wire values, Arrow IPC, definitions on the
+//! and the materialization state, the drift scores of `--check-drift-every`), [`convert`] (wire values, Arrow IPC, definitions on the
 //! wire), [`app`] (a running server: its project, tokens and metrics).
 
 pub mod app;
@@ -34,6 +35,7 @@ pub mod metrics;
 pub mod offline_svc;
 pub mod online_svc;
 pub mod push_svc;
+pub mod quality_svc;
 pub mod registry_svc;
 pub mod server;
 

@@ -14,6 +14,12 @@
 //!   run's window broke (committed anyway under `on_failure: warn`, not at all under `fail`);
 //! - `quiver_feature_null_fraction{view, feature}` — nulls among the rows of the newest run
 //!   with statistics;
+//! - `quiver_feature_drift{view, feature, score}` — the latest declared drift check's score
+//!   (`psi`, `ks` or `js`) per feature, and `quiver_feature_drifted{view, feature}` 1 when
+//!   over the view's threshold (with `quiver serve --check-drift-every`);
+//! - `quiver_drift_checks_total{view, outcome}` — declared drift checks run, by outcome
+//!   (`ok`, `drifted`, `error`), and `quiver_view_drift_checked_timestamp_seconds{view}` —
+//!   when the view was last checked;
 //! - `quiver_registry_version` — the version being served;
 //! - `quiver_offline_cache_bytes{cache}` / `quiver_offline_cache_limit_bytes{cache}` — what
 //!   the offline session's file caches (`file_metadata`: Parquet footers; `file_statistics`)
@@ -36,6 +42,7 @@ use prometheus::{
 
 use quiver_core::registry::Snapshot;
 use quiver_core::state::StateStore;
+use quiver_offline::drift::DriftReport;
 
 use crate::app::App;
 
@@ -53,6 +60,10 @@ pub struct Metrics {
     last_dropped: GaugeVec,
     last_broken: GaugeVec,
     null_fraction: GaugeVec,
+    drift: GaugeVec,
+    drifted: GaugeVec,
+    drift_checks: IntCounterVec,
+    drift_checked: GaugeVec,
     registry_version: IntGauge,
     cache_bytes: GaugeVec,
     cache_limit: GaugeVec,
@@ -124,6 +135,31 @@ impl Metrics {
             &["view", "feature"],
         )
         .expect("metric");
+        let drift = GaugeVec::new(
+            Opts::new("quiver_feature_drift", "The latest declared drift check's score of the feature"),
+            &["view", "feature", "score"],
+        )
+        .expect("metric");
+        let drifted = GaugeVec::new(
+            Opts::new(
+                "quiver_feature_drifted",
+                "1 when the latest declared drift check found the feature over the view's threshold, else 0",
+            ),
+            &["view", "feature"],
+        )
+        .expect("metric");
+        let drift_checks = IntCounterVec::new(
+            Opts::new(
+                "quiver_drift_checks_total",
+                "Declared drift checks run, by outcome (ok, drifted, error)",
+            ),
+            &["view", "outcome"],
+        )
+        .expect("metric");
+        let drift_checked = view_gauge(
+            "quiver_view_drift_checked_timestamp_seconds",
+            "When the view's declared drift check last ran (seconds since the epoch)",
+        );
         let registry_version =
             IntGauge::new("quiver_registry_version", "Registry version being served").expect("metric");
         let cache_gauge =
@@ -146,6 +182,10 @@ impl Metrics {
             Box::new(last_dropped.clone()),
             Box::new(last_broken.clone()),
             Box::new(null_fraction.clone()),
+            Box::new(drift.clone()),
+            Box::new(drifted.clone()),
+            Box::new(drift_checks.clone()),
+            Box::new(drift_checked.clone()),
             Box::new(registry_version.clone()),
             Box::new(cache_bytes.clone()),
             Box::new(cache_limit.clone()),
@@ -165,9 +205,49 @@ impl Metrics {
             last_dropped,
             last_broken,
             null_fraction,
+            drift,
+            drifted,
+            drift_checks,
+            drift_checked,
             registry_version,
             cache_bytes,
             cache_limit,
+        }
+    }
+
+    /// Records one round of declared drift checks: the scores of each view checked replace
+    /// the previous round's (a view whose check failed, or that is no longer checked, shows
+    /// no scores until its next good check).
+    pub fn record_drift_round(&self, checked: &[(String, std::result::Result<DriftReport, String>)]) {
+        self.drift.reset();
+        self.drifted.reset();
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        for (view, outcome) in checked {
+            self.drift_checked.with_label_values(&[view.as_str()]).set(now);
+            let report = match outcome {
+                Ok(r) => r,
+                Err(_) => {
+                    self.drift_checks.with_label_values(&[view.as_str(), "error"]).inc();
+                    continue;
+                }
+            };
+            let label = if report.drifted().is_empty() { "ok" } else { "drifted" };
+            self.drift_checks.with_label_values(&[view.as_str(), label]).inc();
+            for (feature, f) in &report.features {
+                let labels = |score: &'static str| [view.as_str(), feature.as_str(), score];
+                self.drift.with_label_values(&labels("psi")).set(f.psi);
+                if let Some(ks) = f.ks {
+                    self.drift.with_label_values(&labels("ks")).set(ks);
+                }
+                if let Some(js) = f.js {
+                    self.drift.with_label_values(&labels("js")).set(js);
+                }
+                self.drifted.with_label_values(&[view.as_str(), feature.as_str()]).set(if f.drifted {
+                    1.0
+                } else {
+                    0.0
+                });
+            }
         }
     }
 

@@ -23,8 +23,10 @@ use crate::pb::materialize_service_server::MaterializeServiceServer;
 use crate::pb::offline_service_server::OfflineServiceServer;
 use crate::pb::online_service_server::OnlineServiceServer;
 use crate::pb::push_service_server::PushServiceServer;
+use crate::pb::quality_service_server::QualityServiceServer;
 use crate::pb::registry_service_server::RegistryServiceServer;
 use crate::push_svc::PushApi;
+use crate::quality_svc::QualityApi;
 use crate::registry_svc::RegistryApi;
 
 /// Limits of a server. Every one is checked before work starts; over a limit a call gets
@@ -124,6 +126,7 @@ pub async fn serve(
     health.set_serving::<OfflineServiceServer<OfflineApi>>().await;
     health.set_serving::<MaterializeServiceServer<MaterializeApi>>().await;
     health.set_serving::<PushServiceServer<PushApi>>().await;
+    health.set_serving::<QualityServiceServer<QualityApi>>().await;
     health.set_serving::<FlightServiceServer<FlightApi>>().await;
     let mut builder = Server::builder();
     if let Some(tls) = &app.project().config().server.tls {
@@ -138,6 +141,7 @@ pub async fn serve(
     let guard = GuardLayer::new(app.clone(), &limits);
     let watcher = crate::app::spawn_registry_watcher(&app);
     let sweeper = spawn_training_sweeper(&app);
+    let drift_checker = app.project().drift_check_every().map(|every| spawn_drift_checker(&app, every));
     let incoming = crate::conn::accept(
         listener,
         limits.max_connections,
@@ -179,6 +183,11 @@ pub async fn serve(
                 .max_encoding_message_size(n),
         )
         .add_service(
+            QualityServiceServer::new(QualityApi(app.clone()))
+                .max_decoding_message_size(n)
+                .max_encoding_message_size(n),
+        )
+        .add_service(
             FlightServiceServer::new(FlightApi { app: app.clone(), limits: limits.upload() })
                 .max_decoding_message_size(n)
                 .max_encoding_message_size(n),
@@ -192,6 +201,9 @@ pub async fn serve(
         .await;
     watcher.abort();
     sweeper.abort();
+    if let Some(task) = drift_checker {
+        task.abort();
+    }
     Ok(result?)
 }
 
@@ -224,6 +236,31 @@ fn reflection() -> (
     let v1 = builder().build_v1().map_err(warn).ok();
     let v1alpha = builder().build_v1alpha().map_err(warn).ok();
     (v1, v1alpha)
+}
+
+/// Runs the views' declared drift checks every `every` (the first one at once) and puts
+/// their scores in the metrics.
+fn spawn_drift_checker(app: &Arc<App>, every: Duration) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = weak.upgrade() else { return };
+            let checked = app.project().check_declared_drift().await;
+            for (view, outcome) in &checked {
+                match outcome {
+                    Ok(r) if !r.drifted().is_empty() => {
+                        tracing::warn!(view = %view, features = ?r.drifted(), "drift check: features drifted")
+                    }
+                    Ok(_) => tracing::debug!(view = %view, "drift check: no drift"),
+                    Err(e) => tracing::warn!(view = %view, error = %e, "drift check failed"),
+                }
+            }
+            app.metrics().record_drift_round(&checked);
+        }
+    })
 }
 
 /// Deletes expired training sets and the oldest job records from the offline store, now

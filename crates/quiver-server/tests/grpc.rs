@@ -845,3 +845,243 @@ async fn a_job_started_during_a_short_lease_waits_for_it_and_a_long_one_is_refus
     lease.release().await;
     server.shutdown().await;
 }
+
+/// Materializes `views` over `[start, end)` through a job and waits for it.
+async fn materialize_window(channel: tonic::transport::Channel, views: &[&str], start: &str, end: &str) {
+    let mut jobs = MaterializeServiceClient::new(channel);
+    let job = jobs
+        .start(pb::StartMaterializationRequest {
+            span: Some(pb::start_materialization_request::Span::Window(pb::Window {
+                start_ns: ns(start),
+                end_ns: ns(end),
+            })),
+            views: views.iter().map(|v| v.to_string()).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(wait_for_job(&mut jobs, &job.id).await.state(), pb::JobState::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_service_answers_statistics_drift_and_skew_and_the_drift_checker_exports_scores() {
+    use quiver_server::pb::quality_service_client::QualityServiceClient;
+    let mut server = TestServer::start_custom(quiver_server::Limits::default(), None, "", |o| {
+        o.drift_check_every = Some(Duration::from_millis(500));
+    })
+    .await;
+    let channel = server.channel().await;
+    let mut quality = QualityServiceClient::new(channel.clone());
+    let stats_of =
+        |view: &str, run: &str| pb::GetStatisticsRequest { feature_view: view.into(), run: run.into() };
+
+    // Nothing applied, then nothing materialized.
+    assert_eq!(
+        quality.get_statistics(stats_of("driver_stats", "")).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    apply_example(channel.clone()).await;
+    let none = quality.get_statistics(stats_of("driver_stats", "")).await.unwrap_err();
+    assert_eq!(none.code(), Code::FailedPrecondition, "{none:?}");
+    assert!(none.message().contains("materialize it first"), "{}", none.message());
+
+    // Two days, one window each: the declared check compares the second with the first.
+    let (day1, day2, day3) = (DATA_START, "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z");
+    materialize_window(channel.clone(), &["driver_stats"], day1, day2).await;
+    materialize_window(channel.clone(), &["driver_stats"], day2, day3).await;
+
+    // Statistics: what the newest run recorded, feature by feature.
+    let state = server.app.project().state().view("driver_stats").await.unwrap();
+    let newest = state.runs.last().unwrap();
+    let answer = quality.get_statistics(stats_of("driver_stats", "")).await.unwrap().into_inner();
+    assert_eq!(answer.run_id, newest.run_id);
+    assert_eq!((answer.status.as_str(), answer.rows), ("succeeded", newest.rows));
+    assert_eq!((answer.window_start_ns, answer.window_end_ns), (ns(day2), ns(day3)));
+    assert_eq!(answer.features.len(), 3);
+    for (name, s) in &newest.statistics {
+        assert_eq!(answer.features[name], quiver_server::quality_svc::statistics(s), "{name}");
+    }
+    let conv = &answer.features["conv_rate"];
+    assert_eq!(conv.count, newest.rows);
+    assert_eq!(conv.quantiles.len(), 7);
+    match conv.histogram.as_ref().unwrap() {
+        pb::feature_statistics::Histogram::Bins(b) => {
+            assert_eq!(b.edges.len(), b.counts.len() + 1);
+            // Under 16 384 values the histogram is exact: every finite value is in a bin.
+            assert_eq!(b.counts.iter().sum::<u64>(), conv.count - conv.nulls - conv.non_finite);
+        }
+        other => panic!("conv_rate is a number: {other:?}"),
+    }
+    let older = quality.get_statistics(stats_of("driver_stats", "2")).await.unwrap().into_inner();
+    assert_eq!((older.window_start_ns, older.window_end_ns), (ns(day1), ns(day2)));
+    assert_eq!(
+        quality.get_statistics(stats_of("driver_stats", "0")).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        quality.get_statistics(stats_of("driver_stats", "99")).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(quality.get_statistics(stats_of("nope", "")).await.unwrap_err().code(), Code::NotFound);
+    let long = quality.get_statistics(stats_of(&"x".repeat(10_000), "")).await.unwrap_err();
+    assert_eq!(long.code(), Code::InvalidArgument);
+    assert!(long.message().len() < 200, "the name is not echoed: {}", long.message());
+
+    // Drift: the declared check is day 2 against day 1, the same as asking for those periods,
+    // and the same as the offline crate computes for them.
+    let period = |a: &str, b: &str| Some(pb::Period { start_ns: ns(a), end_ns: ns(b) });
+    let declared = quality
+        .get_drift(pb::GetDriftRequest {
+            feature_view: "driver_stats".into(),
+            reference: None,
+            current: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((declared.reference, declared.current), (period(day1, day2), period(day2, day3)));
+    let explicit = quality
+        .get_drift(pb::GetDriftRequest {
+            feature_view: "driver_stats".into(),
+            reference: period(day1, day2),
+            current: period(day2, day3),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(declared, explicit);
+    let project = server.app.project();
+    let snapshot = project.require_current().unwrap();
+    let window = |a: &str, b: &str| {
+        quiver_offline::layout::Window::new(
+            chrono::DateTime::parse_from_rfc3339(a).unwrap().to_utc(),
+            chrono::DateTime::parse_from_rfc3339(b).unwrap().to_utc(),
+        )
+        .unwrap()
+    };
+    let direct = quiver_offline::drift::drift(
+        project.lake().session(),
+        snapshot.definitions.feature_view("driver_stats").unwrap(),
+        project.offline(),
+        &window(day1, day2),
+        &window(day2, day3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(declared, quiver_server::quality_svc::drift_response(&direct));
+    assert_eq!(declared.features.len(), 3);
+    assert!(declared.features["conv_rate"].ks.is_some() && declared.features["conv_rate"].current_values > 0);
+    assert_eq!(declared.thresholds.unwrap().psi, 0.2);
+    let half = quality
+        .get_drift(pb::GetDriftRequest {
+            feature_view: "driver_stats".into(),
+            reference: period(day1, day2),
+            current: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(half.code(), Code::InvalidArgument);
+    let backwards = quality
+        .get_drift(pb::GetDriftRequest {
+            feature_view: "driver_stats".into(),
+            reference: period(day2, day1),
+            current: period(day2, day3),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(backwards.code(), Code::InvalidArgument, "{backwards:?}");
+
+    // The checker (every 500 ms) exports the declared check's scores.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let psi_line = r#"quiver_feature_drift{feature="conv_rate",score="psi",view="driver_stats"}"#;
+    let text = loop {
+        let text = metrics_text(&server.app).await;
+        if text.contains(psi_line) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no drift scores in the metrics:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let value = |prefix: &str| -> f64 {
+        let line =
+            text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let conv = &declared.features["conv_rate"];
+    assert!((value(psi_line) - conv.psi).abs() < 1e-9, "{text}");
+    assert!(
+        (value(r#"quiver_feature_drift{feature="conv_rate",score="ks",view="driver_stats"}"#)
+            - conv.ks.unwrap())
+        .abs()
+            < 1e-9
+    );
+    let flag = value(r#"quiver_feature_drifted{feature="conv_rate",view="driver_stats"}"#);
+    assert_eq!(flag, if conv.drifted { 1.0 } else { 0.0 });
+    let outcome = if declared.drifted.is_empty() { "ok" } else { "drifted" };
+    assert!(
+        value(&format!(r#"quiver_drift_checks_total{{outcome="{outcome}",view="driver_stats"}}"#)) >= 1.0,
+        "{text}"
+    );
+    assert!(text.contains(r#"quiver_view_drift_checked_timestamp_seconds{view="driver_stats"}"#));
+
+    // Skew: after materializing, online and training agree (the sample's values are past
+    // the view's 2 h ttl on both sides); a push to online only of a fresh value for driver
+    // 1001, which training does not see, is counted with its example.
+    let skew_of = |sample: u32| pb::GetSkewRequest {
+        features: vec!["driver_stats:conv_rate".into()],
+        feature_service: String::new(),
+        sample,
+    };
+    let skew = quality.get_skew(skew_of(10)).await.unwrap().into_inner();
+    assert_eq!(skew.entities, 10, "{skew:?}");
+    assert_eq!(skew.differing, 0, "{skew:?}");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+        Field::new("conv_rate", DataType::Float32, true),
+        Field::new("acc_rate", DataType::Float32, true),
+        Field::new("avg_daily_trips", DataType::Int64, true),
+    ]));
+    let minute_ago = chrono::Utc::now().timestamp_nanos_opt().unwrap() - 60_000_000_000;
+    let row = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1001])),
+            Arc::new(TimestampNanosecondArray::from(vec![minute_ago]).with_timezone("UTC")),
+            Arc::new(Float32Array::from(vec![0.5])),
+            Arc::new(Float32Array::from(vec![0.25])),
+            Arc::new(Int64Array::from(vec![3])),
+        ],
+    )
+    .unwrap();
+    PushServiceClient::new(channel.clone())
+        .push(pb::PushRequest {
+            feature_view: "driver_stats".into(),
+            arrow_ipc: ipc(&[row]),
+            to: pb::PushTarget::Online as i32,
+        })
+        .await
+        .unwrap();
+    // The sample (100) is larger than the 20 drivers: every one is compared.
+    let skew = quality.get_skew(skew_of(100)).await.unwrap().into_inner();
+    assert_eq!((skew.entities, skew.differing), (20, 1), "{skew:?}");
+    let found = &skew.features["driver_stats:conv_rate"];
+    assert_eq!(found.differ, 1);
+    assert_eq!(found.examples[0].entity, r#"{"driver_id":1001}"#);
+    assert_eq!((found.examples[0].online.as_str(), found.examples[0].offline.as_str()), ("0.5", "null"));
+    let too_many = quality
+        .get_skew(pb::GetSkewRequest {
+            features: vec![],
+            feature_service: "ride_ranking_v1".into(),
+            sample: 1_000_000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    let neither = quality
+        .get_skew(pb::GetSkewRequest { features: vec![], feature_service: String::new(), sample: 5 })
+        .await
+        .unwrap_err();
+    assert_eq!(neither.code(), Code::InvalidArgument, "{neither:?}");
+    server.shutdown().await;
+}

@@ -11,12 +11,14 @@
 //! - [`training`] — training sets: one spine-upload path for gRPC and Flight, the work
 //!   folder, tickets;
 //! - [`jobs`] — background materialization jobs;
-//! - [`push`] — rows pushed to a view's stores.
+//! - [`push`] — rows pushed to a view's stores;
+//! - [`quality`] — drift between two periods, and the views' declared drift checks.
 
 pub mod jobs;
 pub mod online;
 pub mod project;
 pub mod push;
+pub mod quality;
 pub mod registry;
 pub mod training;
 

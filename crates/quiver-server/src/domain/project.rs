@@ -49,6 +49,8 @@ pub struct ProjectOptions {
     pub lease_ttl: Duration,
     /// How far past now a pushed event time may be.
     pub push_max_future: Duration,
+    /// How often the views' declared drift checks run (never when `None`).
+    pub drift_check_every: Option<Duration>,
 }
 
 impl ProjectOptions {
@@ -63,6 +65,7 @@ impl ProjectOptions {
             session_overrides: SessionOverrides::default(),
             lease_ttl: quiver_offline::lease::DEFAULT_TTL,
             push_max_future: quiver_offline::push::DEFAULT_MAX_FUTURE,
+            drift_check_every: None,
         }
     }
 }
@@ -83,6 +86,7 @@ pub struct Project {
     rows_per_writer: usize,
     lease_ttl: Duration,
     push_max_future: Duration,
+    drift_check_every: Option<Duration>,
 }
 
 impl Project {
@@ -115,6 +119,7 @@ impl Project {
             rows_per_writer: options.rows_per_writer,
             lease_ttl: options.lease_ttl,
             push_max_future: options.push_max_future,
+            drift_check_every: options.drift_check_every,
             config,
         })
     }
@@ -166,6 +171,11 @@ impl Project {
     /// How far past now a pushed event time may be.
     pub fn push_max_future(&self) -> Duration {
         self.push_max_future
+    }
+
+    /// How often the declared drift checks run, if at all.
+    pub fn drift_check_every(&self) -> Option<Duration> {
+        self.drift_check_every
     }
 
     pub fn check_limits(&self) -> CheckLimits {
