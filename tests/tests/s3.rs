@@ -432,7 +432,7 @@ async fn training_set_through(
     let spec = SampleSpec { rows: 3_000, ..Default::default() };
     let (start, end) = spec.window().unwrap();
     let middle = start + (end - start) / 2;
-    let materializer = Materializer::new(lake.clone(), store.clone(), registry.clone());
+    let materializer = Materializer::new(lake.clone(), store.clone(), registry.clone()).unwrap();
     for (from, to) in [(start, middle), (middle, end), (start + (end - start) / 4, end - (end - start) / 4)] {
         let reports =
             materializer.run(Span::Window { start: from, end: to }, &[], &NoProgress).await.unwrap();
@@ -514,65 +514,161 @@ fn the_offline_store_on_s3_answers_as_a_local_one_does() {
     });
 }
 
-/// Two writers (separate clients, as two processes would be) append to one Delta table on S3
-/// at the same moment, round after round: every commit lands as its own version (the loser
-/// of each race retries on top of the winner), and no row is lost.
-#[test]
-fn racing_delta_commits_on_s3_never_both_win() {
-    on_s3("racing_delta_commits_on_s3_never_both_win", |_s3| async move {
-        const ROUNDS: i64 = 6;
-        let writers =
-            [OfflineStore::open(s3_url("race/")).unwrap(), OfflineStore::open(s3_url("race/")).unwrap()];
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("driver_id", DataType::Int64, true),
-            Field::new(
-                "event_timestamp",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            ),
-            Field::new(
-                "created_timestamp",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            ),
-            Field::new("trips", DataType::Int64, true),
-        ]));
-        let batch = |id: i64| {
-            let ts = Arc::new(
-                TimestampMicrosecondArray::from(vec![1_767_225_600_000_000 + id]).with_timezone("UTC"),
-            );
-            RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(Int64Array::from(vec![id])),
-                    ts.clone(),
-                    ts,
-                    Arc::new(Int64Array::from(vec![id])),
-                ],
-            )
-            .unwrap()
-        };
-        let mut versions = Vec::new();
-        for round in 0..ROUNDS {
-            let start = Arc::new(tokio::sync::Barrier::new(writers.len()));
-            let tasks: Vec<_> = writers
-                .iter()
-                .enumerate()
-                .map(|(w, store)| {
-                    let (store, start, schema) = (store.clone(), start.clone(), schema.clone());
-                    let rows = vec![batch(round * 2 + w as i64)];
-                    tokio::spawn(async move {
-                        start.wait().await;
-                        store.append("v", schema, rows, None).await
-                    })
-                })
-                .collect();
-            for task in tasks {
-                versions.push(task.await.unwrap().unwrap().version);
+/// Racing Delta commits, in [`racing_delta_commits_on_s3_never_both_win`]: how many writer
+/// processes, how many appends each makes, and how many rows each append holds.
+const RACE_WRITERS: usize = 2;
+const RACE_ROUNDS: usize = 6;
+const RACE_ROWS: usize = 3;
+/// Set in a writer process of that test: its number.
+const RACE_WRITER_VAR: &str = "QUIVER_TEST_RACE_WRITER";
+/// Set in a writer process of that test: the local folder the writers and the test signal
+/// each other through, and where each writer leaves its report.
+const RACE_DIR_VAR: &str = "QUIVER_TEST_RACE_DIR";
+
+/// The offline columns of the raced table.
+fn race_schema() -> Arc<Schema> {
+    let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, true),
+        Field::new("event_timestamp", time(), true),
+        Field::new("created_timestamp", time(), true),
+        Field::new("trips", DataType::Int64, true),
+    ]))
+}
+
+/// The ids of the rows writer `writer` appends in `round` (no two appends share one).
+fn race_ids(writer: usize, round: usize) -> Vec<i64> {
+    let first = (round * RACE_WRITERS + writer) * RACE_ROWS;
+    (first..first + RACE_ROWS).map(|id| id as i64).collect()
+}
+
+/// Waits until `file` exists (another process created it), for at most two minutes.
+async fn wait_for_file(file: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !file.exists() {
+        assert!(std::time::Instant::now() < deadline, "{} never appeared", file.display());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// One writer process of [`racing_delta_commits_on_s3_never_both_win`]: opens its own
+/// client, says it is ready, waits for the start signal, then appends once per round, each
+/// round starting when every writer has reached it. Writes `report-<writer>`: one line per
+/// append, `ok <version> <ids...>` or `failed <ids...>` (the error goes to stderr).
+async fn race_writer(writer: usize, dir: &Path) {
+    let store = OfflineStore::open(s3_url("race/")).unwrap();
+    std::fs::write(dir.join(format!("ready-{writer}")), "").unwrap();
+    wait_for_file(&dir.join("start")).await;
+    let schema = race_schema();
+    let mut report = String::new();
+    for round in 0..RACE_ROUNDS {
+        std::fs::write(dir.join(format!("round-{round}-{writer}")), "").unwrap();
+        for other in 0..RACE_WRITERS {
+            wait_for_file(&dir.join(format!("round-{round}-{other}"))).await;
+        }
+        let ids = race_ids(writer, round);
+        let times = TimestampMicrosecondArray::from(
+            ids.iter().map(|id| 1_767_225_600_000_000 + id * 1_000_000).collect::<Vec<_>>(),
+        )
+        .with_timezone("UTC");
+        let times = Arc::new(times);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids.clone())),
+                times.clone(),
+                times,
+                Arc::new(Int64Array::from(ids.clone())),
+            ],
+        )
+        .unwrap();
+        let listed: Vec<String> = ids.iter().map(i64::to_string).collect();
+        match store.append("v", schema.clone(), vec![batch], None).await {
+            Ok(outcome) => report.push_str(&format!("ok {} {}\n", outcome.version, listed.join(" "))),
+            Err(e) => {
+                eprintln!("writer {writer}, round {round}: {e}");
+                report.push_str(&format!("failed {}\n", listed.join(" ")));
             }
         }
-        versions.sort();
-        assert_eq!(versions, (0..2 * ROUNDS as u64).collect::<Vec<_>>(), "every commit is its own version");
+    }
+    std::fs::write(dir.join(format!("report-{writer}")), report).unwrap();
+}
+
+/// Two processes, each with its own client, append to one Delta table on S3 at the same
+/// moment, round after round (they start together on a signal file and meet again before
+/// each round). Afterwards: no Delta version was reported committed twice, every version in
+/// the log is one reported commit, and every row of every commit that reported success is
+/// in the table exactly once (the loser of each race retries on top of the winner).
+#[test]
+fn racing_delta_commits_on_s3_never_both_win() {
+    const NAME: &str = "racing_delta_commits_on_s3_never_both_win";
+    on_s3(NAME, |s3| async move {
+        if let Ok(writer) = std::env::var(RACE_WRITER_VAR) {
+            let dir = PathBuf::from(std::env::var(RACE_DIR_VAR).unwrap());
+            race_writer(writer.parse().unwrap(), &dir).await;
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let writers: Vec<_> = (0..RACE_WRITERS)
+            .map(|writer| {
+                let mut env = s3.env();
+                env.push((RACE_WRITER_VAR.to_string(), writer.to_string()));
+                env.push((RACE_DIR_VAR.to_string(), dir.path().display().to_string()));
+                std::thread::spawn(move || child::run_test_with_env(NAME, &env))
+            })
+            .collect();
+        // The start signal once every writer process is up with its client (or one ended
+        // early: its failure is reported below).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !(0..RACE_WRITERS).all(|w| dir.path().join(format!("ready-{w}")).exists())
+            && !writers.iter().any(std::thread::JoinHandle::is_finished)
+        {
+            assert!(std::time::Instant::now() < deadline, "the writer processes never got ready");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        std::fs::write(dir.path().join("start"), "").unwrap();
+        for writer in writers {
+            if let Err(e) = writer.join().unwrap() {
+                panic!("{e}");
+            }
+        }
+
+        let mut versions = Vec::new();
+        let mut committed_ids = Vec::new();
+        let mut failed = Vec::new();
+        for writer in 0..RACE_WRITERS {
+            let report = std::fs::read_to_string(dir.path().join(format!("report-{writer}"))).unwrap();
+            for line in report.lines() {
+                let mut words = line.split(' ');
+                match words.next() {
+                    Some("ok") => {
+                        versions.push(words.next().unwrap().parse::<u64>().unwrap());
+                        committed_ids.extend(words.map(|id| id.parse::<i64>().unwrap()));
+                    }
+                    _ => failed.push(format!("writer {writer}: {line}")),
+                }
+            }
+        }
+        // Each writer's loser retries on top of the winner, so every append lands.
+        assert!(failed.is_empty(), "appends that failed: {failed:?}");
+        let mut unique = versions.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), versions.len(), "a version reported committed twice: {versions:?}");
+        let log: Vec<u64> = s3
+            .store(BUCKET)
+            .unwrap()
+            .list_with_delimiter(Some(&ObjectPath::from("race/v/_delta_log")))
+            .await
+            .unwrap()
+            .objects
+            .iter()
+            .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok())
+            .collect();
+        let mut log = log;
+        log.sort_unstable();
+        assert_eq!(log, unique, "every version in the Delta log is one reported commit");
+
         let reader = OfflineStore::open(s3_url("race/")).unwrap();
         let snapshot = reader.snapshot("v", None).await.unwrap().unwrap();
         let ctx = datafusion::prelude::SessionContext::new();
@@ -580,11 +676,15 @@ fn racing_delta_commits_on_s3_never_both_win() {
         let rows =
             quiver_offline::sorted::sorted_rows(&ctx, Some(&snapshot), snapshot.schema.clone()).unwrap();
         let batches = datafusion::physical_plan::collect(rows, ctx.task_ctx()).await.unwrap();
-        let ids: Vec<i64> = batches
+        let mut ids: Vec<i64> = batches
             .iter()
             .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
             .collect();
-        assert_eq!(ids, (0..2 * ROUNDS).collect::<Vec<_>>(), "no row lost");
+        ids.sort_unstable();
+        committed_ids.sort_unstable();
+        assert_eq!(ids, committed_ids, "the table holds every committed row exactly once, and no other");
+        let all: Vec<i64> = (0..RACE_WRITERS * RACE_ROUNDS * RACE_ROWS).map(|id| id as i64).collect();
+        assert_eq!(ids, all, "no row lost");
     });
 }
 
