@@ -174,7 +174,7 @@ pub async fn materialize(
         lease: run.lease,
         allow_future: run.allow_future,
         rebuild: run.rebuild,
-        ..Materializer::new(lake, store, registry)
+        ..Materializer::new(lake, store, registry)?
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
     let reports = materializer.run(span, views, &progress).await?;

@@ -2,7 +2,9 @@
 //! `quiver drift`: how far a view's feature distributions moved between two periods.
 
 use quiver_core::config::Config;
-use quiver_core::state::{FeatureStatistics, Histogram, NoRun, StateStore};
+use quiver_core::registry::Registry;
+use quiver_core::state::{FeatureStatistics, Histogram, NoRun, ViewState};
+use quiver_offline::store::OfflineStore;
 use serde_json::json;
 
 use crate::commands::{applied, open_registry};
@@ -11,6 +13,12 @@ use crate::output::{Output, table};
 
 fn number(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string())
+}
+
+/// A view's materialization state, from the project's offline store.
+async fn view_state(config: &Config, registry: &Registry, view: &str) -> Result<ViewState, Failure> {
+    let store = OfflineStore::open(config.offline_store.clone())?;
+    Ok(store.state(registry)?.view(view).await?)
 }
 
 /// `quiver stats VIEW [--run N]`.
@@ -26,7 +34,7 @@ pub async fn stats(config: &Config, view: &str, run: Option<&str>, out: &Output)
             )
         )));
     }
-    let state = StateStore::new(&registry).view(view).await?;
+    let state = view_state(config, &registry, view).await?;
     let record = state.pick_run(run).map_err(|e| match e {
         NoRun::CountsFromOne => Failure::new("--run counts from 1 (the newest run)"),
         other => Failure::new(other.message(view)),
@@ -128,7 +136,7 @@ pub async fn drift(
     let (reference, current) = match periods {
         Some(p) => p,
         None => {
-            let state = StateStore::new(&registry).view(view).await?;
+            let state = view_state(config, &registry, view).await?;
             quiver_offline::drift::declared_periods(v, &state)?
         }
     };

@@ -57,7 +57,7 @@ fn commits(dir: &Path, view: &str) -> usize {
 }
 
 fn state(dir: &Path, view: &str) -> serde_json::Value {
-    let p = dir.join(".quiver/registry/state/views").join(format!("{view}.json"));
+    let p = dir.join(".quiver/offline/.quiver/state/views").join(format!("{view}.json"));
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
@@ -540,7 +540,7 @@ async fn a_window_ending_in_the_future_is_refused_and_never_moves_the_watermark_
     args.push("--allow-future");
     let refused = fails(&dir, &args);
     assert!(refused.contains("outside the range of nanosecond timestamps"), "{refused}");
-    assert!(!dir.join(".quiver/registry/state/views/driver_stats.json").exists(), "nothing ran");
+    assert!(!dir.join(".quiver/offline/.quiver/state/views/driver_stats.json").exists(), "nothing ran");
 
     // Allowed, it runs; the watermark stops at the run's start, not in 2100.
     let before = chrono::Utc::now();
@@ -661,7 +661,7 @@ async fn a_crash_between_the_commit_and_the_run_record_is_healed_by_the_next_inc
     assert!(!o.status.success(), "{:?}", text(&o));
     assert!(text(&o).1.contains("dying at materialize.after_commit"), "{:?}", text(&o));
     assert_eq!(commits(&dir, "driver_stats"), 1, "the window was committed");
-    let recorded = dir.join(".quiver/registry/state/views/driver_stats.json");
+    let recorded = dir.join(".quiver/offline/.quiver/state/views/driver_stats.json");
     assert!(!recorded.exists() || state(&dir, "driver_stats")["watermark"].is_null(), "no watermark yet");
     let committed = table_rows(&dir, "driver_stats").await;
     assert!(!committed.is_empty());

@@ -129,6 +129,9 @@ async fn every_command_runs_with_registry_lake_and_offline_store_on_s3() {
     let leases = leases["leases"].as_array().unwrap();
     assert!(!leases.is_empty() && leases.iter().all(|l| l["free"] == true), "{leases:?}");
     assert!(!p.dir.join(".quiver/offline").exists());
+    let state = p.keys("offline/.quiver/state/views").await;
+    assert!(state.iter().any(|k| k.ends_with("/driver_stats.json")), "state in the offline store: {state:?}");
+    assert!(p.keys("registry/state").await.is_empty(), "no state beside the registry");
 
     // A training set, and the same set rebuilt from its manifest.
     std::fs::write(
@@ -521,7 +524,8 @@ async fn two_servers_on_one_configuration_serve_each_others_training_sets_and_jo
     assert_eq!(get_set(&b, &ticket).await, Ok(3));
     assert_eq!(get_set(&a, &ticket).await, Ok(3));
     let stored = p.keys(&format!("offline/.quiver/training_sets/{ticket}")).await;
-    assert_eq!(stored.len(), 2, "data and record: {stored:?}");
+    assert_eq!(stored.len(), 3, "data, manifest and record: {stored:?}");
+    assert!(stored.iter().any(|k| k.ends_with(&format!("{ticket}/manifest.json"))), "{stored:?}");
     let forged = format!("ts-{}", "0".repeat(32));
     assert!(get_set(&b, &forged).await.unwrap_err().contains("no training set with this ticket"));
     assert!(get_set(&b, "../../registry").await.unwrap_err().contains("no training set with this ticket"));

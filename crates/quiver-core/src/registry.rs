@@ -12,8 +12,9 @@
 //!   a file that was truncated or edited by hand is reported as corrupt, never silently used
 //!   and never replaced by a fresh history.
 //!
-//! Operational state (materialization watermarks, run history) lives beside it under
-//! `state/`, outside the definition versions.
+//! Operational state (materialization watermarks, run history) lives in the offline store
+//! ([`crate::state`]); a registry's `state/` prefix is only read, for views whose state has
+//! not been saved there yet ([`crate::state::StateStore::reading_registry`]).
 
 use std::collections::BTreeMap;
 
@@ -117,7 +118,8 @@ impl Registry {
         self.versions_dir().join(format!("v{version:020}.json"))
     }
 
-    /// The store and the prefix under which operational state may be kept (`state/`).
+    /// The store and the prefix (`state/`) where view states are read from when the offline
+    /// store has none yet ([`crate::state::StateStore::reading_registry`]).
     pub fn state_location(&self) -> (Arc<dyn ObjectStore>, ObjectPath) {
         (self.location.store.clone(), self.location.prefix.clone().join("state"))
     }

@@ -1,7 +1,8 @@
-//! Operational state kept beside the registry, apart from definition versions: per feature
-//! view, the materialization watermark and the recent runs.
+//! Operational state, apart from definition versions: per feature view, the materialization
+//! watermark and the recent runs. It lives in the offline store (`.quiver/state/` there),
+//! next to the tables it describes.
 //!
-//! One small JSON document per view (`state/views/<view>.json`), overwritten on each run:
+//! One small JSON document per view (`views/<view>.json`), overwritten on each run:
 //! the watermark is one value, not a growing list, and only the last
 //! [`RUNS_KEPT`] runs are kept. The document is written only after the offline commit it
 //! describes, so a run that fails or is killed leaves the watermark where it was.
@@ -226,44 +227,67 @@ impl ViewState {
     }
 }
 
-/// Reads and writes view states under a registry's `state/` prefix.
+/// Reads and writes view states: `views/<view>.json` under a prefix of an object store (the
+/// offline store's `.quiver/state/`).
 #[derive(Clone, Debug)]
 pub struct StateStore {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
+    /// Where a view's state is read from when it has none under `prefix`: the registry's
+    /// `state/` (see [`StateStore::reading_registry`]).
+    fallback: Option<(Arc<dyn ObjectStore>, ObjectPath)>,
 }
 
 impl StateStore {
-    pub fn new(registry: &Registry) -> Self {
-        let (store, prefix) = registry.state_location();
-        StateStore { store, prefix }
+    /// View states under `prefix` in `store`.
+    pub fn at(store: Arc<dyn ObjectStore>, prefix: ObjectPath) -> Self {
+        StateStore { store, prefix, fallback: None }
     }
 
-    fn path(&self, view: &str) -> ObjectPath {
-        self.prefix.clone().join("views").join(format!("{view}.json"))
+    /// The same store, reading a view's state from `registry`'s `state/` prefix when it has
+    /// none of its own: deployments that kept state beside the registry keep their
+    /// watermarks and runs. This is a one-time migration on first write: the next save of
+    /// that view writes it here, and from then on the copy beside the registry (left as it
+    /// is, never written) is no longer read.
+    pub fn reading_registry(self, registry: &Registry) -> Self {
+        StateStore { fallback: Some(registry.state_location()), ..self }
     }
 
-    /// The view's state; a view never materialized has the default (no watermark).
-    pub async fn view(&self, view: &str) -> Result<ViewState> {
-        let path = self.path(view);
-        match self.store.get(&path).await {
+    fn path(prefix: &ObjectPath, view: &str) -> ObjectPath {
+        prefix.clone().join("views").join(format!("{view}.json"))
+    }
+
+    /// The state at `path` in `store`; `None` when there is none.
+    async fn read(store: &dyn ObjectStore, path: &ObjectPath) -> Result<Option<ViewState>> {
+        match store.get(path).await {
             Ok(r) => {
-                let bytes = r.bytes().await.map_err(|e| Error::storage(&path, e))?;
-                serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRegistry {
+                let bytes = r.bytes().await.map_err(|e| Error::storage(path, e))?;
+                serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::CorruptRegistry {
                     location: path.to_string(),
                     reason: format!("materialization state is not readable ({e})"),
                 })
             }
-            Err(object_store::Error::NotFound { .. }) => {
-                Ok(ViewState { view: view.to_string(), ..Default::default() })
-            }
-            Err(e) => Err(Error::storage(&path, e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(path, e)),
         }
     }
 
-    /// Replaces the view's state (one atomic put).
+    /// The view's state; a view never materialized has the default (no watermark).
+    pub async fn view(&self, view: &str) -> Result<ViewState> {
+        if let Some(state) = Self::read(self.store.as_ref(), &Self::path(&self.prefix, view)).await? {
+            return Ok(state);
+        }
+        if let Some((store, prefix)) = &self.fallback
+            && let Some(state) = Self::read(store.as_ref(), &Self::path(prefix, view)).await?
+        {
+            return Ok(state);
+        }
+        Ok(ViewState { view: view.to_string(), ..Default::default() })
+    }
+
+    /// Replaces the view's state (one atomic put), always under this store's own prefix.
     pub async fn save(&self, state: &ViewState) -> Result<()> {
-        let path = self.path(&state.view);
+        let path = Self::path(&self.prefix, &state.view);
         let body =
             serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(format!("encoding state: {e}")))?;
         self.store.put(&path, PutPayload::from(body)).await.map_err(|e| Error::storage(&path, e))?;

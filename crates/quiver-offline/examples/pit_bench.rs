@@ -204,7 +204,7 @@ async fn main() {
     let t1 = Instant::now();
     let materialized = store.latest_version("stats_a").await.expect("store").is_some();
     if !materialized {
-        let m = Materializer::new(lake.clone(), store.clone(), registry);
+        let m = Materializer::new(lake.clone(), store.clone(), registry).expect("state store");
         let start = chrono::DateTime::from_timestamp_micros(BASE_US).expect("time");
         let reports = m
             .run(Span::Window { start, end: start + chrono::Duration::days(DAYS) }, &[], &NoProgress)

@@ -200,7 +200,7 @@ async fn the_join_keeps_its_boundary_rules() {
     registry.apply(&loaded.definitions, 0, "test").await.unwrap();
     let lake = Lake::new(Url::from_directory_path(&lake_dir).unwrap());
     let store = OfflineStore::new(Url::from_directory_path(tmp.path().join("offline")).unwrap());
-    let materializer = Materializer::new(lake.clone(), store.clone(), registry);
+    let materializer = Materializer::new(lake.clone(), store.clone(), registry).unwrap();
     let start = DateTime::from_timestamp_micros(at("00:00:00")).unwrap();
     let end = DateTime::from_timestamp_micros(at("23:59:59")).unwrap();
     let reports = materializer.run(Span::Window { start, end }, &[], &NoProgress).await.unwrap();

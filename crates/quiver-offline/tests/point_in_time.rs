@@ -357,7 +357,7 @@ async fn run_seed(seed: u64) -> usize {
         Lake::new(lake_url)
     };
     let store = OfflineStore::new(Url::from_directory_path(tmp.path().join("offline")).unwrap());
-    let mut materializer = Materializer::new(lake.clone(), store.clone(), registry.clone());
+    let mut materializer = Materializer::new(lake.clone(), store.clone(), registry.clone()).unwrap();
     if many_writers {
         materializer.rows_per_writer = 1;
     }

@@ -203,7 +203,7 @@ async fn run_seed(seed: u64) {
     let store = OfflineStore::new(Url::from_directory_path(tmp.path().join("offline")).unwrap());
     let online_store: Arc<dyn OnlineStore> =
         Arc::new(EmbeddedStore::open(&tmp.path().join("online")).unwrap());
-    let mut materializer = Materializer::new(lake.clone(), store.clone(), registry.clone());
+    let mut materializer = Materializer::new(lake.clone(), store.clone(), registry.clone()).unwrap();
     materializer.online = Some(online_store.clone());
     let ctx = lake.session().clone();
     let view = defs.feature_view("v").unwrap();

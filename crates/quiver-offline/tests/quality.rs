@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use quiver_core::definitions::{Definitions, FeatureRef};
 use quiver_core::registry::Registry;
 use quiver_core::repo::parse_documents;
-use quiver_core::state::{ExpectationFailure, RunStatus, StateStore};
+use quiver_core::state::{ExpectationFailure, RunStatus};
 use quiver_core::storage::resolve_location;
 use quiver_offline::lake::Lake;
 use quiver_offline::lease::LeaseSettings;
@@ -185,7 +185,7 @@ async fn project(on_failure: &str, day2: &[Row], seed: u64) -> Project {
     let lake = Lake::new(Url::from_directory_path(tmp.path().join("lake")).unwrap());
     let store = OfflineStore::new(Url::from_directory_path(tmp.path().join("offline")).unwrap());
     let online: Arc<dyn OnlineStore> = Arc::new(EmbeddedStore::open(&tmp.path().join("online")).unwrap());
-    let mut materializer = Materializer::new(lake, store.clone(), registry.clone());
+    let mut materializer = Materializer::new(lake, store.clone(), registry.clone()).unwrap();
     materializer.online = Some(online.clone());
     // Small writers: the window's rows are checked by several partitions at once.
     materializer.rows_per_writer = 100;
@@ -266,7 +266,7 @@ async fn a_window_breaking_expectations_is_not_committed_and_the_run_says_why() 
         assert!(first.error.is_none() && first.expectations.is_empty(), "seed {seed}: {first:?}");
         let version = p.store.latest_version("v").await.unwrap();
         let online_before = p.online_x().await;
-        let state_before = StateStore::new(&p.registry).view("v").await.unwrap();
+        let state_before = p.store.state(&p.registry).unwrap().view("v").await.unwrap();
 
         let second = p.day(1).await;
         let error = second.error.clone().expect("the broken window fails");
@@ -286,7 +286,7 @@ async fn a_window_breaking_expectations_is_not_committed_and_the_run_says_why() 
         // Nothing moved: table version, online values, watermark; the run is recorded failed.
         assert_eq!(p.store.latest_version("v").await.unwrap(), version, "seed {seed}");
         assert_eq!(p.online_x().await, online_before, "seed {seed}");
-        let state = StateStore::new(&p.registry).view("v").await.unwrap();
+        let state = p.store.state(&p.registry).unwrap().view("v").await.unwrap();
         assert_eq!(state.watermark, state_before.watermark);
         let run = state.runs.last().unwrap();
         assert_eq!(run.status, RunStatus::Failed);
@@ -307,7 +307,7 @@ async fn under_warn_the_window_is_committed_and_the_same_report_recorded() {
     assert!(second.error.is_none(), "{second:?}");
     check_report(&second, &day2, seed);
     assert_eq!(p.store.latest_version("v").await.unwrap(), Some(version + 1));
-    let state = StateStore::new(&p.registry).view("v").await.unwrap();
+    let state = p.store.state(&p.registry).unwrap().view("v").await.unwrap();
     assert_eq!(state.watermark, Some(at(DAY1_US + 2 * DAY_US)));
     let run = state.runs.last().unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
@@ -399,7 +399,7 @@ async fn every_run_keeps_statistics_that_match_a_direct_computation() {
         p.day(0).await;
         let report = p.day(1).await;
         assert!(report.error.is_none(), "{report:?}");
-        let state = StateStore::new(&p.registry).view("v").await.unwrap();
+        let state = p.store.state(&p.registry).unwrap().view("v").await.unwrap();
         let stats = &state.runs.last().unwrap().statistics;
         assert_eq!(stats.keys().collect::<Vec<_>>(), ["kind", "x"]);
 

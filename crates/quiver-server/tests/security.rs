@@ -231,6 +231,12 @@ async fn training_set_tickets_are_random_owned_by_their_uploader_and_expire() {
     assert_eq!(meta["manifest"]["spine_path"], "spine.parquet");
     assert_eq!(meta["manifest"]["output_path"], "training_set.parquet");
     assert_eq!(meta["manifest"]["views"][0]["table"], "offline_store/driver_stats");
+    // The set, its manifest (as the client got it) and its record are in the offline store.
+    let stored = server.dir.path().join("offline/.quiver/training_sets").join(&ticket);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stored.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest, meta["manifest"]);
+    assert!(stored.join("training_set.parquet").is_file() && stored.join("set.json").is_file());
 
     // Uploads need a writer; a reader is refused, nobody anonymous gets in.
     let anonymous = put_spine(channel.clone(), None).await.unwrap_err();
@@ -244,8 +250,13 @@ async fn training_set_tickets_are_random_owned_by_their_uploader_and_expire() {
         let e = get_set(channel.clone(), &ticket, other).await.unwrap_err();
         assert!(e.contains("no training set with this ticket"), "{other:?}: {e}");
     }
-    // After the ticket lifetime it is gone, files included.
+    // After the ticket lifetime it is gone, files included: the sweep deletes data,
+    // manifest and record.
     tokio::time::sleep(Duration::from_millis(6500)).await;
+    server.app.project().training().sweep().await.unwrap();
+    for name in ["set.json", "training_set.parquet", "manifest.json"] {
+        assert!(!stored.join(name).exists(), "{name} left after the sweep");
+    }
     let e = get_set(channel.clone(), &ticket, Some(ALICE)).await.unwrap_err();
     assert!(e.contains("no training set with this ticket"), "{e}");
     assert!(!server.app.project().work_dir().join("training_sets").join(&ticket).exists());

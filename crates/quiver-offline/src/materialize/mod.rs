@@ -220,12 +220,13 @@ pub fn rows_per_writer_setting(value: Option<&str>) -> Result<usize> {
 
 impl Materializer {
     /// Materializes from `lake` into `store` the views `registry` holds, recording runs in
-    /// the registry's state; no online store, the default rows per writer.
-    pub fn new(lake: Lake, store: OfflineStore, registry: Registry) -> Self {
-        Materializer {
+    /// the store's state ([`OfflineStore::state`]); no online store, the default rows per
+    /// writer.
+    pub fn new(lake: Lake, store: OfflineStore, registry: Registry) -> Result<Self> {
+        Ok(Materializer {
             lake,
+            state: store.state(&registry)?,
             store,
-            state: StateStore::new(&registry),
             registry,
             online: None,
             online_expiry: false,
@@ -233,7 +234,7 @@ impl Materializer {
             lease: LeaseSettings::for_process("quiver"),
             allow_future: false,
             rebuild: false,
-        }
+        })
     }
 
     /// Runs `span` for the named views (all views when empty), one after the other. A view

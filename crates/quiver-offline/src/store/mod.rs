@@ -36,6 +36,8 @@ use deltalake::DeltaTable;
 use deltalake::kernel::Action;
 use deltalake::protocol::SaveMode;
 use object_store::ObjectStore;
+use quiver_core::registry::Registry;
+use quiver_core::state::StateStore;
 use url::Url;
 
 pub use writer::MIN_ROWS_PER_WRITER;
@@ -98,6 +100,10 @@ pub struct TableSnapshot {
     /// The table's schema at that version (as its files store it).
     pub schema: SchemaRef,
 }
+
+/// The folder of the offline store where the views' materialization state lives
+/// (`views/<view>.json` in it; not a valid view name, so never a table's folder).
+pub const STATE_FOLDER: &str = ".quiver/state";
 
 /// Where the views' Delta tables live: a local folder, or a prefix in an object store
 /// (`s3://`, `gs://`, `az://`, `memory://`).
@@ -163,6 +169,17 @@ impl OfflineStore {
     pub async fn verify(&self) -> Result<()> {
         let (store, prefix) = self.objects()?;
         verify::verify(store.as_ref(), &prefix, &self.root).await
+    }
+
+    /// The views' materialization state, kept in this store under [`STATE_FOLDER`]; a view
+    /// with no state there yet is read from `registry`'s `state/` and moved here by its
+    /// next save ([`StateStore::reading_registry`]).
+    pub fn state(&self, registry: &Registry) -> Result<StateStore> {
+        let (store, mut prefix) = self.objects()?;
+        for part in STATE_FOLDER.split('/') {
+            prefix = prefix.join(part);
+        }
+        Ok(StateStore::at(store, prefix).reading_registry(registry))
     }
 
     /// The materialization leases of this store's views.

@@ -105,9 +105,10 @@ impl Project {
         let training = TrainingSets::open(&work_dir, &offline, options.ticket_ttl)?;
         let head = registry.head().await?;
         let (objects, root) = offline.objects()?;
+        let state = offline.state(&registry)?;
         Ok(Project {
             offline,
-            state: StateStore::new(&registry),
+            state,
             registry,
             current: ArcSwapOption::from(head.map(Arc::new)),
             online,

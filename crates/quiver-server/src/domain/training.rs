@@ -2,8 +2,8 @@
 //! to a Parquet file in the server's work folder, and goes through the same builder as
 //! `quiver historical` (same plan, same manifest). Each set is built in a folder of its own,
 //! `training_sets/<id>/`; a set returned in the same call (gRPC) is streamed from there and
-//! deleted, a set kept for Flight `DoGet` moves to the offline store, where every server
-//! sharing that store can serve it until its ticket expires.
+//! deleted, a set kept for Flight `DoGet` moves to the offline store with its manifest,
+//! where every server sharing that store can serve it until its ticket expires.
 //!
 //! A set's id is its Flight ticket, so it must not be guessable: `ts-` and 128 random bits;
 //! nothing else about the server is in it. When the server checks tokens, a set belongs to
@@ -45,8 +45,9 @@ use super::{Error, Result};
 const BATCH_ROWS: usize = 8192;
 /// The file in each set's folder that says Quiver made it.
 const MARKER: &str = ".quiver-training-set";
-/// A kept set's data and record in the offline store.
+/// A kept set's data, manifest and record in the offline store.
 const DATA_FILE: &str = "training_set.parquet";
+const MANIFEST_FILE: &str = "manifest.json";
 const RECORD_FILE: &str = "set.json";
 /// The lock file that gives one server the work folder.
 const LOCK_FILE: &str = ".quiver-serve.lock";
@@ -175,8 +176,8 @@ impl AsyncFileReader for StoreFile {
 ///
 /// The work folder is scratch (spines as they arrive, sets being built). A set kept for
 /// Flight `DoGet` is copied to the offline store, `.quiver/training_sets/<id>/` (the data,
-/// then `set.json` with its owner and expiry), so any server sharing the offline store can
-/// serve it; the local copy is deleted. Expired sets are deleted by whichever server meets
+/// its manifest as the client received it, then `set.json` with its owner and expiry), so
+/// any server sharing the offline store can serve it; the local copy is deleted. Expired sets are deleted by whichever server meets
 /// them first: on a fetch, or in the sweep every server runs.
 pub struct TrainingSets {
     root: PathBuf,
@@ -265,8 +266,8 @@ impl TrainingSets {
         self.prefix.clone().join(id)
     }
 
-    /// Copies a built set to the offline store for `DoGet` from any server, then deletes
-    /// the local copy. Its ticket lifetime counts from now.
+    /// Copies a built set and its manifest to the offline store for `DoGet` from any
+    /// server, then deletes the local copy. Its ticket lifetime counts from now.
     async fn publish(&self, set: &BuiltSet, owner: Option<String>) -> Result<()> {
         let base = self.set_prefix(&set.id);
         let data = base.clone().join(DATA_FILE);
@@ -284,6 +285,12 @@ impl TrainingSets {
         };
         closed
             .map_err(|e| Error::StoreDown(format!("storing the training set in the offline store: {e}")))?;
+        let manifest = serde_json::to_vec_pretty(&set.manifest)
+            .map_err(|e| Error::Internal(format!("encoding a training set manifest: {e}")))?;
+        self.shared
+            .put(&base.clone().join(MANIFEST_FILE), PutPayload::from(manifest))
+            .await
+            .map_err(|e| shared_error("storing the training set manifest", e))?;
         let built_at = Utc::now();
         let record = SetRecord {
             id: set.id.clone(),
@@ -309,10 +316,10 @@ impl TrainingSets {
     }
 
     /// Deletes a kept set from the offline store: its record first (so it can no longer be
-    /// fetched), then its data.
+    /// fetched), then its data and manifest.
     async fn delete_shared(&self, id: &str) {
         let base = self.set_prefix(id);
-        for name in [RECORD_FILE, DATA_FILE] {
+        for name in [RECORD_FILE, DATA_FILE, MANIFEST_FILE] {
             match self.shared.delete(&base.clone().join(name)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => tracing::warn!(set = id, error = %e, "cannot delete an expired training set"),
