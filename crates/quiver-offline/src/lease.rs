@@ -9,9 +9,12 @@
 //!   released or expired (or there is none). Of two processes racing for the same number,
 //!   the store lets one create it; the other sees it and is refused (or waits);
 //! - the holder renews by creating the next generation itself, every third of the lease's
-//!   lifetime. When that creation fails because the number exists, someone took the lease
-//!   over (the holder was too slow, paused or cut off): the holder learns it, and its
-//!   [`Lease::check`] fails from then on;
+//!   lifetime, and after a renewal that failed (store unreachable) every second. When that
+//!   creation fails because the number exists and holds another acquisition's record
+//!   (each carries a random token), someone took the lease over (the holder was too slow,
+//!   paused or cut off): the holder learns it, and its [`Lease::check`] fails from then on.
+//!   A record with the creator's own token (a retried request whose first attempt was
+//!   stored) counts as created, for the first generation as for a renewal;
 //! - writers call [`Lease::check`] right before each Delta commit: it fails when the lease
 //!   was taken over, or when the last successful renewal is so old that less than a third
 //!   of the lifetime is left (renewals failing, say the store unreachable). So a holder never
@@ -53,6 +56,9 @@ const KEPT: u64 = 8;
 pub const LEASE_FOLDER: &str = ".quiver/leases";
 /// How often a waiting process looks again.
 const WAIT_STEP: Duration = Duration::from_millis(500);
+/// How soon a holder tries again after a renewal failed (never later than a third of the
+/// lifetime, the usual renewal period).
+const RENEW_RETRY: Duration = Duration::from_secs(1);
 
 /// How a process takes leases.
 #[derive(Clone, Debug)]
@@ -204,7 +210,12 @@ impl Leases {
         }
     }
 
-    /// Creates `record` if its generation does not exist yet: `Ok(false)` when it does.
+    /// Creates `record` if its generation does not exist yet: `Ok(false)` when it does and
+    /// holds someone else's record.
+    ///
+    /// A create whose first request was stored but whose answer was lost can be retried by
+    /// the client and answered "already exists" by the store: the object found then carries
+    /// this acquisition's own token, and counts as created.
     async fn create(&self, record: &Record) -> Result<bool> {
         let path = self.object(&record.view, record.generation);
         let body = serde_json::to_vec_pretty(record)
@@ -213,7 +224,8 @@ impl Leases {
         match self.store.put_opts(&path, PutPayload::from(body), options).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(false)
+                let found = self.read(&record.view, record.generation).await?;
+                Ok(found.token == record.token && found.released == record.released)
             }
             Err(e) => Err(store_error(&format!("writing lease {path} in {}", self.root), e)),
         }
@@ -440,7 +452,10 @@ impl Drop for Lease {
     }
 }
 
-/// Renews the lease every third of its lifetime until it is lost or released.
+/// Renews the lease every third of its lifetime until it is lost or released. After a
+/// failed renewal it tries again every [`RENEW_RETRY`] (or sooner, for a short lifetime), so
+/// one lost request does not leave the lease unrenewed for another third of its lifetime:
+/// [`Lease::check`] fails only when renewals keep failing until a third is left.
 async fn renew(
     leases: Leases,
     ttl: Duration,
@@ -448,8 +463,10 @@ async fn renew(
     writing: Arc<tokio::sync::Mutex<()>>,
 ) {
     let every = ttl / 3;
+    let retry = RENEW_RETRY.min(every);
+    let mut pause = every;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(pause).await;
         let _writing = writing.lock().await;
         let next = {
             let state = lock(&state);
@@ -467,6 +484,7 @@ async fn renew(
                 let mut state = lock(&state);
                 state.record = next;
                 state.confirmed_until = sent + ttl;
+                pause = every;
             }
             Ok(false) => {
                 let taker = leases.read(&next.view, next.generation).await.map(|r| r.holder).ok();
@@ -480,8 +498,11 @@ async fn renew(
                 lock(&state).lost = Some(why);
                 return;
             }
-            // Unreachable store: try again next time; `check` fails once too little is left.
-            Err(e) => tracing::warn!(view = %next.view, error = %e, "could not renew a lease"),
+            // Unreachable store: try again soon; `check` fails once too little is left.
+            Err(e) => {
+                tracing::warn!(view = %next.view, error = %e, "could not renew a lease; trying again");
+                pause = retry;
+            }
         }
         drop(_writing);
         let (view, top) = {
@@ -489,5 +510,236 @@ async fn renew(
             (state.record.view.clone(), state.record.generation)
         };
         leases.prune(&view, top).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+    use std::ops::Range;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use bytes::Bytes;
+    use futures::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, PutMultipartOptions,
+        PutResult, RenameOptions,
+    };
+
+    use super::*;
+    use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    /// An in-memory store whose writes a test can break: every put fails while `failing` is
+    /// set, and while `echo_exists` is set the next create-only put is stored but answered
+    /// "already exists", as a retried request whose first attempt was stored is answered.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        inner: InMemory,
+        failing: AtomicBool,
+        echo_exists: AtomicBool,
+        failed: AtomicU64,
+        stored: AtomicU64,
+    }
+
+    impl fmt::Display for Flaky {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Flaky({})", self.inner)
+        }
+    }
+
+    #[async_trait::async_trait]
+    #[deny(clippy::missing_trait_methods)]
+    impl ObjectStore for Flaky {
+        async fn put_opts(
+            &self,
+            location: &ObjectPath,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            if self.failing.load(Ordering::SeqCst) {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+                return Err(object_store::Error::Generic {
+                    store: "Flaky",
+                    source: "the store is unreachable".into(),
+                });
+            }
+            let create = matches!(opts.mode, PutMode::Create);
+            let put = self.inner.put_opts(location, payload, opts).await?;
+            self.stored.fetch_add(1, Ordering::SeqCst);
+            if create && self.echo_exists.swap(false, Ordering::SeqCst) {
+                return Err(object_store::Error::AlreadyExists {
+                    path: location.to_string(),
+                    source: "answered to a retry of a stored request".into(),
+                });
+            }
+            Ok(put)
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjectPath,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &ObjectPath,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        async fn get_ranges(
+            &self,
+            location: &ObjectPath,
+            ranges: &[Range<u64>],
+        ) -> object_store::Result<Vec<Bytes>> {
+            self.inner.get_ranges(location, ranges).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(&self, prefix: Option<&ObjectPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        fn list_with_offset(
+            &self,
+            prefix: Option<&ObjectPath>,
+            offset: &ObjectPath,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list_with_offset(prefix, offset)
+        }
+
+        async fn list_with_delimiter(&self, prefix: Option<&ObjectPath>) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+
+        async fn rename_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: RenameOptions,
+        ) -> object_store::Result<()> {
+            self.inner.rename_opts(from, to, options).await
+        }
+    }
+
+    fn flaky() -> (Arc<Flaky>, Leases) {
+        let store = Arc::new(Flaky::default());
+        let leases = Leases::new(store.clone(), &ObjectPath::from("offline"), "memory:///offline/");
+        (store, leases)
+    }
+
+    fn settings(holder: &str, ttl: Duration) -> LeaseSettings {
+        LeaseSettings { holder: holder.into(), ttl, wait: Duration::ZERO }
+    }
+
+    /// Waits (at most `within`) until `done` holds.
+    async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        while !done() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    #[tokio::test]
+    async fn a_lease_stored_but_answered_already_exists_is_taken_not_refused() {
+        let (store, leases) = flaky();
+        store.echo_exists.store(true, Ordering::SeqCst);
+        let held = leases.acquire("v", &settings("job A", Duration::from_secs(30))).await.unwrap();
+        assert!(!store.echo_exists.load(Ordering::SeqCst), "the store never answered 'already exists'");
+        held.check().unwrap();
+        assert_eq!(leases.generations("v").await.unwrap(), [1], "one generation, its own");
+        // Others are still refused, naming the holder.
+        let refused = leases.acquire("v", &settings("job B", Duration::from_secs(30))).await.err().unwrap();
+        assert!(refused.to_string().contains("being materialized by job A"), "{refused}");
+        // A renewal answered the same way is its own too: the lease is not reported lost.
+        let (store, leases) = flaky();
+        let held = leases.acquire("w", &settings("job A", Duration::from_millis(1_500))).await.unwrap();
+        store.echo_exists.store(true, Ordering::SeqCst);
+        assert!(eventually(Duration::from_secs(3), || !store.echo_exists.load(Ordering::SeqCst)).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        held.check().unwrap();
+        held.release().await;
+        assert!(leases.list().await.unwrap().iter().all(|l| l.free));
+    }
+
+    #[tokio::test]
+    async fn a_failed_renewal_is_retried_within_a_second() {
+        let (store, leases) = flaky();
+        // Renewed every 3 s; a failed renewal is tried again after 1 s, not 3 s.
+        let held = leases.acquire("v", &settings("job", Duration::from_secs(9))).await.unwrap();
+        let stored = store.stored.load(Ordering::SeqCst);
+        store.failing.store(true, Ordering::SeqCst);
+        assert!(eventually(Duration::from_secs(5), || store.failed.load(Ordering::SeqCst) > 0).await);
+        store.failing.store(false, Ordering::SeqCst);
+        let renewed =
+            eventually(Duration::from_millis(1_800), || store.stored.load(Ordering::SeqCst) > stored);
+        assert!(renewed.await, "no renewal within a second of the failed one");
+        held.check().unwrap();
+        held.release().await;
+    }
+
+    #[tokio::test]
+    async fn a_holder_whose_renewals_keep_failing_commits_nothing() {
+        let (store, leases) = flaky();
+        let held =
+            Arc::new(leases.acquire("v", &settings("job", Duration::from_millis(1_500))).await.unwrap());
+        held.check().unwrap();
+        store.failing.store(true, Ordering::SeqCst);
+        // Renewals every 500 ms all fail: once less than a third of the lifetime is left
+        // (1 s after the last renewal), the holder may have lost the lease and must not commit.
+        assert!(eventually(Duration::from_secs(3), || held.check().is_err()).await, "check never failed");
+        assert!(store.failed.load(Ordering::SeqCst) > 0, "no renewal was tried");
+        let refused = held.check().unwrap_err();
+        assert!(matches!(refused, Error::Busy(_)), "{refused:?}");
+        assert!(refused.to_string().contains("could not be renewed in time"), "{refused}");
+
+        // A commit guarded by that lease (as push and materialization guard theirs) is refused.
+        let tmp = tempfile::tempdir().unwrap();
+        let table = crate::store::OfflineStore::new(url::Url::from_directory_path(tmp.path()).unwrap());
+        let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("driver_id", DataType::Int64, true),
+            Field::new("event_timestamp", time(), true),
+            Field::new("created_timestamp", time(), true),
+        ]));
+        let times = Arc::new(TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC"));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1])), times.clone(), times],
+        )
+        .unwrap();
+        let guard: crate::store::CommitGuard = {
+            let held = held.clone();
+            Arc::new(move || held.check())
+        };
+        let refused = table.append("v", schema, vec![batch], Some(guard)).await.unwrap_err();
+        assert!(refused.to_string().contains("could not be renewed in time"), "{refused}");
+        assert!(table.snapshot("v", None).await.unwrap().is_none(), "a commit landed");
     }
 }
