@@ -149,6 +149,34 @@ async fn incremental_runs_continue_from_the_watermark() {
     assert!(err.contains("is not a time"), "{err}");
 }
 
+#[tokio::test]
+async fn state_kept_beside_the_registry_is_read_and_moves_to_the_offline_store_on_the_next_run() {
+    let (_tmp, dir) = bare_project(3_000);
+    ok(&dir, &["materialize-incremental", "--end", "2026-01-04", "--views", "driver_stats"]);
+    // The state where a deployment that kept it beside the registry has it.
+    let new_place = dir.join(".quiver/offline/.quiver/state/views/driver_stats.json");
+    let old_place = dir.join(".quiver/registry/state/views/driver_stats.json");
+    std::fs::create_dir_all(old_place.parent().unwrap()).unwrap();
+    std::fs::rename(&new_place, &old_place).unwrap();
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&old_place).unwrap()).unwrap();
+
+    // Read from there: statistics, and the next incremental run's start.
+    let stats = json(&dir, &["stats", "driver_stats"]);
+    assert_eq!(stats["run"], kept["runs"][0]["run_id"], "{stats}");
+    assert!(!new_place.exists(), "reading writes nothing");
+    let next = json(&dir, &["materialize-incremental", "--end", "2026-01-08", "--views", "driver_stats"]);
+    assert_eq!(next["views"][0]["window_start"], "2026-01-04T00:00:00Z", "{next}");
+    assert_eq!(table_rows(&dir, "driver_stats").await.len(), 3_000, "every row once");
+
+    // Saved in the offline store, with the runs it had; the old copy is left as it was.
+    let moved = state(&dir, "driver_stats");
+    assert_eq!(moved["watermark"], "2026-01-08T00:00:00Z");
+    assert_eq!(moved["runs"].as_array().unwrap().len(), 2, "{moved}");
+    assert_eq!(moved["runs"][0], kept["runs"][0]);
+    let old: serde_json::Value = serde_json::from_slice(&std::fs::read(&old_place).unwrap()).unwrap();
+    assert_eq!(old, kept);
+}
+
 /// Starts a materialization and kills it once its first data file lands, before the commit.
 /// Returns false when the run finished before it could be killed.
 fn kill_mid_write(dir: &Path) -> bool {
