@@ -15,6 +15,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::layout::PUSHED_DIR;
 
 /// How long the first request may take before the location is called unreachable (the
 /// client itself retries for minutes).
@@ -48,7 +49,8 @@ fn hint(url: &Url, e: &object_store::Error) -> String {
 }
 
 /// Whether `folder` (a top-level folder of the store) has the shape of a view's table: a
-/// view's name, holding only Parquet files, its `_delta_log/` and Quiver's `_quiver/`.
+/// view's name, holding only Parquet files, its `_delta_log/`, Quiver's `_quiver/` and the
+/// folder of pushed rows ([`PUSHED_DIR`]).
 async fn is_table(store: &dyn ObjectStore, folder: &ObjectPath, url: &Url) -> Result<bool> {
     if !folder.filename().is_some_and(quiver_core::repo::is_valid_name) {
         return Ok(false);
@@ -56,8 +58,10 @@ async fn is_table(store: &dyn ObjectStore, folder: &ObjectPath, url: &Url) -> Re
     let listed = store.list_with_delimiter(Some(folder)).await.map_err(|e| Error::Store(hint(url, &e)))?;
     let files_ok =
         listed.objects.iter().all(|o| o.location.filename().is_some_and(|n| n.ends_with(".parquet")));
-    let folders_ok =
-        listed.common_prefixes.iter().all(|p| matches!(p.filename(), Some("_delta_log" | "_quiver")));
+    let folders_ok = listed
+        .common_prefixes
+        .iter()
+        .all(|p| matches!(p.filename(), Some("_delta_log" | "_quiver" | PUSHED_DIR)));
     Ok(files_ok && folders_ok)
 }
 
@@ -102,5 +106,51 @@ pub(super) async fn verify(store: &dyn ObjectStore, prefix: &ObjectPath, url: &U
             Ok(())
         }
         Err(e) => Err(Error::Store(hint(url, &e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    async fn put(store: &InMemory, path: &str) {
+        store.put(&ObjectPath::from(path), PutPayload::from_static(b"x")).await.unwrap();
+    }
+
+    fn url() -> Url {
+        Url::parse("memory:///offline/").unwrap()
+    }
+
+    /// A table of a store made before the marker existed, with rows pushed into it.
+    async fn old_table(store: &InMemory) {
+        put(store, "offline/driver_stats/_delta_log/00000000000000000000.json").await;
+        put(store, "offline/driver_stats/part-00000.parquet").await;
+        put(store, "offline/driver_stats/_quiver/sorted.json").await;
+        put(store, "offline/driver_stats/pushed/part-00001.parquet").await;
+    }
+
+    #[tokio::test]
+    async fn an_unmarked_store_with_pushed_rows_is_accepted_and_marked() {
+        let store = InMemory::new();
+        old_table(&store).await;
+        let prefix = ObjectPath::from("offline");
+        verify(&store, &prefix, &url()).await.unwrap();
+        store.head(&ObjectPath::from("offline/.quiver/offline-store.json")).await.expect("marked");
+    }
+
+    #[tokio::test]
+    async fn a_folder_that_is_not_a_table_is_refused_and_nothing_written() {
+        let store = InMemory::new();
+        old_table(&store).await;
+        put(&store, "offline/driver_stats/reports/q1.csv").await;
+        let prefix = ObjectPath::from("offline");
+        let refused = verify(&store, &prefix, &url()).await.unwrap_err().to_string();
+        assert!(refused.contains("memory:///offline/ is not a Quiver offline store"), "{refused}");
+        let marker = store.head(&ObjectPath::from("offline/.quiver/offline-store.json")).await;
+        assert!(matches!(marker, Err(object_store::Error::NotFound { .. })), "{marker:?}");
     }
 }
