@@ -91,6 +91,31 @@ def training_set(addr, refs, spine_rows):
     }
 
 
+def refused_upload(addr, spine_rows):
+    """The README's DoPut snippet with a command the server refuses (an unknown feature
+    service): reader.read() gives nothing and writer.close() raises the server's error (pyarrow
+    maps the gRPC code to its exception: NOT_FOUND is an ArrowKeyError)."""
+    client = flight.connect(f"grpc://{addr}")
+    spine = pa.table(
+        {
+            "driver_id": pa.array([r[0] for r in spine_rows], pa.int64()),
+            "event_timestamp": pa.array([r[1] for r in spine_rows], pa.timestamp("ns", tz="UTC")),
+        }
+    )
+    descriptor = flight.FlightDescriptor.for_command(json.dumps({"feature_service": "no_such_service"}))
+    writer, reader = client.do_put(descriptor, spine.schema)
+    error = None
+    reply = None
+    try:
+        writer.write_table(spine)
+        writer.done_writing()
+        reply = reader.read()
+        writer.close()
+    except (flight.FlightError, pa.ArrowException) as e:
+        error = {"type": type(e).__name__, "message": str(e)}
+    return {"reply_is_none": reply is None, "error": error}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--addr", required=True)
@@ -104,6 +129,7 @@ def main():
     out = {
         "online": online(args.addr, refs, drivers, args.at_ns),
         "training_set": training_set(args.addr, refs, json.loads(args.spine)),
+        "refused_upload": refused_upload(args.addr, json.loads(args.spine)),
     }
     json.dump(out, sys.stdout)
 

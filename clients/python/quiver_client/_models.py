@@ -268,7 +268,8 @@ class ViewProgress:
     ``state`` is ``PENDING``, ``RUNNING``, ``SUCCEEDED``, ``SKIPPED`` or ``FAILED``;
     ``rows_expected`` is 0 until the window's rows are read and sorted; ``message`` says why
     the view was skipped, or its error; ``dropped_null_keys`` counts the window's rows left out
-    because a join key was missing.
+    because a join key was missing, ``dropped_null_event_times`` the source's rows left out
+    because they have no event time (they belong to no window).
     """
 
     view: str
@@ -282,6 +283,7 @@ class ViewProgress:
     seconds: float
     message: str
     dropped_null_keys: int = 0
+    dropped_null_event_times: int = 0
 
     @classmethod
     def _from_pb(cls, v: materialize_pb2.ViewProgress) -> "ViewProgress":
@@ -297,6 +299,7 @@ class ViewProgress:
             seconds=v.seconds,
             message=v.message,
             dropped_null_keys=v.dropped_null_keys,
+            dropped_null_event_times=v.dropped_null_event_times,
         )
 
 

@@ -131,7 +131,10 @@ pub async fn plan(config: &Config, file: Option<&Path>, out: &Output) -> Result<
         print_changes(out, &changes);
         let how = match file {
             Some(f) => format!("`quiver apply {}`", f.display()),
-            None => "`quiver apply`".to_string(),
+            // Against the version reviewed here, not whatever the head is by then.
+            None => format!(
+                "`quiver apply --expected-version {version}` (or `quiver plan --out PLAN`, then `quiver apply PLAN`)"
+            ),
         };
         out.line(format!("{}. Run {how} to apply them as version {}.", counts(&changes), version + 1));
     }

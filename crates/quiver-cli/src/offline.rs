@@ -119,7 +119,7 @@ impl Progress for BarProgress {
             (Some(e), _) => format!("FAILED: {e}"),
             (None, Some(s)) => format!("skipped: {s}"),
             (None, None) => format!(
-                "{} rows in {:.1}s ({:.0} rows/s), offline table version {}{}{}{}",
+                "{} rows in {:.1}s ({:.0} rows/s), offline table version {}{}{}{}{}",
                 report.rows,
                 report.seconds,
                 report.rows as f64 / report.seconds.max(1e-9),
@@ -128,6 +128,12 @@ impl Progress for BarProgress {
                 match report.dropped_null_keys {
                     0 => String::new(),
                     n => format!("; {n} rows without a join key left out"),
+                },
+                match report.dropped_null_event_times {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} rows of the source without an event time left out (they belong to no window)"
+                    ),
                 },
                 match &report.rebuilt {
                     None => String::new(),

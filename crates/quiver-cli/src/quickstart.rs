@@ -53,10 +53,13 @@ pub async fn run(dir: &Path, rows: u64, memory_limit: usize, out: &Output) -> Re
     step.line(format!("  sample lake: {} files, {total} rows in lake/", summary.files.len()));
 
     let config = Config::load(&dir.join("quiver.yaml"))?;
-    step.line("\n$ quiver plan");
-    commands::plan(&config, None, &step).await?;
-    step.line("\n$ quiver apply");
-    commands::apply(&config, commands::Expect::Head, &step).await?;
+    // The reviewed path: the plan file pins the registry version and the definitions that
+    // were reviewed, and apply refuses (exit 3) if either moved.
+    let plan_file = dir.join("plan.json");
+    step.line("\n$ quiver plan --out plan.json");
+    commands::plan(&config, Some(&plan_file), &step).await?;
+    step.line("\n$ quiver apply plan.json");
+    commands::apply(&config, commands::Expect::Plan(plan_file), &step).await?;
     step.line("\n$ quiver list views");
     commands::list(&config, Kind::Views, &step).await?;
     step.line("\n$ quiver list services");

@@ -16,6 +16,11 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let out = ok(tmp.path(), &["quickstart", "--dir", "demo", "--rows", "2000"]);
     assert!(out.contains("Applied registry version 1"), "{out}");
+    // The quickstart shows the reviewed path: a plan file, applied as it was reviewed.
+    assert!(
+        out.contains("$ quiver plan --out plan.json") && out.contains("$ quiver apply plan.json"),
+        "{out}"
+    );
     assert!(out.contains("driver_stats"), "{out}");
     assert!(out.contains("Wrote 1000 rows with 5 features"), "{out}");
     assert!(out.contains("$ quiver stats driver_stats"), "{out}");
@@ -408,6 +413,8 @@ fn an_apply_applies_what_was_reviewed_on_the_version_it_was_reviewed_against_or_
     let (_tmp, dir) = project();
     // Alice plans adding a view; Bob (another checkout, same registry) applies first.
     std::fs::write(dir.join("feature_defs/rides/extra.yaml"), view_yaml("alice_view")).unwrap();
+    let plain = ok(&dir, &["plan"]);
+    assert!(plain.contains("Run `quiver apply --expected-version 1`"), "{plain}");
     let plan = ok(&dir, &["plan", "--out", "alice.plan"]);
     assert!(plan.contains("Run `quiver apply alice.plan`"), "{plan}");
     let bob = second_checkout(&dir, &view_yaml("bob_view"));

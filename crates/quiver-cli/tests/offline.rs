@@ -585,7 +585,7 @@ async fn a_window_ending_in_the_future_is_refused_and_never_moves_the_watermark_
 }
 
 #[tokio::test]
-async fn rows_without_a_join_key_are_left_out_and_counted() {
+async fn rows_without_a_join_key_or_an_event_time_are_left_out_and_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("defs")).unwrap();
@@ -602,7 +602,7 @@ async fn rows_without_a_join_key_are_left_out_and_counted() {
     .unwrap();
     std::fs::write(
         dir.join("lake/s/a.csv"),
-        "id,ts,x\n1,2026-01-01 00:00:00,10\n,2026-01-01 01:00:00,11\n2,2026-01-01 02:00:00,12\n,2026-01-01 03:00:00,13\n,2026-01-02 03:00:00,14\n",
+        "id,ts,x\n1,2026-01-01 00:00:00,10\n,2026-01-01 01:00:00,11\n2,2026-01-01 02:00:00,12\n,2026-01-01 03:00:00,13\n,2026-01-02 03:00:00,14\n3,,15\n4,,16\n",
     )
     .unwrap();
     ok(dir, &["apply"]);
@@ -612,6 +612,9 @@ async fn rows_without_a_join_key_are_left_out_and_counted() {
     assert_eq!(view["dropped_null_keys"], 2, "only the window's rows are counted: {report}");
     let runs = state(dir, "v")["runs"].as_array().unwrap().clone();
     assert_eq!(runs.last().unwrap()["dropped_null_keys"], 2, "{runs:?}");
+    // Rows without an event time belong to no window: every run counts them.
+    assert_eq!(view["dropped_null_event_times"], 2, "{report}");
+    assert_eq!(runs.last().unwrap()["dropped_null_event_times"], 2, "{runs:?}");
     assert_eq!(table_rows(dir, "v").await.len(), 2);
 
     // The progress line says so too (stderr, text output).
@@ -619,6 +622,7 @@ async fn rows_without_a_join_key_are_left_out_and_counted() {
     let (_, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("2 rows without a join key left out"), "{err}");
+    assert!(err.contains("2 rows of the source without an event time left out"), "{err}");
 }
 
 #[tokio::test]
@@ -704,6 +708,69 @@ async fn a_crash_between_the_commit_and_the_run_record_is_healed_by_the_next_inc
     // And it is done: a third run has nothing to do.
     let again = json(&dir, &run);
     assert!(again["views"][0]["skipped"].as_str().unwrap().contains("already materialized"), "{again}");
+}
+
+#[tokio::test]
+async fn a_run_whose_lease_was_taken_over_after_its_commit_does_not_record_itself() {
+    let (_tmp, dir) = bare_project(3000);
+    ok(&dir, &["materialize-incremental", "--end", "2026-01-03", "--views", "driver_stats"]);
+    let before = state(&dir, "driver_stats");
+    // The next run pauses right after its commit, with a lease lifetime of one second.
+    let gate = dir.join("gate");
+    let child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["materialize-incremental", "--end", "2026-01-05", "--views", "driver_stats"])
+        .args(["--lease-ttl", "1s"])
+        .current_dir(&dir)
+        .env_remove("QUIVER_CONFIG")
+        .env("QUIVER_FAULT", "materialize.after_commit@pause")
+        .env("QUIVER_FAULT_GATE", &gate)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(120);
+    while !dir.join("gate.reached").exists() {
+        assert!(Instant::now() < until, "the run never reached its fault point");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Another process takes the lease over (as one that judged it expired would): it
+    // creates the next generation, only if absent, as the store does.
+    let leases = dir.join(".quiver/offline/.quiver/leases/driver_stats");
+    let top: u64 = std::fs::read_dir(&leases)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_string_lossy().strip_suffix(".json")?.parse().ok())
+        .max()
+        .unwrap();
+    let taker = (top + 1..top + 20)
+        .find(|&g| {
+            let now = chrono::Utc::now();
+            let record = serde_json::json!({
+                "view": "driver_stats", "holder": "the next job", "token": "00", "generation": g,
+                "acquired_at": now, "expires_at": now + chrono::Duration::seconds(60), "released": false,
+            });
+            let staged = dir.join("staged.json");
+            std::fs::write(&staged, serde_json::to_vec(&record).unwrap()).unwrap();
+            std::fs::hard_link(&staged, leases.join(format!("{g:020}.json"))).is_ok()
+        })
+        .unwrap();
+    // Its renewals now find the taker's generation.
+    std::thread::sleep(Duration::from_millis(1_500));
+    std::fs::write(&gate, "go").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    let lost = "the run was not recorded: the lease on feature view 'driver_stats' was lost";
+    assert!(stderr.contains(lost), "{stderr}");
+    assert_eq!(commits(&dir, "driver_stats"), 2, "the window was committed: {stderr}");
+    // The new holder's view of the state is untouched: no watermark moved, no run added.
+    assert_eq!(state(&dir, "driver_stats"), before, "{stderr}");
+    // And its lease is still the top one, not released by the run that lost it.
+    let top_now: u64 = std::fs::read_dir(&leases)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_string_lossy().strip_suffix(".json")?.parse().ok())
+        .max()
+        .unwrap();
+    assert_eq!(top_now, taker);
 }
 
 /// A tmpfs mounted on a folder for the length of a test (root only, as CI runs).

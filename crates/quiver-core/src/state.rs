@@ -43,6 +43,10 @@ pub struct RunRecord {
     /// Rows of the window left out because a join key was missing (they name no entity).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_null_keys: u64,
+    /// Rows of the source without an event time: they belong to no window, so every run
+    /// leaves them out and counts them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_null_event_times: u64,
     /// Offline table version the run committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_version: Option<u64>,

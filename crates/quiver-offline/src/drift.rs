@@ -343,6 +343,7 @@ mod tests {
             status,
             rows: 1,
             dropped_null_keys: 0,
+            dropped_null_event_times: 0,
             offline_version: None,
             online_rows: None,
             registry_version: 1,

@@ -132,8 +132,14 @@ async fn a_stopped_redis_is_unavailable_and_the_store_recovers_when_it_returns()
         .await
         .unwrap();
     server.stop();
+    // A refused connection fails the read after two quick retries (about a third of a
+    // second), not after the redis client's default six with backoff (about nine seconds):
+    // the bound below sits far from both.
+    let asked = std::time::Instant::now();
     let err = store.read(std::slice::from_ref(&key)).await.unwrap_err();
+    let waited = asked.elapsed();
     assert!(matches!(err, quiver_online::Error::Unavailable(_)), "{err}");
+    assert!(waited < std::time::Duration::from_secs(4), "a refused connection took {waited:?} to fail");
     server.restart();
     // The connection heals by itself; the restarted server is empty, and the script is
     // loaded again on demand.

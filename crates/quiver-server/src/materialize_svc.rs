@@ -99,6 +99,7 @@ fn to_pb(job: &JobView) -> pb::MaterializationJob {
                     online_rows: report.and_then(|r| r.online_rows).unwrap_or(0),
                     seconds: report.map_or(0.0, |r| r.seconds),
                     dropped_null_keys: report.map_or(0, |r| r.dropped_null_keys),
+                    dropped_null_event_times: report.map_or(0, |r| r.dropped_null_event_times),
                     message: report
                         .and_then(|r| r.error.clone().or_else(|| r.skipped.clone()))
                         .unwrap_or_default(),

@@ -10,6 +10,8 @@
 //! - `quiver_view_last_materialization_succeeded{view}` — 1 or 0;
 //! - `quiver_view_last_materialization_dropped_rows{view}` — rows of the last run's window
 //!   left out because a join key was missing;
+//! - `quiver_view_last_materialization_rows_without_event_time{view}` — rows of the source
+//!   the last run left out because they have no event time (they belong to no window);
 //! - `quiver_view_last_materialization_expectations_broken{view}` — expectations the last
 //!   run's window broke (committed anyway under `on_failure: warn`, not at all under `fail`);
 //! - `quiver_feature_null_fraction{view, feature}` — nulls among the rows of the newest run
@@ -58,6 +60,7 @@ pub struct Metrics {
     last_seconds: GaugeVec,
     last_ok: GaugeVec,
     last_dropped: GaugeVec,
+    last_no_time: GaugeVec,
     last_broken: GaugeVec,
     null_fraction: GaugeVec,
     drift: GaugeVec,
@@ -123,6 +126,10 @@ impl Metrics {
             "quiver_view_last_materialization_dropped_rows",
             "Rows of the view's last materialized window left out because a join key was missing",
         );
+        let last_no_time = view_gauge(
+            "quiver_view_last_materialization_rows_without_event_time",
+            "Rows of the view's source its last materialization left out because they have no event time",
+        );
         let last_broken = view_gauge(
             "quiver_view_last_materialization_expectations_broken",
             "Expectations the view's last materialized window broke",
@@ -180,6 +187,7 @@ impl Metrics {
             Box::new(last_seconds.clone()),
             Box::new(last_ok.clone()),
             Box::new(last_dropped.clone()),
+            Box::new(last_no_time.clone()),
             Box::new(last_broken.clone()),
             Box::new(null_fraction.clone()),
             Box::new(drift.clone()),
@@ -203,6 +211,7 @@ impl Metrics {
             last_seconds,
             last_ok,
             last_dropped,
+            last_no_time,
             last_broken,
             null_fraction,
             drift,
@@ -261,6 +270,7 @@ impl Metrics {
             &self.last_seconds,
             &self.last_ok,
             &self.last_dropped,
+            &self.last_no_time,
             &self.last_broken,
             &self.null_fraction,
         ] {
@@ -284,6 +294,7 @@ impl Metrics {
                 let label = [view.name.as_str()];
                 self.last_rows.with_label_values(&label).set(run.rows as f64);
                 self.last_dropped.with_label_values(&label).set(run.dropped_null_keys as f64);
+                self.last_no_time.with_label_values(&label).set(run.dropped_null_event_times as f64);
                 self.last_broken.with_label_values(&label).set(run.expectations.len() as f64);
                 self.last_seconds.with_label_values(&label).set(seconds);
                 let ok = run.status == quiver_core::state::RunStatus::Succeeded;

@@ -1085,3 +1085,28 @@ async fn quality_service_answers_statistics_drift_and_skew_and_the_drift_checker
     assert_eq!(neither.code(), Code::InvalidArgument, "{neither:?}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_feature_references_give_the_same_columns_online_and_in_a_training_set() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    materialize_window(channel.clone(), &["driver_stats"], DATA_START, "2026-01-03T00:00:00Z").await;
+    // A feature named twice, once alone and once through its whole view.
+    let refs = ["driver_stats:conv_rate", "driver_stats", "driver_stats:conv_rate"];
+    let read = online(channel.clone(), &refs, &[1001], 0).await.unwrap();
+    let names: Vec<&str> = read.feature_names.iter().map(String::as_str).collect();
+    assert_eq!(names, ["driver_stats:conv_rate", "driver_stats:acc_rate", "driver_stats:avg_daily_trips"]);
+    assert_eq!(read.results.len(), 3);
+    let mut offline = OfflineServiceClient::new(channel.clone());
+    let (batches, _) =
+        historical(&mut offline, &driver_spine(&[(1001, "2026-01-02T12:00:00Z")]), &refs).await.unwrap();
+    let schema = batches[0].schema();
+    let features: Vec<&str> = schema.fields().iter().skip(3).map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        features,
+        ["conv_rate", "acc_rate", "avg_daily_trips"],
+        "the spine's 3 columns, then the features"
+    );
+    server.shutdown().await;
+}

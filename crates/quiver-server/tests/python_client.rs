@@ -129,5 +129,13 @@ async fn python_grpc_and_flight_clients_get_what_the_rust_client_gets() {
     }
     assert!(ts["table"]["conv_rate"][2].is_null(), "an unknown driver gets nulls");
     assert!(!ts["table"]["conv_rate"][0].is_null(), "a known driver within the ttl has a value");
+
+    // The README's DoPut with a command the server refuses: no reply, and the server's own
+    // message reaches the writer as an error (pyarrow's ArrowKeyError for NOT_FOUND).
+    let refused = &python["refused_upload"];
+    assert_eq!(refused["reply_is_none"], true, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_else(|| panic!("no error: {refused}"));
+    assert!(message.contains("feature service 'no_such_service' not found"), "{refused}");
+    assert_eq!(refused["error"]["type"], "ArrowKeyError", "{refused}");
     server.shutdown().await;
 }

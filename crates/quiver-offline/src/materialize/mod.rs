@@ -70,6 +70,9 @@ pub struct ViewReport {
     /// Rows of the window left out because a join key was missing (they name no entity).
     #[serde(default)]
     pub dropped_null_keys: u64,
+    /// Rows of the source without an event time (they belong to no window), left out.
+    #[serde(default)]
+    pub dropped_null_event_times: u64,
     pub offline_version: Option<u64>,
     pub seconds: f64,
     /// Entities written to the online store (views with `online: true`).
@@ -153,6 +156,8 @@ struct ViewWrite {
     rebuilt: Option<Rebuilt>,
     /// Rows of the window left out for a missing join key.
     dropped_null_keys: u64,
+    /// Rows of the source left out for a missing event time.
+    dropped_null_event_times: u64,
     latest: Vec<quiver_online::RowWrite>,
     /// Newest event time written, `None` for an empty window.
     newest: Option<DateTime<Utc>>,
@@ -194,6 +199,7 @@ fn run_record(
         status: if report.error.is_some() { RunStatus::Failed } else { RunStatus::Succeeded },
         rows: report.rows,
         dropped_null_keys: report.dropped_null_keys,
+        dropped_null_event_times: report.dropped_null_event_times,
         offline_version: report.offline_version,
         online_rows: report.online_rows,
         registry_version,
@@ -310,6 +316,7 @@ impl Materializer {
             window_end: None,
             rows: 0,
             dropped_null_keys: 0,
+            dropped_null_event_times: 0,
             offline_version: None,
             seconds: 0.0,
             rebuilt: None,
@@ -405,6 +412,7 @@ impl Materializer {
                 crate::fault::point("materialize.after_commit");
                 report.rows = w.outcome.rows;
                 report.dropped_null_keys = w.dropped_null_keys;
+                report.dropped_null_event_times = w.dropped_null_event_times;
                 if let Some(rebuilt) = w.rebuilt {
                     // The table now holds this window only: the watermark restarts from it.
                     state.watermark = None;
@@ -431,7 +439,19 @@ impl Materializer {
         }
         report.seconds = started.elapsed().as_secs_f64();
         state.record(run_record(&report, (start, end), started_at, registry_version));
-        if let Err(e) = self.state.save(&state).await {
+        // The state is written under the lease, as the commit is: a holder whose lease was
+        // taken over (or could not be renewed) must not overwrite the watermark and runs of
+        // the process that holds the view now. Not recording is safe: the next incremental
+        // run redoes the window.
+        if let Err(lost) = lease.check() {
+            tracing::error!(view = %view.name, error = %lost, "the run was not recorded: the lease was lost");
+            report.error.get_or_insert(format!(
+                "the data was committed but the run was not recorded: the lease on feature view \
+                 '{}' was lost first (taken over, or not renewed in time); the next incremental \
+                 run redoes the window",
+                view.name
+            ));
+        } else if let Err(e) = self.state.save(&state).await {
             report
                 .error
                 .get_or_insert(format!("the data was committed but the run could not be recorded: {e}"));
@@ -534,6 +554,14 @@ impl Materializer {
                 "rows of the window lack a join key and were left out"
             );
         }
-        Ok(ViewWrite { outcome, rebuilt, dropped_null_keys, latest, newest })
+        let dropped_null_event_times = counters.null_event_times.load(Ordering::Relaxed);
+        if dropped_null_event_times > 0 {
+            tracing::warn!(
+                view = %view.name,
+                rows = dropped_null_event_times,
+                "rows of the source lack an event time, belong to no window and were left out"
+            );
+        }
+        Ok(ViewWrite { outcome, rebuilt, dropped_null_keys, dropped_null_event_times, latest, newest })
     }
 }

@@ -25,6 +25,9 @@ pub struct ViewRows {
     /// Rows of the window read so far that lack a join key: they name no entity, so they
     /// are left out (and not counted in `read`).
     pub null_keys: Arc<AtomicU64>,
+    /// Rows of the source without an event time: they belong to no window, so every run
+    /// reads them along with its window, leaves them out and counts them here.
+    pub null_event_times: Arc<AtomicU64>,
     /// Rows written to the offline table so far.
     pub written: Arc<AtomicU64>,
     /// Partitions the window is read, sorted and written in.
@@ -59,7 +62,8 @@ impl Progress for NoProgress {
 }
 
 /// Passes its input through, counting the rows (the rows read, for progress) and the
-/// partitions read to the end, and leaving out rows that lack a join key (counted apart).
+/// partitions read to the end, and leaving out rows that lack a join key or an event time
+/// (each counted apart).
 #[derive(Clone, Debug)]
 pub(super) struct CountRowsExec {
     input: Arc<dyn ExecutionPlan>,
@@ -67,48 +71,59 @@ pub(super) struct CountRowsExec {
     keys: usize,
     rows: Arc<AtomicU64>,
     null_keys: Arc<AtomicU64>,
+    null_event_times: Arc<AtomicU64>,
     partitions_read: Arc<AtomicUsize>,
 }
 
 impl CountRowsExec {
     /// Counts `input`'s rows into `counters.read` and its finished partitions into
     /// `counters.partitions_read`; rows with a null in any of the first `keys` columns are
-    /// dropped and counted into `counters.null_keys`.
+    /// dropped and counted into `counters.null_keys`, and the other rows whose event time
+    /// (the column after the keys) is null into `counters.null_event_times`.
     pub(super) fn new(input: Arc<dyn ExecutionPlan>, keys: usize, counters: &ViewRows) -> Self {
         CountRowsExec {
             input,
             keys,
             rows: counters.read.clone(),
             null_keys: counters.null_keys.clone(),
+            null_event_times: counters.null_event_times.clone(),
             partitions_read: counters.partitions_read.clone(),
         }
     }
 }
 
-/// `batch` without the rows that have a null in any of its first `keys` columns, and how
-/// many those were.
+/// `batch` without the rows that have a null in any of its first `keys` columns (counted
+/// first) or in its event time, column `keys` (counted second, among the rows with keys).
 fn without_null_keys(
     batch: datafusion::arrow::array::RecordBatch,
     keys: usize,
-) -> DfResult<(datafusion::arrow::array::RecordBatch, u64)> {
+) -> DfResult<(datafusion::arrow::array::RecordBatch, u64, u64)> {
     use datafusion::arrow::array::Array;
     use datafusion::arrow::compute::{and, filter_record_batch, is_not_null};
-    let columns = &batch.columns()[..keys.min(batch.num_columns())];
-    if columns.iter().all(|c| c.null_count() == 0) {
-        return Ok((batch, 0));
+    let key_columns = &batch.columns()[..keys.min(batch.num_columns())];
+    let time = batch.columns().get(keys);
+    if key_columns.iter().chain(time).all(|c| c.null_count() == 0) {
+        return Ok((batch, 0, 0));
     }
-    let mut keep = None;
-    for column in columns {
+    let mut with_keys = None;
+    for column in key_columns {
         let present = is_not_null(column.as_ref())?;
-        keep = Some(match keep {
+        with_keys = Some(match with_keys {
             None => present,
             Some(k) => and(&k, &present)?,
         });
     }
-    let Some(keep) = keep else { return Ok((batch, 0)) };
+    let rows = batch.num_rows();
+    let keyed = with_keys.as_ref().map_or(rows, |k| k.true_count());
+    let keep = match (with_keys, time) {
+        (Some(k), Some(t)) => and(&k, &is_not_null(t.as_ref())?)?,
+        (Some(k), None) => k,
+        (None, Some(t)) => is_not_null(t.as_ref())?,
+        (None, None) => return Ok((batch, 0, 0)),
+    };
     let kept = filter_record_batch(&batch, &keep)?;
-    let dropped = (batch.num_rows() - kept.num_rows()) as u64;
-    Ok((kept, dropped))
+    let (no_key, no_time) = ((rows - keyed) as u64, (keyed - kept.num_rows()) as u64);
+    Ok((kept, no_key, no_time))
 }
 
 impl DisplayAs for CountRowsExec {
@@ -152,6 +167,7 @@ impl ExecutionPlan for CountRowsExec {
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let rows = self.rows.clone();
         let null_keys = self.null_keys.clone();
+        let null_event_times = self.null_event_times.clone();
         let keys = self.keys;
         let partitions_read = self.partitions_read.clone();
         let end = futures::stream::once(async move {
@@ -162,8 +178,9 @@ impl ExecutionPlan for CountRowsExec {
             .input
             .execute(partition, context)?
             .map(move |batch| {
-                let (batch, dropped) = without_null_keys(batch?, keys)?;
-                null_keys.fetch_add(dropped, Ordering::Relaxed);
+                let (batch, no_key, no_time) = without_null_keys(batch?, keys)?;
+                null_keys.fetch_add(no_key, Ordering::Relaxed);
+                null_event_times.fetch_add(no_time, Ordering::Relaxed);
                 rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 Ok(batch)
             })

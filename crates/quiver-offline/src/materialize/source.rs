@@ -16,8 +16,9 @@ use crate::lake::Lake;
 use crate::layout::{Window, column, layout_exprs};
 
 /// The rows of `window` of a view, laid out and typed as its offline table (not yet sorted:
-/// see [`crate::layout::latest_row_ordering`]). Rows missing a join key are still here: the
-/// materialization drops them as it reads, and counts them for the run's report.
+/// see [`crate::layout::latest_row_ordering`]). Rows missing a join key are still here, and
+/// so are the source's rows without an event time (which belong to no window): the
+/// materialization drops both as it reads, and counts them for the run's report.
 pub async fn window_rows(
     lake: &Lake,
     defs: &Definitions,
@@ -28,7 +29,7 @@ pub async fn window_rows(
         .source(&view.source)
         .ok_or_else(|| Error::Internal(format!("view '{}' has no source in the registry", view.name)))?;
     let frame = lake.view_frame(defs, view).await?;
-    let filter = window.lake_filter(&source.timestamp_field);
+    let filter = window.lake_filter(&source.timestamp_field).or(column(&source.timestamp_field).is_null());
     let layout = layout_exprs(defs, view, &source.timestamp_field, source.created_timestamp_field.as_deref());
     Ok(frame.filter(filter)?.select(layout)?)
 }

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquiver/v1/materialize.proto\x12\tquiver.v1\"*\n\x06Window\x12\x10\n\x08start_ns\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x02 \x01(\x03\"\x1d\n\x0bIncremental\x12\x0e\n\x06\x65nd_ns\x18\x01 \x01(\x03\"\x88\x01\n\x1bStartMaterializationRequest\x12#\n\x06window\x18\x01 \x01(\x0b\x32\x11.quiver.v1.WindowH\x00\x12-\n\x0bincremental\x18\x02 \x01(\x0b\x32\x16.quiver.v1.IncrementalH\x00\x12\r\n\x05views\x18\x03 \x03(\tB\x06\n\x04span\"\'\n\x19GetMaterializationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x1bListMaterializationsRequest\"\xa2\x02\n\x0cViewProgress\x12\x0c\n\x04view\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.quiver.v1.ViewRunState\x12\x11\n\trows_done\x18\x03 \x01(\x04\x12\x15\n\rrows_expected\x18\x04 \x01(\x04\x12\x17\n\x0fwindow_start_ns\x18\x05 \x01(\x03\x12\x15\n\rwindow_end_ns\x18\x06 \x01(\x03\x12\x1c\n\x0foffline_version\x18\x07 \x01(\x04H\x00\x88\x01\x01\x12\x13\n\x0bonline_rows\x18\x08 \x01(\x04\x12\x0f\n\x07seconds\x18\t \x01(\x01\x12\x0f\n\x07message\x18\n \x01(\t\x12\x19\n\x11\x64ropped_null_keys\x18\x0b \x01(\x04\x42\x12\n\x10_offline_version\"\xaa\x01\n\x12MaterializationJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.quiver.v1.JobState\x12\x15\n\rcreated_at_ns\x18\x03 \x01(\x03\x12\x16\n\x0e\x66inished_at_ns\x18\x04 \x01(\x03\x12&\n\x05views\x18\x05 \x03(\x0b\x32\x17.quiver.v1.ViewProgress\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"K\n\x1cListMaterializationsResponse\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.quiver.v1.MaterializationJob*\x82\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04*\xbb\x01\n\x0cViewRunState\x12\x1e\n\x1aVIEW_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VIEW_RUN_STATE_PENDING\x10\x01\x12\x1a\n\x16VIEW_RUN_STATE_RUNNING\x10\x02\x12\x1c\n\x18VIEW_RUN_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16VIEW_RUN_STATE_SKIPPED\x10\x04\x12\x19\n\x15VIEW_RUN_STATE_FAILED\x10\x05\x32\x89\x02\n\x12MaterializeService\x12N\n\x05Start\x12&.quiver.v1.StartMaterializationRequest\x1a\x1d.quiver.v1.MaterializationJob\x12J\n\x03Get\x12$.quiver.v1.GetMaterializationRequest\x1a\x1d.quiver.v1.MaterializationJob\x12W\n\x04List\x12&.quiver.v1.ListMaterializationsRequest\x1a\'.quiver.v1.ListMaterializationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bquiver/v1/materialize.proto\x12\tquiver.v1\"*\n\x06Window\x12\x10\n\x08start_ns\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x02 \x01(\x03\"\x1d\n\x0bIncremental\x12\x0e\n\x06\x65nd_ns\x18\x01 \x01(\x03\"\x88\x01\n\x1bStartMaterializationRequest\x12#\n\x06window\x18\x01 \x01(\x0b\x32\x11.quiver.v1.WindowH\x00\x12-\n\x0bincremental\x18\x02 \x01(\x0b\x32\x16.quiver.v1.IncrementalH\x00\x12\r\n\x05views\x18\x03 \x03(\tB\x06\n\x04span\"\'\n\x19GetMaterializationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x1bListMaterializationsRequest\"\xc4\x02\n\x0cViewProgress\x12\x0c\n\x04view\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.quiver.v1.ViewRunState\x12\x11\n\trows_done\x18\x03 \x01(\x04\x12\x15\n\rrows_expected\x18\x04 \x01(\x04\x12\x17\n\x0fwindow_start_ns\x18\x05 \x01(\x03\x12\x15\n\rwindow_end_ns\x18\x06 \x01(\x03\x12\x1c\n\x0foffline_version\x18\x07 \x01(\x04H\x00\x88\x01\x01\x12\x13\n\x0bonline_rows\x18\x08 \x01(\x04\x12\x0f\n\x07seconds\x18\t \x01(\x01\x12\x0f\n\x07message\x18\n \x01(\t\x12\x19\n\x11\x64ropped_null_keys\x18\x0b \x01(\x04\x12 \n\x18\x64ropped_null_event_times\x18\x0c \x01(\x04\x42\x12\n\x10_offline_version\"\xaa\x01\n\x12MaterializationJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.quiver.v1.JobState\x12\x15\n\rcreated_at_ns\x18\x03 \x01(\x03\x12\x16\n\x0e\x66inished_at_ns\x18\x04 \x01(\x03\x12&\n\x05views\x18\x05 \x03(\x0b\x32\x17.quiver.v1.ViewProgress\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"K\n\x1cListMaterializationsResponse\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.quiver.v1.MaterializationJob*\x82\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04*\xbb\x01\n\x0cViewRunState\x12\x1e\n\x1aVIEW_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VIEW_RUN_STATE_PENDING\x10\x01\x12\x1a\n\x16VIEW_RUN_STATE_RUNNING\x10\x02\x12\x1c\n\x18VIEW_RUN_STATE_SUCCEEDED\x10\x03\x12\x1a\n\x16VIEW_RUN_STATE_SKIPPED\x10\x04\x12\x19\n\x15VIEW_RUN_STATE_FAILED\x10\x05\x32\x89\x02\n\x12MaterializeService\x12N\n\x05Start\x12&.quiver.v1.StartMaterializationRequest\x1a\x1d.quiver.v1.MaterializationJob\x12J\n\x03Get\x12$.quiver.v1.GetMaterializationRequest\x1a\x1d.quiver.v1.MaterializationJob\x12W\n\x04List\x12&.quiver.v1.ListMaterializationsRequest\x1a\'.quiver.v1.ListMaterializationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quiver.v1.materialize_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATE']._serialized_start=872
-  _globals['_JOBSTATE']._serialized_end=1002
-  _globals['_VIEWRUNSTATE']._serialized_start=1005
-  _globals['_VIEWRUNSTATE']._serialized_end=1192
+  _globals['_JOBSTATE']._serialized_start=906
+  _globals['_JOBSTATE']._serialized_end=1036
+  _globals['_VIEWRUNSTATE']._serialized_start=1039
+  _globals['_VIEWRUNSTATE']._serialized_end=1226
   _globals['_WINDOW']._serialized_start=42
   _globals['_WINDOW']._serialized_end=84
   _globals['_INCREMENTAL']._serialized_start=86
@@ -46,11 +46,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMATERIALIZATIONSREQUEST']._serialized_start=297
   _globals['_LISTMATERIALIZATIONSREQUEST']._serialized_end=326
   _globals['_VIEWPROGRESS']._serialized_start=329
-  _globals['_VIEWPROGRESS']._serialized_end=619
-  _globals['_MATERIALIZATIONJOB']._serialized_start=622
-  _globals['_MATERIALIZATIONJOB']._serialized_end=792
-  _globals['_LISTMATERIALIZATIONSRESPONSE']._serialized_start=794
-  _globals['_LISTMATERIALIZATIONSRESPONSE']._serialized_end=869
-  _globals['_MATERIALIZESERVICE']._serialized_start=1195
-  _globals['_MATERIALIZESERVICE']._serialized_end=1460
+  _globals['_VIEWPROGRESS']._serialized_end=653
+  _globals['_MATERIALIZATIONJOB']._serialized_start=656
+  _globals['_MATERIALIZATIONJOB']._serialized_end=826
+  _globals['_LISTMATERIALIZATIONSRESPONSE']._serialized_start=828
+  _globals['_LISTMATERIALIZATIONSRESPONSE']._serialized_end=903
+  _globals['_MATERIALIZESERVICE']._serialized_start=1229
+  _globals['_MATERIALIZESERVICE']._serialized_end=1494
 # @@protoc_insertion_point(module_scope)

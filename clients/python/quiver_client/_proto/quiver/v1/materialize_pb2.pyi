@@ -70,7 +70,7 @@ class ListMaterializationsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ViewProgress(_message.Message):
-    __slots__ = ("view", "state", "rows_done", "rows_expected", "window_start_ns", "window_end_ns", "offline_version", "online_rows", "seconds", "message", "dropped_null_keys")
+    __slots__ = ("view", "state", "rows_done", "rows_expected", "window_start_ns", "window_end_ns", "offline_version", "online_rows", "seconds", "message", "dropped_null_keys", "dropped_null_event_times")
     VIEW_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ROWS_DONE_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class ViewProgress(_message.Message):
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DROPPED_NULL_KEYS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_NULL_EVENT_TIMES_FIELD_NUMBER: _ClassVar[int]
     view: str
     state: ViewRunState
     rows_done: int
@@ -93,7 +94,8 @@ class ViewProgress(_message.Message):
     seconds: float
     message: str
     dropped_null_keys: int
-    def __init__(self, view: _Optional[str] = ..., state: _Optional[_Union[ViewRunState, str]] = ..., rows_done: _Optional[int] = ..., rows_expected: _Optional[int] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., offline_version: _Optional[int] = ..., online_rows: _Optional[int] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., dropped_null_keys: _Optional[int] = ...) -> None: ...
+    dropped_null_event_times: int
+    def __init__(self, view: _Optional[str] = ..., state: _Optional[_Union[ViewRunState, str]] = ..., rows_done: _Optional[int] = ..., rows_expected: _Optional[int] = ..., window_start_ns: _Optional[int] = ..., window_end_ns: _Optional[int] = ..., offline_version: _Optional[int] = ..., online_rows: _Optional[int] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., dropped_null_keys: _Optional[int] = ..., dropped_null_event_times: _Optional[int] = ...) -> None: ...
 
 class MaterializationJob(_message.Message):
     __slots__ = ("id", "state", "created_at_ns", "finished_at_ns", "views", "error")
