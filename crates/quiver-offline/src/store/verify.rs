@@ -143,6 +143,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unmarked_store_holding_quivers_own_objects_is_accepted() {
+        let store = InMemory::new();
+        old_table(&store).await;
+        for path in [
+            ".quiver/state/views/driver_stats.json",
+            ".quiver/leases/driver_stats/00000000000000000001.json",
+            ".quiver/jobs/job-1.json",
+            ".quiver/training_sets/ts-00000000000000000000000000000000/manifest.json",
+        ] {
+            put(&store, &format!("offline/{path}")).await;
+        }
+        let prefix = ObjectPath::from("offline");
+        verify(&store, &prefix, &url()).await.unwrap();
+        store.head(&ObjectPath::from("offline/.quiver/offline-store.json")).await.expect("marked");
+    }
+
+    #[tokio::test]
     async fn a_folder_that_is_not_a_table_is_refused_and_nothing_written() {
         let store = InMemory::new();
         old_table(&store).await;
