@@ -27,7 +27,9 @@
 //! wrong answer, is *unexplained*. At the end it reads every pushed and every lake entity
 //! back online and builds a training set of all of them as of now: each must hold a `seq`
 //! from the newest acknowledged write (push, offline push, or finished materialization) to
-//! the newest attempted one (a failed call may have written some of its rows). It prints a
+//! the newest attempted one (a failed call may have written some of its rows); and every row
+//! of an acknowledged offline push must come back exactly in a training set at its own event
+//! time. It prints a
 //! summary line and exits 1 when anything is unexplained or wrong.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
@@ -157,6 +159,9 @@ struct Shared {
     /// The same for pushes that also went offline.
     acked_offline: Vec<AtomicI64>,
     attempted_offline: Vec<AtomicI64>,
+    /// Every row of an acknowledged offline push: (entity, seq, event time ns). Each is read
+    /// back at its own event time in a training set at the end.
+    offline_rows: Mutex<Vec<(i64, i64, i64)>>,
     /// The `seq` of the lake as of the last materialization that succeeded, and of the
     /// newest lake file (a failed run may have committed it offline, or written some of it
     /// online).
@@ -381,9 +386,10 @@ async fn pusher(shared: Arc<Shared>, channel: Channel, rows_per_s: u64, until: I
             }
         }
         let to = if offline { pb::PushTarget::OnlineAndOffline } else { pb::PushTarget::Online };
+        let event_ns = now_ns();
         let mut request = tonic::Request::new(pb::PushRequest {
             feature_view: "soak".into(),
-            arrow_ipc: push_ipc(&ids, &seqs, now_ns()),
+            arrow_ipc: push_ipc(&ids, &seqs, event_ns),
             to: to as i32,
         });
         request.set_timeout(Duration::from_secs(10));
@@ -395,6 +401,10 @@ async fn pusher(shared: Arc<Shared>, channel: Channel, rows_per_s: u64, until: I
                     if offline {
                         shared.acked_offline[i].fetch_max(s, Ordering::SeqCst);
                     }
+                }
+                if offline {
+                    let mut rows = shared.offline_rows.lock().unwrap();
+                    rows.extend(ids.iter().zip(&seqs).map(|(&id, &s)| (id, s, event_ns)));
                 }
                 shared.minute.lock().unwrap().pushed_rows += ids.len() as u64;
             }
@@ -617,9 +627,10 @@ fn expected(shared: &Shared, id: i64, offline: bool) -> (i64, i64) {
     }
 }
 
-/// Entities whose read-back disagrees, by store and kind of entity.
+/// Entities whose read-back disagrees, by store and kind of entity; and how many offline
+/// pushed rows were read back.
 #[derive(Default)]
-struct Disagreements(BTreeMap<&'static str, u64>);
+struct Disagreements(BTreeMap<&'static str, u64>, u64);
 
 impl Disagreements {
     fn add(&mut self, what: &'static str, id: i64, seq: i64, (lo, hi): (i64, i64)) {
@@ -635,8 +646,56 @@ impl Disagreements {
     }
 }
 
+/// The `(driver_id, seq)` of each row of a training set of `ids` at `times` (ns), in spine
+/// order (`seq` -1 when null).
+async fn training_seqs(channel: &Channel, ids: &[i64], times: &[i64]) -> Vec<(i64, i64)> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+    ]));
+    let spine = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.to_vec())),
+            Arc::new(TimestampNanosecondArray::from(times.to_vec()).with_timezone("UTC")),
+        ],
+    )
+    .unwrap();
+    let mut offline = OfflineServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+    let mut stream = offline
+        .get_historical_features(pb::GetHistoricalFeaturesRequest {
+            kind: Some(pb::get_historical_features_request::Kind::Features(pb::FeatureList {
+                refs: REFS.iter().map(|s| s.to_string()).collect(),
+            })),
+            spine_arrow_ipc: ipc(&spine),
+            full_feature_names: false,
+            timestamp_column: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(part) = stream.message().await.unwrap() {
+        if let Some(pb::get_historical_features_response::Part::ArrowIpc(b)) = part.part {
+            bytes.extend_from_slice(&b);
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for batch in StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap() {
+        let batch = batch.unwrap();
+        let id =
+            batch.column_by_name("driver_id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+        let seq = batch.column_by_name("seq").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+        out.extend(
+            (0..batch.num_rows()).map(|r| (id.value(r), if seq.is_null(r) { -1 } else { seq.value(r) })),
+        );
+    }
+    out
+}
+
 /// Reads every pushed and lake entity back online and in a training set as of now, and
-/// compares each with what was acknowledged.
+/// every row pushed offline in a training set at its own event time, and compares each with
+/// what was acknowledged.
 async fn read_back(shared: &Shared, channel: Channel) -> Disagreements {
     let pushed: Vec<i64> = (0..PUSHED).map(pushed_id).collect();
     let lake: Vec<i64> = (1..=LAKE).collect();
@@ -665,61 +724,41 @@ async fn read_back(shared: &Shared, channel: Channel) -> Disagreements {
     // when none went offline), a lake entity the last materialized minute.
     let ids: Vec<i64> = pushed.iter().chain(&lake).copied().collect();
     let at = now_ns();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("driver_id", DataType::Int64, false),
-        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
-    ]));
-    let spine = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from(ids.clone())),
-            Arc::new(TimestampNanosecondArray::from(vec![at; ids.len()]).with_timezone("UTC")),
-        ],
-    )
-    .unwrap();
-    let mut offline = OfflineServiceClient::new(channel).max_decoding_message_size(64 << 20);
-    let mut stream = offline
-        .get_historical_features(pb::GetHistoricalFeaturesRequest {
-            kind: Some(pb::get_historical_features_request::Kind::Features(pb::FeatureList {
-                refs: REFS.iter().map(|s| s.to_string()).collect(),
-            })),
-            spine_arrow_ipc: ipc(&spine),
-            full_feature_names: false,
-            timestamp_column: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut bytes = Vec::new();
-    while let Some(part) = stream.message().await.unwrap() {
-        if let Some(pb::get_historical_features_response::Part::ArrowIpc(b)) = part.part {
-            bytes.extend_from_slice(&b);
+    let seqs = training_seqs(&channel, &ids, &vec![at; ids.len()]).await;
+    if seqs.len() != ids.len() {
+        eprintln!("soak: the training set has {} rows for {} spine rows", seqs.len(), ids.len());
+        *wrong.0.entry("training set rows missing or extra").or_default() +=
+            ids.len().abs_diff(seqs.len()) as u64;
+    }
+    for (&(id, seq), &asked) in seqs.iter().zip(&ids) {
+        let range = expected(shared, id, true);
+        if id != asked || seq < range.0 || seq > range.1 {
+            wrong.add(
+                if id > PUSHED_BASE { "offline, pushed entity" } else { "offline, lake entity" },
+                id,
+                seq,
+                range,
+            );
         }
     }
-    let mut seen = 0usize;
-    for batch in StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap() {
-        let batch = batch.unwrap();
-        let id =
-            batch.column_by_name("driver_id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
-        let seq = batch.column_by_name("seq").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
-        for r in 0..batch.num_rows() {
-            seen += 1;
-            let (id, seq) = (id.value(r), if seq.is_null(r) { -1 } else { seq.value(r) });
-            let range = expected(shared, id, true);
-            if seq < range.0 || seq > range.1 {
-                wrong.add(
-                    if id > PUSHED_BASE { "offline, pushed entity" } else { "offline, lake entity" },
-                    id,
-                    seq,
-                    range,
-                );
-            }
+
+    // Every acknowledged offline push, row by row: at its own event time a training set
+    // must give exactly that row (no other offline row of the entity shares its time).
+    let rows = shared.offline_rows.lock().unwrap().clone();
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let times: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    let seqs = training_seqs(&channel, &ids, &times).await;
+    if seqs.len() != rows.len() {
+        *wrong.0.entry("pushed offline rows: training set rows missing or extra").or_default() +=
+            rows.len().abs_diff(seqs.len()) as u64;
+    }
+    for (&(id, seq), &(asked, pushed_seq, _)) in seqs.iter().zip(&rows) {
+        if id != asked || seq != pushed_seq {
+            wrong.add("offline, a pushed row at its time", id, seq, (pushed_seq, pushed_seq));
         }
     }
-    if seen != ids.len() {
-        eprintln!("soak: the training set has {seen} rows for {} spine rows", ids.len());
-        *wrong.0.entry("training set rows missing or extra").or_default() += ids.len().abs_diff(seen) as u64;
-    }
+    eprintln!("soak: {} rows pushed offline read back at their event times", rows.len());
+    wrong.1 = rows.len() as u64;
     wrong
 }
 
@@ -745,6 +784,7 @@ async fn run(addr: String, seconds: u64, pid: u32, lake: PathBuf) -> bool {
         attempted: zeros(),
         acked_offline: zeros(),
         attempted_offline: zeros(),
+        offline_rows: Mutex::new(Vec::new()),
         lake_seq: AtomicI64::new(0),
         lake_attempted: AtomicI64::new(0),
         redis_down_ms: AtomicI64::new(-1),
@@ -797,7 +837,7 @@ async fn run(addr: String, seconds: u64, pid: u32, lake: PathBuf) -> bool {
             "materializations_succeeded": t.materializations_ok, "materializations_failed": t.materializations_failed,
             "explained_errors": json_map(&t.explained), "unexplained_errors": json_map(&t.unexplained),
             "wrong_answers": shared.wrong_answers.load(Ordering::Relaxed),
-            "pushed_entities": PUSHED, "lake_entities": LAKE,
+            "pushed_entities": PUSHED, "lake_entities": LAKE, "offline_pushed_rows_read_back": wrong.1,
             "read_back_wrong": json_map(&wrong.0.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             "server_rss_mib_after_first_minute": (warm * 10.0).round() / 10.0,
             "server_rss_mib_at_end": (last * 10.0).round() / 10.0,
