@@ -7,6 +7,12 @@
 //! a process finds the location empty. A location without the marker is accepted when every
 //! top-level folder it holds is a Delta table or Quiver's own `.quiver/` (a store made before
 //! the marker existed), and then marked; anything else is refused, naming the location.
+//!
+//! It also asks the store to prove that a create-only write is refused when the object
+//! exists: two create-only writes of one probe object under `.quiver/probes/`, of which the
+//! second must fail. Delta commits and leases rest on that; a store that ignores
+//! `If-None-Match` (some S3-compatible servers and proxies) would let two writers commit the
+//! same table version, so it is refused at startup with the setting to change.
 
 use std::time::Duration;
 
@@ -65,6 +71,34 @@ async fn is_table(store: &dyn ObjectStore, folder: &ObjectPath, url: &Url) -> Re
     Ok(files_ok && folders_ok)
 }
 
+/// Writes one probe object create-only twice: the second write must be refused. Refuses the
+/// store, naming what to change, when it is not; the probe is deleted either way.
+async fn check_conditional_writes(store: &dyn ObjectStore, prefix: &ObjectPath, url: &Url) -> Result<()> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("no random numbers: {e}")))?;
+    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let probe = prefix.clone().join(".quiver").join("probes").join(format!("{name}.json"));
+    let create = || PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+    let body = || PutPayload::from_static(b"{\"probe\": \"create-only writes\"}");
+    store.put_opts(&probe, body(), create()).await.map_err(|e| Error::Store(hint(url, &e)))?;
+    let second = store.put_opts(&probe, body(), create()).await;
+    if let Err(e) = store.delete(&probe).await {
+        tracing::warn!(store = %url, error = %e, "cannot delete the create-only write probe");
+    }
+    match second {
+        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(()),
+        Ok(_) => Err(Error::Store(format!(
+            "offline_store {url}: the store accepted a create-only write (If-None-Match: *) of an \
+             object that already existed, so two writers could both commit the same Delta table \
+             version and one commit would be lost. Use a store that honours conditional writes \
+             (Amazon S3, MinIO, Cloudflare R2, Google Cloud Storage, Azure Blob Storage), or for \
+             an S3-compatible store that supports them through ETags set AWS_CONDITIONAL_PUT=etag; \
+             nothing was written"
+        ))),
+        Err(e) => Err(Error::Store(hint(url, &e))),
+    }
+}
+
 /// Checks the store at `url` (the prefix `prefix` in `store`) as the module says; marks an
 /// empty or older store.
 pub(super) async fn verify(store: &dyn ObjectStore, prefix: &ObjectPath, url: &Url) -> Result<()> {
@@ -77,7 +111,7 @@ pub(super) async fn verify(store: &dyn ObjectStore, prefix: &ObjectPath, url: &U
         ))
     })?;
     match first {
-        Ok(_) => return Ok(()),
+        Ok(_) => return check_conditional_writes(store, prefix, url).await,
         Err(object_store::Error::NotFound { .. }) => {}
         Err(e) => return Err(Error::Store(hint(url, &e))),
     }
@@ -95,6 +129,7 @@ pub(super) async fn verify(store: &dyn ObjectStore, prefix: &ObjectPath, url: &U
              (or an existing Quiver offline store); nothing was written"
         )));
     }
+    check_conditional_writes(store, prefix, url).await?;
     let body = serde_json::json!({
         "format": "quiver offline store",
         "version": 1,
@@ -169,5 +204,128 @@ mod tests {
         assert!(refused.contains("memory:///offline/ is not a Quiver offline store"), "{refused}");
         let marker = store.head(&ObjectPath::from("offline/.quiver/offline-store.json")).await;
         assert!(matches!(marker, Err(object_store::Error::NotFound { .. })), "{marker:?}");
+    }
+
+    /// An in-memory store that ignores create-only writes: every put overwrites, as a store
+    /// that drops `If-None-Match` does.
+    #[derive(Debug, Default)]
+    struct IgnoresConditions {
+        inner: InMemory,
+    }
+
+    impl std::fmt::Display for IgnoresConditions {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "IgnoresConditions({})", self.inner)
+        }
+    }
+
+    #[async_trait::async_trait]
+    #[deny(clippy::missing_trait_methods)]
+    impl ObjectStore for IgnoresConditions {
+        async fn put_opts(
+            &self,
+            location: &ObjectPath,
+            payload: PutPayload,
+            _: PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, PutOptions::default()).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjectPath,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &ObjectPath,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        async fn get_ranges(
+            &self,
+            location: &ObjectPath,
+            ranges: &[std::ops::Range<u64>],
+        ) -> object_store::Result<Vec<bytes::Bytes>> {
+            self.inner.get_ranges(location, ranges).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectPath>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        fn list_with_offset(
+            &self,
+            prefix: Option<&ObjectPath>,
+            offset: &ObjectPath,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+            self.inner.list_with_offset(prefix, offset)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+
+        async fn rename_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: object_store::RenameOptions,
+        ) -> object_store::Result<()> {
+            self.inner.rename_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_ignores_create_only_writes_is_refused_and_left_empty() {
+        use futures::TryStreamExt;
+        let prefix = ObjectPath::from("offline");
+        let store = IgnoresConditions::default();
+        let refused = verify(&store, &prefix, &url()).await.unwrap_err().to_string();
+        assert!(refused.contains("memory:///offline/"), "{refused}");
+        assert!(refused.contains("accepted a create-only write"), "{refused}");
+        assert!(refused.contains("AWS_CONDITIONAL_PUT=etag"), "{refused}");
+        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+        assert!(left.is_empty(), "nothing written: {left:?}");
+        // An existing (marked) store behind such a proxy is refused too.
+        store
+            .inner
+            .put(&prefix.clone().join(".quiver").join("offline-store.json"), PutPayload::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert!(verify(&store, &prefix, &url()).await.is_err());
+        // A store that honours them passes, and keeps no probe.
+        let honest = InMemory::new();
+        verify(&honest, &prefix, &url()).await.unwrap();
+        let kept: Vec<_> = honest.list(None).try_collect().await.unwrap();
+        let names: Vec<String> = kept.iter().map(|m| m.location.to_string()).collect();
+        assert_eq!(names, ["offline/.quiver/offline-store.json"]);
     }
 }
