@@ -40,19 +40,8 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, Failure> {
     if t == "now" {
         return Ok(Utc::now());
     }
-    if let Ok(x) = DateTime::parse_from_rfc3339(t) {
-        return Ok(x.with_timezone(&Utc));
-    }
-    if let Ok(x) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S") {
-        return Ok(x.and_utc());
-    }
-    if let Ok(x) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S") {
-        return Ok(x.and_utc());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        && let Some(x) = d.and_hms_opt(0, 0, 0)
-    {
-        return Ok(x.and_utc());
+    if let Some(x) = quiver_core::definitions::parse_instant(t) {
+        return Ok(x);
     }
     Err(Failure::new(format!(
         "'{text}' is not a time: use RFC 3339 (2026-01-01T12:00:00Z), a date (2026-01-01, midnight UTC) or `now`"

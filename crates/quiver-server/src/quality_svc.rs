@@ -10,6 +10,7 @@ use quiver_offline::layout::Window;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
+use crate::convert::ns;
 use crate::domain::{Error, project};
 use crate::error::to_status;
 use crate::pb;
@@ -37,10 +38,6 @@ fn period(p: Option<&pb::Period>, what: &str) -> Result<Option<Window>, Status> 
     let start = time(p.start_ns, "start_ns").map_err(to_status)?;
     let end = time(p.end_ns, "end_ns").map_err(to_status)?;
     Window::new(start, end).map(Some).map_err(|e| to_status(Error::Invalid(format!("{what}: {e}"))))
-}
-
-fn nanos(t: chrono::DateTime<chrono::Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or_default()
 }
 
 pub fn statistics(s: &FeatureStatistics) -> pb::FeatureStatistics {
@@ -72,7 +69,7 @@ pub fn statistics(s: &FeatureStatistics) -> pb::FeatureStatistics {
 
 pub fn drift_response(report: &DriftReport) -> pb::GetDriftResponse {
     let period =
-        |p: &quiver_core::definitions::Period| pb::Period { start_ns: nanos(p.start), end_ns: nanos(p.end) };
+        |p: &quiver_core::definitions::Period| pb::Period { start_ns: ns(p.start), end_ns: ns(p.end) };
     pb::GetDriftResponse {
         feature_view: report.view.clone(),
         table_version: report.table_version,
@@ -131,8 +128,8 @@ impl QualityService for QualityApi {
                 RunStatus::Failed => "failed",
             }
             .into(),
-            window_start_ns: nanos(record.window_start),
-            window_end_ns: nanos(record.window_end),
+            window_start_ns: ns(record.window_start),
+            window_end_ns: ns(record.window_end),
             rows: record.rows,
             features: record.statistics.iter().map(|(k, s)| (k.clone(), statistics(s))).collect(),
             broken_expectations: record.expectations.iter().map(ToString::to_string).collect(),
@@ -205,7 +202,7 @@ impl QualityService for QualityApi {
         .map_err(to_status)?;
         let differing = report.differing();
         Ok(Response::new(pb::GetSkewResponse {
-            at_ns: nanos(report.at),
+            at_ns: ns(report.at),
             entities: report.entities as u64,
             differing,
             features: report
