@@ -2,7 +2,8 @@
 //! the offline store on a real S3-compatible server (the testkit's, started per test) and the
 //! online store in Redis: the whole flow of commands; one process at a time per view, with a
 //! clear refusal naming the holder; a SIGKILL-ed holder's lease taken over once it expired;
-//! and bad object store settings refused with a message naming the URL, nothing written.
+//! bad object store settings refused with a message naming the URL, nothing written; and the
+//! registry and offline store on Azure Blob Storage (Azurite), through the same code path.
 //!
 //! Every command gets the server's `AWS_*` variables in its own environment (the test process
 //! never sets its own).
@@ -267,17 +268,45 @@ async fn bad_object_store_settings_are_refused_naming_the_url_and_writing_nothin
     let p = SharedProject::new(500).await;
     p.ok(&["apply"]);
     let before = p.keys("").await;
-    let refused = |extra: &[(&str, &str)], args: &[&str]| {
-        let o = p.run(args, extra);
-        assert_ne!(o.status.code(), Some(0), "{args:?} with {extra:?} should fail");
-        text(&o).1
+    // Each bad setting is refused by a command and by `quiver serve` at startup, with the
+    // same message: the URL and what to check.
+    let refused = |extra: &[(&str, &str)], config: &str| -> Vec<String> {
+        let o = p.run(&[WEEK, &["--config", config]].concat(), extra);
+        assert_ne!(o.status.code(), Some(0), "materialize with {extra:?} and {config} should fail");
+        let mut server = p
+            .command(
+                &["serve", "--addr", &free_addr(), "--config", config],
+                &[&[("QUIVER_AUTH_TOKEN", "")], extra].concat(),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                server.kill().unwrap();
+                panic!("quiver serve with {extra:?} and {config} kept running");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let served = server.wait_with_output().unwrap();
+        assert_ne!(served.status.code(), Some(0), "serve with {extra:?} and {config} should fail");
+        vec![text(&o).1, String::from_utf8_lossy(&served.stderr).into_owned()]
     };
     // Nothing listens there.
-    let err = refused(&[("AWS_ENDPOINT", "http://127.0.0.1:9"), ("AWS_MAX_RETRIES", "0")], WEEK);
-    assert!(err.contains("s3://quiver/"), "{err}");
+    for err in refused(&[("AWS_ENDPOINT", "http://127.0.0.1:9"), ("AWS_MAX_RETRIES", "0")], "quiver.yaml") {
+        assert!(err.contains("s3://quiver/"), "{err}");
+        assert!(err.contains("the store cannot be reached: check AWS_ENDPOINT"), "{err}");
+    }
     // Wrong credentials.
-    let err = refused(&[("AWS_SECRET_ACCESS_KEY", "not-the-secret")], WEEK);
-    assert!(err.contains("s3://quiver/") && err.to_lowercase().contains("credentials"), "{err}");
+    for err in refused(&[("AWS_SECRET_ACCESS_KEY", "not-the-secret")], "quiver.yaml") {
+        assert!(err.contains("s3://quiver/"), "{err}");
+        assert!(
+            err.contains("the credentials were refused: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"),
+            "{err}"
+        );
+    }
     // A bucket that does not exist.
     let config = std::fs::read_to_string(p.dir.join("quiver.yaml")).unwrap();
     std::fs::write(
@@ -285,26 +314,22 @@ async fn bad_object_store_settings_are_refused_naming_the_url_and_writing_nothin
         config.replace("offline_store: s3://quiver/offline", "offline_store: s3://no-such-bucket/offline"),
     )
     .unwrap();
-    let err = refused(&[], &[WEEK, &["--config", "other.yaml"]].concat());
-    assert!(err.contains("s3://no-such-bucket/offline") && err.contains("bucket"), "{err}");
+    for err in refused(&[], "other.yaml") {
+        assert!(err.contains("offline_store s3://no-such-bucket/offline"), "{err}");
+        assert!(err.contains("the bucket 'no-such-bucket' does not exist: create it"), "{err}");
+    }
     // A prefix that holds something else than an offline store.
-    p.s3.put_object(
-        BUCKET,
-        "reports/2026/summary.csv",
-        b"a,b
-1,2
-"
-        .to_vec(),
-    )
-    .await
-    .unwrap();
+    p.s3.put_object(BUCKET, "reports/2026/summary.csv", b"a,b\n1,2\n".to_vec()).await.unwrap();
     std::fs::write(
         p.dir.join("other.yaml"),
         config.replace("offline_store: s3://quiver/offline", "offline_store: s3://quiver/reports"),
     )
     .unwrap();
-    let err = refused(&[], &[WEEK, &["--config", "other.yaml"]].concat());
-    assert!(err.contains("s3://quiver/reports") && err.contains("not a Quiver offline store"), "{err}");
+    for err in refused(&[], "other.yaml") {
+        assert!(err.contains("offline_store s3://quiver/reports"), "{err}");
+        assert!(err.contains("is not a Quiver offline store"), "{err}");
+        assert!(err.contains("Point offline_store at an empty prefix"), "{err}");
+    }
     // Nothing was written by any of them.
     let mut after = p.keys("").await;
     after.retain(|k| k != "reports/2026/summary.csv");
@@ -317,13 +342,14 @@ fn free_addr() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-/// `quiver serve` on `addr` with its own work folder; returns once it accepts calls.
-async fn replica(p: &SharedProject, name: &str, addr: &str) -> Child {
+/// `quiver serve` on `addr` with its own work folder and `extra` in its environment;
+/// returns once it accepts calls.
+async fn replica(p: &SharedProject, name: &str, addr: &str, extra: &[(&str, &str)]) -> Child {
     let work = p.dir.join(format!("work-{name}"));
     let mut child = p
         .command(
             &["serve", "--addr", addr, "--work-dir", work.to_str().unwrap(), "--ticket-ttl", "4s"],
-            &[("QUIVER_AUTH_TOKEN", "")],
+            &[&[("QUIVER_AUTH_TOKEN", "")], extra].concat(),
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -431,8 +457,8 @@ async fn two_servers_on_one_configuration_serve_each_others_training_sets_and_jo
     let p = SharedProject::new(5_000).await;
     p.ok(&["apply"]);
     let (a, b) = (free_addr(), free_addr());
-    let mut first = replica(&p, "a", &a).await;
-    let mut second = replica(&p, "b", &b).await;
+    let mut first = replica(&p, "a", &a, &[]).await;
+    let mut second = replica(&p, "b", &b, &[]).await;
 
     // A job started on one replica is followed on the other, to the end.
     let window = pb::start_materialization_request::Span::Window(pb::Window {
@@ -534,33 +560,75 @@ async fn two_servers_on_one_configuration_serve_each_others_training_sets_and_jo
     assert!(expired.contains("no training set with this ticket"), "{expired}");
     assert!(p.keys(&format!("offline/.quiver/training_sets/{ticket}")).await.is_empty(), "files deleted");
 
-    // A replica killed in the middle of a job: its record says so, on the other replica,
-    // once it has gone silent; the jobs it finished stay readable after it restarts.
-    let started = MaterializeServiceClient::new(channel(&a).await)
+    // A replica killed in the middle of a job (held still, with the view's lease, just
+    // after planning its window): its record says so on the other replica once it has gone
+    // silent, its lease expires, and the other replica then materializes the view.
+    let gate = p.dir.join("gate");
+    let c = free_addr();
+    let mut third = replica(
+        &p,
+        "c",
+        &c,
+        &[
+            ("QUIVER_FAULT", "materialize.after_plan@pause"),
+            ("QUIVER_FAULT_GATE", gate.to_str().unwrap()),
+            ("QUIVER_LEASE_TTL", "3s"),
+        ],
+    )
+    .await;
+    let started = MaterializeServiceClient::new(channel(&c).await)
         .start(pb::StartMaterializationRequest { span: Some(window), views: vec!["driver_stats".into()] })
         .await
         .unwrap()
         .into_inner();
-    first.kill().unwrap();
-    first.wait().unwrap();
+    let reached = p.dir.join("gate.reached");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reached.exists() {
+        assert!(Instant::now() < deadline, "the job on the third replica never reached its window");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(held_by(&p, third.id()).await, "the paused job holds driver_stats's lease");
+    third.kill().unwrap();
+    third.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let failed = loop {
         let seen =
             on_b.get(pb::GetMaterializationRequest { id: started.id.clone() }).await.unwrap().into_inner();
-        if seen.state() == pb::JobState::Failed {
+        if seen.finished_at_ns != 0 {
             break seen;
         }
-        // It may also have finished before the kill landed: then there is nothing to report.
-        if seen.state() == pb::JobState::Succeeded {
-            break seen;
-        }
+        assert!(matches!(seen.state(), pb::JobState::Pending | pb::JobState::Running), "{seen:?}");
         assert!(Instant::now() < deadline, "a dead replica's job never turned failed: {seen:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    if failed.state() == pb::JobState::Failed {
-        assert!(failed.error.contains("stopped before it finished"), "{failed:?}");
-    }
-    let mut restarted = replica(&p, "a", &a).await;
+    assert_eq!(failed.state(), pb::JobState::Failed, "{failed:?}");
+    assert!(failed.error.contains("stopped before it finished"), "{failed:?}");
+    let leases = p.json(&["leases"]);
+    let lease = leases["leases"].as_array().unwrap().iter().find(|l| l["view"] == "driver_stats").unwrap();
+    assert_eq!(lease["free"], true, "the dead replica's lease expired: {leases}");
+    assert!(lease["holder"].as_str().unwrap().contains(&format!("(pid {} on", third.id())), "{leases}");
+    let retried = on_b
+        .start(pb::StartMaterializationRequest { span: Some(window), views: vec!["driver_stats".into()] })
+        .await
+        .unwrap()
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let retried = loop {
+        let seen =
+            on_b.get(pb::GetMaterializationRequest { id: retried.id.clone() }).await.unwrap().into_inner();
+        if seen.finished_at_ns != 0 {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "the retried job never finished: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(retried.state(), pb::JobState::Succeeded, "{retried:?}");
+    assert_eq!(retried.views[0].rows_done, 5_000, "{retried:?}");
+
+    // The jobs a replica finished stay readable after it restarts.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut restarted = replica(&p, "a", &a, &[]).await;
     let old = MaterializeServiceClient::new(channel(&a).await)
         .get(pb::GetMaterializationRequest { id: job.id.clone() })
         .await
@@ -571,4 +639,132 @@ async fn two_servers_on_one_configuration_serve_each_others_training_sets_and_jo
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_and_offline_store_on_azure_blob_storage_run_the_same_flow() {
+    use quiver_testkit::azurite::Azurite;
+    let azurite = Azurite::start();
+    azurite.create_container("quiver");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    support::copy_example_definitions(&dir);
+    std::fs::write(
+        dir.join("quiver.yaml"),
+        "project: rides\ndefinitions: feature_defs/rides\nregistry: az://quiver/registry\n\
+         lake: lake\noffline_store: az://quiver/offline\n",
+    )
+    .unwrap();
+    let env = azurite.env();
+    let run = |args: &[&str]| -> String {
+        let o = Command::new(env!("CARGO_BIN_EXE_quiver"))
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("QUIVER_CONFIG")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "quiver {args:?} failed:\n{out}\n{err}");
+        out
+    };
+    run(&["sample-lake", "--dir", "lake", "--rows", "3000"]);
+    run(&["apply"]);
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&run(&[args, &["--json"]].concat())).unwrap()
+    };
+    let first =
+        json(&["materialize", "--start", "2026-01-01", "--end", "2026-01-04", "--views", "driver_stats"]);
+    let rest = json(&["materialize-incremental", "--end", "2026-01-08", "--views", "driver_stats"]);
+    assert_eq!(rest["views"][0]["window_start"], first["views"][0]["window_end"], "{rest}");
+    let rows = first["views"][0]["rows"].as_u64().unwrap() + rest["views"][0]["rows"].as_u64().unwrap();
+    assert_eq!(rows, 3_000, "every row once: {first} {rest}");
+
+    // A training set read from the tables on Azure equals the one read from the same
+    // windows materialized to a local offline store.
+    let spine: String = (1001..=1040)
+        .flat_map(|d| [format!("{d},2026-01-03T06:00:00Z\n"), format!("{d},2026-01-07T18:00:00Z\n")])
+        .collect();
+    std::fs::write(dir.join("spine.csv"), format!("driver_id,event_timestamp\n{spine}")).unwrap();
+    let historical = |config: &str, out: &str| {
+        run(&[
+            "historical",
+            "--config",
+            config,
+            "--entities",
+            "spine.csv",
+            "--features",
+            "driver_stats:conv_rate",
+            "--out",
+            out,
+        ]);
+    };
+    historical("quiver.yaml", "azure.parquet");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("azure.parquet.manifest.json")).unwrap()).unwrap();
+    assert!(
+        manifest["views"][0]["table"].as_str().unwrap().starts_with("az://quiver/offline/"),
+        "{manifest}"
+    );
+    std::fs::write(
+        dir.join("local.yaml"),
+        "project: rides\ndefinitions: feature_defs/rides\nregistry: local-registry\nlake: lake\n\
+         offline_store: local-offline\n",
+    )
+    .unwrap();
+    run(&["apply", "--config", "local.yaml"]);
+    run(&[
+        "materialize",
+        "--config",
+        "local.yaml",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-04",
+        "--views",
+        "driver_stats",
+    ]);
+    run(&[
+        "materialize-incremental",
+        "--config",
+        "local.yaml",
+        "--end",
+        "2026-01-08",
+        "--views",
+        "driver_stats",
+    ]);
+    historical("local.yaml", "local.parquet");
+    let ctx = datafusion::prelude::SessionContext::new();
+    let read = |name: &str| {
+        let path = dir.join(name);
+        let ctx = ctx.clone();
+        async move {
+            ctx.read_parquet(path.to_str().unwrap(), Default::default())
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+        }
+    };
+    let (azure, local) = (read("azure.parquet").await, read("local.parquet").await);
+    assert_eq!(azure, local, "the same training set from Azure and from a local offline store");
+    let values: usize =
+        azure.iter().map(|b| b.num_rows() - b.column_by_name("conv_rate").unwrap().null_count()).sum();
+    assert!(values > 0, "some spine rows find a value: {azure:?}");
+
+    // Everything lives in the container: the registry, the table's commits, the state, the
+    // store's marker; nothing on the local disk.
+    let store = azurite.store("quiver");
+    let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+    let keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+    for wanted in [
+        "offline/driver_stats/_delta_log/00000000000000000001.json",
+        "offline/.quiver/state/views/driver_stats.json",
+        "offline/.quiver/offline-store.json",
+    ] {
+        assert!(keys.iter().any(|k| k == wanted), "{wanted} missing from {keys:?}");
+    }
+    assert!(keys.iter().any(|k| k.starts_with("registry/")), "{keys:?}");
+    assert!(!dir.join(".quiver/offline").exists());
 }

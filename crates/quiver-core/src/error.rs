@@ -45,10 +45,12 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    /// The object store behind the registry failed (network, permissions, disk).
-    #[error("storage error at {location}: {source}")]
+    /// The object store behind the registry failed (network, permissions, disk). `check`
+    /// says what to look at, by what the store answered.
+    #[error("storage error at {location}: {check} ({source})")]
     Storage {
         location: String,
+        check: String,
         #[source]
         source: object_store::Error,
     },
@@ -75,6 +77,8 @@ impl Error {
     }
 
     pub(crate) fn storage(location: impl std::fmt::Display, source: object_store::Error) -> Self {
-        Error::Storage { location: location.to_string(), source }
+        let location = location.to_string();
+        let check = crate::storage::what_to_check(&location, &source);
+        Error::Storage { location, check, source }
     }
 }

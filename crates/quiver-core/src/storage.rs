@@ -121,6 +121,39 @@ pub fn open_location(url: &Url) -> Result<StoreLocation> {
     }
 }
 
+/// What to check when the object store at `location` (a URL, or a location inside one)
+/// answered `e`, by what it answered: the bucket, the credentials, the endpoint, or else the
+/// URL and the settings in general.
+pub fn what_to_check(location: &str, e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("nosuchbucket")
+        || lower.contains("bucket does not exist")
+        || lower.contains("containernotfound")
+    {
+        let bucket =
+            Url::parse(location).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+        format!("the bucket '{bucket}' does not exist: create it, or correct the URL")
+    } else if lower.contains("signaturedoesnotmatch")
+        || lower.contains("invalidaccesskeyid")
+        || lower.contains("accessdenied")
+        || lower.contains("authenticationfailed")
+        || lower.contains("403")
+        || lower.contains("401")
+    {
+        "the credentials were refused: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and \
+         AWS_SESSION_TOKEN), or GOOGLE_* / AZURE_* for those stores, or the role this process \
+         runs with, and that it may read and write this bucket"
+            .to_string()
+    } else if lower.contains("error sending request") || lower.contains("connect") || lower.contains("dns") {
+        "the store cannot be reached: check AWS_ENDPOINT (or the cloud's own endpoint settings), \
+         the network and any proxy"
+            .to_string()
+    } else {
+        "check the URL and the AWS_* (GOOGLE_*, AZURE_*) settings".to_string()
+    }
+}
+
 /// Whether objects at `url` can be created only if absent (a conditional put), which Delta
 /// commits and the registry's compare-and-swap rest on; the error says which setting to
 /// change. Local folders, memory, Google Cloud Storage and Azure always can; S3 can unless
@@ -149,6 +182,20 @@ pub fn check_create_only(url: &Url) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cloud_scheme_opens_its_own_client_with_the_prefix() {
+        // Azure needs an account to build a client: the az:// tests run against Azurite.
+        for (url, client, prefix) in [
+            ("gs://bucket/some/prefix", "GoogleCloudStorage", "some/prefix"),
+            ("s3://bucket/some/prefix/", "AmazonS3", "some/prefix"),
+            ("memory://offline", "InMemory", ""),
+        ] {
+            let opened = open_location(&Url::parse(url).unwrap()).unwrap();
+            assert!(opened.store.to_string().contains(client), "{url}: {}", opened.store);
+            assert_eq!(opened.prefix.as_ref(), prefix, "{url}");
+        }
+    }
 
     #[test]
     fn relative_paths_resolve_against_the_base() {

@@ -652,6 +652,73 @@ async fn redis_stopping_gives_unavailable_and_the_server_recovers_without_restar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_redis_answers_within_the_callers_deadline_and_never_reports_a_stored_row_missing() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    materialize_window(channel.clone(), &["driver_stats"], DATA_START, "2026-01-03T00:00:00Z").await;
+    let refs = ["driver_stats:conv_rate"];
+    let newest = online(channel.clone(), &refs, &[1001], 0).await.unwrap();
+    let at = newest.results[0].event_timestamps_ns[0];
+    let stored = online(channel.clone(), &refs, &[1001], at).await.unwrap();
+    assert_eq!(stored.results[0].statuses[0], pb::FeatureStatus::Present as i32, "{stored:?}");
+    let read = |timeout: Duration| {
+        let channel = channel.clone();
+        async move {
+            let mut entities = HashMap::new();
+            entities.insert(
+                "driver_id".to_string(),
+                pb::RepeatedValue {
+                    values: vec![pb::Value { kind: Some(pb::value::Kind::Int64Value(1001)) }],
+                },
+            );
+            let mut request = tonic::Request::new(pb::GetOnlineFeaturesRequest {
+                kind: Some(pb::get_online_features_request::Kind::Features(pb::FeatureList {
+                    refs: vec![refs[0].to_string()],
+                })),
+                entities,
+                at_ns: at,
+                arrow: false,
+            });
+            request.set_timeout(timeout);
+            let started = std::time::Instant::now();
+            let answer = pb::online_service_client::OnlineServiceClient::new(channel)
+                .get_online_features(request)
+                .await
+                .map(|r| r.into_inner());
+            (answer, started.elapsed())
+        }
+    };
+    // Paused as during a failover: every read made meanwhile ends at its own deadline, long
+    // before Redis goes on, and none answers (a NOT_FOUND would be a wrong answer).
+    server.redis.cli(&["client", "pause", "4000", "all"]);
+    let during = futures::future::join_all((0..4).map(|_| read(Duration::from_millis(500)))).await;
+    for (answer, took) in during {
+        let status = answer.expect_err("a read answered while Redis was paused");
+        assert!(
+            matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled | Code::Unavailable),
+            "{status:?}"
+        );
+        assert!(took < Duration::from_millis(3_000), "the read outlived its deadline: {took:?}");
+    }
+    // Then reads (each waiting for Redis or failing as unavailable at the store's own
+    // timeout, never answering a wrong NOT_FOUND) get the stored row once Redis goes on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        match read(Duration::from_secs(10)).await.0 {
+            Ok(answer) => break answer,
+            Err(status) => {
+                assert!(matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded), "{status:?}");
+                assert!(std::time::Instant::now() < deadline, "reads never recovered: {status:?}");
+            }
+        }
+    };
+    assert_eq!(answer.results[0].statuses[0], pb::FeatureStatus::Present as i32, "{answer:?}");
+    assert_eq!(answer.results[0].values[0], stored.results[0].values[0]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applies_during_reads_never_fail_a_read_and_are_seen_at_once() {
     let mut server = TestServer::start().await;
     let channel = server.channel().await;
@@ -843,6 +910,32 @@ async fn a_job_started_during_a_short_lease_waits_for_it_and_a_long_one_is_refus
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert!(refused.message().contains("a long run (pid 2 on elsewhere)"), "{}", refused.message());
     lease.release().await;
+
+    // A job over two views takes the second one's lease only when it gets there: a push
+    // committing to that view at that moment holds it briefly, and the job waits for it.
+    // Taken right after the start, the lease is ours while the job still works on
+    // driver_stats; when the job was quicker, there was nothing to wait for: try again.
+    let two = || pb::StartMaterializationRequest {
+        span: Some(window),
+        views: vec!["driver_stats".into(), "customer_profile".into()],
+    };
+    let mut caught = false;
+    for _ in 0..5 {
+        let job = jobs.start(two()).await.unwrap().into_inner();
+        let Ok(lease) = leases.acquire("customer_profile", &held_by("a push (pid 3 on elsewhere)")).await
+        else {
+            assert_eq!(wait_for_job(&mut jobs, &job.id).await.state(), pb::JobState::Succeeded);
+            continue;
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lease.release().await;
+        let done = wait_for_job(&mut jobs, &job.id).await;
+        assert_eq!(done.state(), pb::JobState::Succeeded, "the job waited for the push's lease: {done:?}");
+        assert!(done.views.iter().all(|v| v.state() == pb::ViewRunState::Succeeded), "{done:?}");
+        caught = true;
+        break;
+    }
+    assert!(caught, "every job reached customer_profile before the test could take its lease");
     server.shutdown().await;
 }
 
@@ -1108,5 +1201,82 @@ async fn repeated_feature_references_give_the_same_columns_online_and_in_a_train
         ["conv_rate", "acc_rate", "avg_daily_trips"],
         "the spine's 3 columns, then the features"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_store_in_memory_holds_tables_state_pushes_and_training_sets_for_the_process() {
+    use datafusion::arrow::array::TimestampMicrosecondArray;
+    let mut server = TestServer::start_custom(
+        quiver_server::Limits::default(),
+        None,
+        "offline_store: memory://offline\n",
+        |_| {},
+    )
+    .await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    materialize_window(channel.clone(), &["driver_stats"], DATA_START, "2026-01-02T00:00:00Z").await;
+
+    // The watermark is kept with the tables: an incremental run continues from it.
+    let mut jobs = MaterializeServiceClient::new(channel.clone());
+    let job = jobs
+        .start(pb::StartMaterializationRequest {
+            span: Some(pb::start_materialization_request::Span::Incremental(pb::Incremental {
+                end_ns: ns("2026-01-03T00:00:00Z"),
+            })),
+            views: vec!["driver_stats".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = wait_for_job(&mut jobs, &job.id).await;
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:?}");
+    assert_eq!(done.views[0].window_start_ns, ns("2026-01-02T00:00:00Z"), "{done:?}");
+    assert!(done.views[0].rows_done > 0, "{done:?}");
+
+    // A row pushed offline is in the table a training set reads.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("conv_rate", DataType::Float32, true),
+        Field::new("acc_rate", DataType::Float32, true),
+        Field::new("avg_daily_trips", DataType::Int64, true),
+    ]));
+    let row = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1001])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![ns("2026-01-02T23:59:00Z") / 1000]).with_timezone("UTC"),
+            ),
+            Arc::new(Float32Array::from(vec![0.5])),
+            Arc::new(Float32Array::from(vec![0.25])),
+            Arc::new(Int64Array::from(vec![4242])),
+        ],
+    )
+    .unwrap();
+    let pushed = PushServiceClient::new(channel.clone())
+        .push(pb::PushRequest {
+            feature_view: "driver_stats".into(),
+            arrow_ipc: ipc(&[row]),
+            to: pb::PushTarget::Offline as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(pushed.offline_version.is_some(), "{pushed:?}");
+    let mut offline = OfflineServiceClient::new(channel.clone());
+    let spine = driver_spine(&[(1001, "2026-01-02T23:59:30Z"), (1002, "2026-01-01T12:00:00Z")]);
+    let (batches, manifest) =
+        historical(&mut offline, &spine, &["driver_stats:avg_daily_trips"]).await.unwrap();
+    let trips = batches[0].column(3).as_primitive::<Int64Type>();
+    assert_eq!(trips.value(0), 4242);
+    assert!(trips.is_valid(1), "the materialized window is read: {batches:?}");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest.manifest_json).unwrap();
+    // Two windows and the push: the table's third version.
+    assert_eq!(manifest["views"][0]["table_version"], 2, "{manifest}");
+    // Nothing went to the local disk.
+    assert!(!server.dir.path().join("offline").exists());
     server.shutdown().await;
 }

@@ -13,6 +13,8 @@
 //! [`child`] re-runs a test in a child process with the server's `AWS_*` variables, for the
 //! code paths that read S3 settings from the environment (see there for why not `set_var`).
 //!
+//! [`azurite`] starts Microsoft's Azure Blob Storage emulator for the `az://` tests.
+//!
 //! [`redis`] starts real `redis-server` processes (one, or a 3-node cluster) on free ports,
 //! optionally with a TLS port; [`tls`] makes the certificates with `openssl`.
 //!
@@ -23,6 +25,7 @@
 //! "folder" of the same name cannot coexist (`a` and `a/b`), since objects are files; and
 //! object-changing requests are served one at a time (see the `s3` module for why).
 
+pub mod azurite;
 pub mod child;
 mod error;
 pub mod redis;

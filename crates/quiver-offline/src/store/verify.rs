@@ -27,31 +27,9 @@ use crate::layout::PUSHED_DIR;
 /// client itself retries for minutes).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// What to check for an object store error, by what the store answered.
+/// The error for an object store error at `url`, with what to check.
 fn hint(url: &Url, e: &object_store::Error) -> String {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    let bucket = url.host_str().unwrap_or_default();
-    let what = if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
-        format!("the bucket '{bucket}' does not exist: create it, or correct the offline_store URL")
-    } else if lower.contains("signaturedoesnotmatch")
-        || lower.contains("invalidaccesskeyid")
-        || lower.contains("accessdenied")
-        || lower.contains("403")
-        || lower.contains("401")
-    {
-        "the credentials were refused: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and \
-         AWS_SESSION_TOKEN) or the role this process runs with, and that it may read and write \
-         this bucket"
-            .to_string()
-    } else if lower.contains("error sending request") || lower.contains("connect") || lower.contains("dns") {
-        "the store cannot be reached: check AWS_ENDPOINT (or the cloud's own endpoint settings), \
-         the network and any proxy"
-            .to_string()
-    } else {
-        "check the offline_store URL and the AWS_* (GOOGLE_*, AZURE_*) settings".to_string()
-    };
-    format!("offline_store {url}: {what} ({text})")
+    format!("offline_store {url}: {} ({e})", quiver_core::storage::what_to_check(url.as_str(), e))
 }
 
 /// Whether `folder` (a top-level folder of the store) has the shape of a view's table: a

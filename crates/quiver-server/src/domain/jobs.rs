@@ -52,8 +52,9 @@ pub enum ViewRunState {
 /// Jobs kept in memory for `List` / `Get` after they end.
 const FINISHED_KEPT: usize = 200;
 
-/// How long starting a job waits for a view's lease held by someone else before refusing:
-/// longer than a push's commit, far shorter than another process's materialization.
+/// How long starting a job, and the job taking each view's lease, wait for a lease held by
+/// someone else before refusing: longer than a push's commit, far shorter than another
+/// process's materialization.
 const START_LEASE_WAIT: Duration = Duration::from_secs(2);
 
 /// Job records kept in the offline store (older ones are deleted by the sweep).
@@ -308,6 +309,9 @@ impl Jobs {
         let stale = chrono::Duration::from_std(STALE_AFTER).unwrap_or(chrono::Duration::MAX);
         if matches!(job.state, JobState::Pending | JobState::Running) && modified + stale < Utc::now() {
             job.state = JobState::Failed;
+            // Its last word is the latest moment it is known to have run: clients that wait
+            // for a finish time stop waiting.
+            job.finished_at = Some(modified);
             job.error = Some(format!(
                 "the server running this job ({}) stopped before it finished: no word from it since {}; \
                  what it committed stays, and its views can be materialized again once their leases expire",
@@ -471,7 +475,12 @@ impl Project {
             return Err(e);
         }
         tracing::info!(job = %first.id, views = ?views, "materialization job started");
-        let lease = self.lease(&format!("job {}", first.id));
+        // Each view's lease is taken when the job reaches it, for later views long after the
+        // check above: a push committing to one then holds it for a moment, waited for too.
+        let lease = quiver_offline::lease::LeaseSettings {
+            wait: START_LEASE_WAIT,
+            ..self.lease(&format!("job {}", first.id))
+        };
         // The job runs on its own task: the caller may go away.
         let project = self.clone();
         tokio::spawn(async move {

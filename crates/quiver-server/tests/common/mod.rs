@@ -45,7 +45,8 @@ pub fn project(redis_url: &str) -> (tempfile::TempDir, Config) {
     project_with(redis_url, "")
 }
 
-/// [`project`] with more lines appended to its `quiver.yaml` (e.g. a `server:` section).
+/// [`project`] with more lines appended to its `quiver.yaml` (e.g. a `server:` section, or
+/// an `offline_store:` in place of the local folder `offline`).
 pub fn project_with(redis_url: &str, extra_config: &str) -> (tempfile::TempDir, Config) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -58,8 +59,10 @@ pub fn project_with(redis_url: &str, extra_config: &str) -> (tempfile::TempDir, 
         start: chrono::DateTime::parse_from_rfc3339(DATA_START).unwrap().to_utc(),
     };
     quiver_sample::generate_lake(&dir.join("lake"), &spec).unwrap();
+    // `extra_config` may name its own offline store.
+    let offline = if extra_config.contains("offline_store:") { "" } else { "offline_store: offline\n" };
     let text = format!(
-        "project: rides\nregistry: registry\nlake: lake\noffline_store: offline\nonline_store:\n  type: redis\n  url: {redis_url}\n{extra_config}"
+        "project: rides\nregistry: registry\nlake: lake\n{offline}online_store:\n  type: redis\n  url: {redis_url}\n{extra_config}"
     );
     let path = dir.join("quiver.yaml");
     std::fs::write(&path, text).unwrap();
