@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs each fuzz target for SECONDS (default 60): `fuzz/run.sh [SECONDS] [TARGET...]`.
+# Runs each fuzz target for SECONDS (default 60): `fuzz/run.sh [SECONDS] [TARGET...]`;
+# `.ci/run` runs it (FUZZ_BUILD=dev, 60 s each) when a nightly toolchain is present.
 # Needs a nightly toolchain (libFuzzer's instrumentation); installs cargo-fuzz from crates.io
 # when it is missing. New inputs the fuzzer finds go to fuzz/scratch/<target>/ (not
 # committed); a failing input is saved under fuzz/artifacts/<target>/ and the run stops with
@@ -22,7 +23,13 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 fi
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/quiver-fuzz-target}"
 # The address sanitizer costs a slow DataFusion build for little: Quiver forbids unsafe code.
-build=(--sanitizer none --release --debug-assertions)
+# FUZZ_BUILD=dev builds without optimizations: far quicker to build from cold (what CI uses),
+# fewer runs a second; release (the default) is for long runs.
+case "${FUZZ_BUILD:-release}" in
+  release) build=(--sanitizer none --release --debug-assertions) ;;
+  dev) build=(--sanitizer none --dev) ;;
+  *) echo "FUZZ_BUILD must be release or dev, not '${FUZZ_BUILD}'"; exit 2 ;;
+esac
 mkdir -p logs
 for t in "${targets[@]}"; do
   mkdir -p "scratch/$t" "artifacts/$t"

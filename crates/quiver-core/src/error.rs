@@ -45,12 +45,11 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    /// The object store behind the registry failed (network, permissions, disk). `check`
+    /// The object store behind the registry failed (network, permissions, disk). The message
     /// says what to look at, by what the store answered.
-    #[error("storage error at {location}: {check} ({source})")]
+    #[error("storage error at {location}: {} ({source})", crate::storage::what_to_check(location, source))]
     Storage {
         location: String,
-        check: String,
         #[source]
         source: object_store::Error,
     },
@@ -77,8 +76,6 @@ impl Error {
     }
 
     pub(crate) fn storage(location: impl std::fmt::Display, source: object_store::Error) -> Self {
-        let location = location.to_string();
-        let check = crate::storage::what_to_check(&location, &source);
-        Error::Storage { location, check, source }
+        Error::Storage { location: location.to_string(), source }
     }
 }
