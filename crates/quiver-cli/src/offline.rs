@@ -306,11 +306,24 @@ pub async fn historical(
         }
     };
     let manifest = training::build(lake.session(), &snapshot, &store, &request).await?;
+    let kept = training::keep_manifest(&store, &manifest).await.map_err(|e| {
+        Failure::new(format!(
+            "the training set and its manifest were written to {} and {}, but {e}",
+            request.out.display(),
+            training::manifest_path(&request.out).display()
+        ))
+    })?;
     if out.json {
-        out.json(&json!({"ok": true, "manifest_path": training::manifest_path(&request.out), "manifest": manifest}));
+        out.json(&json!({
+            "ok": true,
+            "manifest_path": training::manifest_path(&request.out),
+            "manifest_kept_at": kept,
+            "manifest": manifest,
+        }));
     } else {
         out.line(format!(
-            "Wrote {} rows with {} features to {} in {}s (registry version {}; manifest {}).",
+            "Wrote {} rows with {} features to {} in {}s (registry version {}; manifest {}, a copy \
+             at {kept}).",
             manifest.output_rows,
             manifest.features.len(),
             request.out.display(),

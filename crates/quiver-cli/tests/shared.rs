@@ -146,6 +146,11 @@ async fn every_command_runs_with_registry_lake_and_offline_store_on_s3() {
         serde_json::from_slice(&std::fs::read(p.dir.join("t.parquet.manifest.json")).unwrap()).unwrap();
     let table = manifest["views"][0]["table"].as_str().unwrap();
     assert!(table.starts_with("s3://quiver/offline/"), "{manifest}");
+    // A copy of the manifest is kept in the offline store, for the whole team.
+    let kept = p.keys("offline/.quiver/manifests").await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let copy = p.store().get(&ObjectPath::from(kept[0].as_str())).await.unwrap().bytes().await.unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&copy).unwrap(), manifest);
     p.ok(&["historical", "--from-manifest", "t.parquet.manifest.json", "--out", "again.parquet"]);
     let built = std::fs::read(p.dir.join("t.parquet")).unwrap();
     let rebuilt = std::fs::read(p.dir.join("again.parquet")).unwrap();

@@ -21,6 +21,7 @@ use parquet::arrow::ArrowWriter;
 use quiver_core::definitions::FeatureRef;
 use quiver_core::registry::Snapshot;
 use serde::{Deserialize, Serialize};
+use object_store::ObjectStoreExt;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -122,6 +123,23 @@ fn check_output(request: &TrainingSetRequest) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Keeps a copy of `manifest` in the offline store, at
+/// `.quiver/manifests/<created_at>-<hash>.json`: whatever disk the training set went to,
+/// anyone on the team can find how it was made, and rebuild it with `--from-manifest`.
+/// Returns the copy's location.
+pub async fn keep_manifest(store: &OfflineStore, manifest: &Manifest) -> Result<String> {
+    let body = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| Error::Internal(format!("the manifest does not serialize: {e}")))?;
+    let hash = hex::encode(Sha256::digest(&body));
+    let name = format!("{}-{}.json", manifest.created_at.format("%Y%m%dT%H%M%S%.6fZ"), &hash[..16]);
+    let (objects, prefix) = store.objects()?;
+    let path = prefix.clone().join(".quiver").join("manifests").join(name.as_str());
+    objects.put(&path, body.into()).await.map_err(|e| {
+        Error::Store(format!("{}: keeping a copy of the training set's manifest: {e}", store.root()))
+    })?;
+    Ok(format!("{}/.quiver/manifests/{name}", store.root().as_str().trim_end_matches('/')))
 }
 
 /// The manifest's path for an output file: `<out>.manifest.json`.
