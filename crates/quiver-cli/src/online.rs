@@ -6,8 +6,8 @@ use quiver_core::config::Config;
 use quiver_core::definitions::{Definitions, FeatureRef};
 use quiver_core::dtype::DType;
 use quiver_online::read::get_online_features;
-use quiver_online::value::{Value, format_ns};
-use serde_json::{Map, Value as Json, json};
+use quiver_online::value::Value;
+use serde_json::json;
 
 use crate::commands::{applied, open_registry};
 use crate::failure::Failure;
@@ -87,25 +87,8 @@ pub async fn online(
     let response = get_online_features(store.as_ref(), defs, &refs, &rows, now_ns)
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
-    let mut results = Vec::with_capacity(rows.len());
-    for (row, values) in rows.iter().zip(&response.rows) {
-        let entity: Map<String, Json> = row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-        let mut features = Map::new();
-        for (r, fv) in response.features.iter().zip(values) {
-            let status = fv.status.name();
-            features.insert(
-                r.to_string(),
-                json!({
-                    "value": fv.value.to_json(),
-                    "status": status,
-                    "event_timestamp": fv.event_ns.map(format_ns),
-                }),
-            );
-        }
-        results.push(json!({"entity": entity, "features": features}));
-    }
     // The output is JSON whether or not --json is given: this command is for machines first.
-    let body = json!({"results": results});
+    let body = response.to_json(&rows);
     if !out.quiet {
         println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
     }

@@ -1,4 +1,5 @@
-//! `quiver serve`: the gRPC API (with Arrow Flight) and Prometheus metrics.
+//! `quiver serve`: the gRPC API (with Arrow Flight), Prometheus metrics, and with
+//! `--http-addr` the HTTP endpoint (JSON API and web catalog).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +25,11 @@ pub struct ServeOpts {
     /// Address for Prometheus metrics over HTTP (/metrics); none when absent
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Address for the HTTP endpoint: JSON API (/v1/…), web catalog (/), /healthz, and
+    /// /metrics unless --metrics-addr is given; off when absent [config: server.http_addr].
+    /// Beyond loopback it needs tokens (or --insecure)
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
     /// One admin token (clients send `authorization: Bearer <token>`), besides the config's
     /// server.tokens; overrides the config's server.auth_token
     #[arg(long, env = "QUIVER_AUTH_TOKEN", hide_env_values = true)]
@@ -222,6 +228,7 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         opts.auth_token.clone().filter(|t| !t.is_empty()).or_else(|| config.server.auth_token.clone());
     let secured = token.is_some() || !config.server.tokens.is_empty();
     let tls = config.server.tls.is_some();
+    let http_addr = opts.http_addr.or(config.server.http_addr);
     // Open by default is how a feature store gets wiped: beyond loopback, tokens or --insecure.
     if !opts.addr.ip().is_loopback() && !secured && !opts.insecure {
         return Err(usage(format!(
@@ -231,8 +238,21 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
             opts.addr
         )));
     }
+    if let Some(http) = http_addr
+        && !http.ip().is_loopback()
+        && !secured
+        && !opts.insecure
+    {
+        return Err(usage(format!(
+            "refusing to serve HTTP on {http} without authentication: configure server.tokens (or \
+             --auth-token / QUIVER_AUTH_TOKEN) and server.reads_need_token, listen on 127.0.0.1, or pass --insecure"
+        )));
+    }
     if !opts.addr.ip().is_loopback() && secured && !tls {
         tracing::warn!(addr = %opts.addr, "tokens travel in clear text beyond loopback: configure TLS (--tls-cert/--tls-key)");
+    }
+    if let Some(http) = http_addr.filter(|a| !a.ip().is_loopback() && secured) {
+        tracing::warn!(addr = %http, "the HTTP endpoint is plain HTTP: beyond loopback, put a TLS-terminating proxy in front of it");
     }
     let project = config.project.clone();
     let app = App::open_with(config, token, options)
@@ -254,19 +274,37 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         }
         None => None,
     };
+    let http = match http_addr {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::new(format!("cannot listen on {addr} for HTTP: {e}")))?;
+            let with_metrics = opts.metrics_addr.is_none();
+            Some(tokio::spawn(quiver_server::http::serve_http(
+                app.clone(),
+                l,
+                limits.clone(),
+                with_metrics,
+                wait(stopped.clone()),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(
         project = %project,
         addr = %opts.addr,
         metrics = ?opts.metrics_addr,
+        http = ?http_addr,
         auth = secured,
         tls,
         "serving gRPC and Arrow Flight"
     );
     eprintln!(
-        "quiver: serving project '{project}' on {} (gRPC + Arrow Flight{}){}{}",
+        "quiver: serving project '{project}' on {} (gRPC + Arrow Flight{}){}{}{}",
         opts.addr,
         if tls { ", TLS" } else { "" },
         opts.metrics_addr.map_or(String::new(), |m| format!(", metrics on http://{m}/metrics")),
+        http_addr.map_or(String::new(), |h| format!(", catalog and JSON API on http://{h}/")),
         if secured { ", calls are checked against the configured tokens" } else { "" }
     );
     tokio::spawn(async move {
@@ -278,6 +316,9 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         .map_err(|e| Failure::new(format!("the server failed: {e}")))?;
     if let Some(m) = metrics {
         let _ = m.await;
+    }
+    if let Some(h) = http {
+        let _ = h.await;
     }
     eprintln!("quiver: stopped");
     Ok(())

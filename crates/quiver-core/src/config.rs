@@ -139,6 +139,9 @@ pub struct ServerConfig {
     /// `writer` by default, `reader` to let model developers build training sets.
     pub upload_role: Option<Role>,
     pub tls: Option<TlsConfig>,
+    /// Where to serve the HTTP endpoint (JSON API and web catalog), `server.http_addr`;
+    /// `quiver serve --http-addr` overrides it. Off when neither is given.
+    pub http_addr: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -149,6 +152,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("reads_need_token", &self.reads_need_token)
             .field("upload_role", &self.upload_role)
             .field("tls", &self.tls)
+            .field("http_addr", &self.http_addr)
             .finish()
     }
 }
@@ -174,6 +178,7 @@ struct RawServer {
     reads_need_token: Option<bool>,
     upload_role: Option<String>,
     tls: Option<RawTls>,
+    http_addr: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -358,12 +363,19 @@ fn server_config(raw: Option<RawServer>, root: &Path) -> std::result::Result<Ser
         key: root.join(t.key),
         client_ca: t.client_ca.map(|c| root.join(c)),
     });
+    let http_addr = match raw.http_addr.as_deref() {
+        None => None,
+        Some(text) => Some(text.trim().parse().map_err(|_| {
+            "server.http_addr: write an address with a port, e.g. 127.0.0.1:6567".to_string()
+        })?),
+    };
     Ok(ServerConfig {
         auth_token: raw.auth_token.filter(|t| !t.is_empty()),
         tokens,
         reads_need_token: raw.reads_need_token.unwrap_or(false),
         upload_role,
         tls,
+        http_addr,
     })
 }
 
@@ -409,7 +421,7 @@ mod tests {
     fn server_tokens_roles_tls_and_lake_roots_are_read() {
         let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         let text = format!(
-            "project: p\nlake_roots: [/shared/raw, 's3://bucket/events']\nonline_store: {{type: redis, url: 'rediss://r:6380/0', tls_ca: certs/ca.pem}}\nserver:\n  tokens:\n    - {{name: alice, role: admin, sha256: {digest}}}\n    - {{name: model_svc, role: reader, sha256: '{}'}}\n  reads_need_token: true\n  upload_role: reader\n  tls: {{cert: tls/server.pem, key: tls/server.key, client_ca: tls/ca.pem}}\n",
+            "project: p\nlake_roots: [/shared/raw, 's3://bucket/events']\nonline_store: {{type: redis, url: 'rediss://r:6380/0', tls_ca: certs/ca.pem}}\nserver:\n  tokens:\n    - {{name: alice, role: admin, sha256: {digest}}}\n    - {{name: model_svc, role: reader, sha256: '{}'}}\n  reads_need_token: true\n  upload_role: reader\n  http_addr: 127.0.0.1:6567\n  tls: {{cert: tls/server.pem, key: tls/server.key, client_ca: tls/ca.pem}}\n",
             digest.to_uppercase()
         );
         let c = Config::parse(&text, Path::new("/p/q.yaml"), Path::new("/p")).unwrap();
@@ -424,6 +436,7 @@ mod tests {
             }
         );
         let s = &c.server;
+        assert_eq!(s.http_addr, Some("127.0.0.1:6567".parse().unwrap()));
         assert_eq!(s.tokens.len(), 2);
         assert_eq!((s.tokens[0].name.as_str(), s.tokens[0].role), ("alice", Role::Admin));
         assert_eq!(s.tokens[1].role, Role::Reader);
@@ -462,6 +475,7 @@ mod tests {
             ("project: p\nserver: {tokens: [{name: a, role: admin, sha256: 'abc'}]}\n", "64 hex digits"),
             ("project: p\nserver: {tokens: [{name: 'a b', role: admin, sha256: 'abc'}]}\n", "valid name"),
             ("project: p\nserver: {upload_role: admin}\n", "reader or writer"),
+            ("project: p\nserver: {http_addr: 'localhost'}\n", "server.http_addr"),
             ("project: p\nlake_roots: ['/']\n", "whole file system"),
             (
                 "project: p\nonline_store: {type: redis, url: 'redis://x', tls_ca: ca.pem}\n",

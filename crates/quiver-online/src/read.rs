@@ -63,6 +63,38 @@ pub struct OnlineResponse {
     pub rows: Vec<Vec<FeatureValue>>,
 }
 
+impl OnlineResponse {
+    /// The answer as JSON, as `quiver online` prints it and `POST /v1/online` returns it:
+    /// `{"results": [{"entity": {key: value}, "features": {"view:feature": {"value",
+    /// "status", "event_timestamp"}}}]}`, one result per entity row of `entity_rows` (the
+    /// rows the answer was read for, in the same order).
+    pub fn to_json(&self, entity_rows: &[BTreeMap<String, Value>]) -> serde_json::Value {
+        let results: Vec<serde_json::Value> = entity_rows
+            .iter()
+            .zip(&self.rows)
+            .map(|(row, values)| {
+                let entity: serde_json::Map<String, serde_json::Value> =
+                    row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                let features: serde_json::Map<String, serde_json::Value> = self
+                    .features
+                    .iter()
+                    .zip(values)
+                    .map(|(r, fv)| {
+                        let value = serde_json::json!({
+                            "value": fv.value.to_json(),
+                            "status": fv.status.name(),
+                            "event_timestamp": fv.event_ns.map(crate::value::format_ns),
+                        });
+                        (r.to_string(), value)
+                    })
+                    .collect();
+                serde_json::json!({"entity": entity, "features": features})
+            })
+            .collect();
+        serde_json::json!({ "results": results })
+    }
+}
+
 /// Converts a key value to the declared join key type, or says why it cannot.
 pub fn key_value(view: &FeatureView, key: &str, dtype: &DType, value: &Value) -> Result<Value> {
     let bad = |what: &str| {
@@ -78,6 +110,8 @@ pub fn key_value(view: &FeatureView, key: &str, dtype: &DType, value: &Value) ->
         | (DType::String, Value::String(_))
         | (DType::Bytes, Value::Bytes(_)) => value.clone(),
         (DType::Int64, Value::Int32(v)) => Value::Int64(i64::from(*v)),
+        // Text clients (`quiver online`, JSON over HTTP) give a bytes key as its text.
+        (DType::Bytes, Value::String(s)) => Value::Bytes(s.as_bytes().to_vec()),
         (DType::Int32, Value::Int64(v)) => {
             Value::Int32(i32::try_from(*v).map_err(|_| bad(&format!("{v}, out of int32 range")))?)
         }

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use quiver_core::config::Config;
+use quiver_offline::drift::DriftReport;
 
 use crate::auth::Auth;
 use crate::domain::{Project, ProjectOptions, Result};
@@ -19,6 +21,17 @@ pub struct App {
     /// The tokens and what each method needs (checked by the guard).
     auth: Auth,
     metrics: Metrics,
+    /// The latest round of declared drift checks, for the catalog. A `std` mutex: held only
+    /// to swap or clone the round, never across an await.
+    drift: std::sync::Mutex<Option<Arc<DriftRound>>>,
+}
+
+/// One round of the views' declared drift checks (`quiver serve --check-drift-every`).
+#[derive(Debug)]
+pub struct DriftRound {
+    pub finished_at: DateTime<Utc>,
+    /// Per view checked, its report or why the check failed.
+    pub views: Vec<(String, std::result::Result<DriftReport, String>)>,
 }
 
 impl App {
@@ -41,7 +54,7 @@ impl App {
     ) -> Result<Arc<App>> {
         let auth = Auth::new(&config.server, auth_token.as_deref());
         let project = Arc::new(Project::open(config, options).await?);
-        Ok(Arc::new(App { project, auth, metrics: Metrics::new() }))
+        Ok(Arc::new(App { project, auth, metrics: Metrics::new(), drift: std::sync::Mutex::new(None) }))
     }
 
     /// The project served: stores, registry, jobs, training sets.
@@ -55,6 +68,18 @@ impl App {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Records a round of declared drift checks: in the metrics, and as the latest round.
+    pub fn record_drift_round(&self, views: Vec<(String, std::result::Result<DriftReport, String>)>) {
+        self.metrics.record_drift_round(&views);
+        let round = Arc::new(DriftRound { finished_at: Utc::now(), views });
+        *self.drift.lock().unwrap_or_else(|p| p.into_inner()) = Some(round);
+    }
+
+    /// The latest round of declared drift checks, if one ran.
+    pub fn latest_drift(&self) -> Option<Arc<DriftRound>> {
+        self.drift.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The text exposition of every metric, the per-view gauges read now from the served

@@ -13,7 +13,9 @@
 //! - [`materialize_svc`] — background materialization jobs;
 //! - [`push_svc`] — rows pushed to a view's stores;
 //! - [`quality_svc`] — a run's statistics, drift between two periods, train/serve skew;
-//! - gRPC health checking and server reflection.
+//! - gRPC health checking and server reflection;
+//! - [`http`] — with `--http-addr`: a JSON API (online reads, registry objects, an OpenAPI
+//!   document), the web catalog, `/healthz` and `/metrics`, over the same [`App`].
 //!
 //! Cross-cutting: [`auth`] (tokens, roles, what each method needs), [`conn`] (connection
 //! cap, per-connection state, idle connections), [`guard`] (auth, concurrency shares,
@@ -30,6 +32,7 @@ pub mod domain;
 pub mod error;
 pub mod flight_svc;
 pub mod guard;
+pub mod http;
 pub mod materialize_svc;
 pub mod metrics;
 pub mod offline_svc;

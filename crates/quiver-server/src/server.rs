@@ -258,7 +258,7 @@ fn spawn_drift_checker(app: &Arc<App>, every: Duration) -> tokio::task::JoinHand
                     Err(e) => tracing::warn!(view = %view, error = %e, "drift check failed"),
                 }
             }
-            app.metrics().record_drift_round(&checked);
+            app.record_drift_round(checked);
         }
     })
 }

@@ -38,6 +38,9 @@ pub struct OnlineAnswer {
     pub response: OnlineResponse,
     /// Each requested feature's Arrow type (its declared dtype), in request order.
     pub types: Vec<DataType>,
+    /// The entity rows read (join key -> value), in request order: what the JSON answer
+    /// names each result by.
+    pub entity_rows: Vec<BTreeMap<String, Value>>,
 }
 
 impl OnlineAnswer {
@@ -140,7 +143,7 @@ impl Project {
                     .ok_or_else(|| Error::Internal(format!("resolved feature {r} is not defined")))
             })
             .collect::<Result<_>>()?;
-        Ok(OnlineAnswer { registry_version: snapshot.version, response, types })
+        Ok(OnlineAnswer { registry_version: snapshot.version, response, types, entity_rows: rows })
     }
 }
 
