@@ -17,11 +17,11 @@ use datafusion::logical_expr::col;
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{CsvReadOptions, DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
 use quiver_core::definitions::FeatureRef;
 use quiver_core::registry::Snapshot;
 use serde::{Deserialize, Serialize};
-use object_store::ObjectStoreExt;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
