@@ -152,7 +152,7 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Serve the gRPC API: registry, online, offline (and Arrow Flight), materialization, push
+    /// Serve the gRPC API: registry, online, offline (and Arrow Flight), materialization, push; with --http-addr also a JSON API and a web catalog
     Serve(Box<serve::ServeOpts>),
     /// Who is materializing which view: the leases in the offline store
     Leases,

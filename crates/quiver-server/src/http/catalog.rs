@@ -132,7 +132,7 @@ fn sources_table(d: &Definitions) -> String {
     let mut out = format!("<h2 id=\"sources\">Sources <span class=\"count\">{}</span></h2>", d.sources.len());
     out.push_str("<div class=\"scroll\"><table><thead><tr><th>Source</th><th>Format</th><th>Path</th><th>Event time</th><th>Description</th></tr></thead><tbody>");
     for src in &d.sources {
-        let format = src.format.extension();
+        let format = src.format.extension().trim_start_matches('.');
         let words = [src.name.as_str(), src.path.as_str(), format, src.description.as_deref().unwrap_or("")];
         out.push_str(&format!(
             "<tr id=\"source-{}\" data-search=\"{}\"><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
@@ -184,7 +184,7 @@ fn facts(s: &Snapshot, view: &FeatureView, state: &ViewState) -> String {
             seg(&src.name),
             esc(&src.name),
             esc(&src.path),
-            esc(src.format.extension()),
+            esc(src.format.extension().trim_start_matches('.')),
             esc(&src.timestamp_field)
         ),
         None => esc(&view.source),
