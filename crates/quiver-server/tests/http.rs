@@ -137,6 +137,30 @@ async fn cli_answer(server: &TestServer, refs: &[&str], drivers: &[i64], at: &st
     response.to_json(&rows)
 }
 
+/// One `driver_stats` row for `driver` at `event` with a null `conv_rate`.
+fn row_without_conv_rate(driver: i64, event: &str) -> datafusion::arrow::array::RecordBatch {
+    use datafusion::arrow::array::{Float32Array, Int64Array, TimestampNanosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+        Field::new("conv_rate", DataType::Float32, true),
+        Field::new("acc_rate", DataType::Float32, true),
+        Field::new("avg_daily_trips", DataType::Int64, true),
+    ]));
+    datafusion::arrow::array::RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![driver])),
+            Arc::new(TimestampNanosecondArray::from(vec![ns(event)]).with_timezone("UTC")),
+            Arc::new(Float32Array::from(vec![None::<f32>])),
+            Arc::new(Float32Array::from(vec![0.5])),
+            Arc::new(Int64Array::from(vec![3])),
+        ],
+    )
+    .unwrap()
+}
+
 fn online_body(refs: &[&str], drivers: &[i64], at: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({"features": refs, "entities": {"driver_id": drivers}, "at": at})).unwrap()
 }
@@ -148,9 +172,18 @@ async fn the_json_online_answer_equals_grpc_and_quiver_online_for_every_status()
     apply_example(channel.clone()).await;
     let job = materialize_all(channel.clone()).await;
     assert_eq!(job.state(), pb::JobState::Succeeded, "{job:?}");
+    // Driver 4242's latest row, pushed online, has no conv_rate: NULL_VALUE.
+    pb::push_service_client::PushServiceClient::new(channel.clone())
+        .push(pb::PushRequest {
+            feature_view: "driver_stats".into(),
+            arrow_ipc: ipc(&[row_without_conv_rate(4242, "2026-01-02T22:30:00Z")]),
+            to: pb::PushTarget::Online as i32,
+        })
+        .await
+        .unwrap();
     let http = HttpEndpoint::start(&server.app, Limits::default(), false).await;
     let refs = ["driver_stats:conv_rate", "driver_stats:avg_daily_trips", "driver_profile:vehicle_type"];
-    let drivers = [1001, 1002, 999_999];
+    let drivers = [1001, 1002, 999_999, 4242];
     for at in ["2026-01-02T23:00:00Z", "2026-01-05T00:00:00Z"] {
         let answer = http.post_json("/v1/online", &online_body(&refs, &drivers, at), &[]).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
@@ -179,7 +212,8 @@ async fn the_json_online_answer_equals_grpc_and_quiver_online_for_every_status()
             })
             .collect()
     };
-    assert!(statuses(&now).is_superset(&BTreeSet::from(["PRESENT".into(), "NOT_FOUND".into()])), "{now}");
+    let all_but_old = BTreeSet::from(["PRESENT".into(), "NOT_FOUND".into(), "NULL_VALUE".into()]);
+    assert!(statuses(&now).is_superset(&all_but_old), "{now}");
     assert_eq!(now["results"][0]["entity"], json!({"driver_id": 1001}));
     let later =
         http.post_json("/v1/online", &online_body(&refs, &drivers, "2026-01-05T00:00:00Z"), &[]).await.json();
