@@ -137,19 +137,24 @@ fn schemas() -> Json {
             "type": "object",
             "additionalProperties": false,
             "required": ["entities"],
-            "description": "Give `features` or `feature_service`, not both.",
+            "description": "Give `features` or `feature_service`, not both. Every `entities` list has one \
+                value per entity row (all of one length), under the join keys of the views asked for.",
+            "oneOf": [
+                {"required": ["features"], "not": {"required": ["feature_service"]}},
+                {"required": ["feature_service"], "not": {"required": ["features"]}}
+            ],
             "properties": {
                 "features": {
-                    "type": "array", "maxItems": 10000,
-                    "items": {"type": "string", "maxLength": 256},
+                    "type": "array", "minItems": 1, "maxItems": 10000,
+                    "items": {"type": "string", "minLength": 1, "maxLength": 256},
                     "description": "`view:feature`, or `view` for all its features"
                 },
-                "feature_service": {"type": "string", "maxLength": 256},
+                "feature_service": {"type": "string", "minLength": 1, "maxLength": 256},
                 "entities": {
-                    "type": "object", "maxProperties": 32,
+                    "type": "object", "minProperties": 1, "maxProperties": 32,
                     "description": "Join key name -> one value per entity row (all lists of one length)",
                     "additionalProperties": {
-                        "type": "array", "maxItems": 10000,
+                        "type": "array", "minItems": 1, "maxItems": 10000,
                         "items": {"oneOf": [{"type": "integer", "format": "int64"}, {"type": "string", "maxLength": 4096}]}
                     }
                 },
