@@ -55,6 +55,7 @@ pub fn page(title: &str, nav: Nav, body: &str) -> String {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Quiver</title>\
+         <link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\
          <link rel=\"stylesheet\" href=\"/static/catalog.css\">\
          <script src=\"/static/catalog.js\" defer></script></head>\n\
          <body><header><nav><span class=\"brand\">Quiver</span>{}{}{}{}</nav></header>\n<main>\n{body}\n</main></body></html>\n",

@@ -11,7 +11,7 @@
 //! - [`json`] — `POST /v1/online`, `GET /v1/views`, `/v1/views/NAME`, `/v1/services`;
 //! - [`openapi`] — `/v1/openapi.json`;
 //! - [`html`], [`catalog`], [`lineage`], [`history`], [`svg`] — the catalog pages;
-//! - `assets/` — the stylesheet and the search box's script, served under `/static/`.
+//! - `assets/` — the stylesheet, the search box's script and the icon, served under `/static/`.
 //!
 //! Connections come through [`crate::conn::accept`], so the HTTP listener has the same
 //! connection cap, idle timeout and per-connection call limit as the gRPC one. Requests are
@@ -62,6 +62,8 @@ const MAX_NAME: usize = 256;
 /// no inline script).
 const CATALOG_CSS: &str = include_str!("assets/catalog.css");
 const CATALOG_JS: &str = include_str!("assets/catalog.js");
+/// The catalog's icon (browsers ask for one on every page).
+const FAVICON: &str = include_str!("assets/favicon.svg");
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -102,6 +104,7 @@ impl Route {
             "/v1/openapi.json" => Route::OpenApi,
             "/static/catalog.css" => Route::Static(CATALOG_CSS, "text/css; charset=utf-8"),
             "/static/catalog.js" => Route::Static(CATALOG_JS, "text/javascript; charset=utf-8"),
+            "/static/favicon.svg" | "/favicon.ico" => Route::Static(FAVICON, "image/svg+xml"),
             "/" => Route::Index,
             "/lineage" => Route::Lineage,
             "/history" => Route::History,
