@@ -5,6 +5,9 @@
 //! - `quiver_grpc_in_flight` — calls being served;
 //! - `quiver_grpc_rejected_total{reason}` — calls refused before reaching a handler
 //!   (`concurrency`);
+//! - `quiver_http_requests_total{route, status}` / `quiver_http_request_seconds{route}` —
+//!   requests to the HTTP endpoint (`--http-addr`) by route (the path pattern, e.g.
+//!   `/views/{name}`, or `unknown`) and HTTP status, and their latency;
 //! - `quiver_view_freshness_seconds{view}` — now minus the newest event time materialized;
 //! - `quiver_view_last_materialization_rows{view}` / `..._seconds{view}` — the last run;
 //! - `quiver_view_last_materialization_succeeded{view}` — 1 or 0;
@@ -55,6 +58,8 @@ pub struct Metrics {
     pub latency: HistogramVec,
     pub in_flight: IntGauge,
     pub rejected: IntCounterVec,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
     freshness: GaugeVec,
     last_rows: GaugeVec,
     last_seconds: GaugeVec,
@@ -94,8 +99,22 @@ impl Metrics {
         ];
         let latency = HistogramVec::new(
             HistogramOpts::new("quiver_grpc_call_seconds", "gRPC call latency until the response starts")
-                .buckets(buckets),
+                .buckets(buckets.clone()),
             &["method"],
+        )
+        .expect("metric");
+        let http_requests = IntCounterVec::new(
+            Opts::new("quiver_http_requests_total", "HTTP requests answered, by route and status"),
+            &["route", "status"],
+        )
+        .expect("metric");
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "quiver_http_request_seconds",
+                "HTTP request latency until the answer is ready",
+            )
+            .buckets(buckets),
+            &["route"],
         )
         .expect("metric");
         let in_flight = IntGauge::new("quiver_grpc_in_flight", "gRPC calls being served").expect("metric");
@@ -182,6 +201,8 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(in_flight.clone()),
             Box::new(rejected.clone()),
+            Box::new(http_requests.clone()),
+            Box::new(http_latency.clone()),
             Box::new(freshness.clone()),
             Box::new(last_rows.clone()),
             Box::new(last_seconds.clone()),
@@ -206,6 +227,8 @@ impl Metrics {
             latency,
             in_flight,
             rejected,
+            http_requests,
+            http_latency,
             freshness,
             last_rows,
             last_seconds,

@@ -371,6 +371,14 @@ async fn openapi_health_and_metrics_answer_on_the_http_port() {
     let metrics = with_metrics.get("/metrics").await;
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("quiver_registry_version 1"), "{}", metrics.body);
+    assert!(
+        metrics.body.contains("quiver_http_requests_total{route=\"/v1/openapi.json\",status=\"200\"} 1"),
+        "{}",
+        metrics.body
+    );
+    assert_eq!(with_metrics.get("/no/such/page").await.status, 404);
+    let counted = with_metrics.get("/metrics").await.body;
+    assert!(counted.contains("quiver_http_requests_total{route=\"unknown\",status=\"404\"} 1"), "{counted}");
     let without = HttpEndpoint::start(&server.app, Limits::default(), false).await;
     assert_eq!(without.get("/metrics").await.status, 404, "metrics on their own address are not repeated");
     server.shutdown().await;

@@ -130,6 +130,27 @@ impl Route {
         Ok(route)
     }
 
+    /// The route's label in the request metrics: its path pattern.
+    fn label(&self) -> &'static str {
+        match self {
+            Route::Health => "/healthz",
+            Route::Metrics => "/metrics",
+            Route::Online => "/v1/online",
+            Route::Views => "/v1/views",
+            Route::View(_) => "/v1/views/{name}",
+            Route::Services => "/v1/services",
+            Route::OpenApi => "/v1/openapi.json",
+            Route::Static(..) => "/static",
+            Route::Index => "/",
+            Route::ViewPage(_) => "/views/{name}",
+            Route::ServicePage(_) => "/services/{name}",
+            Route::Lineage => "/lineage",
+            Route::History => "/history",
+            Route::Version(_) => "/history/{version}",
+            Route::Runs => "/runs",
+        }
+    }
+
     /// Whether failures are answered as JSON (the API) rather than as a page.
     fn is_api(&self) -> bool {
         matches!(
@@ -249,7 +270,9 @@ impl Http {
         let (parts, body) = request.into_parts();
         let head = parts.method == HttpMethod::HEAD;
         let mut body = Some(body);
-        let mut response = match self.route(&parts, &mut body, conn).await {
+        let started = std::time::Instant::now();
+        let mut label = "unknown";
+        let mut response = match self.route(&parts, &mut body, conn, &mut label).await {
             Ok(reply) => reply.into_response(),
             Err(failure) => {
                 if let Some(unread) = body.take() {
@@ -258,6 +281,9 @@ impl Http {
                 failure.into_response()
             }
         };
+        let metrics = self.app.metrics();
+        metrics.http_latency.with_label_values(&[label]).observe(started.elapsed().as_secs_f64());
+        metrics.http_requests.with_label_values(&[label, response.status().as_str()]).inc();
         if head {
             *response.body_mut() = Full::new(Bytes::new());
         }
@@ -265,15 +291,18 @@ impl Http {
         response
     }
 
-    /// The answer to a request; `body` is taken when read.
+    /// The answer to a request; `body` is taken when read, `label` set to the route's
+    /// metrics label once the route is known.
     async fn route(
         &self,
         parts: &http::request::Parts,
         body: &mut Option<Incoming>,
         conn: &ConnInfo,
+        label: &mut &'static str,
     ) -> Result<Reply, Failure> {
         let path = parts.uri.path();
         let route = Route::find(&parts.method, path, self.metrics)?;
+        *label = route.label();
         let api = route.is_api();
         let method = route.method();
         let authorization = parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
