@@ -518,3 +518,29 @@ async fn every_catalog_page_shows_the_example_project_and_every_link_answers() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_headers_is_closed_and_huge_headers_are_refused() {
+    let mut server = TestServer::start().await;
+    let http = HttpEndpoint::start(&server.app, Limits::default(), false).await;
+    // Headers never finished: the connection is closed after the header timeout (10 s), long
+    // before the idle timeout (5 min).
+    let mut slow = tokio::net::TcpStream::connect(http.addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: test\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a connection that never finished its headers is still open after 30 s");
+    // A request head over 64 KiB is refused (431), not buffered. The server closes with the
+    // rest of the head unread, so the kernel may reset the connection before the answer is
+    // read: then there is no answer to check, only that the server goes on.
+    let huge = format!("GET / HTTP/1.1\r\nhost: test\r\nx-filler: {}\r\n\r\n", "a".repeat(100_000));
+    let mut stream = tokio::net::TcpStream::connect(http.addr).await.unwrap();
+    let _ = stream.write_all(huge.as_bytes()).await;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    if !raw.is_empty() {
+        assert_eq!(Answer::parse(&raw).status, 431);
+    }
+    assert_eq!(http.get("/healthz").await.status, 200, "still serving");
+    server.shutdown().await;
+}

@@ -55,6 +55,13 @@ use reply::{Failure, Reply};
 /// ([`crate::domain::online::MAX_ENTITY_ROWS`]) with long string keys fits many times over.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// Longest a client may take to send a request's headers (HTTP/1): a client trickling
+/// them cannot hold a connection for the whole idle timeout.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Largest request line and headers, bytes (HTTP/1).
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
 /// Longest name (view, service) a path may carry.
 const MAX_NAME: usize = 256;
 
@@ -241,7 +248,12 @@ pub async fn serve_http(
                 let info = info.clone();
                 async move { Ok::<_, Infallible>(http.answer(request, &info).await) }
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEAD_BYTES);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             let stop_asked = async move {
