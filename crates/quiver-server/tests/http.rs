@@ -242,6 +242,9 @@ async fn bad_requests_get_4xx_with_a_clear_message_and_the_server_keeps_serving(
     let index = http.get("/").await;
     assert_eq!(index.status, 200);
     assert!(index.body.contains("Nothing is applied yet"));
+    for page in ["/lineage", "/history", "/runs"] {
+        assert_eq!(http.get(page).await.status, 200, "{page} before anything is applied");
+    }
     apply_example(channel.clone()).await;
 
     let post = |body: &'static [u8]| http.post_json("/v1/online", body, &[]);

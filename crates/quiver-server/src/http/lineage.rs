@@ -104,6 +104,8 @@ pub fn page_of(defs: &Definitions) -> String {
 
 /// `/lineage` for the registry version served.
 pub fn page(app: &App) -> Result<String> {
-    let s = app.project().require_current()?;
-    Ok(page_of(&s.definitions))
+    match app.project().current() {
+        Some(s) => Ok(page_of(&s.definitions)),
+        None => Ok(frame("Lineage", Nav::Lineage, "<h1>Lineage</h1><p>Nothing is applied yet.</p>")),
+    }
 }
