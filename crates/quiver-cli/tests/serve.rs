@@ -86,3 +86,55 @@ fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
     let o = support::quiver_with_env(&dir, &["serve", "--addr", "[::]:0"], &[("QUIVER_AUTH_TOKEN", "")]);
     assert_eq!(o.status.code(), Some(2), "{}", support::text(&o).1);
 }
+
+#[test]
+fn serve_with_an_http_address_serves_the_catalog_json_and_metrics_on_it() {
+    let http = free_addr();
+    let (_tmp, dir) =
+        example_project(&format!("server:\n  http_addr: {http}\n"), &["--rows", "300", "--days", "1"]);
+    let addr = free_addr();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--addr", &addr])
+        .current_dir(&dir)
+        .env_remove("QUIVER_CONFIG")
+        .env("QUIVER_AUTH_TOKEN", "")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        if let Some(b) = get(&http, "/healthz") {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "the HTTP port (server.http_addr) did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(health.starts_with("HTTP/1.1 200") && health.contains("serving"), "{health}");
+    let catalog = get(&http, "/").unwrap();
+    assert!(catalog.starts_with("HTTP/1.1 200") && catalog.contains("/views/driver_stats"), "{catalog}");
+    let views = get(&http, "/v1/views").unwrap();
+    assert!(views.contains("\"registry_version\":1"), "{views}");
+    let metrics = get(&http, "/metrics").unwrap();
+    assert!(
+        metrics.contains("quiver_registry_version 1"),
+        "metrics share the HTTP port without --metrics-addr"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(stderr.contains(&format!("catalog and JSON API on http://{http}/")), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_http_beyond_loopback_without_a_token() {
+    let (_tmp, dir) = example_project("", &["--rows", "200", "--days", "1"]);
+    let o =
+        support::quiver_with_env(&dir, &["serve", "--http-addr", "0.0.0.0:0"], &[("QUIVER_AUTH_TOKEN", "")]);
+    assert_eq!(o.status.code(), Some(2), "{}", support::text(&o).1);
+    let err = support::text(&o).1;
+    assert!(err.contains("refusing to serve HTTP on 0.0.0.0:0 without authentication"), "{err}");
+}
