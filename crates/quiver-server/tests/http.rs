@@ -547,3 +547,33 @@ async fn a_client_trickling_headers_is_closed_and_huge_headers_are_refused() {
     assert_eq!(http.get("/healthz").await.status, 200, "still serving");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_slower_than_the_deadline_is_answered_504_and_frees_its_slot() {
+    let mut server = TestServer::start().await;
+    apply_example(server.channel().await).await;
+    let limits =
+        Limits { deadline: std::time::Duration::from_secs(1), max_concurrent_online: 1, ..Limits::default() };
+    let http = HttpEndpoint::start(&server.app, limits, false).await;
+    let mut slow = tokio::net::TcpStream::connect(http.addr).await.unwrap();
+    slow.write_all(
+        b"POST /v1/online HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{\"features\"",
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), slow.read_to_end(&mut raw)).await;
+    assert!(read.is_ok(), "no answer to a stalled body");
+    let answer = Answer::parse(&raw);
+    assert_eq!((answer.status, answer.error().0.as_str()), (504, "DEADLINE_EXCEEDED"), "{}", answer.body);
+    // The only online slot is free again.
+    let ok = http
+        .post_json(
+            "/v1/online",
+            br#"{"features": ["driver_stats:conv_rate"], "entities": {"driver_id": [1001]}}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    server.shutdown().await;
+}

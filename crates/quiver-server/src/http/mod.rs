@@ -338,12 +338,18 @@ impl Http {
             .map_err(|_| busy("requests on one connection"))?;
         let slots = if route == Route::Online { &self.online_slots } else { &self.other_slots };
         let _slot = slots.try_acquire().map_err(|_| busy("requests"))?;
-        let body = match (&route, body.take()) {
-            (Route::Online, Some(b)) => Some(read_json_body(parts, b).await?),
-            _ => None,
+        let unread = if route == Route::Online { body.take() } else { None };
+        // The deadline covers reading the body too: a client trickling it holds a pool slot
+        // for no longer than any other request.
+        let work = async move {
+            let body = match unread {
+                Some(b) => Some(read_json_body(parts, b).await?),
+                None => None,
+            };
+            self.serve(route, body).await
         };
         let deadline = self.limits.deadline;
-        match tokio::time::timeout(deadline, self.serve(route, body)).await {
+        match tokio::time::timeout(deadline, work).await {
             Ok(answer) => answer,
             Err(_) => Err(Failure::from_error(
                 Error::Timeout(format!("the request took longer than the server's deadline of {deadline:?}")),
