@@ -577,3 +577,55 @@ async fn a_body_sent_slower_than_the_deadline_is_answered_504_and_frees_its_slot
     assert_eq!(ok.status, 200, "{}", ok.body);
     server.shutdown().await;
 }
+
+/// Materializes `views` over `[start, end)` through a job and waits for it.
+async fn materialize_window(channel: tonic::transport::Channel, views: &[&str], start: &str, end: &str) {
+    let mut jobs = pb::materialize_service_client::MaterializeServiceClient::new(channel);
+    let job = jobs
+        .start(pb::StartMaterializationRequest {
+            span: Some(pb::start_materialization_request::Span::Window(pb::Window {
+                start_ns: ns(start),
+                end_ns: ns(end),
+            })),
+            views: views.iter().map(|v| v.to_string()).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(wait_for_job(&mut jobs, &job.id).await.state(), pb::JobState::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_page_shows_the_latest_declared_drift_scores() {
+    let mut server = TestServer::start_custom(Limits::default(), None, "", |o| {
+        o.drift_check_every = Some(std::time::Duration::from_millis(300));
+    })
+    .await;
+    let channel = server.channel().await;
+    apply_example(channel.clone()).await;
+    // Two days, one window each: the declared check compares the second with the first.
+    let (day1, day2, day3) = (DATA_START, "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z");
+    materialize_window(channel.clone(), &["driver_stats"], day1, day2).await;
+    materialize_window(channel.clone(), &["driver_stats"], day2, day3).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = loop {
+        let round = server.app.latest_drift();
+        let found =
+            round.and_then(|r| r.views.iter().find(|(v, _)| v == "driver_stats").map(|(_, o)| o.clone()));
+        if let Some(Ok(report)) = found {
+            break report;
+        }
+        assert!(std::time::Instant::now() < deadline, "no drift check of driver_stats ran");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let http = HttpEndpoint::start(&server.app, Limits::default(), false).await;
+    let page = http.get("/views/driver_stats").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<th>PSI</th>") && page.body.contains("Checked "), "{}", page.body);
+    let drift_table = page.body.split("<th>PSI</th>").nth(1).unwrap();
+    let row =
+        drift_table.split("<td><code>conv_rate</code></td>").nth(1).unwrap().split("</tr>").next().unwrap();
+    let drifted = if report.features["conv_rate"].drifted { "drifted" } else { "<td>no</td>" };
+    assert!(row.contains(drifted), "{row}");
+    server.shutdown().await;
+}
