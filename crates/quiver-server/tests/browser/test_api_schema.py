@@ -1,0 +1,54 @@
+"""The HTTP API against its own OpenAPI document: Schemathesis (PyPI) generates requests from
+`/v1/openapi.json` of `quiver serve --http-addr` on a quickstart project and checks that no
+answer is a server error (5xx) and that every answer has the status, content type and shape
+the document declares.
+
+Run with `crates/quiver-server/tests/browser/run.sh` (after the browser test); QUIVER_BIN as
+there. The 413 for an oversize body and 400s for values the schema cannot rule out are
+expected answers, so Schemathesis' checks that demand a 2xx for every schema-valid body
+(`positive_data_acceptance`) or a 400/422 for every invalid one are not asked for.
+"""
+
+import subprocess
+import sys
+import tempfile
+import pathlib
+
+from test_catalog import free_port, make_project, quiver_bin, wait_for
+
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+def main():
+    quiver = quiver_bin()
+    root = pathlib.Path(tempfile.mkdtemp(prefix="quiver-schema-"))
+    project = make_project(quiver, root)
+    grpc, http = free_port(), free_port()
+    server = subprocess.Popen(
+        [quiver, "serve", "--addr", f"127.0.0.1:{grpc}", "--http-addr", f"127.0.0.1:{http}"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{http}"
+    try:
+        wait_for(base + "/healthz", server)
+        done = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", base + "/v1/openapi.json",
+             "--checks", CHECKS, "--max-examples", "100", "--seed", "7", "--no-color"],
+            capture_output=True, text=True, timeout=900,
+        )
+        print(done.stdout[-4000:])
+        if done.returncode != 0:
+            sys.exit(f"schemathesis found problems (exit {done.returncode}):\n{done.stdout[-8000:]}\n{done.stderr[-2000:]}")
+        if server.poll() is not None:
+            sys.exit(f"quiver serve exited during the run: {server.stderr.read()}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print("API schema test: ok")
+
+
+if __name__ == "__main__":
+    main()
