@@ -37,7 +37,7 @@ def main():
         done = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", base + "/v1/openapi.json",
              "--checks", CHECKS, "--max-examples", "100", "--seed", "7", "--no-color"],
-            capture_output=True, text=True, timeout=900,
+            capture_output=True, text=True, timeout=900, cwd=root,  # its cache folder goes there
         )
         print(done.stdout[-4000:])
         if done.returncode != 0:
