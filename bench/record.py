@@ -186,7 +186,16 @@ def training_memory(obj, args):
     return [("training_memory", "quiver", None, {}, figures)]
 
 
-ADAPTERS = {"training_memory": training_memory, "pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
+def http(obj, args):
+    """bench/http.lua's line for one server and batch size (params from --param)."""
+    engine = {"quiver": "quiver-http", "feast": "feast-http"}[args.engine]
+    figures = {k: v for k, v in obj.items() if k.endswith("_ms") or k.startswith("errors_")}
+    figures["requests"] = obj["requests"]
+    figures["requests_per_s"] = obj["requests_per_s"]
+    return [("http", engine, args.version if args.engine == "feast" else None, {"seconds": obj["seconds"]}, figures)]
+
+
+ADAPTERS = {"http": http, "training_memory": training_memory, "pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
 
 
 def main():

@@ -112,6 +112,8 @@ ENGINE_NAMES = {
     "redis-get": "raw pipelined GET (floor)",
     "duckdb": "DuckDB",
     "feast": "Feast",
+    "quiver-http": "Quiver HTTP",
+    "feast-http": "Feast feature server",
 }
 
 
@@ -325,6 +327,25 @@ def python_training_table(records):
     return table(header, rows)
 
 
+def http_table(records):
+    """Quiver's POST /v1/online and Feast's feature server under wrk, per batch."""
+    by = {(r["params"]["batch"], r["engine"]): r for r in records}
+    header = ["batch", "server", "p50", "p99", "p99.9", "requests/s", "errors", "Feast ÷ Quiver, p50 / p99 / requests/s"]
+    rows = []
+    for batch in sorted({r["params"]["batch"] for r in records}):
+        quiver, feast = by.get((batch, "quiver-http")), by.get((batch, "feast-http"))
+        for r in (quiver, feast):
+            if r is None:
+                continue
+            against = ""
+            if r is feast and quiver:
+                against = " / ".join(ratio(feast[k], quiver[k]) for k in ("p50_ms", "p99_ms", "requests_per_s"))
+            errors = sum(v for k, v in r.items() if k.startswith("errors_"))
+            rows.append([batch, engine_label(r), ms(r["p50_ms"]), ms(r["p99_ms"]), ms(r["p999_ms"]),
+                         rate(r["requests_per_s"]), errors, against])
+    return table(header, rows)
+
+
 SECTIONS = [
     ("pit", "Point-in-time join (training sets)", pit_table),
     ("online", "Online store reads", online_table),
@@ -335,6 +356,7 @@ SECTIONS = [
     ("training_memory", "Training sets under a memory limit", training_memory_table),
     ("python_online", "Online reads from Python, beside Feast", python_online_table),
     ("python_training", "Training sets into pandas, beside Feast", python_training_table),
+    ("http", "HTTP online reads (POST /v1/online) against Feast's feature server", http_table),
 ]
 
 

@@ -3,7 +3,7 @@
 #   bench/run.sh [SCALE] [OUT_DIR]
 # SCALE (default 1.0) multiplies every size: 1.0 is what BENCHMARKS.md reports, 0.1 a quick
 # run. OUT_DIR (default bench/results) receives one JSON-lines file per workload
-# (pit, online, grpc, grpc_throughput, materialize, lake, training_memory; records described in
+# (pit, online, grpc, grpc_throughput, http, materialize, lake, training_memory; records described in
 # bench/record.py) and tables.md; the plots go to bench/plots/ when OUT_DIR is the default,
 # else to OUT_DIR/plots/. Each workload runs once.
 #
@@ -89,6 +89,11 @@ BATCHES="$BATCHES" bench/grpc.sh "$ENTITIES" "$GRPC_CALLS" "$GRPC_SECONDS" >/dev
 
 step "Feast online reads: $ENTITIES entities, batches $BATCHES"
 bench/feast_online.sh "$ENTITIES" "$FEAST_CALLS" "$BATCHES" >/dev/null
+
+HTTP_ROWS=$(scaled 1000000 10000)
+HTTP_SECONDS=$(scaled 20 2)
+step "HTTP online reads under wrk, Quiver and Feast's feature server: $HTTP_ROWS rows over $DRIVERS drivers, batches 1 and 100, ${HTTP_SECONDS}s each"
+bench/http.sh "$HTTP_ROWS" "$DRIVERS" "$HTTP_SECONDS" >/dev/null
 
 step "Python client: quiver_client, raw stub and Feast, $ENTITIES entities; training set of $(scaled 1000000 1000) rows"
 bench/python_client.sh "$ENTITIES" "$GRPC_CALLS" "$(scaled 1000000 1000)" >/dev/null

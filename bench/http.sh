@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Online reads over HTTP under load: Quiver's `POST /v1/online` (`quiver serve --http-addr`)
+# beside Feast's HTTP feature server (`feast serve`, Feast 0.67.0 in the venv bench/lib.sh
+# makes), both driven by wrk on the same data, one after the other.
+#   bench/http.sh [ROWS] [DRIVERS] [SECONDS]
+# Data: `quiver sample-lake` with ROWS driver_stats rows (default 1000000) over DRIVERS
+# drivers and as many customers (default 60000). Quiver's project is the example definitions
+# (feature_defs/rides) with driver_stats and customer_profile given ttl "0" (the sample's
+# week lies in the past, and Feast's views are ttl 0 as well), materialized for the week
+# into a redis-server of its own; Feast's repository (bench/http_online.py feast-setup: registry and
+# Redis store written as bench/feast_online.py writes them) reads the same lake folders and
+# is filled by Feast's materialize over the same week into another redis-server. Both
+# servers answer the same six features (driver_stats and customer_profile, three each)
+# for driver_id and customer_id.
+#
+# Before the load, the first 20 bodies of each batch size are sent to both servers with
+# curl-like POSTs (bench/http_online.py compare) and their values must agree.
+# Then, per batch size of BATCHES (default 1,100: one driver and one customer per request,
+# or 100 distinct drivers and 100 distinct customers), per server: wrk with CONNECTIONS
+# (default 4) connections on THREADS (default 2) threads for WARMUP seconds (default 5; not
+# recorded), then for SECONDS (default 20), cycling through 1 000 request bodies of random
+# existing entities (bench/http.lua). Recorded: p50, p90, p99, p99.9, max, requests/s and
+# wrk's error counts (workload http; see bench/record.py).
+#
+# Servers: `quiver serve --addr 127.0.0.1:P --http-addr 127.0.0.1:Q` (no token, loopback,
+# default limits); `feast serve --no-access-log --workers FEAST_WORKERS` (default 2, one per
+# core, like Quiver's two runtime threads) and FEAST_ARGS (more `feast serve` options, e.g.
+# "--max-requests 1000000"; none by default, so Feast's other settings are its defaults,
+# among them a worker restart after 1 000 requests, plus jitter). Both
+# run the whole time; the one not under load is idle. wrk, both servers and both Redis share
+# the machine's cores.
+# wrk is installed with apt-get when missing.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+ROWS="${1:-1000000}"
+DRIVERS="${2:-60000}"
+SECONDS_EACH="${3:-20}"
+BATCHES="${BATCHES:-1,100}"
+CONNECTIONS="${CONNECTIONS:-4}"
+THREADS="${THREADS:-2}"
+WARMUP="${WARMUP:-5}"
+FEAST_WORKERS="${FEAST_WORKERS:-2}"
+FEAST_ARGS="${FEAST_ARGS:-}"
+CMD="$(bench_command "$0" "$ROWS" "$DRIVERS" "$SECONDS_EACH")"
+if [ -n "$FEAST_ARGS" ]; then
+  CMD="FEAST_ARGS='$FEAST_ARGS' $CMD"
+fi
+for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES; do
+  CMD="$v=${!v} $CMD"
+done
+bench_build -p quiver-cli --bin quiver
+BIN="$(bench_bin quiver)"
+PY="$(feast_python)"
+FEAST_VERSION="$("$PY" -c 'import feast; print(feast.__version__)')"
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk" >&2
+  apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
+fi
+export FEAST_USAGE=False # no telemetry
+export BENCH_COMMIT="${BENCH_COMMIT:-$(bench_commit)}"
+HTTP_PY="$BENCH_ROOT/bench/http_online.py"
+
+. "$BENCH_ROOT/bench/redis.sh"
+TMP=$(mktemp -d)
+QUIVER_PID=
+FEAST_PID=
+Q_REDIS_DIR=
+cleanup() {
+  local pid
+  for pid in "$QUIVER_PID" "$FEAST_PID"; do
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  stop_redis
+  if [ -n "$Q_REDIS_DIR" ]; then REDIS_DIR="$Q_REDIS_DIR" stop_redis; fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+step() { echo "== $*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_http URL PID LOG: until URL answers 200, failing when the process PID has exited.
+wait_http() {
+  local tries=0
+  until curl -sf -o /dev/null "$1"; do
+    if ! kill -0 "$2" 2>/dev/null || [ "$tries" -gt 1200 ]; then
+      cat "$3" >&2
+      echo "the server behind $1 did not come up" >&2
+      exit 1
+    fi
+    tries=$((tries + 1))
+    sleep 0.1
+  done
+}
+
+# Two redis-servers: Quiver's, then Feast's (redis.sh keeps one in its variables).
+start_redis
+Q_REDIS_PORT=$REDIS_PORT
+Q_REDIS_DIR=$REDIS_DIR
+start_redis
+F_REDIS_PORT=$REDIS_PORT
+
+step "sample lake: $ROWS driver_stats rows, $DRIVERS drivers and customers"
+"$BIN" sample-lake --dir "$TMP/lake" --rows "$ROWS" --drivers "$DRIVERS" --customers "$DRIVERS" >/dev/null
+
+step "quiver: apply, materialize driver_stats and customer_profile for the week, serve"
+mkdir -p "$TMP/quiver"
+python3 - "$BENCH_ROOT/feature_defs/rides" "$TMP/quiver/defs" <<'PY'
+import pathlib, re, shutil, sys
+src, out = map(pathlib.Path, sys.argv[1:])
+shutil.copytree(src, out)
+views = (out / "views.yaml").read_text()
+for view in ("driver_stats", "customer_profile"):
+    views, n = re.subn(r'(\n  - name: %s\n(?:    [^\n]*\n)*?    ttl: )[^\n]*' % view, r'\g<1>"0"', views, count=1)
+    assert n == 1, f"no ttl for {view}"
+(out / "views.yaml").write_text(views)
+PY
+cat > "$TMP/quiver/quiver.yaml" <<YAML
+project: rides
+definitions: defs
+registry: .quiver/registry
+lake: $TMP/lake
+offline_store: .quiver/offline
+online_store: {type: redis, url: "redis://127.0.0.1:$Q_REDIS_PORT/0"}
+YAML
+(cd "$TMP/quiver" && "$BIN" apply >/dev/null)
+(cd "$TMP/quiver" && "$BIN" --json materialize --start 2026-01-01 --end 2026-01-08 \
+  --views driver_stats,customer_profile > "$TMP/materialize.json")
+python3 - "$TMP/materialize.json" "$DRIVERS" <<'PY' >&2
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d.get("ok"), d
+# Every driver and customer has a row in the week: the requests ask for entities that exist.
+assert all(v["online_rows"] == int(sys.argv[2]) for v in d["views"]), d["views"]
+print("quiver materialize: " + ", ".join(f"{v['view']} {v['rows']} rows, {v['online_rows']} online in {v['seconds']:.1f} s" for v in d["views"]))
+PY
+Q_GRPC_PORT=$(free_port)
+Q_HTTP_PORT=$(free_port)
+(cd "$TMP/quiver" && exec "$BIN" serve --addr "127.0.0.1:$Q_GRPC_PORT" --http-addr "127.0.0.1:$Q_HTTP_PORT" \
+  > "$TMP/quiver-serve.log" 2>&1) &
+QUIVER_PID=$!
+wait_http "http://127.0.0.1:$Q_HTTP_PORT/healthz" "$QUIVER_PID" "$TMP/quiver-serve.log"
+
+step "feast $FEAST_VERSION: apply, materialize the same week, serve ($FEAST_WORKERS workers${FEAST_ARGS:+, $FEAST_ARGS})"
+(cd "$BENCH_ROOT/bench" && "$PY" "$HTTP_PY" feast-setup "$TMP/feast" "$TMP/lake" "$F_REDIS_PORT" \
+  2026-01-01T00:00:00+00:00 2026-01-08T00:00:00+00:00) > "$TMP/feast-setup.json"
+python3 - "$TMP/feast-setup.json" "$Q_REDIS_PORT" <<'PY' >&2
+import json, subprocess, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+quiver_keys = int(subprocess.check_output(["redis-cli", "-p", sys.argv[2], "dbsize"]))
+print(f"feast materialize: {d['redis_keys']} keys in {d['materialize_s']} s (Quiver's Redis: {quiver_keys} keys)")
+PY
+F_HTTP_PORT=$(free_port)
+(cd "$TMP/feast" && exec "$FEAST_VENV/bin/feast" serve -h 127.0.0.1 -p "$F_HTTP_PORT" --no-access-log \
+  --workers "$FEAST_WORKERS" $FEAST_ARGS > "$TMP/feast-serve.log" 2>&1) &
+FEAST_PID=$!
+wait_http "http://127.0.0.1:$F_HTTP_PORT/health" "$FEAST_PID" "$TMP/feast-serve.log"
+
+QUIVER_URL="http://127.0.0.1:$Q_HTTP_PORT/v1/online"
+FEAST_URL="http://127.0.0.1:$F_HTTP_PORT/get-online-features"
+IFS=, read -ra BATCH_LIST <<< "$BATCHES"
+for batch in "${BATCH_LIST[@]}"; do
+  python3 "$HTTP_PY" bodies "$TMP/bodies-$batch.jsonl" "$DRIVERS" "$DRIVERS" "$batch" 1000 42
+  step "batch $batch: the same values from both servers (20 requests)"
+  python3 "$HTTP_PY" compare "$QUIVER_URL" "$FEAST_URL" "$TMP/bodies-$batch.jsonl" 20
+done
+
+# load SERVER URL PATH BATCH: a warm-up, then the measured wrk run, recorded.
+load() {
+  local server="$1" url="$2" path="$3" batch="$4" version=()
+  local base="${url%"$path"}"
+  if [ "$server" = feast ]; then
+    version=(--version "$FEAST_VERSION" --param workers="$FEAST_WORKERS")
+    if [ -n "$FEAST_ARGS" ]; then version+=(--param "feast_args=$FEAST_ARGS"); fi
+  fi
+  step "$server, batch $batch: wrk -t$THREADS -c$CONNECTIONS, ${WARMUP}s warm-up, ${SECONDS_EACH}s measured"
+  if [ "$WARMUP" != 0 ]; then
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$BENCH_ROOT/bench/http.lua" "$base" \
+      -- "$TMP/bodies-$batch.jsonl" "$path" >/dev/null
+  fi
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$BENCH_ROOT/bench/http.lua" "$base" \
+    -- "$TMP/bodies-$batch.jsonl" "$path" |
+    bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
+      --param connections="$CONNECTIONS" --param threads="$THREADS" --param drivers="$DRIVERS" \
+      --param rows="$ROWS" | tee -a "$TMP/records.jsonl"
+}
+for batch in "${BATCH_LIST[@]}"; do
+  load quiver "$QUIVER_URL" /v1/online "$batch"
+  load feast "$FEAST_URL" /get-online-features "$batch"
+done
+
+echo >&2
+python3 - "$TMP/records.jsonl" <<'PY' >&2
+import json, sys
+print(f"{'server':<22} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9} {'max ms':>9} {'req/s':>9} errors")
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    name = r["engine"] + (" " + r["version"] if r.get("version") else "")
+    errors = sum(v for k, v in r.items() if k.startswith("errors_"))
+    print(f"{name:<22} {r['params']['batch']:>5} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['p999_ms']:>9.3f} "
+          f"{r['max_ms']:>9.1f} {r['requests_per_s']:>9.0f} {errors}")
+PY
