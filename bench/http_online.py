@@ -8,11 +8,15 @@ both under wrk). Subcommands:
         as bench/feast_online.py writes them (registry loaded once, never refreshed by the
         SDK); applied, then filled by Feast's own materialize over [START, END]. Prints one
         JSON line: the Redis key count and the seconds materialize took.
-    bodies OUT DRIVERS CUSTOMERS BATCH COUNT SEED   (standard library only)
-        COUNT request bodies, one JSON document a line, each with the six features and
-        BATCH distinct driver ids (1001..1000+DRIVERS) and BATCH distinct customer ids
-        (2001..2000+CUSTOMERS): the ids the sample lake writes. The same file is sent to both
-        servers, whose bodies have the same shape ({"features": [...], "entities": {...}}).
+    ids LAKE OUT START END                          (in the Feast venv: pyarrow)
+        The distinct driver_id and customer_id of the lake's driver_stats/ and
+        customer_profile/ rows with an event time in [START, END): the entities both stores
+        hold after materializing that window. Written to OUT as JSON, with their counts.
+    bodies OUT IDS BATCH COUNT SEED                 (standard library only)
+        COUNT request bodies, one JSON document a line, each with the six features, BATCH
+        distinct driver ids and BATCH distinct customer ids drawn from IDS (the ids command's
+        file). The same file is sent to both servers, whose bodies have the same shape
+        ({"features": [...], "entities": {...}}).
     compare QUIVER_URL FEAST_URL BODIES N           (standard library only)
         POSTs the first N bodies of BODIES to both servers and checks that they answer the
         same value for every entity row and feature (float32 values compared as float32,
@@ -75,19 +79,37 @@ def feast_setup(repo, lake, port, start, end):
     print(json.dumps({"engine": f"feast {feast.__version__}", "redis_keys": keys, "materialize_s": round(seconds, 2)}))
 
 
-def bodies(out, drivers, customers, batch, count, seed):
-    drivers, customers, batch, count = int(drivers), int(customers), int(batch), int(count)
-    if batch > min(drivers, customers):
+def ids(lake, out, start, end):
+    from datetime import datetime
+
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    lo, hi = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    found = {}
+    for view, (_, key, _) in VIEWS.items():
+        data = ds.dataset(f"{lake}/{view}", format="parquet")
+        t = ds.field("event_timestamp")
+        table = data.to_table(columns=[key], filter=(t >= lo) & (t < hi))
+        found[key] = sorted(pc.unique(table[key]).to_pylist())
+    with open(out, "w") as f:
+        json.dump(found, f)
+    print(json.dumps({key: len(values) for key, values in found.items()}))
+
+
+def bodies(out, ids_file, batch, count, seed):
+    batch, count = int(batch), int(count)
+    with open(ids_file) as f:
+        found = json.load(f)
+    drivers, customers = found["driver_id"], found["customer_id"]
+    if batch > min(len(drivers), len(customers)):
         raise SystemExit(f"batch {batch} needs at least {batch} drivers and customers")
     rng = random.Random(int(seed) * 1000 + batch)
     with open(out, "w") as f:
         for _ in range(count):
             body = {
                 "features": FEATURES,
-                "entities": {
-                    "driver_id": [1001 + i for i in rng.sample(range(drivers), batch)],
-                    "customer_id": [2001 + i for i in rng.sample(range(customers), batch)],
-                },
+                "entities": {"driver_id": rng.sample(drivers, batch), "customer_id": rng.sample(customers, batch)},
             }
             f.write(json.dumps(body, separators=(",", ":")) + "\n")
 
@@ -148,6 +170,8 @@ def main():
     command, args = sys.argv[1], sys.argv[2:]
     if command == "feast-setup":
         feast_setup(*args)
+    elif command == "ids":
+        ids(*args)
     elif command == "bodies":
         bodies(*args)
     elif command == "compare":
