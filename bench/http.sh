@@ -4,14 +4,15 @@
 # makes), both driven by wrk on the same data, one after the other.
 #   bench/http.sh [ROWS] [DRIVERS] [SECONDS]
 # Data: `quiver sample-lake` with ROWS driver_stats rows (default 1000000) over DRIVERS
-# drivers and as many customers (default 60000; requests ask only for the drivers and
-# customers that have a row in the sample's week, bench/http_online.py ids). Quiver's project is the example definitions
-# (feature_defs/rides) with driver_stats and customer_profile given ttl "0" (the sample's
-# week lies in the past, and Feast's views are ttl 0 as well), materialized for the week
-# into a redis-server of its own; Feast's repository (bench/http_online.py feast-setup: registry and
-# Redis store written as bench/feast_online.py writes them) reads the same lake folders and
-# is filled by Feast's materialize over the same week into another redis-server. Both
-# servers answer the same six features (driver_stats and customer_profile, three each)
+# drivers and as many customers (default 60000); requests ask only for the drivers and
+# customers with a row in the sample's week (bench/http_online.py ids). Quiver's project is
+# the example definitions (feature_defs/rides) with driver_stats and customer_profile given
+# ttl "0" (the sample's week lies in the past; Feast's views are ttl 0 as well),
+# materialized for the week into a redis-server of its own. Feast's repository
+# (bench/http_online.py feast-setup: registry and Redis store written as
+# bench/feast_online.py writes them) reads the same lake folders and is filled by Feast's
+# materialize over the same week into another redis-server. Both servers answer the same
+# six features (driver_stats and customer_profile, three each)
 # for driver_id and customer_id.
 #
 # Before the load, the first 20 bodies of each batch size are sent to both servers with
@@ -24,12 +25,11 @@
 # wrk's error counts (workload http; see bench/record.py).
 #
 # Servers: `quiver serve --addr 127.0.0.1:P --http-addr 127.0.0.1:Q` (no token, loopback,
-# default limits); `feast serve --no-access-log --workers FEAST_WORKERS` (default 2, one per
-# core, like Quiver's two runtime threads) and FEAST_ARGS (more `feast serve` options, e.g.
+# default limits); `feast serve --no-access-log --workers FEAST_WORKERS` (default 2, one
+# per core; Feast's own default is 1) and FEAST_ARGS (more `feast serve` options, e.g.
 # "--max-requests 1000000"; none by default, so Feast's other settings are its defaults,
-# among them a worker restart after 1 000 requests, plus jitter). Both
-# run the whole time; the one not under load is idle. wrk, both servers and both Redis share
-# the machine's cores.
+# among them a worker restart after 1 000 requests, plus jitter). Both run the whole time;
+# the one not under load is idle. wrk, both servers and both Redis share the machine's cores.
 # wrk is installed with apt-get when missing.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
