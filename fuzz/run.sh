@@ -31,16 +31,32 @@ case "${FUZZ_BUILD:-release}" in
   *) echo "FUZZ_BUILD must be release or dev, not '${FUZZ_BUILD}'"; exit 2 ;;
 esac
 mkdir -p logs
-for t in "${targets[@]}"; do
+# Build every target first (one build), then run FUZZ_JOBS targets at a time (default 1).
+cargo +nightly fuzz build "${build[@]}"
+jobs_at_once="${FUZZ_JOBS:-1}"
+[[ "$jobs_at_once" =~ ^[1-9][0-9]?$ ]] || { echo "FUZZ_JOBS must be 1 to 99, not '$jobs_at_once'"; exit 2; }
+fuzz_one() {
+  local t="$1" rc=0
   mkdir -p "scratch/$t" "artifacts/$t"
-  echo "== $t: ${seconds}s"
-  rc=0
   cargo +nightly fuzz run "${build[@]}" "$t" "scratch/$t" "corpus/$t" $(ls -d "regressions/$t" 2>/dev/null) -- \
     -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
     >"logs/$t.log" 2>&1 || rc=$?
+  echo "$rc" >"logs/$t.rc"
+}
+for t in "${targets[@]}"; do
+  while (( $(jobs -rp | wc -l) >= jobs_at_once )); do wait -n || true; done
+  echo "== $t: ${seconds}s"
+  fuzz_one "$t" &
+done
+wait
+failed=0
+for t in "${targets[@]}"; do
+  echo "== $t"
   grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)|panicked at|Test unit written|^SUMMARY' "logs/$t.log" || true
-  if [[ $rc != 0 ]]; then
+  rc="$(cat "logs/$t.rc" 2>/dev/null || echo missing)"
+  if [[ "$rc" != 0 ]]; then
     tail -20 "logs/$t.log"
-    echo "$t: failed (exit $rc); the whole output is in fuzz/logs/$t.log"; exit 1
+    echo "$t: failed (exit $rc); the whole output is in fuzz/logs/$t.log"; failed=1
   fi
 done
+exit "$failed"
