@@ -1,9 +1,12 @@
 -- wrk script of bench/http.sh: POSTs JSON bodies read from a file, one per line, cycling
 -- through them (each thread from its own offset), and prints one JSON line of figures when
 -- the run ends.
---   wrk ... -s bench/http.lua URL -- BODIES_FILE PATH
+--   wrk ... -s bench/http.lua URL -- BODIES_FILE PATH [DELAY_MS]
 -- BODIES_FILE: request bodies, one JSON document a line; PATH: the request path
--- (/v1/online for Quiver, /get-online-features for Feast's feature server).
+-- (/v1/online for Quiver, /get-online-features for Feast's feature server); DELAY_MS: a
+-- pause each connection makes after an answer before its next request (a fixed rate of
+-- about connections * 1000 / DELAY_MS requests a second while answers are quick; the
+-- latencies measured exclude the pause). Without it, every connection sends at once.
 -- The requests are formatted once in init(), so the timed loop only hands out strings.
 
 local threads = {}
@@ -27,6 +30,7 @@ function init(args)
   end
   file:close()
   assert(#requests_ > 0, "no request body in " .. args[1])
+  pause_ = tonumber(args[3] or "0") or 0
   -- Threads start at different bodies so they do not read the same entities in step.
   next_ = (tonumber(offset) or 0) * 7919 % #requests_ + 1
 end
@@ -35,6 +39,10 @@ function request()
   local r = requests_[next_]
   next_ = next_ % #requests_ + 1
   return r
+end
+
+function delay()
+  return pause_
 end
 
 function done(summary, latency, requests)

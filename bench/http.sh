@@ -42,12 +42,15 @@ CONNECTIONS="${CONNECTIONS:-4}"
 THREADS="${THREADS:-2}"
 WARMUP="${WARMUP:-5}"
 FEAST_WORKERS="${FEAST_WORKERS:-2}"
+# RATE: requests a second over all connections (0: as fast as answers come). At a rate each
+# connection pauses CONNECTIONS * 1000 / RATE ms after an answer (bench/http.lua).
+RATE="${RATE:-0}"
 FEAST_ARGS="${FEAST_ARGS:-}"
 CMD="$(bench_command "$0" "$ROWS" "$DRIVERS" "$SECONDS_EACH")"
 if [ -n "$FEAST_ARGS" ]; then
   CMD="FEAST_ARGS='$FEAST_ARGS' $CMD"
 fi
-for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES; do
+for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES RATE; do
   CMD="$v=${!v} $CMD"
 done
 bench_build -p quiver-cli --bin quiver
@@ -173,6 +176,9 @@ for batch in "${BATCH_LIST[@]}"; do
   python3 "$HTTP_PY" compare "$QUIVER_URL" "$FEAST_URL" "$TMP/bodies-$batch.jsonl" 20
 done
 
+[[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE must be a whole number of requests a second, not '$RATE'" >&2; exit 2; }
+PAUSE_MS=0
+if [ "$RATE" != 0 ]; then PAUSE_MS=$(( CONNECTIONS * 1000 / RATE )); fi
 # load SERVER URL PATH BATCH: a warm-up, then the measured wrk run, recorded.
 load() {
   local server="$1" url="$2" path="$3" batch="$4" version=()
@@ -184,11 +190,12 @@ load() {
   step "$server, batch $batch: wrk -t$THREADS -c$CONNECTIONS, ${WARMUP}s warm-up, ${SECONDS_EACH}s measured"
   if [ "$WARMUP" != 0 ]; then
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$BENCH_ROOT/bench/http.lua" "$base" \
-      -- "$TMP/bodies-$batch.jsonl" "$path" >/dev/null
+      -- "$TMP/bodies-$batch.jsonl" "$path" "$PAUSE_MS" >/dev/null
   fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$BENCH_ROOT/bench/http.lua" "$base" \
-    -- "$TMP/bodies-$batch.jsonl" "$path" |
+    -- "$TMP/bodies-$batch.jsonl" "$path" "$PAUSE_MS" |
     bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
+      --param rate="$RATE" \
       --param connections="$CONNECTIONS" --param threads="$THREADS" --param drivers="$DRIVERS" \
       --param rows="$ROWS" | tee -a "$TMP/records.jsonl"
 }
