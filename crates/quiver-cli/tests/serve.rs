@@ -25,27 +25,39 @@ fn get(addr: &str, path: &str) -> Option<String> {
     Some(out)
 }
 
-#[test]
-fn serve_runs_until_sigterm_and_exposes_metrics() {
-    let (_tmp, dir) = example_project("", &["--rows", "500", "--days", "1"]);
-    let (addr, metrics) = (free_addr(), free_addr());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(["serve", "--addr", &addr, "--metrics-addr", &metrics])
-        .current_dir(&dir)
+/// `quiver serve ARGS` in `dir`, with no token; stderr piped.
+fn serve(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .arg("serve")
+        .args(args)
+        .current_dir(dir)
         .env_remove("QUIVER_CONFIG")
         .env("QUIVER_AUTH_TOKEN", "")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// The answer to `GET path` on `addr` once the server there answers (within 60 s), or a
+/// failure saying `what` did not start.
+fn get_when_up(addr: &str, path: &str, what: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let body = loop {
-        if let Some(b) = get(&metrics, "/metrics") {
-            break b;
+    loop {
+        if let Some(b) = get(addr, path) {
+            return b;
         }
-        assert!(Instant::now() < deadline, "the server did not start");
+        assert!(Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+#[test]
+fn serve_runs_until_sigterm_and_exposes_metrics() {
+    let (_tmp, dir) = example_project("", &["--rows", "500", "--days", "1"]);
+    let (addr, metrics) = (free_addr(), free_addr());
+    let mut child = serve(&dir, &["--addr", &addr, "--metrics-addr", &metrics]);
+    let body = get_when_up(&metrics, "/metrics", "the server did not start");
     assert!(body.contains("quiver_registry_version 1"), "{body}");
     assert!(TcpStream::connect(&addr).is_ok(), "gRPC port listens");
     assert!(get(&metrics, "/nope").unwrap().starts_with("HTTP/1.1 404"));
@@ -93,23 +105,8 @@ fn serve_with_an_http_address_serves_the_catalog_json_and_metrics_on_it() {
     let (_tmp, dir) =
         example_project(&format!("server:\n  http_addr: {http}\n"), &["--rows", "300", "--days", "1"]);
     let addr = free_addr();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(["serve", "--addr", &addr])
-        .current_dir(&dir)
-        .env_remove("QUIVER_CONFIG")
-        .env("QUIVER_AUTH_TOKEN", "")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let health = loop {
-        if let Some(b) = get(&http, "/healthz") {
-            break b;
-        }
-        assert!(Instant::now() < deadline, "the HTTP port (server.http_addr) did not answer");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut child = serve(&dir, &["--addr", &addr]);
+    let health = get_when_up(&http, "/healthz", "the HTTP port (server.http_addr) did not answer");
     assert!(health.starts_with("HTTP/1.1 200") && health.contains("serving"), "{health}");
     let catalog = get(&http, "/").unwrap();
     assert!(catalog.starts_with("HTTP/1.1 200") && catalog.contains("/views/driver_stats"), "{catalog}");

@@ -939,23 +939,6 @@ async fn a_job_started_during_a_short_lease_waits_for_it_and_a_long_one_is_refus
     server.shutdown().await;
 }
 
-/// Materializes `views` over `[start, end)` through a job and waits for it.
-async fn materialize_window(channel: tonic::transport::Channel, views: &[&str], start: &str, end: &str) {
-    let mut jobs = MaterializeServiceClient::new(channel);
-    let job = jobs
-        .start(pb::StartMaterializationRequest {
-            span: Some(pb::start_materialization_request::Span::Window(pb::Window {
-                start_ns: ns(start),
-                end_ns: ns(end),
-            })),
-            views: views.iter().map(|v| v.to_string()).collect(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(wait_for_job(&mut jobs, &job.id).await.state(), pb::JobState::Succeeded);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quality_service_answers_statistics_drift_and_skew_and_the_drift_checker_exports_scores() {
     use quiver_server::pb::quality_service_client::QualityServiceClient;

@@ -578,23 +578,6 @@ async fn a_body_sent_slower_than_the_deadline_is_answered_504_and_frees_its_slot
     server.shutdown().await;
 }
 
-/// Materializes `views` over `[start, end)` through a job and waits for it.
-async fn materialize_window(channel: tonic::transport::Channel, views: &[&str], start: &str, end: &str) {
-    let mut jobs = pb::materialize_service_client::MaterializeServiceClient::new(channel);
-    let job = jobs
-        .start(pb::StartMaterializationRequest {
-            span: Some(pb::start_materialization_request::Span::Window(pb::Window {
-                start_ns: ns(start),
-                end_ns: ns(end),
-            })),
-            views: views.iter().map(|v| v.to_string()).collect(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(wait_for_job(&mut jobs, &job.id).await.state(), pb::JobState::Succeeded);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_view_page_shows_the_latest_declared_drift_scores() {
     let mut server = TestServer::start_custom(Limits::default(), None, "", |o| {

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import pathlib
 
-from test_catalog import free_port, make_project, quiver_bin, wait_for
+from test_catalog import make_project, quiver_bin, start_server, wait_for
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
@@ -23,15 +23,7 @@ def main():
     quiver = quiver_bin()
     root = pathlib.Path(tempfile.mkdtemp(prefix="quiver-schema-"))
     project = make_project(quiver, root)
-    grpc, http = free_port(), free_port()
-    server = subprocess.Popen(
-        [quiver, "serve", "--addr", f"127.0.0.1:{grpc}", "--http-addr", f"127.0.0.1:{http}"],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{http}"
+    server, base = start_server(quiver, project)
     try:
         wait_for(base + "/healthz", server)
         done = subprocess.run(

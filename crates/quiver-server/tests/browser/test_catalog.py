@@ -63,6 +63,19 @@ def make_project(quiver, root):
     return project
 
 
+def start_server(quiver, project):
+    """`quiver serve` on free loopback ports in `project`: the process and the HTTP base URL."""
+    grpc, http = free_port(), free_port()
+    server = subprocess.Popen(
+        [quiver, "serve", "--addr", f"127.0.0.1:{grpc}", "--http-addr", f"127.0.0.1:{http}"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return server, f"http://127.0.0.1:{http}"
+
+
 def wait_for(url, server):
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -86,15 +99,7 @@ def main():
     artifacts = pathlib.Path(os.environ.get("ARTIFACTS") or root / "screenshots")
     artifacts.mkdir(parents=True, exist_ok=True)
     project = make_project(quiver, root)
-    grpc, http = free_port(), free_port()
-    server = subprocess.Popen(
-        [quiver, "serve", "--addr", f"127.0.0.1:{grpc}", "--http-addr", f"127.0.0.1:{http}"],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{http}"
+    server, base = start_server(quiver, project)
     problems = []
     try:
         wait_for(base + "/healthz", server)

@@ -159,6 +159,23 @@ pub async fn materialize_all(channel: Channel) -> pb::MaterializationJob {
     wait_for_job(&mut jobs, &started.id).await
 }
 
+/// Materializes `views` over `[start, end)` through a job and waits for it to succeed.
+pub async fn materialize_window(channel: Channel, views: &[&str], start: &str, end: &str) {
+    let mut jobs = pb::materialize_service_client::MaterializeServiceClient::new(channel);
+    let job = jobs
+        .start(pb::StartMaterializationRequest {
+            span: Some(pb::start_materialization_request::Span::Window(pb::Window {
+                start_ns: ns(start),
+                end_ns: ns(end),
+            })),
+            views: views.iter().map(|v| v.to_string()).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(wait_for_job(&mut jobs, &job.id).await.state(), pb::JobState::Succeeded);
+}
+
 pub async fn wait_for_job(
     jobs: &mut pb::materialize_service_client::MaterializeServiceClient<Channel>,
     id: &str,
