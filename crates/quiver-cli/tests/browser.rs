@@ -1,9 +1,10 @@
-//! The web catalog in a real headless Chromium and the HTTP API under Schemathesis, through
-//! `crates/quiver-server/tests/browser/run.sh` with this build's `quiver` binary. Needs
-//! `chromium` on the PATH (Debian: `apt-get install chromium`; `.ci/run` installs it) and
-//! PyPI for Playwright and Schemathesis (installed once into a virtual environment in the
-//! cargo target folder). Screenshots of every page are kept in
-//! `<target>/browser-screenshots/` as the run's artifacts.
+//! The web catalog in a real headless Chromium and Firefox and the HTTP API under
+//! Schemathesis, through `crates/quiver-server/tests/browser/run.sh` with this build's
+//! `quiver` binary. Needs `chromium` and `firefox-esr` on the PATH (Debian: `apt-get install
+//! chromium firefox-esr`; `.ci/run` installs them) and PyPI for Playwright, websockets and
+//! Schemathesis (installed once into a virtual environment in the cargo target folder).
+//! Screenshots of every page are kept in `<target>/browser-screenshots/` as the run's
+//! artifacts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -16,7 +17,7 @@ fn target_dir() -> PathBuf {
 }
 
 #[test]
-fn the_catalog_works_in_headless_chromium_and_the_http_api_meets_its_openapi_document() {
+fn the_catalog_works_in_headless_chromium_and_firefox_and_the_http_api_meets_its_openapi_document() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../quiver-server/tests/browser/run.sh");
     let artifacts = target_dir().join("browser-screenshots");
     let output = Command::new("bash")
@@ -31,7 +32,8 @@ fn the_catalog_works_in_headless_chromium_and_the_http_api_meets_its_openapi_doc
     assert!(output.status.success(), "{}\n{stdout}\n{stderr}", script.display());
     assert!(stdout.contains("catalog browser test: ok"), "{stdout}");
     assert!(stdout.contains("API schema test: ok"), "{stdout}");
-    for page in ["catalog", "view", "service", "lineage", "history", "runs", "catalog-phone"] {
-        assert!(artifacts.join(format!("{page}.png")).exists(), "no screenshot of {page}");
+    for page in ["catalog", "view", "service", "lineage", "history", "runs", "catalog-phone", "view-phone"] {
+        assert!(artifacts.join(format!("{page}.png")).exists(), "no Chromium screenshot of {page}");
+        assert!(artifacts.join(format!("firefox-{page}.png")).exists(), "no Firefox screenshot of {page}");
     }
 }

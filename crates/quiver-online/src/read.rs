@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::keys::entity_key;
 use crate::rows::view_fingerprint;
 use crate::store::{EntityKey, OnlineStore};
-use crate::value::{Value, decode, stored_fingerprint};
+use crate::value::{Rfc3339, Value, decode, stored_fingerprint};
 
 /// How a value was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -67,31 +67,98 @@ impl OnlineResponse {
     /// The answer as JSON, as `quiver online` prints it and `POST /v1/online` returns it:
     /// `{"results": [{"entity": {key: value}, "features": {"view:feature": {"value",
     /// "status", "event_timestamp"}}}]}`, one result per entity row of `entity_rows` (the
-    /// rows the answer was read for, in the same order).
+    /// rows the answer was read for, in the same order). Keys are in sorted order at every
+    /// level, as a `serde_json::Value` holds them.
     pub fn to_json(&self, entity_rows: &[BTreeMap<String, Value>]) -> serde_json::Value {
-        let results: Vec<serde_json::Value> = entity_rows
-            .iter()
-            .zip(&self.rows)
-            .map(|(row, values)| {
-                let entity: serde_json::Map<String, serde_json::Value> =
-                    row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-                let features: serde_json::Map<String, serde_json::Value> = self
-                    .features
-                    .iter()
-                    .zip(values)
-                    .map(|(r, fv)| {
-                        let value = serde_json::json!({
-                            "value": fv.value.to_json(),
-                            "status": fv.status.name(),
-                            "event_timestamp": fv.event_ns.map(crate::value::format_ns),
-                        });
-                        (r.to_string(), value)
-                    })
-                    .collect();
-                serde_json::json!({"entity": entity, "features": features})
-            })
-            .collect();
-        serde_json::json!({ "results": results })
+        serde_json::to_value(self.json(entity_rows)).unwrap_or_default()
+    }
+
+    /// The same answer, serialized where it goes (`serde_json::to_vec(&response.json(rows))`
+    /// writes the bytes with no tree in between).
+    pub fn json<'a>(&'a self, entity_rows: &'a [BTreeMap<String, Value>]) -> OnlineJson<'a> {
+        let mut names: Vec<(String, usize)> =
+            self.features.iter().enumerate().map(|(i, r)| (r.to_string(), i)).collect();
+        // A feature asked for twice is one key; both positions hold the same value.
+        names.sort();
+        names.dedup_by(|later, earlier| later.0 == earlier.0);
+        OnlineJson { response: self, entity_rows, names }
+    }
+}
+
+/// An [`OnlineResponse`] ready to serialize: see [`OnlineResponse::json`].
+pub struct OnlineJson<'a> {
+    response: &'a OnlineResponse,
+    entity_rows: &'a [BTreeMap<String, Value>],
+    /// Each distinct feature reference as text, sorted, with its position in the answer.
+    names: Vec<(String, usize)>,
+}
+
+impl Serialize for OnlineJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let results = ResultsJson(self);
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("results", &results)?;
+        map.end()
+    }
+}
+
+struct ResultsJson<'a, 'b>(&'b OnlineJson<'a>);
+
+impl Serialize for ResultsJson<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let all = self.0;
+        s.collect_seq(all.entity_rows.iter().zip(&all.response.rows).map(|(entity, values)| ResultJson {
+            entity,
+            values,
+            names: &all.names,
+        }))
+    }
+}
+
+struct ResultJson<'a> {
+    entity: &'a BTreeMap<String, Value>,
+    values: &'a [FeatureValue],
+    names: &'a [(String, usize)],
+}
+
+impl Serialize for ResultJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("entity", self.entity)?;
+        map.serialize_entry("features", &FeaturesJson(self))?;
+        map.end()
+    }
+}
+
+struct FeaturesJson<'a, 'b>(&'b ResultJson<'a>);
+
+impl Serialize for FeaturesJson<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let row = self.0;
+        s.collect_map(
+            row.names
+                .iter()
+                .filter_map(|(name, i)| row.values.get(*i).map(|fv| (name.as_str(), FeatureJson(fv)))),
+        )
+    }
+}
+
+struct FeatureJson<'a>(&'a FeatureValue);
+
+impl Serialize for FeatureJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fv = self.0;
+        let mut map = s.serialize_map(Some(3))?;
+        match fv.event_ns {
+            Some(ns) => map.serialize_entry("event_timestamp", &*Rfc3339::new(ns))?,
+            None => map.serialize_entry("event_timestamp", &())?,
+        }
+        map.serialize_entry("status", fv.status.name())?;
+        map.serialize_entry("value", &fv.value)?;
+        map.end()
     }
 }
 
@@ -195,7 +262,13 @@ pub async fn get_online_features(
             let k = i * views.len() + vi;
             let row = match &stored[k] {
                 Some(bytes) if stored_fingerprint(bytes) == Some(fingerprints[vi]) => {
-                    Some(decode(bytes, &format!("{}:{}", view.name, keys[k].1))?)
+                    // The key is named only when the row does not decode.
+                    Some(decode(bytes, "").map_err(|e| match e {
+                        Error::Corrupt { message, .. } => {
+                            Error::Corrupt { key: format!("{}:{}", view.name, keys[k].1), message }
+                        }
+                        other => other,
+                    })?)
                 }
                 _ => None,
             };
@@ -232,4 +305,62 @@ pub async fn get_online_features(
         rows.push(out);
     }
     Ok(OnlineResponse { features: features.to_vec(), rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(r: &str) -> FeatureRef {
+        let (view, feature) = r.split_once(':').unwrap();
+        FeatureRef { view: view.into(), feature: feature.into() }
+    }
+
+    #[test]
+    fn the_json_written_straight_is_the_json_of_the_tree_with_keys_sorted_and_repeats_once() {
+        let features = ["zeta:b", "alpha:\"q\"", "zeta:a", "alpha:\"q\""].map(reference).to_vec();
+        let fv =
+            |value: Value, status: Status, event_ns: Option<i64>| FeatureValue { value, status, event_ns };
+        let present = Status::Present;
+        let rows = vec![
+            vec![
+                fv(Value::Float32(0.5329), present, Some(1_767_225_600_123_000_000)),
+                fv(Value::List(vec![Value::Bytes(vec![0, 255]), Value::Null]), present, Some(-1)),
+                fv(Value::Null, Status::NullValue, Some(0)),
+                fv(Value::List(vec![Value::Bytes(vec![0, 255]), Value::Null]), present, Some(-1)),
+            ],
+            vec![
+                fv(Value::Null, Status::NotFound, None),
+                fv(Value::Timestamp(1_500), present, Some(7)),
+                fv(Value::Null, Status::OutsideMaxAge, Some(1)),
+                fv(Value::Timestamp(1_500), present, Some(7)),
+            ],
+        ];
+        let response = OnlineResponse { features, rows };
+        let entities: Vec<BTreeMap<String, Value>> = [
+            [("z_key", Value::String("é\n".into())), ("a_key", Value::Int64(-3))],
+            [("z_key", Value::String(String::new())), ("a_key", Value::Int64(i64::MAX))],
+        ]
+        .into_iter()
+        .map(|row| row.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        .collect();
+        let written = serde_json::to_string(&response.json(&entities)).unwrap();
+        let tree = response.to_json(&entities);
+        // The same text byte for byte: a tree's maps are sorted, so the writer's are too.
+        assert_eq!(written, tree.to_string());
+        let first = &tree["results"][0]["features"];
+        assert_eq!(first.as_object().unwrap().len(), 3, "a feature asked for twice is one key: {first}");
+        assert_eq!(first["zeta:b"]["value"], serde_json::json!(0.5329));
+        assert_eq!(first["zeta:b"]["event_timestamp"], "2026-01-01T00:00:00.123Z");
+        assert_eq!(first["alpha:\"q\""]["value"], serde_json::json!(["00ff", null]));
+        assert_eq!(first["zeta:a"]["status"], "NULL_VALUE");
+        let second = &tree["results"][1];
+        assert_eq!(second["entity"], serde_json::json!({"a_key": i64::MAX, "z_key": ""}));
+        assert_eq!(
+            second["features"]["zeta:b"],
+            serde_json::json!({"event_timestamp": null, "status": "NOT_FOUND", "value": null})
+        );
+        assert_eq!(second["features"]["alpha:\"q\""]["value"], "1970-01-01T00:00:00.000001500Z");
+        assert_eq!(second["features"]["zeta:a"]["status"], "OUTSIDE_MAX_AGE");
+    }
 }

@@ -58,33 +58,166 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// JSON for people and machines: numbers as numbers (float32 printed by its shortest
-    /// decimal form), timestamps as RFC 3339, bytes as base-16.
+    /// JSON for people and machines, as [`Value`]'s `Serialize` writes it.
     pub fn to_json(&self) -> Json {
+        serde_json::to_value(self).unwrap_or(Json::Null)
+    }
+}
+
+/// JSON for people and machines: numbers as numbers (float32 by its shortest decimal form,
+/// non-finite floats as null), timestamps as RFC 3339, bytes as base-16. Written straight
+/// to the output: `serde_json::to_vec` of an answer builds no intermediate tree.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Int32(v) => Json::from(*v),
-            Value::Int64(v) => Json::from(*v),
-            Value::Float32(v) => v
-                .to_string()
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map_or(Json::Null, Json::Number),
-            Value::Float64(v) => serde_json::Number::from_f64(*v).map_or(Json::Null, Json::Number),
-            Value::String(s) => Json::String(s.clone()),
-            Value::Bytes(b) => Json::String(b.iter().map(|x| format!("{x:02x}")).collect()),
-            Value::Timestamp(ns) => Json::String(format_ns(*ns)),
-            Value::List(items) => Json::Array(items.iter().map(Value::to_json).collect()),
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int32(v) => s.serialize_i32(*v),
+            Value::Int64(v) => s.serialize_i64(*v),
+            Value::Float32(v) => match shortest_f64(*v) {
+                Some(x) => s.serialize_f64(x),
+                None => s.serialize_unit(),
+            },
+            Value::Float64(v) if v.is_finite() => s.serialize_f64(*v),
+            Value::Float64(_) => s.serialize_unit(),
+            Value::String(text) => s.serialize_str(text),
+            Value::Bytes(b) => s.collect_str(&Hex(b)),
+            Value::Timestamp(ns) => s.serialize_str(&Rfc3339::new(*ns)),
+            Value::List(items) => s.collect_seq(items),
         }
+    }
+}
+
+/// The float32 as the float64 its shortest decimal form reads as (0.5329f32 is 0.5329, not
+/// 0.5329000020027161), or `None` when it is not finite.
+fn shortest_f64(v: f32) -> Option<f64> {
+    if !v.is_finite() {
+        return None;
+    }
+    let mut text = StackText::<32>::default();
+    // `{:e}` prints the shortest digits that read back as the same float32, at most about
+    // 15 characters, so the buffer never fills.
+    std::fmt::Write::write_fmt(&mut text, format_args!("{v:e}")).ok()?;
+    text.as_str().parse::<f64>().ok()
+}
+
+/// Bytes as lower-case base-16, formatted without a buffer of their own.
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|x| write!(f, "{x:02x}"))
+    }
+}
+
+/// A short text on the stack: what `shortest_f64` and `Rfc3339` format into.
+struct StackText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for StackText<N> {
+    fn default() -> Self {
+        StackText { bytes: [0; N], len: 0 }
+    }
+}
+
+impl<const N: usize> StackText<N> {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever written in.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, byte: u8) {
+        if self.len < N {
+            self.bytes[self.len] = byte;
+            self.len += 1;
+        }
+    }
+
+    /// `value` as exactly `width` decimal digits (`value` < 10^width).
+    fn digits(&mut self, value: u32, width: u32) {
+        for i in (0..width).rev() {
+            self.push(b'0' + (value / 10u32.pow(i) % 10) as u8);
+        }
+    }
+}
+
+impl<const N: usize> std::fmt::Write for StackText<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len.checked_add(s.len()).filter(|&e| e <= N).ok_or(std::fmt::Error)?;
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// A time as RFC 3339 with `Z`: whole seconds when whole, else 3, 6 or 9 fraction digits,
+/// the fewest that hold it (what chrono's `SecondsFormat::AutoSi` prints; the tests compare
+/// the two). Every `i64` of nanoseconds is within the years 1677-2262, so the year always
+/// has four digits.
+pub struct Rfc3339(StackText<32>);
+
+impl Rfc3339 {
+    pub fn new(ns: i64) -> Rfc3339 {
+        let seconds = ns.div_euclid(1_000_000_000);
+        let nanos = ns.rem_euclid(1_000_000_000) as u32;
+        let days = seconds.div_euclid(86_400);
+        let of_day = seconds.rem_euclid(86_400) as u32;
+        // Days since 1970-01-01 to a civil date (proleptic Gregorian), by eras of 400 years.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let mp = (5 * day_of_year + 2) / 153;
+        let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (year_of_era + era * 400 + i64::from(month <= 2)) as u32;
+        let mut t = StackText::default();
+        t.digits(year, 4);
+        t.push(b'-');
+        t.digits(month, 2);
+        t.push(b'-');
+        t.digits(day, 2);
+        t.push(b'T');
+        t.digits(of_day / 3_600, 2);
+        t.push(b':');
+        t.digits(of_day / 60 % 60, 2);
+        t.push(b':');
+        t.digits(of_day % 60, 2);
+        if nanos != 0 {
+            t.push(b'.');
+            if nanos % 1_000_000 == 0 {
+                t.digits(nanos / 1_000_000, 3);
+            } else if nanos % 1_000 == 0 {
+                t.digits(nanos / 1_000, 6);
+            } else {
+                t.digits(nanos, 9);
+            }
+        }
+        t.push(b'Z');
+        Rfc3339(t)
+    }
+}
+
+impl std::ops::Deref for Rfc3339 {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
     }
 }
 
 /// RFC 3339 with `Z`, seconds precision when whole, else as many digits as needed.
 pub fn format_ns(ns: i64) -> String {
-    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns);
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    Rfc3339::new(ns).to_string()
 }
 
 /// One entity's latest row of one view.
@@ -520,6 +653,66 @@ mod tests {
                     rows[j]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn times_print_as_chrono_prints_rfc3339_with_the_fewest_fraction_digits() {
+        let chrono_text = |ns: i64| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut cases = vec![i64::MIN, i64::MAX, 0, -1, 1, 1_000_000, 1_000, 86_400_000_000_000 - 1];
+        // Leap days, century years and the days around them.
+        for day in [-106_000_i64, -25_567, 10_956, 11_016, 11_017, 47_482, 47_483, 106_000] {
+            cases.push(day * 86_400 * 1_000_000_000);
+            cases.push(day * 86_400 * 1_000_000_000 - 1);
+        }
+        for _ in 0..20_000 {
+            let r = next() as i64;
+            // Whole seconds, milliseconds and microseconds as often as any nanosecond.
+            cases.push(match next() % 4 {
+                0 => r,
+                1 => r / 1_000_000_000 * 1_000_000_000,
+                2 => r / 1_000_000 * 1_000_000,
+                _ => r / 1_000 * 1_000,
+            });
+        }
+        for ns in cases {
+            assert_eq!(format_ns(ns), chrono_text(ns), "{ns}");
+        }
+    }
+
+    #[test]
+    fn float32_json_is_its_shortest_decimal_read_as_float64() {
+        // The definition: the float32's shortest decimal text, read as a float64.
+        let reference = |v: f32| {
+            v.to_string()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Json::Null, Json::Number)
+        };
+        let mut bits = 0x2545_f491_u32;
+        let mut samples = vec![f32::MIN_POSITIVE, f32::MAX, f32::MIN, 1e-45, 0.1, 3.0, -0.0, 1e20, f32::NAN];
+        for _ in 0..50_000 {
+            bits ^= bits << 13;
+            bits ^= bits >> 17;
+            bits ^= bits << 5;
+            samples.push(f32::from_bits(bits));
+        }
+        for v in samples {
+            let json = Value::Float32(v).to_json();
+            assert_eq!(json, reference(v), "{v:e}");
+            // Written straight to bytes, the same text as printing the tree.
+            assert_eq!(serde_json::to_string(&Value::Float32(v)).unwrap(), json.to_string(), "{v:e}");
         }
     }
 

@@ -27,11 +27,12 @@ const MAX_KEY_TEXT: usize = 4096;
 /// Most feature references one request may list (each may expand to a whole view).
 const MAX_REFERENCES: usize = 10_000;
 
-/// `POST /v1/online`.
-pub async fn online(app: &App, body: Bytes, max_values: usize) -> Result<Json> {
+/// `POST /v1/online`: the answer's JSON text, written straight from the answer.
+pub async fn online(app: &App, body: Bytes, max_values: usize) -> Result<Vec<u8>> {
     let request = online_request(&body)?;
     let answer = app.project().online_features(request, max_values).await?;
-    Ok(answer.response.to_json(&answer.entity_rows))
+    serde_json::to_vec(&answer.response.json(&answer.entity_rows))
+        .map_err(|e| Error::Internal(format!("the answer did not serialize: {e}")))
 }
 
 /// The online request a body holds, or what is wrong with it.

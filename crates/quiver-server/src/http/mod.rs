@@ -62,9 +62,6 @@ const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Largest request line and headers, bytes (HTTP/1).
 const MAX_HEAD_BYTES: usize = 64 << 10;
 
-/// Longest name (view, service) a path may carry.
-const MAX_NAME: usize = 256;
-
 /// The stylesheet and the search box's script (a file, so the Content-Security-Policy needs
 /// no inline script).
 const CATALOG_CSS: &str = include_str!("assets/catalog.css");
@@ -96,8 +93,10 @@ impl Route {
     /// The route of a method and path, or the failure to answer (unknown path, wrong
     /// method). `metrics`: whether `/metrics` is served here.
     fn find(method: &HttpMethod, path: &str, metrics: bool) -> Result<Route, Failure> {
+        // Only a name a definition can have reaches the registry (and so its "not in
+        // registry version" answer): anything else is an unknown page, and is not repeated.
         let name = |rest: &str| -> Result<String, Failure> {
-            if rest.is_empty() || rest.len() > MAX_NAME || rest.contains('/') {
+            if !quiver_core::repo::is_valid_name(rest) {
                 return Err(Failure::not_found(path));
             }
             Ok(rest.to_string())
@@ -369,9 +368,10 @@ impl Http {
             Route::Metrics => Ok(Reply::text(app.render_metrics().await, "text/plain; version=0.0.4")),
             Route::OpenApi => Ok(Reply::json(openapi::document())),
             Route::Static(text, content_type) => Ok(Reply::asset(text, content_type)),
-            Route::Online => {
-                api(json::online(app, body.unwrap_or_default(), self.limits.max_online_values).await)
-            }
+            Route::Online => json::online(app, body.unwrap_or_default(), self.limits.max_online_values)
+                .await
+                .map(Reply::json_text)
+                .map_err(|e| Failure::from_error(e, true)),
             Route::Views => api(json::views(app)),
             Route::View(name) => api(json::view(app, &name)),
             Route::Services => api(json::services(app)),
@@ -457,11 +457,12 @@ mod tests {
         assert_eq!(Route::find(&get, "/history/3", false).unwrap(), Route::Version(3));
         assert_eq!(Route::find(&HttpMethod::POST, "/v1/online", false).unwrap(), Route::Online);
         assert_eq!(Route::find(&HttpMethod::HEAD, "/", false).unwrap(), Route::Index);
-        for bad in ["/views/", "/views/a/b", "/history/x", "/nope", "/metrics"] {
+        for bad in ["/views/", "/views/a/b", "/views/a%3Cb", "/views/a.b", "/history/x", "/nope", "/metrics"]
+        {
             assert_eq!(Route::find(&get, bad, false).unwrap_err().status(), StatusCode::NOT_FOUND, "{bad}");
         }
         assert_eq!(Route::find(&get, "/metrics", true).unwrap(), Route::Metrics);
-        let long = format!("/views/{}", "a".repeat(MAX_NAME + 1));
+        let long = format!("/views/{}", "a".repeat(129));
         assert_eq!(Route::find(&get, &long, false).unwrap_err().status(), StatusCode::NOT_FOUND);
         assert_eq!(
             Route::find(&get, "/v1/online", false).unwrap_err().status(),

@@ -84,7 +84,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(value: serde_json::Value) -> Reply {
-        let body = serde_json::to_vec(&value).unwrap_or_default();
+        Reply::json_text(serde_json::to_vec(&value).unwrap_or_default())
+    }
+
+    /// JSON already serialized.
+    pub fn json_text(body: Vec<u8>) -> Reply {
         Reply { body: Bytes::from(body), content_type: "application/json", cacheable: false }
     }
 

@@ -1,18 +1,21 @@
-"""The web catalog in a real browser: headless Chromium (the system's, driven by Playwright
-for Python) against `quiver serve --http-addr` on a quickstart project.
+"""The web catalog in real browsers: headless Chromium (the system's, driven by Playwright
+for Python), then headless Firefox (the system's, through WebDriver BiDi: firefox.py),
+against `quiver serve --http-addr` on a quickstart project.
 
 Run with `crates/quiver-server/tests/browser/run.sh` (it makes a virtual environment with
 Playwright, and needs `chromium` on PATH). Environment:
 
 - QUIVER_BIN: the quiver binary (default: target/debug/quiver under CARGO_TARGET_DIR);
 - CHROMIUM: the browser (default: `chromium` on PATH);
+- FIREFOX: the other browser (default: `firefox-esr` or `firefox` on PATH);
 - ARTIFACTS: where screenshots go (default: a temporary folder, printed).
 
 Checks: the catalog lists the example project's objects; typing in the search box filters
 them; a view page shows its features, freshness and runs after a materialization; the
 lineage graph links a source to its views and services; the history page shows the diff of
 a change applied in the test; every href answers 200; no console error on any page; a
-screenshot of each page (and of the catalog at phone width) is saved.
+screenshot of each page (and of the catalog at phone width) is saved. In Firefox: see
+firefox.py.
 """
 
 import os
@@ -26,6 +29,8 @@ import time
 import urllib.request
 
 from playwright.sync_api import sync_playwright
+
+import firefox
 
 PAGES = ["/", "/views/driver_stats", "/services/ride_ranking_v1", "/lineage", "/history", "/runs"]
 
@@ -182,6 +187,8 @@ def main():
                 phone.screenshot(path=str(artifacts / f"{shot}.png"), full_page=True)
             browser.close()
             problems.extend(console)
+        # The same server in Firefox.
+        problems.extend(firefox.check(base, root, artifacts))
     finally:
         server.terminate()
         server.wait(timeout=30)
