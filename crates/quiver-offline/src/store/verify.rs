@@ -63,6 +63,13 @@ async fn check_conditional_writes(store: &dyn ObjectStore, prefix: &ObjectPath, 
     if let Err(e) = store.delete(&probe).await {
         tracing::warn!(store = %url, error = %e, "cannot delete the create-only write probe");
     }
+    // A local folder keeps the probes' folder when its last file goes (object stores have no
+    // folders). Removed only when empty: another process's probe in it keeps it.
+    if url.scheme() == "file"
+        && let Ok(root) = url.to_file_path()
+    {
+        let _ = std::fs::remove_dir(root.join(".quiver").join("probes"));
+    }
     match second {
         Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(()),
         Ok(_) => Err(Error::Store(format!(
@@ -170,6 +177,22 @@ mod tests {
         let prefix = ObjectPath::from("offline");
         verify(&store, &prefix, &url()).await.unwrap();
         store.head(&ObjectPath::from("offline/.quiver/offline-store.json")).await.expect("marked");
+    }
+
+    #[tokio::test]
+    async fn a_local_store_is_marked_and_keeps_no_folder_of_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path()).unwrap();
+        let location = quiver_core::storage::open_location(&url).unwrap();
+        verify(location.store.as_ref(), &location.prefix, &url).await.unwrap();
+        verify(location.store.as_ref(), &location.prefix, &url).await.unwrap();
+        assert!(dir.path().join(".quiver/offline-store.json").is_file());
+        assert!(!dir.path().join(".quiver/probes").exists(), "the probes' folder is left behind");
+        // A probe of another process in flight keeps the folder (and its file).
+        std::fs::create_dir_all(dir.path().join(".quiver/probes")).unwrap();
+        std::fs::write(dir.path().join(".quiver/probes/other.json"), b"{}").unwrap();
+        verify(location.store.as_ref(), &location.prefix, &url).await.unwrap();
+        assert!(dir.path().join(".quiver/probes/other.json").is_file());
     }
 
     #[tokio::test]
