@@ -359,31 +359,8 @@ async fn every_rpc_over_the_network() {
     // refused naming the column.
     let mut push = PushServiceClient::new(channel.clone());
     let pushed_us = |event_us: i64, trips: i64| {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("driver_id", DataType::Int64, false),
-            Field::new(
-                "event_timestamp",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ),
-            Field::new("conv_rate", DataType::Float32, true),
-            Field::new("acc_rate", DataType::Float32, true),
-            Field::new("avg_daily_trips", DataType::Int64, true),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(Int64Array::from(vec![1001])),
-                Arc::new(
-                    datafusion::arrow::array::TimestampMicrosecondArray::from(vec![event_us])
-                        .with_timezone("UTC"),
-                ),
-                Arc::new(Float32Array::from(vec![0.5])),
-                Arc::new(Float32Array::from(vec![0.25])),
-                Arc::new(Int64Array::from(vec![trips])),
-            ],
-        )
-        .unwrap()
+        DriverStats { event: event_us, unit: TimeUnit::Microsecond, trips, ..DriverStats::at(1001, 0) }
+            .batch()
     };
     let pushed = |event: &str, trips: i64| pushed_us(ns(event) / 1000, trips);
     // Event times a value could never be replaced after (beyond 2262, or days ahead) are
@@ -1111,25 +1088,8 @@ async fn quality_service_answers_statistics_drift_and_skew_and_the_drift_checker
     let skew = quality.get_skew(skew_of(10)).await.unwrap().into_inner();
     assert_eq!(skew.entities, 10, "{skew:?}");
     assert_eq!(skew.differing, 0, "{skew:?}");
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("driver_id", DataType::Int64, false),
-        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
-        Field::new("conv_rate", DataType::Float32, true),
-        Field::new("acc_rate", DataType::Float32, true),
-        Field::new("avg_daily_trips", DataType::Int64, true),
-    ]));
     let minute_ago = chrono::Utc::now().timestamp_nanos_opt().unwrap() - 60_000_000_000;
-    let row = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from(vec![1001])),
-            Arc::new(TimestampNanosecondArray::from(vec![minute_ago]).with_timezone("UTC")),
-            Arc::new(Float32Array::from(vec![0.5])),
-            Arc::new(Float32Array::from(vec![0.25])),
-            Arc::new(Int64Array::from(vec![3])),
-        ],
-    )
-    .unwrap();
+    let row = DriverStats::at(1001, minute_ago).batch();
     PushServiceClient::new(channel.clone())
         .push(pb::PushRequest {
             feature_view: "driver_stats".into(),
@@ -1189,7 +1149,6 @@ async fn repeated_feature_references_give_the_same_columns_online_and_in_a_train
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_store_in_memory_holds_tables_state_pushes_and_training_sets_for_the_process() {
-    use datafusion::arrow::array::TimestampMicrosecondArray;
     let mut server = TestServer::start_custom(
         quiver_server::Limits::default(),
         None,
@@ -1219,26 +1178,13 @@ async fn an_offline_store_in_memory_holds_tables_state_pushes_and_training_sets_
     assert!(done.views[0].rows_done > 0, "{done:?}");
 
     // A row pushed offline is in the table a training set reads.
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("driver_id", DataType::Int64, false),
-        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-        Field::new("conv_rate", DataType::Float32, true),
-        Field::new("acc_rate", DataType::Float32, true),
-        Field::new("avg_daily_trips", DataType::Int64, true),
-    ]));
-    let row = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from(vec![1001])),
-            Arc::new(
-                TimestampMicrosecondArray::from(vec![ns("2026-01-02T23:59:00Z") / 1000]).with_timezone("UTC"),
-            ),
-            Arc::new(Float32Array::from(vec![0.5])),
-            Arc::new(Float32Array::from(vec![0.25])),
-            Arc::new(Int64Array::from(vec![4242])),
-        ],
-    )
-    .unwrap();
+    let row = DriverStats {
+        event: ns("2026-01-02T23:59:00Z") / 1000,
+        unit: TimeUnit::Microsecond,
+        trips: 4242,
+        ..DriverStats::at(1001, 0)
+    }
+    .batch();
     let pushed = PushServiceClient::new(channel.clone())
         .push(pb::PushRequest {
             feature_view: "driver_stats".into(),

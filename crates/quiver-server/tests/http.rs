@@ -139,26 +139,7 @@ async fn cli_answer(server: &TestServer, refs: &[&str], drivers: &[i64], at: &st
 
 /// One `driver_stats` row for `driver` at `event` with a null `conv_rate`.
 fn row_without_conv_rate(driver: i64, event: &str) -> datafusion::arrow::array::RecordBatch {
-    use datafusion::arrow::array::{Float32Array, Int64Array, TimestampNanosecondArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("driver_id", DataType::Int64, false),
-        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
-        Field::new("conv_rate", DataType::Float32, true),
-        Field::new("acc_rate", DataType::Float32, true),
-        Field::new("avg_daily_trips", DataType::Int64, true),
-    ]));
-    datafusion::arrow::array::RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from(vec![driver])),
-            Arc::new(TimestampNanosecondArray::from(vec![ns(event)]).with_timezone("UTC")),
-            Arc::new(Float32Array::from(vec![None::<f32>])),
-            Arc::new(Float32Array::from(vec![0.5])),
-            Arc::new(Int64Array::from(vec![3])),
-        ],
-    )
-    .unwrap()
+    DriverStats { conv_rate: None, acc_rate: 0.5, ..DriverStats::at(driver, ns(event)) }.batch()
 }
 
 fn online_body(refs: &[&str], drivers: &[i64], at: &str) -> Vec<u8> {

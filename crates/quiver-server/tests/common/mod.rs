@@ -212,6 +212,64 @@ pub fn driver_spine(rows: &[(i64, &str)]) -> RecordBatch {
     .unwrap()
 }
 
+/// The values of one `driver_stats` row (the example view), for pushes.
+pub struct DriverStats {
+    pub driver: i64,
+    /// Event time since the epoch, in `unit` (ns or us: a time in us may lie beyond what
+    /// ns can hold, as a client's may).
+    pub event: i64,
+    pub unit: TimeUnit,
+    pub conv_rate: Option<f32>,
+    pub acc_rate: f32,
+    pub trips: i64,
+}
+
+impl DriverStats {
+    /// Driver `driver` at `event_ns` with conversion 0.5, acceptance 0.25 and 3 trips.
+    pub fn at(driver: i64, event_ns: i64) -> DriverStats {
+        DriverStats {
+            driver,
+            event: event_ns,
+            unit: TimeUnit::Nanosecond,
+            conv_rate: Some(0.5),
+            acc_rate: 0.25,
+            trips: 3,
+        }
+    }
+
+    /// The row as a one-row batch.
+    pub fn batch(&self) -> RecordBatch {
+        use datafusion::arrow::array::{ArrayRef, Float32Array, TimestampMicrosecondArray};
+        let event: ArrayRef = match self.unit {
+            TimeUnit::Microsecond => {
+                Arc::new(TimestampMicrosecondArray::from(vec![self.event]).with_timezone("UTC"))
+            }
+            TimeUnit::Nanosecond => {
+                Arc::new(TimestampNanosecondArray::from(vec![self.event]).with_timezone("UTC"))
+            }
+            other => panic!("DriverStats sends ns or us event times, not {other:?}"),
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("driver_id", DataType::Int64, false),
+            Field::new("event_timestamp", DataType::Timestamp(self.unit, Some("UTC".into())), false),
+            Field::new("conv_rate", DataType::Float32, true),
+            Field::new("acc_rate", DataType::Float32, true),
+            Field::new("avg_daily_trips", DataType::Int64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![self.driver])),
+                event,
+                Arc::new(Float32Array::from(vec![self.conv_rate])),
+                Arc::new(Float32Array::from(vec![self.acc_rate])),
+                Arc::new(Int64Array::from(vec![self.trips])),
+            ],
+        )
+        .unwrap()
+    }
+}
+
 /// Arrow IPC stream bytes of batches.
 pub fn ipc(batches: &[RecordBatch]) -> Vec<u8> {
     let mut w = StreamWriter::try_new(Vec::new(), &batches[0].schema()).unwrap();
