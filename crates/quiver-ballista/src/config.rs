@@ -299,15 +299,16 @@ mod tests {
     fn bad_executor_settings_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let stores = ObjectStores::from_env();
-        let cases: Vec<(Box<dyn Fn(&mut ExecutorOptions)>, &str)> = vec![
-            (Box::new(|o| o.flight_port = 0), "cannot be 0"),
-            (Box::new(|o| o.grpc_port = o.flight_port), "both"),
-            (Box::new(|o| o.concurrent_tasks = 0), "concurrent tasks"),
-            (Box::new(|o| o.concurrent_tasks = MAX_CONCURRENT_TASKS + 1), "concurrent tasks"),
-            (Box::new(|o| o.work_dir = "/nonexistent/quiver".into()), "not a folder"),
-            (Box::new(|o| o.external_host = "a b".into()), "external host"),
-            (Box::new(|o| o.liveness.executor_timeout_seconds = 1), "longer than"),
-            (Box::new(|o| o.memory_pool_bytes = Some(0)), "0 bytes"),
+        type Change = fn(&mut ExecutorOptions);
+        let cases: [(Change, &str); 8] = [
+            (|o| o.flight_port = 0, "cannot be 0"),
+            (|o| o.grpc_port = o.flight_port, "both"),
+            (|o| o.concurrent_tasks = 0, "concurrent tasks"),
+            (|o| o.concurrent_tasks = MAX_CONCURRENT_TASKS + 1, "concurrent tasks"),
+            (|o| o.work_dir = "/nonexistent/quiver".into(), "not a folder"),
+            (|o| o.external_host = "a b".into(), "external host"),
+            (|o| o.liveness.executor_timeout_seconds = 1, "longer than"),
+            (|o| o.memory_pool_bytes = Some(0), "0 bytes"),
         ];
         for (change, expected) in cases {
             let mut o = executor(dir.path());
