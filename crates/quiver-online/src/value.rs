@@ -189,9 +189,9 @@ impl Rfc3339 {
         t.digits(of_day % 60, 2);
         if nanos != 0 {
             t.push(b'.');
-            if nanos % 1_000_000 == 0 {
+            if nanos.is_multiple_of(1_000_000) {
                 t.digits(nanos / 1_000_000, 3);
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 t.digits(nanos / 1_000, 6);
             } else {
                 t.digits(nanos, 9);
