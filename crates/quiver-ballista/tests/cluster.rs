@@ -13,6 +13,8 @@
 //!   Order: the plan ends in one partition (the final sort merges into one, and the
 //!   projection above keeps it), and Ballista returns a one-partition final stage in its
 //!   order, so the rows are compared as they come, not after sorting.
+//! - The same with executors that poll for tasks, and with a job right after an executor was
+//!   killed (data on local disk for those two).
 //! - An unreachable scheduler fails within the connect timeout with an error naming its URL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use common::{check_on_cluster, training_case};
 use datafusion::physical_plan::ExecutionPlan;
+use quiver_ballista::config::Policy;
 use quiver_ballista::local::{LocalCluster, LocalClusterOptions};
 use quiver_ballista::stores::ObjectStores;
 use quiver_ballista::{RunOptions, run_physical};
@@ -150,6 +153,30 @@ fn a_job_right_after_an_executor_is_killed_gives_the_same_rows() {
             assert!(Instant::now() < deadline, "{live} executors still registered");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        cluster.stop();
+    });
+}
+
+/// Executors that poll for tasks (`Policy::Pull`) run the same training set as pushed ones.
+#[test]
+fn executors_that_poll_for_tasks_give_the_same_rows() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let options = LocalClusterOptions { policy: Policy::Pull, ..LocalClusterOptions::default() };
+        let cluster = LocalCluster::start(options, ObjectStores::from_env()).await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let offline = Url::from_directory_path(tmp.path().join("offline")).unwrap();
+        let spine = tmp.path().join("spine-upload.parquet");
+        let case = training_case(8, tmp.path(), offline, |bytes| async move {
+            std::fs::write(&spine, bytes).unwrap();
+            spine.to_str().unwrap().to_string()
+        })
+        .await;
+        let cells =
+            tokio::time::timeout(Duration::from_secs(60), check_on_cluster(&case, &cluster.scheduler_url()))
+                .await
+                .expect("the job finished within 60 s");
+        assert!(cells > 50, "only {cells} cells were compared");
         cluster.stop();
     });
 }
