@@ -1,6 +1,8 @@
 //! `quiver ballista scheduler` and `quiver ballista executor` as processes: a training set
-//! plan (random data, `AsofJoinExec` and Quiver's sorts) submitted to them gives the rows a
-//! local run gives and the brute-force reference's values; bad arguments are usage errors.
+//! plan (random data, `AsofJoinExec` and Quiver's sorts; the offline store and the spine on
+//! quiver-testkit's S3 server, which the executor reaches with the `AWS_*` variables of its
+//! own environment) submitted to them gives the rows a local run gives and the brute-force
+//! reference's values; bad arguments are usage errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -13,6 +15,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use quiver_ballista::SchedulerAddr;
+use quiver_testkit::{S3Server, S3Settings, child};
 use url::Url;
 
 const QUIVER: &str = env!("CARGO_BIN_EXE_quiver");
@@ -31,8 +34,25 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_training_set_runs_on_quiver_ballista_processes() {
+const BUCKET: &str = "bucket";
+
+#[test]
+fn a_training_set_runs_on_quiver_ballista_processes() {
+    // The test itself runs in a child process whose AWS_* point at a fresh S3 server (this
+    // process cannot set its own environment: see quiver_testkit::child); the quiver
+    // processes it starts inherit them.
+    if !child::is_child() {
+        let server = S3Server::start().unwrap();
+        server.create_bucket(BUCKET).unwrap();
+        child::run_test_with_env("a_training_set_runs_on_quiver_ballista_processes", &server.env())
+            .unwrap_or_else(|e| panic!("{e}"));
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(training_set_on_processes(S3Settings::from_env().unwrap()));
+}
+
+async fn training_set_on_processes(s3: S3Settings) {
     let tmp = tempfile::tempdir().unwrap();
     // The scheduler on any free port: it prints the address it listens on.
     let mut scheduler = Process(
@@ -85,12 +105,10 @@ async fn a_training_set_runs_on_quiver_ballista_processes() {
     .await
     .unwrap();
 
-    // The offline store and the spine are local files: the executor runs on this machine.
-    let offline = Url::from_directory_path(tmp.path().join("offline")).unwrap();
-    let spine = tmp.path().join("spine-upload.parquet");
+    let offline = Url::parse(&format!("s3://{BUCKET}/offline/")).unwrap();
     let case = common::training_case(5, tmp.path(), offline, |bytes| async move {
-        std::fs::write(&spine, bytes).unwrap();
-        spine.to_str().unwrap().to_string()
+        s3.put_object(BUCKET, "spine.parquet", bytes).await.unwrap();
+        format!("s3://{BUCKET}/spine.parquet")
     })
     .await;
     let cells = common::check_on_cluster(&case, &url).await;
