@@ -5,6 +5,7 @@
 //! 0 on success, 1 on an error (invalid definitions, unreadable data, storage), 2 on a
 //! usage error, and 3 when an apply lost a compare-and-swap race to another writer.
 
+mod ballista;
 mod commands;
 mod example;
 mod failure;
@@ -154,6 +155,11 @@ enum Command {
     },
     /// Serve the gRPC API: registry, online, offline (and Arrow Flight), materialization, push; with --http-addr also a JSON API and a web catalog
     Serve(Box<serve::ServeOpts>),
+    /// Roles of an Apache Ballista cluster that runs Quiver's offline plans
+    Ballista {
+        #[command(subcommand)]
+        role: ballista::BallistaCommand,
+    },
     /// Who is materializing which view: the leases in the offline store
     Leases,
     /// How far a view's feature distributions moved between two periods of event time
@@ -376,6 +382,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(opts) => {
             serve::serve(commands::load_config(cli.config.as_deref())?, *opts, memory_limit).await
         }
+        Command::Ballista { role } => ballista::run(role, memory_limit).await,
         Command::Leases => {
             offline::leases(&commands::load_config(cli.config.as_deref())?, memory_limit, &out).await
         }
