@@ -228,12 +228,12 @@ pub async fn get_online_features(
         columns.push((vi, position));
     }
     // One store key per (entity row, view).
+    let view_keys: Vec<_> = views.iter().map(|v| defs.join_keys(v)).collect();
     let mut keys: Vec<(String, EntityKey)> = Vec::with_capacity(entity_rows.len() * views.len());
     for (i, row) in entity_rows.iter().enumerate() {
-        for view in &views {
-            let join_keys = defs.join_keys(view);
+        for (view, join_keys) in views.iter().zip(&view_keys) {
             let mut values = Vec::with_capacity(join_keys.len());
-            for k in &join_keys {
+            for k in join_keys {
                 let given = row.get(&k.name).ok_or_else(|| {
                     Error::InvalidInput(format!(
                         "entity row {i} has no value for join key '{}' of feature view '{}'",
