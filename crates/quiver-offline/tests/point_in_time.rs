@@ -138,14 +138,7 @@ async fn run_seed(seed: u64) -> usize {
     write_parquet(&spine_path, &spine_batch(&spine_rows));
 
     // Request a feature mix across the three views, in a shuffled order.
-    let mut features: Vec<FeatureRef> = views
-        .iter()
-        .flat_map(|v| {
-            v.features.iter().map(|(f, _)| FeatureRef { view: v.name.into(), feature: (*f).into() })
-        })
-        .collect();
-    let shift = rng.below(features.len() as u64) as usize;
-    features.rotate_left(shift);
+    let features = rotated_features(&mut rng, &views);
     let request = HistoricalRequest {
         features: features.clone(),
         full_feature_names: true,

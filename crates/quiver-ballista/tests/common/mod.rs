@@ -101,14 +101,7 @@ where
     write_parquet(&spine_file, &spine_batch(&spine_rows));
     let spine_at = put_spine(std::fs::read(&spine_file).unwrap()).await;
 
-    let mut features: Vec<FeatureRef> = views
-        .iter()
-        .flat_map(|v| {
-            v.features.iter().map(|(f, _)| FeatureRef { view: v.name.into(), feature: (*f).into() })
-        })
-        .collect();
-    let shift = rng.below(features.len() as u64) as usize;
-    features.rotate_left(shift);
+    let features = rotated_features(&mut rng, &views);
     let request = HistoricalRequest {
         features: features.clone(),
         full_feature_names: true,

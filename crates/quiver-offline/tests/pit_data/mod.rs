@@ -235,6 +235,20 @@ pub fn generate_spine(rng: &mut Rng, views: &[ViewData]) -> Vec<SpineRow> {
     rows
 }
 
+/// Every feature of `views`, in view order rotated by a random shift: the request mix of a
+/// random training set.
+pub fn rotated_features(rng: &mut Rng, views: &[ViewData]) -> Vec<FeatureRef> {
+    let mut features: Vec<FeatureRef> = views
+        .iter()
+        .flat_map(|v| {
+            v.features.iter().map(|(f, _)| FeatureRef { view: v.name.into(), feature: (*f).into() })
+        })
+        .collect();
+    let shift = rng.below(features.len() as u64) as usize;
+    features.rotate_left(shift);
+    features
+}
+
 pub fn spine_batch(rows: &[SpineRow]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("label", DataType::Int64, false),
