@@ -41,6 +41,17 @@ fn serve(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
 
 /// The answer to `GET path` on `addr` once the server there answers (within 60 s), or a
 /// failure saying `what` did not start.
+/// Sends SIGTERM, asserts the server exits cleanly, and returns what it wrote to stderr.
+fn stop(mut child: std::process::Child) -> String {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    stderr
+}
+
 fn get_when_up(addr: &str, path: &str, what: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -56,17 +67,12 @@ fn get_when_up(addr: &str, path: &str, what: &str) -> String {
 fn serve_runs_until_sigterm_and_exposes_metrics() {
     let (_tmp, dir) = example_project("", &["--rows", "500", "--days", "1"]);
     let (addr, metrics) = (free_addr(), free_addr());
-    let mut child = serve(&dir, &["--addr", &addr, "--metrics-addr", &metrics]);
+    let child = serve(&dir, &["--addr", &addr, "--metrics-addr", &metrics]);
     let body = get_when_up(&metrics, "/metrics", "the server did not start");
     assert!(body.contains("quiver_registry_version 1"), "{body}");
     assert!(TcpStream::connect(&addr).is_ok(), "gRPC port listens");
     assert!(get(&metrics, "/nope").unwrap().starts_with("HTTP/1.1 404"));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(status.success(), "exit {status:?}: {stderr}");
+    let stderr = stop(child);
     assert!(stderr.contains("serving project 'rides'"), "{stderr}");
     assert!(!stderr.contains("bearer token"), "an empty QUIVER_AUTH_TOKEN means no token: {stderr}");
     assert!(stderr.contains("stopped"), "{stderr}");
@@ -105,7 +111,7 @@ fn serve_with_an_http_address_serves_the_catalog_json_and_metrics_on_it() {
     let (_tmp, dir) =
         example_project(&format!("server:\n  http_addr: {http}\n"), &["--rows", "300", "--days", "1"]);
     let addr = free_addr();
-    let mut child = serve(&dir, &["--addr", &addr]);
+    let child = serve(&dir, &["--addr", &addr]);
     let health = get_when_up(&http, "/healthz", "the HTTP port (server.http_addr) did not answer");
     assert!(health.starts_with("HTTP/1.1 200") && health.contains("serving"), "{health}");
     let catalog = get(&http, "/").unwrap();
@@ -117,12 +123,7 @@ fn serve_with_an_http_address_serves_the_catalog_json_and_metrics_on_it() {
         metrics.contains("quiver_registry_version 1"),
         "metrics share the HTTP port without --metrics-addr"
     );
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(status.success(), "exit {status:?}: {stderr}");
+    let stderr = stop(child);
     assert!(stderr.contains(&format!("catalog and JSON API on http://{http}/")), "{stderr}");
 }
 
