@@ -281,7 +281,8 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
         ),
         (
             &["--entities", "helper_name.csv", "--service", "ride_ranking_v1"],
-            "the spine has a column '__quiver_row': names starting with '__quiver' are Quiver's own",
+            "spine column 4: its name starts with two underscores and 'quiver', a prefix reserved for \
+             Quiver's own helper columns; rename it",
         ),
         (
             &["--entities", "no_key.csv", "--service", "ride_ranking_v1"],

@@ -121,6 +121,11 @@ pub fn open_location(url: &Url) -> Result<StoreLocation> {
     }
 }
 
+/// What to check when nothing answers at a store's location: a refused connection, a name
+/// that does not resolve, or no answer at all within a check's time limit.
+pub const UNREACHABLE: &str = "the store cannot be reached: check AWS_ENDPOINT (or the cloud's own \
+                               endpoint settings), the network and any proxy";
+
 /// What to check when the object store at `location` (a URL, or a location inside one)
 /// answered `e`, by what it answered: the bucket, the credentials, the endpoint, or else the
 /// URL and the settings in general.
@@ -146,9 +151,7 @@ pub fn what_to_check(location: &str, e: &object_store::Error) -> String {
          runs with, and that it may read and write this bucket"
             .to_string()
     } else if lower.contains("error sending request") || lower.contains("connect") || lower.contains("dns") {
-        "the store cannot be reached: check AWS_ENDPOINT (or the cloud's own endpoint settings), \
-         the network and any proxy"
-            .to_string()
+        UNREACHABLE.to_string()
     } else {
         "check the URL and the AWS_* (GOOGLE_*, AZURE_*) settings".to_string()
     }

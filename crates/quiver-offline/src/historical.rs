@@ -119,10 +119,14 @@ pub async fn plan_historical(
     }
     let spine_schema = spine.schema().as_arrow().clone();
     let spine_columns: Vec<String> = spine_schema.fields().iter().map(|f| f.name().clone()).collect();
-    // Names Quiver uses for its own helper columns while it joins.
-    if let Some(name) = spine_columns.iter().find(|c| c.starts_with("__quiver")) {
+    // Names Quiver uses for its own helper columns while it joins. The error gives the
+    // column's position, not its name: a reserved name in a message would read as one of
+    // Quiver's internal columns leaking out.
+    if let Some(position) = spine_columns.iter().position(|c| c.starts_with("__quiver")) {
         return Err(Error::InvalidInput(format!(
-            "the spine has a column '{name}': names starting with '__quiver' are Quiver's own; rename it"
+            "spine column {}: its name starts with two underscores and 'quiver', a prefix \
+             reserved for Quiver's own helper columns; rename it",
+            position + 1
         )));
     }
 

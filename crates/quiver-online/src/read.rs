@@ -85,6 +85,70 @@ impl OnlineResponse {
     }
 }
 
+impl OnlineResponse {
+    /// Appends the answer's JSON to `out`: the same bytes as `serde_json::to_writer(out,
+    /// &self.json(entity_rows))`, written with less work per value, which is what a large
+    /// answer spends its time on. Each feature name is escaped once per answer rather than
+    /// once per entity row, the constant keys are copied as bytes, and an event time shared
+    /// by the features of one view row is formatted once.
+    pub fn write_json(&self, entity_rows: &[BTreeMap<String, Value>], out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let names = self.json(entity_rows).names;
+        // Every distinct name as `"name":`, escaped, one after the other in one buffer.
+        let mut keys = Vec::with_capacity(names.iter().map(|(n, _)| n.len() + 3).sum());
+        let mut ends = Vec::with_capacity(names.len());
+        for (name, _) in &names {
+            serde_json::to_writer(&mut keys, name.as_str())?;
+            keys.push(b':');
+            ends.push(keys.len());
+        }
+        let mut time: Option<(i64, Rfc3339)> = None;
+        out.extend_from_slice(b"{\"results\":[");
+        for (r, (entity, values)) in entity_rows.iter().zip(&self.rows).enumerate() {
+            if r > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"entity\":");
+            serde_json::to_writer(&mut *out, entity)?;
+            out.extend_from_slice(b",\"features\":{");
+            let mut start = 0;
+            let mut first = true;
+            for ((_, i), &end) in names.iter().zip(&ends) {
+                let key = &keys[start..end];
+                start = end;
+                let Some(fv) = values.get(*i) else { continue };
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(key);
+                out.extend_from_slice(b"{\"event_timestamp\":");
+                match fv.event_ns {
+                    Some(ns) => {
+                        if time.as_ref().is_none_or(|(at, _)| *at != ns) {
+                            time = Some((ns, Rfc3339::new(ns)));
+                        }
+                        if let Some((_, text)) = &time {
+                            // Digits, '-', ':', '.', 'T' and 'Z' only: nothing to escape.
+                            out.push(b'"');
+                            out.extend_from_slice(text.as_bytes());
+                            out.push(b'"');
+                        }
+                    }
+                    None => out.extend_from_slice(b"null"),
+                }
+                out.extend_from_slice(b",\"status\":\"");
+                out.extend_from_slice(fv.status.name().as_bytes());
+                out.extend_from_slice(b"\",\"value\":");
+                serde_json::to_writer(&mut *out, &fv.value)?;
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"}}");
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+}
+
 /// An [`OnlineResponse`] ready to serialize: see [`OnlineResponse::json`].
 pub struct OnlineJson<'a> {
     response: &'a OnlineResponse,
@@ -348,6 +412,9 @@ mod tests {
         let tree = response.to_json(&entities);
         // The same text byte for byte: a tree's maps are sorted, so the writer's are too.
         assert_eq!(written, tree.to_string());
+        let mut by_hand = b"already here".to_vec();
+        response.write_json(&entities, &mut by_hand).unwrap();
+        assert_eq!(by_hand, [b"already here", written.as_bytes()].concat());
         let first = &tree["results"][0]["features"];
         assert_eq!(first.as_object().unwrap().len(), 3, "a feature asked for twice is one key: {first}");
         assert_eq!(first["zeta:b"]["value"], serde_json::json!(0.5329));
@@ -362,5 +429,69 @@ mod tests {
         );
         assert_eq!(second["features"]["alpha:\"q\""]["value"], "1970-01-01T00:00:00.000001500Z");
         assert_eq!(second["features"]["zeta:a"]["status"], "OUTSIDE_MAX_AGE");
+    }
+
+    /// A small random generator for the test below (the sequence depends only on the seed).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    fn random_value(g: &mut Lcg, depth: u32) -> Value {
+        match g.below(if depth > 1 { 10 } else { 11 }) {
+            0 => Value::Null,
+            1 => Value::Bool(g.below(2) == 1),
+            2 => Value::Int32(g.below(u64::MAX) as i32),
+            3 => Value::Int64(g.below(u64::MAX) as i64 - (1 << 62)),
+            4 => Value::Float32(f32::from_bits(g.below(1 << 32) as u32)),
+            5 => Value::Float64(f64::from_bits(g.below(u64::MAX) << 1)),
+            6 => Value::String(["", "a\"b", "\\", "é\u{1}\t", "gold"][g.below(5) as usize].to_string()),
+            7 => Value::Bytes((0..g.below(4)).map(|_| g.below(256) as u8).collect()),
+            8 | 9 => Value::Timestamp(g.below(u64::MAX) as i64),
+            _ => Value::List((0..g.below(4)).map(|_| random_value(g, depth + 1)).collect()),
+        }
+    }
+
+    #[test]
+    fn the_hand_written_json_is_the_serialized_json_byte_for_byte_over_random_answers() {
+        let names = ["v:a", "v:b", "w:\"q\"", "w:é", "x:\u{7f}", "a:z"];
+        for seed in 0..300 {
+            let mut g = Lcg(seed);
+            let features: Vec<FeatureRef> =
+                (0..g.below(6)).map(|_| reference(names[g.below(names.len() as u64) as usize])).collect();
+            let entities: Vec<BTreeMap<String, Value>> = (0..g.below(4))
+                .map(|_| (0..g.below(3)).map(|k| (format!("key_{k}"), random_value(&mut g, 1))).collect())
+                .collect();
+            let shared_time = g.below(u64::MAX) as i64;
+            let rows = (0..entities.len())
+                .map(|_| {
+                    // Some rows are one value short, as a store row written for an older
+                    // definition can be; those features are left out of the answer.
+                    let len = features.len().saturating_sub(g.below(2) as usize);
+                    (0..len)
+                        .map(|_| {
+                            let status =
+                                [Status::Present, Status::NullValue, Status::NotFound, Status::OutsideMaxAge]
+                                    [g.below(4) as usize];
+                            let event_ns = match g.below(3) {
+                                0 => None,
+                                1 => Some(shared_time),
+                                _ => Some(g.below(u64::MAX) as i64),
+                            };
+                            FeatureValue { value: random_value(&mut g, 0), status, event_ns }
+                        })
+                        .collect()
+                })
+                .collect();
+            let response = OnlineResponse { features, rows };
+            let expected = serde_json::to_vec(&response.json(&entities)).unwrap();
+            let mut written = Vec::new();
+            response.write_json(&entities, &mut written).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(expected).unwrap(), "seed {seed}");
+        }
     }
 }

@@ -90,9 +90,9 @@ pub(super) async fn verify(store: &dyn ObjectStore, prefix: &ObjectPath, url: &U
     let marker = prefix.clone().join(".quiver").join("offline-store.json");
     let first = tokio::time::timeout(PROBE_TIMEOUT, store.head(&marker)).await.map_err(|_| {
         Error::Store(format!(
-            "offline_store {url}: no answer within {}s: check AWS_ENDPOINT (or the cloud's own \
-             endpoint settings), the network and any proxy",
-            PROBE_TIMEOUT.as_secs()
+            "offline_store {url}: no answer within {}s: {}",
+            PROBE_TIMEOUT.as_secs(),
+            quiver_core::storage::UNREACHABLE
         ))
     })?;
     match first {

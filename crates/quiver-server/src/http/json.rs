@@ -37,7 +37,9 @@ pub async fn online(app: &App, body: Bytes, max_values: usize) -> Result<Vec<u8>
     // buffer copied a dozen times for a large answer.
     let values = answer.entity_rows.len().saturating_mul(answer.response.features.len());
     let mut body = Vec::with_capacity(values.saturating_mul(96).saturating_add(64).min(MAX_ANSWER_HINT));
-    serde_json::to_writer(&mut body, &answer.response.json(&answer.entity_rows))
+    answer
+        .response
+        .write_json(&answer.entity_rows, &mut body)
         .map_err(|e| Error::Internal(format!("the answer did not serialize: {e}")))?;
     Ok(body)
 }
