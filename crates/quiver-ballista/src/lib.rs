@@ -8,6 +8,7 @@
 //!   never travel with a job);
 //! - [`config`] — scheduler and executor configurations with the above, validated;
 //! - [`client`] — [`run_physical`]: submit a physical plan, get its output as a stream;
+//! - [`engine`] — [`BallistaEngine`]: the offline engine of `offline_engine: {type: ballista}`;
 //! - [`serve`] — run a scheduler or an executor in this process (`quiver ballista ...`);
 //! - [`health`] — how many executors a scheduler has;
 //! - [`local`] — a scheduler and executors in this process, on loopback.
@@ -16,6 +17,7 @@ pub mod addr;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod health;
 pub mod local;
@@ -24,4 +26,5 @@ pub mod stores;
 
 pub use addr::SchedulerAddr;
 pub use client::{RunOptions, run_physical};
+pub use engine::BallistaEngine;
 pub use error::{Error, Result};

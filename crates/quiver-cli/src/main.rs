@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use quiver_core::config::{Config, OfflineEngineConfig};
 
 use crate::failure::Failure;
 
@@ -41,6 +42,11 @@ struct Cli {
     /// Memory offline jobs may use before spilling to disk, e.g. 512MiB, 4GiB
     #[arg(long, global = true, env = "QUIVER_MEMORY_LIMIT", default_value = "2GiB", value_name = "SIZE")]
     memory_limit: String,
+
+    /// Where training sets' plans run: `local`, or a Ballista scheduler's df://HOST:PORT
+    /// [default: `offline_engine` in the config, else local]
+    #[arg(long, global = true, env = "QUIVER_OFFLINE_ENGINE", value_name = "ENGINE")]
+    offline_engine: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -305,6 +311,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config, with the offline engine `--offline-engine` (or `QUIVER_OFFLINE_ENGINE`)
+/// names in place of the config's own.
+fn engine_config(config: &Option<PathBuf>, engine: &Option<String>) -> Result<Config, Failure> {
+    let mut loaded = commands::load_config(config.as_deref())?;
+    if let Some(text) = engine {
+        loaded.offline_engine = OfflineEngineConfig::parse_flag(text)
+            .map_err(|e| Failure { code: 2, ..Failure::new(format!("--offline-engine: {e}")) })?;
+    }
+    Ok(loaded)
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let out = output::Output::new(cli.json);
     let memory_limit = quiver_offline::session::parse_size(&cli.memory_limit)
@@ -341,7 +358,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 timestamp_column,
                 from_manifest,
             };
-            offline::historical(&commands::load_config(cli.config.as_deref())?, args, memory_limit, &out)
+            offline::historical(&engine_config(&cli.config, &cli.offline_engine)?, args, memory_limit, &out)
                 .await
         }
         Command::Plan { out: file } => {
@@ -380,7 +397,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
         Command::Serve(opts) => {
-            serve::serve(commands::load_config(cli.config.as_deref())?, *opts, memory_limit).await
+            serve::serve(engine_config(&cli.config, &cli.offline_engine)?, *opts, memory_limit).await
         }
         Command::Ballista { role } => ballista::run(role, memory_limit).await,
         Command::Leases => {

@@ -1,13 +1,15 @@
 //! The offline commands: materialize, materialize-incremental, historical.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use quiver_core::config::Config;
+use quiver_ballista::{BallistaEngine, RunOptions};
+use quiver_core::config::{Config, OfflineEngineConfig};
+use quiver_offline::engine::{Engine, LocalEngine};
 use quiver_offline::lake::Lake;
 use quiver_offline::lease::LeaseSettings;
 use quiver_offline::materialize::{
@@ -262,6 +264,19 @@ pub struct HistoricalArgs {
     pub from_manifest: Option<PathBuf>,
 }
 
+/// The engine training sets' plans run on, as `config` names it.
+pub fn open_engine(config: &Config, job_name: &str) -> Result<Arc<dyn Engine>, Failure> {
+    match &config.offline_engine {
+        OfflineEngineConfig::Local => Ok(Arc::new(LocalEngine)),
+        OfflineEngineConfig::Ballista { scheduler } => {
+            let options = RunOptions { job_name: job_name.into(), ..RunOptions::default() };
+            let engine = BallistaEngine::new(scheduler, options)
+                .map_err(|e| Failure { code: 2, ..Failure::new(format!("offline engine: {e}")) })?;
+            Ok(Arc::new(engine))
+        }
+    }
+}
+
 pub async fn historical(
     config: &Config,
     args: HistoricalArgs,
@@ -305,7 +320,8 @@ pub async fn historical(
             (snapshot, request)
         }
     };
-    let manifest = training::build(lake.session(), &snapshot, &store, &request).await?;
+    let engine = open_engine(config, "quiver historical")?;
+    let manifest = training::build_on(engine.as_ref(), lake.session(), &snapshot, &store, &request).await?;
     let kept = training::keep_manifest(&store, &manifest).await.map_err(|e| {
         Failure::new(format!(
             "the training set and its manifest were written to {} and {}, but {e}",

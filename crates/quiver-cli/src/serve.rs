@@ -222,8 +222,10 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         lease_ttl: lease_ttl(&opts.lease_ttl)?,
         push_max_future: duration("push-max-future", &opts.push_max_future)?,
         drift_check_every: opts.check_drift_every.as_deref().map(drift_check_every).transpose()?,
+        engine: crate::offline::open_engine(&config, "quiver serve")?,
         ..ProjectOptions::new(memory_limit, work_dir)
     };
+    let engine = options.engine.describe();
     let token =
         opts.auth_token.clone().filter(|t| !t.is_empty()).or_else(|| config.server.auth_token.clone());
     let secured = token.is_some() || !config.server.tokens.is_empty();
@@ -297,6 +299,7 @@ pub async fn serve(mut config: Config, opts: ServeOpts, memory_limit: usize) -> 
         http = ?http_addr,
         auth = secured,
         tls,
+        offline_engine = %engine,
         "serving gRPC and Arrow Flight"
     );
     eprintln!(

@@ -9,30 +9,16 @@
 #[path = "../../quiver-ballista/tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use quiver_ballista::SchedulerAddr;
 use quiver_testkit::{S3Server, S3Settings, child};
+use support::cluster::{Cluster, free_port};
 use url::Url;
 
 const QUIVER: &str = env!("CARGO_BIN_EXE_quiver");
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 const BUCKET: &str = "bucket";
 
@@ -54,57 +40,10 @@ fn a_training_set_runs_on_quiver_ballista_processes() {
 
 async fn training_set_on_processes(s3: S3Settings) {
     let tmp = tempfile::tempdir().unwrap();
-    // The scheduler on any free port: it prints the address it listens on.
-    let mut scheduler = Process(
-        Command::new(QUIVER)
-            .args(["ballista", "scheduler", "--bind", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = scheduler.0.stderr.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let listening = loop {
-        let line =
-            lines_rx.recv_timeout(Duration::from_secs(20)).expect("the scheduler said where it listens");
-        if let Some(addr) = line.strip_prefix("quiver ballista scheduler listening on ") {
-            break addr.to_string();
-        }
-    };
-    let url = format!("df://{listening}");
-    let work = tmp.path().join("executor-work");
-    let executor = Process(
-        Command::new(QUIVER)
-            .args(["--memory-limit", "256MiB", "ballista", "executor", "--scheduler", &url, "--bind"])
-            .arg(format!("127.0.0.1:{}", free_port()))
-            .args(["--grpc-port", &free_port().to_string(), "--concurrent-tasks", "2", "--work-dir"])
-            .arg(&work)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut executor = executor;
-    let addr = SchedulerAddr::parse(&url).unwrap();
-    quiver_ballista::health::wait_for_executors(&addr, 1, Duration::from_secs(30), || {
-        match executor.0.try_wait() {
-            Ok(Some(status)) => {
-                Err(quiver_ballista::Error::Cluster(format!("the executor exited: {status}")))
-            }
-            _ => Ok(()),
-        }
-    })
-    .await
-    .unwrap();
-
+    // The executor inherits this process's AWS_* variables.
+    let work = tmp.path().join("work");
+    let cluster = Cluster::start(1, &[], &work).await;
+    let url = cluster.url.clone();
     let offline = Url::parse(&format!("s3://{BUCKET}/offline/")).unwrap();
     let case = common::training_case(5, tmp.path(), offline, |bytes| async move {
         s3.put_object(BUCKET, "spine.parquet", bytes).await.unwrap();
@@ -113,7 +52,7 @@ async fn training_set_on_processes(s3: S3Settings) {
     .await;
     let cells = common::check_on_cluster(&case, &url).await;
     assert!(cells > 50, "only {cells} cells compared");
-    assert!(work.is_dir(), "the executor's work folder");
+    assert!(work.join("executor-0").is_dir(), "the executor's work folder");
 }
 
 #[test]

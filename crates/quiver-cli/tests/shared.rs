@@ -445,15 +445,150 @@ async fn put_spine(addr: &str) -> String {
 }
 
 async fn get_set(addr: &str, ticket: &str) -> Result<usize, String> {
+    Ok(fetch_set(addr, ticket).await?.iter().map(|b| b.num_rows()).sum())
+}
+
+async fn fetch_set(addr: &str, ticket: &str) -> Result<Vec<datafusion::arrow::array::RecordBatch>, String> {
     let mut flight = arrow_flight::FlightClient::new(channel(addr).await);
-    let batches: Vec<_> = flight
+    flight
         .do_get(arrow_flight::Ticket::new(ticket.to_string()))
         .await
         .map_err(|e| e.to_string())?
         .try_collect()
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(batches.iter().map(|b| b.num_rows()).sum())
+        .map_err(|e| e.to_string())
+}
+
+/// Rows as a table, in their order: equal texts are equal rows in the same order.
+fn table_text(batches: &[datafusion::arrow::array::RecordBatch]) -> String {
+    datafusion::arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+}
+
+/// A training set file's rows as a table, in their order.
+async fn file_rows(path: &std::path::Path) -> String {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let batches =
+        ctx.read_parquet(path.to_str().unwrap(), Default::default()).await.unwrap().collect().await.unwrap();
+    table_text(&batches)
+}
+
+/// Training sets on a Ballista cluster of `quiver ballista` processes (a scheduler and two
+/// executors, which reach the bucket with the `AWS_*` of their own environment):
+/// `historical --offline-engine df://…` gives, row for row and in order, what the local
+/// engine gives; so do `--from-manifest`, `offline_engine:` in the config, and a server's
+/// Flight training set with `QUIVER_OFFLINE_ENGINE`. The spine's copy in the offline store
+/// is removed after each job. Once the cluster is gone, the same commands fail naming the
+/// scheduler, which shows they ran there, and write no output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_sets_on_a_ballista_cluster_equal_local_ones() {
+    let p = SharedProject::new(3_000).await;
+    p.ok(&["apply"]);
+    p.ok(&["materialize", "--start", "2026-01-01", "--end", "2026-01-08"]);
+    // 300 spine rows: drivers and customers with and without rows, times across the week
+    // and before it, repeated entities, out of time order.
+    let mut spine = String::from("driver_id,customer_id,event_timestamp,label\n");
+    for i in 0..300u64 {
+        let (driver, customer) = (1000 + (i * 7) % 60, 2000 + (i * 11) % 40);
+        // Day 0 is before the first row, day 8 after the last.
+        let day = (i * 37) % 9;
+        let date = if day == 0 { "2025-12-31".to_string() } else { format!("2026-01-{day:02}") };
+        spine.push_str(&format!(
+            "{driver},{customer},{date}T{:02}:{:02}:00Z,{}\n",
+            (i * 5) % 24,
+            i % 60,
+            i % 2
+        ));
+    }
+    std::fs::write(p.dir.join("spine.csv"), spine).unwrap();
+    let historical = |extra: &[&str], out: &str| {
+        let args =
+            [extra, &["historical", "--entities", "spine.csv", "--service", "ride_ranking_v1", "--out", out]]
+                .concat();
+        p.run(&args, &[])
+    };
+    let local = historical(&[], "local.parquet");
+    assert!(local.status.success(), "{:?}", text(&local));
+    let expected = file_rows(&p.dir.join("local.parquet")).await;
+    // A border, the header, a rule, 300 rows, a border.
+    assert_eq!(expected.lines().count(), 304, "{expected}");
+
+    let cluster = support::cluster::Cluster::start(2, &p.env, &p.dir.join("cluster")).await;
+    let on_cluster = historical(&["--offline-engine", &cluster.url], "cluster.parquet");
+    assert!(on_cluster.status.success(), "{:?}", text(&on_cluster));
+    assert_eq!(file_rows(&p.dir.join("cluster.parquet")).await, expected);
+    // The manifest names the same inputs: the same tables, versions and spine.
+    let manifest = |name: &str| -> serde_json::Value {
+        let mut m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(p.dir.join(format!("{name}.parquet.manifest.json"))).unwrap(),
+        )
+        .unwrap();
+        for volatile in ["created_at", "seconds", "output_path"] {
+            m.as_object_mut().unwrap().remove(volatile);
+        }
+        m
+    };
+    assert_eq!(manifest("cluster"), manifest("local"));
+    let rebuilt = p.run(
+        &[
+            "--offline-engine",
+            &cluster.url,
+            "historical",
+            "--from-manifest",
+            "local.parquet.manifest.json",
+            "--out",
+            "rebuilt.parquet",
+        ],
+        &[],
+    );
+    assert!(rebuilt.status.success(), "{:?}", text(&rebuilt));
+    assert_eq!(file_rows(&p.dir.join("rebuilt.parquet")).await, expected);
+    let config = std::fs::read_to_string(p.dir.join("quiver.yaml")).unwrap();
+    std::fs::write(
+        p.dir.join("cluster.yaml"),
+        format!("{config}offline_engine:\n  type: ballista\n  scheduler: {}\n", cluster.url),
+    )
+    .unwrap();
+    let configured = historical(&["--config", "cluster.yaml"], "configured.parquet");
+    assert!(configured.status.success(), "{:?}", text(&configured));
+    assert_eq!(file_rows(&p.dir.join("configured.parquet")).await, expected);
+
+    // A server's training set, through Flight: on the cluster, the rows of a local server.
+    let (near, far) = (free_addr(), free_addr());
+    let mut local_server = replica(&p, "local", &near, &[]).await;
+    let mut cluster_server =
+        replica(&p, "cluster", &far, &[("QUIVER_OFFLINE_ENGINE", cluster.url.as_str())]).await;
+    let from_local = fetch_set(&near, &put_spine(&near).await).await.unwrap();
+    let from_cluster = fetch_set(&far, &put_spine(&far).await).await.unwrap();
+    assert_eq!(table_text(&from_cluster), table_text(&from_local));
+    assert!(p.keys("offline/.quiver/spines").await.is_empty(), "the spines' copies are removed");
+
+    // Without the cluster, each fails naming the scheduler, and leaves nothing behind.
+    let url = cluster.url.clone();
+    drop(cluster);
+    let failed = historical(&["--offline-engine", &url], "none.parquet");
+    let (_, err) = text(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{err}");
+    assert!(err.contains(&url) && err.contains("unreachable"), "{err}");
+    assert!(!p.dir.join("none.parquet").exists());
+    let mut flight = arrow_flight::FlightClient::new(channel(&far).await);
+    let command = serde_json::json!({"features": ["driver_stats:conv_rate"]});
+    let data = arrow_flight::encode::FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(arrow_flight::FlightDescriptor::new_cmd(command.to_string())))
+        .build(futures::stream::iter([Ok(self::spine())]));
+    let refused = match flight.do_put(data).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()).unwrap_err(),
+        Err(e) => e,
+    };
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("unavailable") && refused.contains(&format!("{url} is unreachable")),
+        "{refused}"
+    );
+    assert!(p.keys("offline/.quiver/spines").await.is_empty(), "the spines' copies are removed");
+    for server in [&mut local_server, &mut cluster_server] {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,35 @@ impl OnlineStoreConfig {
     }
 }
 
+/// Where offline plans (training sets) run: `offline_engine:` in `quiver.yaml`, or
+/// `--offline-engine` / `QUIVER_OFFLINE_ENGINE`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OfflineEngineConfig {
+    /// In the process that runs the command (the default).
+    #[default]
+    Local,
+    /// On an Apache Ballista cluster: the scheduler's address, `df://HOST:PORT`, checked
+    /// when the engine is opened.
+    Ballista { scheduler: String },
+}
+
+impl OfflineEngineConfig {
+    /// Longest scheduler address accepted.
+    pub const MAX_SCHEDULER_LEN: usize = 300;
+
+    /// The engine a flag or variable names: `local`, or a scheduler's `df://HOST:PORT`.
+    pub fn parse_flag(text: &str) -> std::result::Result<OfflineEngineConfig, String> {
+        let text = text.trim();
+        if text == "local" {
+            Ok(OfflineEngineConfig::Local)
+        } else if text.starts_with("df://") && text.len() <= Self::MAX_SCHEDULER_LEN {
+            Ok(OfflineEngineConfig::Ballista { scheduler: text.to_string() })
+        } else {
+            Err("the offline engine is `local` or a Ballista scheduler's df://HOST:PORT".into())
+        }
+    }
+}
+
 /// A loaded, resolved configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -56,6 +85,8 @@ pub struct Config {
     pub lake_roots: Vec<Url>,
     /// Who may call `quiver serve`, and how it is reached.
     pub server: ServerConfig,
+    /// Where training sets' plans run.
+    pub offline_engine: OfflineEngineConfig,
 }
 
 /// What a token may do. Each role includes the ones before it.
@@ -168,6 +199,15 @@ struct RawConfig {
     online_store: Option<RawOnline>,
     server: Option<RawServer>,
     lake_roots: Option<Vec<String>>,
+    offline_engine: Option<RawEngine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    #[serde(rename = "type")]
+    kind: String,
+    scheduler: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +344,24 @@ impl Config {
             online_store,
             lake_roots: lake_roots(raw.lake_roots.unwrap_or_default(), root)?,
             server: server_config(raw.server, root)?,
+            offline_engine: offline_engine(raw.offline_engine)?,
         })
+    }
+}
+
+fn offline_engine(raw: Option<RawEngine>) -> std::result::Result<OfflineEngineConfig, String> {
+    let Some(raw) = raw else { return Ok(OfflineEngineConfig::Local) };
+    match (raw.kind.as_str(), raw.scheduler) {
+        ("local", None) => Ok(OfflineEngineConfig::Local),
+        ("local", Some(_)) => Err("offline_engine: `scheduler` is for type ballista".into()),
+        ("ballista", Some(scheduler)) => match OfflineEngineConfig::parse_flag(&scheduler) {
+            Ok(engine @ OfflineEngineConfig::Ballista { .. }) => Ok(engine),
+            _ => Err("offline_engine: `scheduler` is a Ballista scheduler's df://HOST:PORT".into()),
+        },
+        ("ballista", None) => {
+            Err("offline_engine: type ballista needs `scheduler`, e.g. df://scheduler:50050".into())
+        }
+        _ => Err("offline_engine: `type` is local or ballista".into()),
     }
 }
 
@@ -382,6 +439,43 @@ fn server_config(raw: Option<RawServer>, root: &Path) -> std::result::Result<Ser
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offline_engine_is_local_unless_a_ballista_scheduler_is_named() {
+        let parse = |extra: &str| {
+            Config::parse(&format!("project: p\n{extra}"), Path::new("/p/q.yaml"), Path::new("/p"))
+        };
+        assert_eq!(parse("").unwrap().offline_engine, OfflineEngineConfig::Local);
+        assert_eq!(
+            parse("offline_engine: {type: local}\n").unwrap().offline_engine,
+            OfflineEngineConfig::Local
+        );
+        assert_eq!(
+            parse("offline_engine: {type: ballista, scheduler: 'df://sched:50050'}\n")
+                .unwrap()
+                .offline_engine,
+            OfflineEngineConfig::Ballista { scheduler: "df://sched:50050".into() }
+        );
+        for (bad, says) in [
+            ("offline_engine: {type: spark}\n", "`type` is local or ballista"),
+            ("offline_engine: {type: ballista}\n", "type ballista needs `scheduler`"),
+            ("offline_engine: {type: ballista, scheduler: 'http://x:1'}\n", "df://HOST:PORT"),
+            ("offline_engine: {type: local, scheduler: 'df://x:1'}\n", "`scheduler` is for type ballista"),
+            ("offline_engine: {type: local, workers: 3}\n", "workers"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        assert_eq!(
+            OfflineEngineConfig::parse_flag("df://10.0.0.5:50050"),
+            Ok(OfflineEngineConfig::Ballista { scheduler: "df://10.0.0.5:50050".into() })
+        );
+        assert_eq!(OfflineEngineConfig::parse_flag(" local "), Ok(OfflineEngineConfig::Local));
+        for bad in ["", "ballista", "spark://x", &format!("df://{}", "h".repeat(400))] {
+            let e = OfflineEngineConfig::parse_flag(bad).unwrap_err();
+            assert!(!e.contains("hhhh") && e.contains("df://HOST:PORT"), "{e}");
+        }
+    }
 
     #[test]
     fn relative_paths_resolve_against_the_config_folder() {

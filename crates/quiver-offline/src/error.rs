@@ -56,6 +56,11 @@ pub enum Error {
     )]
     Memory(String),
 
+    /// The engine that runs offline plans on other machines (a Ballista cluster) could not
+    /// be reached, or the job failed there. The message names the scheduler.
+    #[error("offline engine: {0}")]
+    Engine(String),
+
     /// Arrow failed (a cast, a column lookup) while building or running a plan.
     #[error("arrow: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),

@@ -22,10 +22,12 @@
 //! - [`pit`] — the point-in-time join operator;
 //! - [`historical`] — the training-set plan: spine, table versions, one join per view;
 //! - [`training`] — training sets written to files, with the manifest that rebuilds them;
+//! - [`engine`] — where a training set's plan runs: this process, or a cluster;
 //! - `fault` — fault points that let tests crash a debug build at a chosen moment.
 
 pub mod check;
 pub mod drift;
+pub mod engine;
 pub mod error;
 mod exec;
 pub mod expect;

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use datafusion::logical_expr::col;
-use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{CsvReadOptions, DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -24,6 +23,7 @@ use quiver_core::registry::Snapshot;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::engine::{Engine, LocalEngine};
 use crate::error::{Error, Result};
 use crate::historical::{HistoricalRequest, plan_historical, spine_session};
 use crate::store::OfflineStore;
@@ -233,24 +233,129 @@ pub async fn read_spine(ctx: &SessionContext, path: &Path) -> Result<DataFrame> 
     if !path.is_file() {
         return Err(file_error(path, "no such spine file"));
     }
-    let spine_ctx = spine_session(ctx);
     let text = path.to_str().ok_or_else(|| file_error(path, "the path is not valid UTF-8"))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let frame = match ext.as_str() {
-        "parquet" => {
-            check_parquet_footer(path)?;
-            spine_ctx.read_parquet(text, ParquetReadOptions::default().file_extension(".parquet")).await
-        }
-        "csv" => {
-            spine_ctx.read_csv(text, CsvReadOptions::new().has_header(true).file_extension(".csv")).await
-        }
+    match ext.as_str() {
+        "parquet" => check_parquet_footer(path)?,
+        "csv" => {}
         _ => return Err(file_error(path, "the spine must be a .parquet or .csv file")),
-    };
-    frame.map_err(|e| file_error(path, format!("cannot read the spine: {e}")))
+    }
+    read_spine_at(ctx, text, &ext).await.map_err(|e| file_error(path, format!("cannot read the spine: {e}")))
 }
 
-/// Builds a training set and its manifest from the definitions of `registry`.
+/// The spine at `location` (a path or a URL `ctx` can read), a `.parquet` or `.csv` file
+/// by `ext`, in one partition.
+async fn read_spine_at(
+    ctx: &SessionContext,
+    location: &str,
+    ext: &str,
+) -> std::result::Result<DataFrame, datafusion::error::DataFusionError> {
+    let spine_ctx = spine_session(ctx);
+    if ext == "parquet" {
+        spine_ctx.read_parquet(location, ParquetReadOptions::default().file_extension(".parquet")).await
+    } else {
+        spine_ctx.read_csv(location, CsvReadOptions::new().has_header(true).file_extension(".csv")).await
+    }
+}
+
+/// The folder of the offline store that spines are copied to while a cluster reads them.
+pub const STAGED_SPINES: &str = ".quiver/spines";
+
+/// A spine copied into the offline store for an engine that runs elsewhere: its executors
+/// read it from there. Removed when the training set is done, built or not.
+struct StagedSpine {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    key: object_store::path::Path,
+    url: url::Url,
+}
+
+impl StagedSpine {
+    /// Copies the spine file at `path` under [`STAGED_SPINES`], by a name of its own (two
+    /// jobs with the same spine never share a copy), in parts, without reading it whole.
+    async fn upload(store: &OfflineStore, path: &Path, ext: &str) -> Result<StagedSpine> {
+        use tokio::io::AsyncWriteExt;
+        let (objects, prefix) = store.objects()?;
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|e| Error::Internal(format!("no random numbers: {e}")))?;
+        let name = format!("{}.{ext}", random.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let mut key = prefix.clone();
+        for part in STAGED_SPINES.split('/') {
+            key = key.join(part);
+        }
+        sweep_staged(objects.as_ref(), &key).await;
+        let key = key.join(name.as_str());
+        let url = store
+            .root()
+            .join(&format!("{STAGED_SPINES}/{name}"))
+            .map_err(|e| Error::Internal(format!("the staged spine's URL: {e}")))?;
+        let staged = StagedSpine { store: objects.clone(), key: key.clone(), url };
+        let copy = async {
+            let mut file = tokio::fs::File::open(path).await.map_err(|e| file_error(path, e))?;
+            let mut writer = object_store::buffered::BufWriter::new(objects, key);
+            tokio::io::copy(&mut file, &mut writer).await.map_err(|e| {
+                Error::Store(format!("copying the spine into the offline store {}: {e}", store.root()))
+            })?;
+            writer.shutdown().await.map_err(|e| {
+                Error::Store(format!("copying the spine into the offline store {}: {e}", store.root()))
+            })
+        };
+        match copy.await {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                staged.remove().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove(&self) {
+        use object_store::ObjectStoreExt as _;
+        if let Err(e) = self.store.delete(&self.key).await
+            && !matches!(e, object_store::Error::NotFound { .. })
+        {
+            tracing::warn!(spine = %self.url, error = %e, "cannot remove a spine copied for a cluster");
+        }
+    }
+}
+
+/// How old a spine's copy is before any later job removes it: the copies of jobs whose
+/// process died before removing its own. No training set job runs this long.
+const STAGED_SPINE_MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(2);
+
+/// Removes the copies in `folder` older than [`STAGED_SPINE_MAX_AGE`]; a failure is logged
+/// and left for the next job.
+async fn sweep_staged(objects: &dyn object_store::ObjectStore, folder: &object_store::path::Path) {
+    use object_store::ObjectStoreExt as _;
+    let cutoff = Utc::now() - STAGED_SPINE_MAX_AGE;
+    let listed = match objects.list_with_delimiter(Some(folder)).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the spines copied for a cluster");
+            return;
+        }
+    };
+    for old in listed.objects.iter().filter(|o| o.last_modified < cutoff) {
+        if let Err(e) = objects.delete(&old.location).await {
+            tracing::warn!(spine = %old.location, error = %e, "cannot remove an old spine copy");
+        }
+    }
+}
+
+/// Builds a training set and its manifest from the definitions of `registry`, on this
+/// process's engine.
 pub async fn build(
+    ctx: &SessionContext,
+    registry: &Snapshot,
+    store: &OfflineStore,
+    request: &TrainingSetRequest,
+) -> Result<Manifest> {
+    build_on(&LocalEngine, ctx, registry, store, request).await
+}
+
+/// Builds a training set and its manifest from the definitions of `registry`, its plan run
+/// by `engine`. The output file and the manifest are written by this process either way.
+pub async fn build_on(
+    engine: &dyn Engine,
     ctx: &SessionContext,
     registry: &Snapshot,
     store: &OfflineStore,
@@ -258,7 +363,50 @@ pub async fn build(
 ) -> Result<Manifest> {
     let started = Instant::now();
     check_output(request)?;
-    let spine = read_spine(ctx, &request.spine).await?;
+    let local_spine = read_spine(ctx, &request.spine).await?;
+    if !engine.runs_elsewhere() {
+        let spines = Spines { planned: local_spine.clone(), local: local_spine };
+        return build_from(engine, ctx, registry, store, request, spines, started).await;
+    }
+    let ext = request.spine.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let staged = StagedSpine::upload(store, &request.spine, &ext).await?;
+    let built = async {
+        let spine = read_spine_at(ctx, staged.url.as_str(), &ext).await.map_err(|e| {
+            file_error(&request.spine, format!("cannot read the spine's copy in the offline store: {e}"))
+        })?;
+        build_from(
+            engine,
+            ctx,
+            registry,
+            store,
+            request,
+            Spines { planned: spine, local: local_spine },
+            started,
+        )
+        .await
+    }
+    .await;
+    staged.remove().await;
+    built
+}
+
+/// The spine as the plan reads it (where the engine runs) and as this process reads it for
+/// the checks it makes itself; the same frame on the local engine.
+struct Spines {
+    planned: DataFrame,
+    local: DataFrame,
+}
+
+/// [`build_on`] once the spine is readable where the engine runs.
+async fn build_from(
+    engine: &dyn Engine,
+    ctx: &SessionContext,
+    registry: &Snapshot,
+    store: &OfflineStore,
+    request: &TrainingSetRequest,
+    spines: Spines,
+    started: Instant,
+) -> Result<Manifest> {
     // Hashed before anything is written, so the manifest always names the input.
     let spine_sha256 = sha256_file(&request.spine)?;
     let historical = HistoricalRequest {
@@ -267,8 +415,9 @@ pub async fn build(
         timestamp_column: request.timestamp_column.clone(),
         table_versions: request.table_versions.clone(),
     };
-    let planned = plan_historical(ctx, &registry.definitions, store, spine.clone(), &historical).await?;
-    let missing_time = spine
+    let planned = plan_historical(ctx, &registry.definitions, store, spines.planned, &historical).await?;
+    let missing_time = spines
+        .local
         .filter(col(datafusion::common::Column::from_name(&request.timestamp_column)).is_null())?
         .count()
         .await?;
@@ -287,7 +436,7 @@ pub async fn build(
         out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         std::process::id()
     ));
-    let result = write_output(ctx, &planned, &partial).await;
+    let result = write_output(engine, ctx, &planned, &partial).await;
     let output_rows = match result {
         Ok(n) => n,
         Err(e) => {
@@ -341,6 +490,7 @@ pub async fn build(
 }
 
 async fn write_output(
+    engine: &dyn Engine,
     ctx: &SessionContext,
     planned: &crate::historical::HistoricalPlan,
     path: &Path,
@@ -348,7 +498,7 @@ async fn write_output(
     let file = std::fs::File::create(path).map_err(|e| file_error(path, e))?;
     let mut writer =
         ArrowWriter::try_new(file, planned.schema.clone(), None).map_err(|e| file_error(path, e))?;
-    let mut stream = execute_stream(planned.plan.clone(), ctx.task_ctx())?;
+    let mut stream = engine.execute(ctx, planned.plan.clone()).await?;
     let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -412,6 +562,25 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
     use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_spine_copy_older_than_two_days_is_swept_and_a_newer_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join(STAGED_SPINES);
+        std::fs::create_dir_all(&folder).unwrap();
+        for (name, age_hours) in [("abandoned.csv", 49), ("running.csv", 47), ("fresh.parquet", 0)] {
+            let file = std::fs::File::create(folder.join(name)).unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_hours * 3_600);
+            file.set_modified(when).unwrap();
+        }
+        let store = OfflineStore::new(url::Url::from_directory_path(dir.path()).unwrap());
+        let (objects, prefix) = store.objects().unwrap();
+        sweep_staged(objects.as_ref(), &prefix.child(".quiver").child("spines")).await;
+        let mut left: Vec<_> =
+            std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["fresh.parquet", "running.csv"]);
+    }
 
     /// A small spine as Parquet bytes.
     fn spine_bytes() -> Vec<u8> {

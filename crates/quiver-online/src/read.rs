@@ -91,7 +91,11 @@ impl OnlineResponse {
     /// answer spends its time on. Each feature name is escaped once per answer rather than
     /// once per entity row, the constant keys are copied as bytes, and an event time shared
     /// by the features of one view row is formatted once.
-    pub fn write_json(&self, entity_rows: &[BTreeMap<String, Value>], out: &mut Vec<u8>) -> serde_json::Result<()> {
+    pub fn write_json(
+        &self,
+        entity_rows: &[BTreeMap<String, Value>],
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
         let names = self.json(entity_rows).names;
         // Every distinct name as `"name":`, escaped, one after the other in one buffer.
         let mut keys = Vec::with_capacity(names.iter().map(|(n, _)| n.len() + 3).sum());
@@ -491,7 +495,11 @@ mod tests {
             let expected = serde_json::to_vec(&response.json(&entities)).unwrap();
             let mut written = Vec::new();
             response.write_json(&entities, &mut written).unwrap();
-            assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(expected).unwrap(), "seed {seed}");
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "seed {seed}"
+            );
         }
     }
 }

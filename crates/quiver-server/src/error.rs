@@ -77,7 +77,8 @@ fn offline_code(e: &quiver_offline::Error) -> Code {
         E::InvalidInput(_) | E::Expectations(_) => Code::InvalidArgument,
         E::NotFound(_) => Code::NotFound,
         E::Source { .. } | E::Transform { .. } | E::Schema(_) => Code::FailedPrecondition,
-        E::Store(_) => Code::Unavailable,
+        // The store, or the cluster that runs offline plans, cannot serve now.
+        E::Store(_) | E::Engine(_) => Code::Unavailable,
         E::Busy(_) => Code::FailedPrecondition,
         // In the server, files are its own (the spine it stored, the set it built).
         E::File { .. } => Code::Internal,
@@ -124,6 +125,7 @@ mod tests {
                 Code::Internal,
             ),
             (quiver_offline::Error::Store("disk full".into()).into(), Code::Unavailable),
+            (quiver_offline::Error::Engine("scheduler unreachable".into()).into(), Code::Unavailable),
             (quiver_offline::Error::NotFound("table version 9".into()).into(), Code::NotFound),
             (
                 quiver_offline::Error::File { path: "spine.parquet".into(), message: "gone".into() }.into(),

@@ -15,6 +15,7 @@ use quiver_core::config::Config;
 use quiver_core::registry::{Registry, Snapshot};
 use quiver_core::state::StateStore;
 use quiver_offline::check::CheckLimits;
+use quiver_offline::engine::{Engine, LocalEngine};
 use quiver_offline::lake::Lake;
 use quiver_offline::lease::LeaseSettings;
 use quiver_offline::session::SessionOverrides;
@@ -51,6 +52,8 @@ pub struct ProjectOptions {
     pub push_max_future: Duration,
     /// How often the views' declared drift checks run (never when `None`).
     pub drift_check_every: Option<Duration>,
+    /// Where training sets' plans run (this process unless the binary opens a cluster's).
+    pub engine: Arc<dyn Engine>,
 }
 
 impl ProjectOptions {
@@ -66,6 +69,7 @@ impl ProjectOptions {
             lease_ttl: quiver_offline::lease::DEFAULT_TTL,
             push_max_future: quiver_offline::push::DEFAULT_MAX_FUTURE,
             drift_check_every: None,
+            engine: Arc::new(LocalEngine),
         }
     }
 }
@@ -87,6 +91,7 @@ pub struct Project {
     lease_ttl: Duration,
     push_max_future: Duration,
     drift_check_every: Option<Duration>,
+    engine: Arc<dyn Engine>,
 }
 
 impl Project {
@@ -121,6 +126,7 @@ impl Project {
             lease_ttl: options.lease_ttl,
             push_max_future: options.push_max_future,
             drift_check_every: options.drift_check_every,
+            engine: options.engine,
             config,
         })
     }
@@ -156,6 +162,11 @@ impl Project {
 
     pub fn training(&self) -> &TrainingSets {
         &self.training
+    }
+
+    /// Where training sets' plans run.
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
     }
 
     /// The folder training sets are built in.

@@ -463,10 +463,15 @@ impl Project {
                 overwrite: true,
             };
             let offline_root = self.config().offline_store.as_str();
-            let manifest =
-                quiver_offline::training::build(self.lake().session(), &snapshot, self.offline(), &request)
-                    .await
-                    .map_err(|e| without_server_paths(e.into(), &dir, offline_root))?;
+            let manifest = quiver_offline::training::build_on(
+                self.engine(),
+                self.lake().session(),
+                &snapshot,
+                self.offline(),
+                &request,
+            )
+            .await
+            .map_err(|e| without_server_paths(e.into(), &dir, offline_root))?;
             Ok(BuiltSet { id: id.clone(), output, manifest: for_client(manifest, offline_root) })
         }
         .await;

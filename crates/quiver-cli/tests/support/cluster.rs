@@ -1,0 +1,98 @@
+//! A Ballista cluster of `quiver ballista` processes on loopback ports: one scheduler and
+//! executors, each killed when the cluster is dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use quiver_ballista::SchedulerAddr;
+
+const QUIVER: &str = env!("CARGO_BIN_EXE_quiver");
+
+/// A child process killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The scheduler, then its executors.
+pub struct Cluster {
+    /// `df://127.0.0.1:PORT`.
+    pub url: String,
+    pub scheduler: Process,
+    pub executors: Vec<Process>,
+}
+
+impl Cluster {
+    /// A scheduler on a free port and `executors` executors registered with it, each with
+    /// `env` added to its environment (the `AWS_*` of an object store, say) and its work
+    /// folder under `work`.
+    pub async fn start(executors: usize, env: &[(String, String)], work: &Path) -> Cluster {
+        let mut scheduler = Process(
+            Command::new(QUIVER)
+                .args(["ballista", "scheduler", "--bind", "127.0.0.1:0"])
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        // It prints the address it listens on.
+        let stderr = scheduler.0.stderr.take().unwrap();
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let listening = loop {
+            let line =
+                lines_rx.recv_timeout(Duration::from_secs(20)).expect("the scheduler said where it listens");
+            if let Some(addr) = line.strip_prefix("quiver ballista scheduler listening on ") {
+                break addr.to_string();
+            }
+        };
+        let url = format!("df://{listening}");
+        let mut started = Vec::new();
+        for i in 0..executors {
+            started.push(Process(
+                Command::new(QUIVER)
+                    .args(["--memory-limit", "256MiB", "ballista", "executor", "--scheduler", &url, "--bind"])
+                    .arg(format!("127.0.0.1:{}", free_port()))
+                    .args(["--grpc-port", &free_port().to_string(), "--concurrent-tasks", "2", "--work-dir"])
+                    .arg(work.join(format!("executor-{i}")))
+                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            ));
+        }
+        let mut cluster = Cluster { url, scheduler, executors: started };
+        let addr = SchedulerAddr::parse(&cluster.url).unwrap();
+        let executors_ref = &mut cluster.executors;
+        quiver_ballista::health::wait_for_executors(&addr, executors, Duration::from_secs(30), || {
+            for e in executors_ref.iter_mut() {
+                if let Ok(Some(status)) = e.0.try_wait() {
+                    return Err(quiver_ballista::Error::Cluster(format!("an executor exited: {status}")));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        cluster
+    }
+}
