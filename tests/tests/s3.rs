@@ -448,6 +448,7 @@ async fn training_set_through(
         full_feature_names: true,
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
+        partitions: 1,
     };
     let ctx = lake.session();
     let spine = spine_session(ctx)

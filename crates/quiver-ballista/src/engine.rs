@@ -18,13 +18,18 @@ use crate::error::Error;
 pub struct BallistaEngine {
     scheduler: SchedulerAddr,
     options: RunOptions,
+    partitions: usize,
 }
 
 impl BallistaEngine {
-    /// The engine for the scheduler at `scheduler` (`df://HOST:PORT`), checked now; the
-    /// scheduler itself is first reached when a plan runs.
-    pub fn new(scheduler: &str, options: RunOptions) -> crate::Result<Self> {
-        Ok(BallistaEngine { scheduler: SchedulerAddr::parse(scheduler)?, options })
+    /// The engine for the scheduler at `scheduler` (`df://HOST:PORT`), checked now, with
+    /// each view's join split into `partitions` tasks; the scheduler itself is first reached
+    /// when a plan runs.
+    pub fn new(scheduler: &str, partitions: usize, options: RunOptions) -> crate::Result<Self> {
+        if partitions == 0 {
+            return Err(Error::InvalidInput("a cluster splits joins into at least 1 partition".into()));
+        }
+        Ok(BallistaEngine { scheduler: SchedulerAddr::parse(scheduler)?, options, partitions })
     }
 
     pub fn scheduler(&self) -> &SchedulerAddr {
@@ -40,6 +45,10 @@ impl Engine for BallistaEngine {
 
     fn runs_elsewhere(&self) -> bool {
         true
+    }
+
+    fn join_partitions(&self) -> usize {
+        self.partitions
     }
 
     async fn execute(

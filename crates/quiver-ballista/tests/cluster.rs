@@ -57,12 +57,14 @@ fn training_sets_on_ballista_match_local_runs_and_the_reference() {
             LocalCluster::start(LocalClusterOptions::default(), ObjectStores::from_env()).await.unwrap();
         eprintln!("cluster ready in {:?}", started.elapsed());
         let mut cells = 0;
-        for seed in [1, 2, 4, 6] {
+        // Each view's join in one partition (as one process runs it), or split by a hash
+        // of its keys into 2 to 4, each part a task of its own.
+        for (seed, partitions) in [(1, 1), (2, 3), (4, 4), (6, 2)] {
             let t = Instant::now();
             let tmp = tempfile::tempdir().unwrap();
             let offline = Url::parse(&format!("s3://{BUCKET}/seed-{seed}/offline/")).unwrap();
             let key = format!("seed-{seed}/spine.parquet");
-            let case = training_case(seed, tmp.path(), offline, |bytes| async {
+            let case = training_case(seed, partitions, tmp.path(), offline, |bytes| async {
                 s3.put_object(BUCKET, &key, bytes).await.unwrap();
                 format!("s3://{BUCKET}/{key}")
             })
@@ -126,7 +128,7 @@ fn a_job_right_after_an_executor_is_killed_gives_the_same_rows() {
         let tmp = tempfile::tempdir().unwrap();
         let offline = Url::from_directory_path(tmp.path().join("offline")).unwrap();
         let spine = tmp.path().join("spine-upload.parquet");
-        let case = training_case(3, tmp.path(), offline, |bytes| async move {
+        let case = training_case(3, 2, tmp.path(), offline, |bytes| async move {
             std::fs::write(&spine, bytes).unwrap();
             spine.to_str().unwrap().to_string()
         })
@@ -167,7 +169,7 @@ fn executors_that_poll_for_tasks_give_the_same_rows() {
         let tmp = tempfile::tempdir().unwrap();
         let offline = Url::from_directory_path(tmp.path().join("offline")).unwrap();
         let spine = tmp.path().join("spine-upload.parquet");
-        let case = training_case(8, tmp.path(), offline, |bytes| async move {
+        let case = training_case(8, 3, tmp.path(), offline, |bytes| async move {
             std::fs::write(&spine, bytes).unwrap();
             spine.to_str().unwrap().to_string()
         })

@@ -268,9 +268,9 @@ pub struct HistoricalArgs {
 pub fn open_engine(config: &Config, job_name: &str) -> Result<Arc<dyn Engine>, Failure> {
     match &config.offline_engine {
         OfflineEngineConfig::Local => Ok(Arc::new(LocalEngine)),
-        OfflineEngineConfig::Ballista { scheduler } => {
+        OfflineEngineConfig::Ballista { scheduler, partitions } => {
             let options = RunOptions { job_name: job_name.into(), ..RunOptions::default() };
-            let engine = BallistaEngine::new(scheduler, options)
+            let engine = BallistaEngine::new(scheduler, *partitions, options)
                 .map_err(|e| Failure { code: 2, ..Failure::new(format!("offline engine: {e}")) })?;
             Ok(Arc::new(engine))
         }

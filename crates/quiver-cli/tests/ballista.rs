@@ -45,7 +45,7 @@ async fn training_set_on_processes(s3: S3Settings) {
     let cluster = Cluster::start(1, &[], &work).await;
     let url = cluster.url.clone();
     let offline = Url::parse(&format!("s3://{BUCKET}/offline/")).unwrap();
-    let case = common::training_case(5, tmp.path(), offline, |bytes| async move {
+    let case = common::training_case(5, 4, tmp.path(), offline, |bytes| async move {
         s3.put_object(BUCKET, "spine.parquet", bytes).await.unwrap();
         format!("s3://{BUCKET}/spine.parquet")
     })

@@ -44,13 +44,19 @@ pub enum OfflineEngineConfig {
     #[default]
     Local,
     /// On an Apache Ballista cluster: the scheduler's address, `df://HOST:PORT`, checked
-    /// when the engine is opened.
-    Ballista { scheduler: String },
+    /// when the engine is opened, and how many partitions each view's join is split into
+    /// (by a hash of its join keys; each partition is a task).
+    Ballista { scheduler: String, partitions: usize },
 }
 
 impl OfflineEngineConfig {
     /// Longest scheduler address accepted.
     pub const MAX_SCHEDULER_LEN: usize = 300;
+    /// Join partitions on a cluster unless `partitions:` says otherwise: a few per executor
+    /// of a small cluster.
+    pub const DEFAULT_PARTITIONS: usize = 8;
+    /// Most join partitions accepted.
+    pub const MAX_PARTITIONS: usize = 4096;
 
     /// The engine a flag or variable names: `local`, or a scheduler's `df://HOST:PORT`.
     pub fn parse_flag(text: &str) -> std::result::Result<OfflineEngineConfig, String> {
@@ -58,7 +64,10 @@ impl OfflineEngineConfig {
         if text == "local" {
             Ok(OfflineEngineConfig::Local)
         } else if text.starts_with("df://") && text.len() <= Self::MAX_SCHEDULER_LEN {
-            Ok(OfflineEngineConfig::Ballista { scheduler: text.to_string() })
+            Ok(OfflineEngineConfig::Ballista {
+                scheduler: text.to_string(),
+                partitions: Self::DEFAULT_PARTITIONS,
+            })
         } else {
             Err("the offline engine is `local` or a Ballista scheduler's df://HOST:PORT".into())
         }
@@ -208,6 +217,7 @@ struct RawEngine {
     #[serde(rename = "type")]
     kind: String,
     scheduler: Option<String>,
+    partitions: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -352,10 +362,19 @@ impl Config {
 fn offline_engine(raw: Option<RawEngine>) -> std::result::Result<OfflineEngineConfig, String> {
     let Some(raw) = raw else { return Ok(OfflineEngineConfig::Local) };
     match (raw.kind.as_str(), raw.scheduler) {
-        ("local", None) => Ok(OfflineEngineConfig::Local),
-        ("local", Some(_)) => Err("offline_engine: `scheduler` is for type ballista".into()),
+        ("local", None) if raw.partitions.is_none() => Ok(OfflineEngineConfig::Local),
+        ("local", _) => Err("offline_engine: `scheduler` and `partitions` are for type ballista".into()),
         ("ballista", Some(scheduler)) => match OfflineEngineConfig::parse_flag(&scheduler) {
-            Ok(engine @ OfflineEngineConfig::Ballista { .. }) => Ok(engine),
+            Ok(OfflineEngineConfig::Ballista { scheduler, partitions }) => {
+                let partitions = raw.partitions.unwrap_or(partitions);
+                if !(1..=OfflineEngineConfig::MAX_PARTITIONS).contains(&partitions) {
+                    return Err(format!(
+                        "offline_engine: `partitions` is 1 to {}",
+                        OfflineEngineConfig::MAX_PARTITIONS
+                    ));
+                }
+                Ok(OfflineEngineConfig::Ballista { scheduler, partitions })
+            }
             _ => Err("offline_engine: `scheduler` is a Ballista scheduler's df://HOST:PORT".into()),
         },
         ("ballista", None) => {
@@ -454,13 +473,21 @@ mod tests {
             parse("offline_engine: {type: ballista, scheduler: 'df://sched:50050'}\n")
                 .unwrap()
                 .offline_engine,
-            OfflineEngineConfig::Ballista { scheduler: "df://sched:50050".into() }
+            OfflineEngineConfig::Ballista { scheduler: "df://sched:50050".into(), partitions: 8 }
+        );
+        assert_eq!(
+            parse("offline_engine: {type: ballista, scheduler: 'df://s:1', partitions: 64}\n")
+                .unwrap()
+                .offline_engine,
+            OfflineEngineConfig::Ballista { scheduler: "df://s:1".into(), partitions: 64 }
         );
         for (bad, says) in [
             ("offline_engine: {type: spark}\n", "`type` is local or ballista"),
             ("offline_engine: {type: ballista}\n", "type ballista needs `scheduler`"),
             ("offline_engine: {type: ballista, scheduler: 'http://x:1'}\n", "df://HOST:PORT"),
-            ("offline_engine: {type: local, scheduler: 'df://x:1'}\n", "`scheduler` is for type ballista"),
+            ("offline_engine: {type: local, scheduler: 'df://x:1'}\n", "are for type ballista"),
+            ("offline_engine: {type: local, partitions: 2}\n", "are for type ballista"),
+            ("offline_engine: {type: ballista, scheduler: 'df://x:1', partitions: 0}\n", "is 1 to 4096"),
             ("offline_engine: {type: local, workers: 3}\n", "workers"),
         ] {
             let e = parse(bad).unwrap_err();
@@ -468,7 +495,7 @@ mod tests {
         }
         assert_eq!(
             OfflineEngineConfig::parse_flag("df://10.0.0.5:50050"),
-            Ok(OfflineEngineConfig::Ballista { scheduler: "df://10.0.0.5:50050".into() })
+            Ok(OfflineEngineConfig::Ballista { scheduler: "df://10.0.0.5:50050".into(), partitions: 8 })
         );
         assert_eq!(OfflineEngineConfig::parse_flag(" local "), Ok(OfflineEngineConfig::Local));
         for bad in ["", "ballista", "spark://x", &format!("df://{}", "h".repeat(400))] {

@@ -27,6 +27,11 @@ pub trait Engine: Debug + Send + Sync {
     /// machine's disk. A training set's spine is copied there first.
     fn runs_elsewhere(&self) -> bool;
 
+    /// How many partitions a training set's joins are split into
+    /// ([`crate::historical::HistoricalRequest::partitions`]): 1 in one process, where
+    /// merging each view's sorted files is fastest; more on a cluster, to spread the joins.
+    fn join_partitions(&self) -> usize;
+
     /// Runs `plan`, built under `ctx`'s configuration, and returns its output.
     async fn execute(
         &self,
@@ -47,6 +52,10 @@ impl Engine for LocalEngine {
 
     fn runs_elsewhere(&self) -> bool {
         false
+    }
+
+    fn join_partitions(&self) -> usize {
+        1
     }
 
     async fn execute(

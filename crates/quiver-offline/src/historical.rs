@@ -12,6 +12,10 @@
 //! 3. sort by row number, drop the helper columns: every spine row comes back once, in
 //!    input order, with all its columns, followed by the features in the requested order.
 //!
+//! With [`HistoricalRequest::partitions`] above 1 (on a cluster), step 2 splits both sides
+//! by a hash of the view's join keys instead, and sorts and joins each partition on its own;
+//! step 3 merges the sorted partitions back into one.
+//!
 //! Everything is a DataFusion physical plan: the sorts are Quiver's own
 //! ([`crate::rowsort::SortRowsExec`]), which spill sorted runs under the session's memory
 //! limit, and the custom nodes have a codec ([`crate::pit::QuiverCodec`]).
@@ -23,7 +27,7 @@ use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::{Expr, col};
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -53,6 +57,12 @@ pub struct HistoricalRequest {
     pub timestamp_column: String,
     /// Table version to read per view; the latest when absent.
     pub table_versions: BTreeMap<String, u64>,
+    /// How many partitions each view's join runs in. 1 (what one process uses): the spine
+    /// and the view's sorted files are merged into one sorted stream each. More (what a
+    /// cluster uses): both sides are split by a hash of the view's join keys, so all rows of
+    /// one entity meet in one partition, and each partition is sorted and joined on its own.
+    /// The answer is the same.
+    pub partitions: usize,
 }
 
 /// A planned retrieval.
@@ -218,19 +228,42 @@ pub async fn plan_historical(
             .collect();
         order.dedup_by(|a, b| a.expr.to_string() == b.expr.to_string());
         let ordering = LexOrdering::new(order).ok_or_else(|| Error::Internal("empty sort order".into()))?;
-        let sorted_spine = parallel_sort(ctx, ordering, current)?;
 
         let snapshot = store.snapshot(&view.name, request.table_versions.get(&view.name).copied()).await?;
         let table_schema = offline_schema(defs, view);
-        let features = crate::sorted::sorted_rows(ctx, snapshot.as_ref(), table_schema.clone())?;
+        let feature_keys: Vec<usize> =
+            keys.iter().map(|k| table_schema.index_of(&k.name)).collect::<std::result::Result<_, _>>()?;
+        let (sorted_spine, features) = if request.partitions <= 1 {
+            (
+                parallel_sort(ctx, ordering, current)?,
+                crate::sorted::sorted_rows(ctx, snapshot.as_ref(), table_schema.clone())?,
+            )
+        } else {
+            // Spine rows go to the partition their keys hash to, as the feature rows do in
+            // `partitioned_rows`: the key columns have the same types on both sides (the
+            // spine's are cast to the declared ones), so equal keys hash alike.
+            let hash = spine_keys
+                .iter()
+                .map(|i| Arc::new(Column::new(schema.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
+                .collect();
+            let split =
+                Arc::new(RepartitionExec::try_new(current, Partitioning::Hash(hash, request.partitions))?);
+            (
+                Arc::new(crate::rowsort::SortRowsExec::new(ordering, split)) as Arc<dyn ExecutionPlan>,
+                crate::sorted::partitioned_rows(
+                    ctx,
+                    snapshot.as_ref(),
+                    table_schema.clone(),
+                    &feature_keys,
+                    request.partitions,
+                )?,
+            )
+        };
         let fschema = features.schema();
         let params = AsofParams {
             spine_keys,
             spine_ts,
-            feature_keys: keys
-                .iter()
-                .map(|k| fschema.index_of(&k.name))
-                .collect::<std::result::Result<_, _>>()?,
+            feature_keys,
             feature_ts: fschema.index_of(EVENT_TIMESTAMP)?,
             feature_values: refs
                 .iter()

@@ -34,11 +34,13 @@ use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+    SendableRecordBatchStream,
 };
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use futures::StreamExt;
@@ -105,9 +107,24 @@ impl AsofJoinExec {
             fields.push(Arc::new(Field::new(name, right.field(*i).data_type().clone(), true)));
         }
         let schema = Arc::new(Schema::new(fields));
+        // One input partition each, or the same number on both sides: partition i of the
+        // spine is joined with partition i of the features, so both must be split by the
+        // same hash of the same key values.
+        let partitions = spine.output_partitioning().partition_count();
+        let feature_partitions = features.output_partitioning().partition_count();
+        if partitions != feature_partitions {
+            return Err(bad(format!(
+                "the spine has {partitions} partitions and the features {feature_partitions}: they must \
+                 be split alike"
+            )));
+        }
         let cache = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
+            match spine.output_partitioning() {
+                // The spine's columns keep their positions, so its hash partitioning holds.
+                p @ Partitioning::Hash(_, _) => p.clone(),
+                _ => Partitioning::UnknownPartitioning(partitions),
+            },
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -144,7 +161,19 @@ impl ExecutionPlan for AsofJoinExec {
     }
 
     fn required_input_distribution(&self) -> Vec<Distribution> {
-        vec![Distribution::SinglePartition, Distribution::SinglePartition]
+        if self.cache.partitioning.partition_count() <= 1 {
+            return vec![Distribution::SinglePartition, Distribution::SinglePartition];
+        }
+        let columns = |plan: &Arc<dyn ExecutionPlan>, keys: &[usize]| -> Vec<Arc<dyn PhysicalExpr>> {
+            let schema = plan.schema();
+            keys.iter()
+                .map(|i| Arc::new(Column::new(schema.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
+                .collect()
+        };
+        vec![
+            Distribution::KeyPartitioned(columns(&self.spine, &self.params.spine_keys)),
+            Distribution::KeyPartitioned(columns(&self.features, &self.params.feature_keys)),
+        ]
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
@@ -167,13 +196,14 @@ impl ExecutionPlan for AsofJoinExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
-        if partition != 0 {
+        let partitions = self.cache.partitioning.partition_count();
+        if partition >= partitions {
             return Err(DataFusionError::Internal(format!(
-                "AsofJoinExec has one partition, asked for {partition}"
+                "AsofJoinExec has {partitions} partitions, asked for partition {partition}"
             )));
         }
-        let spine = self.spine.execute(0, context.clone())?;
-        let features = self.features.execute(0, context)?;
+        let spine = self.spine.execute(partition, context.clone())?;
+        let features = self.features.execute(partition, context)?;
         let key_fields: Vec<SortField> = self
             .params
             .spine_keys

@@ -225,6 +225,7 @@ pub async fn skew(
         full_feature_names: true,
         timestamp_column: EVENT_TIMESTAMP.into(),
         table_versions: BTreeMap::new(),
+        partitions: 1,
     };
     let planned = plan_historical(ctx, defs, store, spine, &request).await?;
     let batches = collect(planned.plan.clone(), ctx.task_ctx()).await?;

@@ -2,7 +2,9 @@
 //! lists as sorted ([`crate::sidecar`]) are scanned as sorted streams (one partition each),
 //! the others are sorted, and everything is merged with DataFusion's sort-preserving merge.
 //! The point-in-time join still checks the order as it reads, so a wrong sidecar entry
-//! fails loudly instead of giving a wrong answer.
+//! fails loudly instead of giving a wrong answer. For a join run in several partitions (on
+//! a cluster), [`partitioned_rows`] splits the rows by a hash of the join keys instead and
+//! sorts each part.
 
 use std::sync::Arc;
 
@@ -12,8 +14,10 @@ use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFacto
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::physical_expr::LexOrdering;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{LexOrdering, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
@@ -117,6 +121,53 @@ pub fn sorted_rows(
         return Ok(input);
     }
     Ok(Arc::new(SortPreservingMergeExec::new(ordering, input)))
+}
+
+/// The rows of a pinned table version split into `partitions` partitions by a hash of the
+/// columns `keys` (indices into `schema`), each partition sorted in the latest-row order:
+/// what a point-in-time join run partition by partition reads, on a cluster. The files are
+/// scanned in the session's partitions whether or not they are sorted, since the split
+/// undoes their order. A view never materialized reads as `partitions` empty partitions.
+pub fn partitioned_rows(
+    ctx: &SessionContext,
+    snapshot: Option<&TableSnapshot>,
+    schema: SchemaRef,
+    keys: &[usize],
+    partitions: usize,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let ordering = latest_row_ordering(&schema)?;
+    let hash: Vec<Arc<dyn PhysicalExpr>> = keys
+        .iter()
+        .map(|i| Arc::new(Column::new(schema.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    let files = snapshot.map(|s| s.files.as_slice()).unwrap_or_default();
+    let scan: Arc<dyn ExecutionPlan> = if files.is_empty() {
+        // Split too, so both sides of the join have the same partition count on every
+        // engine (an empty scan's own count does not survive every plan codec).
+        Arc::new(EmptyExec::new(schema.clone()))
+    } else {
+        let first = ListingTableUrl::parse(&files[0].url)?;
+        let store_url = first.object_store();
+        let groups_wanted = ctx.copied_config().target_partitions().clamp(1, files.len());
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted];
+        for (i, file) in files.iter().enumerate() {
+            let url = ListingTableUrl::parse(&file.url)?;
+            if url.object_store() != store_url {
+                return Err(Error::Store(format!(
+                    "the files of one table live in different stores: {} and {}",
+                    files[0].url, file.url
+                )));
+            }
+            groups[i % groups_wanted].push(PartitionedFile::new(url.prefix().to_string(), file.size));
+        }
+        let source = table_file_source(ctx, schema.clone(), &store_url)?;
+        let config = FileScanConfigBuilder::new(store_url, source)
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .build();
+        DataSourceExec::from_data_source(config)
+    };
+    let split = Arc::new(RepartitionExec::try_new(scan, Partitioning::Hash(hash, partitions.max(1)))?);
+    Ok(Arc::new(SortRowsExec::new(ordering, split)))
 }
 
 /// Sorts every partition of `input` (in parallel, spilling under the memory limit) and

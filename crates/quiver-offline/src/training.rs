@@ -414,6 +414,7 @@ async fn build_from(
         full_feature_names: request.full_feature_names,
         timestamp_column: request.timestamp_column.clone(),
         table_versions: request.table_versions.clone(),
+        partitions: engine.join_partitions(),
     };
     let planned = plan_historical(ctx, &registry.definitions, store, spines.planned, &historical).await?;
     let missing_time = spines
@@ -575,9 +576,11 @@ mod tests {
         }
         let store = OfflineStore::new(url::Url::from_directory_path(dir.path()).unwrap());
         let (objects, prefix) = store.objects().unwrap();
-        sweep_staged(objects.as_ref(), &prefix.child(".quiver").child("spines")).await;
-        let mut left: Vec<_> =
-            std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        sweep_staged(objects.as_ref(), &prefix.clone().join(".quiver").join("spines")).await;
+        let mut left: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         left.sort();
         assert_eq!(left, ["fresh.parquet", "running.csv"]);
     }

@@ -220,6 +220,7 @@ async fn the_join_keeps_its_boundary_rules() {
         full_feature_names: false,
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
+        partitions: 1,
     };
     let planned = plan_historical(&ctx, &loaded.definitions, &store, spine, &request).await.unwrap();
     let batches = collect(planned.plan, ctx.task_ctx()).await.unwrap();

@@ -144,6 +144,7 @@ async fn run_seed(seed: u64) -> usize {
         full_feature_names: true,
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
+        partitions: 1,
     };
     // Odd seeds read in batches of a few rows, so candidates and order checks cross batch
     // boundaries on both sides of the join.
@@ -187,6 +188,32 @@ async fn run_seed(seed: u64) -> usize {
     let again = datafusion::arrow::compute::concat_batches(&planned.schema, &again).unwrap();
     assert_eq!(out, again, "seed {seed}: the deserialized plan differs");
 
+    // The same request with each view's join split by a hash of its keys into 2 to 4
+    // partitions, as a cluster runs it, through the codec: the same rows in the same order.
+    let split_request = HistoricalRequest { partitions: 2 + (seed % 3) as usize, ..request.clone() };
+    let spine =
+        spine_ctx.read_parquet(spine_path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
+    let split = plan_historical(&ctx, &loaded.definitions, &store, spine, &split_request).await.unwrap();
+    let split_text = displayable(split.plan.as_ref()).indent(false).to_string();
+    assert_eq!(
+        split_text.matches("partitioning=Hash(").count(),
+        2 * views.len(),
+        "seed {seed}:\n{split_text}"
+    );
+    let bytes =
+        datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(split.plan, &QuiverCodec)
+            .unwrap();
+    let decoded = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+        &bytes,
+        &ctx.task_ctx(),
+        &QuiverCodec,
+    )
+    .unwrap();
+    let split_out = collect(decoded, ctx.task_ctx()).await.unwrap();
+    let split_out = datafusion::arrow::compute::concat_batches(&planned.schema, &split_out).unwrap();
+    assert_eq!(split_out, out, "seed {seed}: the split join gives other rows:\n{split_text}");
+    assert_eq!(ctx.runtime_env().memory_pool.reserved(), 0, "seed {seed}: memory held after the split join");
+
     check_training_set(seed, &out, &spine_rows, &views, &features)
 }
 
@@ -223,6 +250,7 @@ async fn an_empty_spine_gives_an_empty_result_with_the_right_schema() {
         full_feature_names: false,
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
+        partitions: 1,
     };
     // Nothing materialized either: the view reads as empty.
     let planned = plan_historical(&ctx, &loaded.definitions, &store, spine, &request).await.unwrap();
@@ -261,6 +289,7 @@ async fn feature_names_that_clash_need_full_names() {
         full_feature_names: full,
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
+        partitions: 1,
     };
     let read = || async {
         spine_session(&ctx)

@@ -140,6 +140,7 @@ async fn training(
         full_feature_names: false,
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
+        partitions: 1,
     };
     let planned = plan_historical(ctx, defs, store, spine, &request).await.unwrap();
     let batches = collect(planned.plan.clone(), ctx.task_ctx()).await.unwrap();

@@ -31,6 +31,8 @@ use url::Url;
 /// A planned training set and what it must contain.
 pub struct Case {
     pub seed: u64,
+    /// Partitions of each view's join.
+    pub partitions: usize,
     pub ctx: SessionContext,
     pub plan: Arc<dyn ExecutionPlan>,
     pub schema: SchemaRef,
@@ -42,8 +44,14 @@ pub struct Case {
 /// Seed `seed`'s random views (lake in `tmp`) materialized into the offline store at
 /// `offline` (a local folder or an object store the environment reaches), and the training
 /// set plan for a random spine written where `put_spine` puts it (it gets the Parquet bytes
-/// and returns the spine's URL or path).
-pub async fn training_case<F, Fut>(seed: u64, tmp: &Path, offline: Url, put_spine: F) -> Case
+/// and returns the spine's URL or path), each view's join in `partitions` partitions.
+pub async fn training_case<F, Fut>(
+    seed: u64,
+    partitions: usize,
+    tmp: &Path,
+    offline: Url,
+    put_spine: F,
+) -> Case
 where
     F: FnOnce(Vec<u8>) -> Fut,
     Fut: std::future::Future<Output = String>,
@@ -107,6 +115,7 @@ where
         full_feature_names: true,
         timestamp_column: "event_timestamp".into(),
         table_versions: Default::default(),
+        partitions,
     };
     // Two partitions (so the plan deals batches round-robin to parallel sorts, which Ballista
     // drops); odd seeds run in batches of a few rows, so the join's candidates and order
@@ -120,7 +129,7 @@ where
     let spine = spine_session(&ctx).read_parquet(spine_at, ParquetReadOptions::default()).await.unwrap();
     let planned = plan_historical(&ctx, &loaded.definitions, &store, spine, &request).await.unwrap();
     let plan: Arc<dyn ExecutionPlan> = planned.plan.clone();
-    Case { seed, ctx, plan, schema: planned.schema, spine_rows, views, features }
+    Case { seed, partitions, ctx, plan, schema: planned.schema, spine_rows, views, features }
 }
 
 /// Runs the case locally and on the cluster at `scheduler_url`: the same rows in the same
@@ -132,6 +141,9 @@ pub async fn check_on_cluster(case: &Case, scheduler_url: &str) -> usize {
     assert_eq!(plan.output_partitioning().partition_count(), 1, "the plan ends in one partition");
     let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(false).to_string();
     assert_eq!(text.matches("AsofJoinExec").count(), case.views.len(), "{text}");
+    // Split joins: each view's spine and feature rows are split by the join keys.
+    let splits = if case.partitions > 1 { 2 * case.views.len() } else { 0 };
+    assert_eq!(text.matches("partitioning=Hash(").count(), splits, "{text}");
     assert!(text.contains("SortRowsExec"), "{text}");
 
     let local = collect(plan.clone(), case.ctx.task_ctx()).await.unwrap();
