@@ -195,7 +195,14 @@ def http(obj, args):
     return [("http", engine, args.version if args.engine == "feast" else None, {"seconds": obj["seconds"]}, figures)]
 
 
-ADAPTERS = {"http": http, "training_memory": training_memory, "pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
+def ballista(obj, args):
+    """bench/ballista.sh's line for one `quiver historical` run (the timing from --time)."""
+    params = {"spine_rows": obj["spine_rows"], "executors": obj["executors"]}
+    figures = {"executor_peak_rss_mib": obj["executor_peak_rss_mib"] or None}
+    return [("ballista", args.engine, None, params, figures)]
+
+
+ADAPTERS = {"ballista": ballista, "http": http, "training_memory": training_memory, "pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
 
 
 def main():

@@ -280,6 +280,33 @@ def training_memory_table(records):
     return table(header, rows)
 
 
+def ballista_table(records):
+    """Per engine: the runs' wall times (median, min to max) and its ratio to the local engine."""
+    import statistics
+
+    runs = {}
+    for r in records:
+        runs.setdefault(r["engine"], []).append(r)
+    local = runs.get("local")
+    local_median = statistics.median(x["wall_s"] for x in local) if local else None
+    header = ["engine", "executors × task slots", "join partitions", "runs", "median", "min – max",
+              "÷ local (median)", "client peak RSS", "executor peak RSS"]
+    rows = []
+    for engine in sorted(runs, key=lambda e: (e != "local", e)):
+        rs = runs[engine]
+        walls = [x["wall_s"] for x in rs]
+        p = rs[0]["params"]
+        shape = "–" if engine == "local" else f"{p.get('executors')} × {p.get('tasks_per_executor')}"
+        median = statistics.median(walls)
+        rows.append([
+            engine, shape, "1" if engine == "local" else p.get("partitions"), len(rs), seconds(median),
+            f"{seconds(min(walls))} – {seconds(max(walls))}", ratio(median, local_median),
+            memory(max(x.get("peak_rss_mib") or 0 for x in rs)),
+            memory(max((x.get("executor_peak_rss_mib") or 0 for x in rs), default=None) or None),
+        ])
+    return table(header, rows)
+
+
 def python_online_table(records):
     """quiver_client, the raw generated stub and Feast, per batch: p50 / p99 / p99.9."""
     by = {(r["params"]["batch"], r["engine"]): r for r in records}
@@ -357,6 +384,7 @@ SECTIONS = [
     ("python_online", "Online reads from Python, beside Feast", python_online_table),
     ("python_training", "Training sets into pandas, beside Feast", python_training_table),
     ("http", "HTTP online reads (POST /v1/online) against Feast's feature server", http_table),
+    ("ballista", "Training sets on the local engine and on a Ballista cluster", ballista_table),
 ]
 
 
