@@ -11,7 +11,8 @@
 # writing the output file and its manifest. Each cluster's output must equal the local
 # engine's, row for row. Prints one record per run (bench/record.py, workload "ballista").
 # QUIVER_MEMORY_LIMIT (default 1GiB) is the memory of each process (client and executors);
-# PARTITIONS (default 4) is offline_engine.partitions.
+# PARTITIONS (default 4) is offline_engine.partitions; PIT_BIN names the data generator
+# (bench/pit.sh's program) when it is not to be built here.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -26,10 +27,15 @@ MEMORY="${QUIVER_MEMORY_LIMIT:-1GiB}"
 PARTITIONS="${PARTITIONS:-4}"
 [[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be 1 to 99, not '$RUNS'"; exit 2; }
 [[ "$PARTITIONS" =~ ^[1-9][0-9]{0,3}$ ]] || { echo "PARTITIONS must be 1 to 9999, not '$PARTITIONS'"; exit 2; }
-bench_build -p quiver-offline --example pit_bench
 bench_build -p quiver-cli --bin quiver
-PIT="$(bench_bin pit_bench)"
 BIN="$(bench_bin quiver)"
+# PIT_BIN: the data generator to use (any build: it only writes and materializes the data).
+if [ -n "${PIT_BIN:-}" ]; then
+  PIT="$(realpath "$PIT_BIN")"
+else
+  bench_build -p quiver-offline --example pit_bench
+  PIT="$(bench_bin pit_bench)"
+fi
 PY="$(duckdb_python)"
 
 mkdir -p "$DIR"
