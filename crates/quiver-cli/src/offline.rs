@@ -283,6 +283,7 @@ pub async fn historical(
     memory_limit: usize,
     out: &Output,
 ) -> Result<(), Failure> {
+    let engine = open_engine(config, "quiver historical")?;
     let (lake, store) = offline_parts(config, memory_limit).await?;
     let registry = open_registry(config)?;
     let (snapshot, request) = match &args.from_manifest {
@@ -320,7 +321,6 @@ pub async fn historical(
             (snapshot, request)
         }
     };
-    let engine = open_engine(config, "quiver historical")?;
     let manifest = training::build_on(engine.as_ref(), lake.session(), &snapshot, &store, &request).await?;
     let kept = training::keep_manifest(&store, &manifest).await.map_err(|e| {
         Failure::new(format!(

@@ -339,6 +339,30 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
         .filter(|n| n.to_string_lossy().contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A bad offline engine is a usage error before any work, from the flag or the config.
+    let historical =
+        ["historical", "--entities", "no_key.csv", "--service", "ride_ranking_v1", "--out", "out.parquet"];
+    let config = std::fs::read_to_string(dir.join("quiver.yaml")).unwrap();
+    std::fs::write(
+        dir.join("engine.yaml"),
+        format!("{config}offline_engine: {{type: ballista, scheduler: 'df://h:0'}}\n"),
+    )
+    .unwrap();
+    for (extra, expected) in [
+        (
+            &["--offline-engine", "spark://h:1"][..],
+            "--offline-engine: the offline engine is `local` or a Ballista scheduler's df://HOST:PORT",
+        ),
+        (&["--offline-engine", "df://h:0"][..], "port 0 is not a port a scheduler listens on"),
+        (&["--config", "engine.yaml"][..], "port 0 is not a port a scheduler listens on"),
+    ] {
+        let o = support::quiver(&dir, &[extra, &historical[..]].concat());
+        let (_, err) = support::text(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(expected), "{extra:?}: expected {expected:?} in:\n{err}");
+        assert!(!dir.join("out.parquet").exists());
+    }
 }
 
 #[tokio::test]
