@@ -51,6 +51,10 @@ pub struct SchedulerArgs {
     external_host: Option<String>,
     #[arg(long, value_enum, default_value = "push")]
     policy: PolicyArg,
+    /// An executor silent this long is given up and its tasks run elsewhere (5s to 1d; more
+    /// than the executors' --heartbeat)
+    #[arg(long, default_value = "180s", value_name = "DURATION")]
+    executor_timeout: String,
 }
 
 #[derive(clap::Args)]
@@ -79,6 +83,20 @@ pub struct ExecutorArgs {
     /// How long to wait for the scheduler to accept connections at start (30s, 2m)
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     scheduler_wait: String,
+    /// How often the executor tells the scheduler it is alive (1s to 1d; less than the
+    /// scheduler's --executor-timeout)
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    heartbeat: String,
+}
+
+/// Whole seconds of a duration flag, 1 s to a day.
+fn seconds(flag: &str, text: &str) -> Result<u64, Failure> {
+    let d = crate::serve::duration(flag, text)?;
+    let s = d.as_secs();
+    if d.subsec_nanos() != 0 || !(1..=86_400).contains(&s) {
+        return Err(usage(format!("--{flag} {text}: expected whole seconds from 1s to 1d")));
+    }
+    Ok(s)
 }
 
 fn usage(message: String) -> Failure {
@@ -106,7 +124,17 @@ async fn scheduler(args: SchedulerArgs) -> Result<(), Failure> {
         options.external_host = host;
     }
     options.policy = args.policy.into();
-    options.liveness = Liveness::default();
+    let executor_timeout_seconds = seconds("executor-timeout", &args.executor_timeout)?;
+    if executor_timeout_seconds < 5 {
+        return Err(usage(format!("--executor-timeout {}: at least 5s", args.executor_timeout)));
+    }
+    // The scheduler looks for silent executors a few times per timeout; the heartbeat is
+    // the executors' own setting (this value only satisfies the check that it is shorter).
+    options.liveness = Liveness {
+        executor_timeout_seconds,
+        expire_interval_seconds: (executor_timeout_seconds / 5).clamp(1, 15),
+        heartbeat_seconds: Liveness::default().heartbeat_seconds.min(executor_timeout_seconds - 1),
+    };
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| Failure::new(format!("the scheduler cannot listen on {}: {e}", args.bind)))?;
@@ -167,6 +195,14 @@ async fn executor(args: ExecutorArgs, memory_limit: usize) -> Result<(), Failure
         }
         None => args.bind.ip().to_string(),
     };
+    let heartbeat_seconds = seconds("heartbeat", &args.heartbeat)?;
+    if heartbeat_seconds >= Liveness::default().executor_timeout_seconds {
+        return Err(usage(format!(
+            "--heartbeat {}: shorter than the scheduler's executor timeout, at most {}s",
+            args.heartbeat,
+            Liveness::default().executor_timeout_seconds - 1
+        )));
+    }
     let concurrent_tasks = match args.concurrent_tasks {
         Some(n) if n == 0 || n > MAX_CONCURRENT_TASKS => {
             return Err(usage(format!("--concurrent-tasks {n}: expected 1 to {MAX_CONCURRENT_TASKS}")));
@@ -198,7 +234,7 @@ async fn executor(args: ExecutorArgs, memory_limit: usize) -> Result<(), Failure
         work_dir,
         concurrent_tasks,
         policy: args.policy.into(),
-        liveness: Liveness::default(),
+        liveness: Liveness { heartbeat_seconds, ..Liveness::default() },
         memory_pool_bytes: Some(memory_limit as u64),
     };
     eprintln!(

@@ -332,11 +332,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 start: offline::parse_time(&start)?,
                 end: offline::parse_time(&end)?,
             };
-            materialize(cli.config.as_deref(), span, &views, run.settings()?, memory_limit, &out).await
+            materialize(&cli.config, &cli.offline_engine, span, &views, run.settings()?, memory_limit, &out)
+                .await
         }
         Command::MaterializeIncremental { end, views, run } => {
             let span = quiver_offline::materialize::Span::Incremental { end: offline::parse_time(&end)? };
-            materialize(cli.config.as_deref(), span, &views, run.settings()?, memory_limit, &out).await
+            materialize(&cli.config, &cli.offline_engine, span, &views, run.settings()?, memory_limit, &out)
+                .await
         }
         Command::Historical {
             entities,
@@ -426,14 +428,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn materialize(
-    config: Option<&std::path::Path>,
+    config: &Option<PathBuf>,
+    engine: &Option<String>,
     span: quiver_offline::materialize::Span,
     views: &[String],
     run: offline::RunSettings,
     memory_limit: usize,
     out: &output::Output,
 ) -> Result<(), Failure> {
-    offline::materialize(&commands::load_config(config)?, span, views, run, memory_limit, out).await
+    offline::materialize(&engine_config(config, engine)?, span, views, run, memory_limit, out).await
 }
 
 /// How a materialization runs: each view's lease, and whether the window may end in the future.

@@ -159,6 +159,7 @@ pub async fn materialize(
     memory_limit: usize,
     out: &Output,
 ) -> Result<(), Failure> {
+    let engine = open_engine(config, "quiver materialize")?;
     let (lake, store) = offline_parts(config, memory_limit).await?;
     let registry = open_registry(config)?;
     let online = quiver_online::open(&config.online_store, &config.project)
@@ -171,6 +172,7 @@ pub async fn materialize(
         lease: run.lease,
         allow_future: run.allow_future,
         rebuild: run.rebuild,
+        engine,
         ..Materializer::new(lake, store, registry)?
     };
     let progress = BarProgress { current: Mutex::new(None), quiet: out.quiet };
@@ -264,7 +266,7 @@ pub struct HistoricalArgs {
     pub from_manifest: Option<PathBuf>,
 }
 
-/// The engine training sets' plans run on, as `config` names it.
+/// The engine offline plans (materializations, training sets) run on, as `config` names it.
 pub fn open_engine(config: &Config, job_name: &str) -> Result<Arc<dyn Engine>, Failure> {
     match &config.offline_engine {
         OfflineEngineConfig::Local => Ok(Arc::new(LocalEngine)),

@@ -415,6 +415,17 @@ impl Definitions {
 
     /// The join keys of a view: the union of its entities' keys, in declaration order.
     /// Entities missing from the definitions are skipped (validation reports them).
+    /// `view` with the entities it joins on and its source, nothing else: what a cluster's
+    /// executor is sent to write the view's rows.
+    pub fn only_view(&self, view: &FeatureView) -> Definitions {
+        Definitions {
+            entities: self.entities.iter().filter(|e| view.entities.contains(&e.name)).cloned().collect(),
+            sources: self.sources.iter().filter(|s| s.name == view.source).cloned().collect(),
+            feature_views: vec![view.clone()],
+            feature_services: Vec::new(),
+        }
+    }
+
     pub fn join_keys(&self, view: &FeatureView) -> Vec<Field> {
         let mut keys: Vec<Field> = Vec::new();
         for name in &view.entities {

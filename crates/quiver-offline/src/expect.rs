@@ -61,7 +61,7 @@ enum Check {
 }
 
 /// What one partition saw.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Tally {
     rows: u64,
     newest_us: Option<i64>,
@@ -107,8 +107,20 @@ pub struct Checker {
     schema: SchemaRef,
     parts: Vec<Mutex<Tally>>,
     unique: Vec<Mutex<Seen>>,
-    /// The two seeds of `unique`'s fingerprints, drawn per checker.
+    /// The two seeds of `unique`'s fingerprints, drawn per checker, and the numbers they
+    /// were made from (executors checking a window's partitions use the same ones).
     seeds: (RandomState, RandomState),
+    seed_values: (u64, u64),
+}
+
+/// What one partition of a [`Checker`] saw, as it travels from an executor to the process
+/// that merges it ([`Checker::export`], [`Checker::absorb`]).
+pub struct CheckerPart {
+    /// The partition's tally, as JSON.
+    pub tally: String,
+    /// The fingerprints of each `unique` check, 16 bytes each (little-endian), each set
+    /// preceded by its count as 8 bytes.
+    pub fingerprints: Vec<u8>,
 }
 
 impl Checker {
@@ -123,6 +135,21 @@ impl Checker {
         partitions: usize,
         row_checks_only: bool,
         pool: Option<&Arc<dyn MemoryPool>>,
+    ) -> Result<Option<Self>> {
+        let seeds = (random_seed(), random_seed());
+        Self::seeded(defs, view, schema, partitions, row_checks_only, pool, seeds)
+    }
+
+    /// [`Checker::new`] with `unique`'s fingerprints made from `seed_values` (another
+    /// checker's [`Checker::seed_values`]), so the two checkers' fingerprints can be merged.
+    pub fn seeded(
+        defs: &Definitions,
+        view: &FeatureView,
+        schema: &SchemaRef,
+        partitions: usize,
+        row_checks_only: bool,
+        pool: Option<&Arc<dyn MemoryPool>>,
+        seed_values: (u64, u64),
     ) -> Result<Option<Self>> {
         let expectations: Vec<Expectation> =
             view.expectations.iter().filter(|e| !row_checks_only || e.is_row_check()).cloned().collect();
@@ -187,7 +214,8 @@ impl Checker {
             schema: schema.clone(),
             parts,
             unique,
-            seeds: (RandomState::with_seed(random_seed()), RandomState::with_seed(random_seed())),
+            seeds: (RandomState::with_seed(seed_values.0), RandomState::with_seed(seed_values.1)),
+            seed_values,
         }))
     }
 
@@ -388,6 +416,87 @@ impl Checker {
 
     pub fn on_failure(&self) -> OnFailure {
         self.on_failure
+    }
+
+    /// The numbers `unique`'s fingerprints are made from ([`Checker::seeded`]).
+    pub fn seed_values(&self) -> (u64, u64) {
+        self.seed_values
+    }
+
+    /// What `partition` saw: its tally and every fingerprint of each `unique` check (of a
+    /// checker that only that partition fed, as on an executor).
+    pub fn export(&self, partition: usize) -> Result<CheckerPart> {
+        let tally = serde_json::to_string(&*lock(&self.parts[partition % self.parts.len()]))
+            .map_err(|e| Error::Internal(format!("encoding expectation results: {e}")))?;
+        let mut fingerprints = Vec::new();
+        for set in &self.unique {
+            let seen = lock(set);
+            fingerprints.extend_from_slice(&(seen.fingerprints.len() as u64).to_le_bytes());
+            for f in &seen.fingerprints {
+                fingerprints.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        Ok(CheckerPart { tally, fingerprints })
+    }
+
+    /// Adds what an executor's checker saw of `partition` ([`Checker::export`], made with
+    /// this checker's seeds): its tally, and its fingerprints into this checker's sets; a
+    /// fingerprint another partition had already brought is one more row breaking `unique`
+    /// (counted, without an example: the row itself stayed on the executor).
+    pub fn absorb(&self, partition: usize, part: &CheckerPart) -> Result<()> {
+        let bad = |what: &str| Error::Internal(format!("a partition's expectation results: {what}"));
+        let tally: Tally = serde_json::from_str(&part.tally).map_err(|e| bad(&e.to_string()))?;
+        if tally.failing.len() != self.checks.len() || tally.examples.len() != self.checks.len() {
+            return Err(bad("they cover other checks"));
+        }
+        let mut mine = lock(&self.parts[partition % self.parts.len()]);
+        mine.rows += tally.rows;
+        mine.newest_us = match (mine.newest_us, tally.newest_us) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (i, (failing, examples)) in tally.failing.into_iter().zip(tally.examples).enumerate() {
+            mine.failing[i] += failing;
+            let room = EXAMPLES_KEPT.saturating_sub(mine.examples[i].len());
+            mine.examples[i].extend(examples.into_iter().take(room));
+        }
+        let mut bytes = part.fingerprints.as_slice();
+        for (check, check_index) in self.checks.iter().zip(0..) {
+            let Check::Unique { set, .. } = check else { continue };
+            let (count, rest) =
+                bytes.split_first_chunk::<8>().ok_or_else(|| bad("fingerprints cut short"))?;
+            let count =
+                usize::try_from(u64::from_le_bytes(*count)).map_err(|_| bad("too many fingerprints"))?;
+            let len = count
+                .checked_mul(16)
+                .filter(|n| *n <= rest.len())
+                .ok_or_else(|| bad("fingerprints cut short"))?;
+            let (these, rest) = rest.split_at(len);
+            bytes = rest;
+            let mut seen = lock(&self.unique[*set]);
+            for chunk in these.chunks_exact(16) {
+                let mut f = [0u8; 16];
+                f.copy_from_slice(chunk);
+                if !seen.fingerprints.insert(u128::from_le_bytes(f)) {
+                    mine.failing[check_index] += 1;
+                }
+            }
+            let Seen { fingerprints, reservation } = &mut *seen;
+            if let Some(r) = reservation {
+                let bytes = fingerprints.capacity() * (std::mem::size_of::<u128>() + 1);
+                r.try_resize(bytes).map_err(|e| {
+                    Error::Memory(format!(
+                        "checking unique of feature view '{}' over {} rows: {e}",
+                        self.view,
+                        fingerprints.len()
+                    ))
+                })?;
+            }
+        }
+        if !bytes.is_empty() {
+            return Err(bad("fingerprints of more checks than the view has"));
+        }
+        Ok(())
     }
 }
 

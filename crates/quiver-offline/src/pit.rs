@@ -477,6 +477,12 @@ enum Node {
     AsofJoin(AsofParams),
     /// `SortRowsExec` over columns of its input.
     SortRows(Vec<SortColumn>),
+    /// A materialization's row counter over an input led by this many join-key columns.
+    CountRows {
+        keys: usize,
+    },
+    /// A materialization's writer.
+    WriteFiles(Box<crate::materialize::WriteSpec>),
 }
 
 /// One column of a sort order, as the codec carries it.
@@ -522,6 +528,18 @@ impl PhysicalExtensionCodec for QuiverCodec {
                     .ok_or_else(|| DataFusionError::Internal("SortRowsExec with no sort column".into()))?;
                 Ok(Arc::new(crate::rowsort::SortRowsExec::new(ordering, input.clone())))
             }
+            Node::CountRows { keys } => {
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal("CountRowsExec needs one input".into()));
+                };
+                Ok(Arc::new(crate::materialize::CountRowsExec::detached(input.clone(), keys)))
+            }
+            Node::WriteFiles(spec) => {
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal("WriteFilesExec needs one input".into()));
+                };
+                Ok(Arc::new(crate::materialize::WriteFilesExec::new(input.clone(), *spec)))
+            }
         }
     }
 
@@ -557,6 +575,10 @@ impl PhysicalExtensionCodec for QuiverCodec {
                 })
                 .collect::<DfResult<Vec<_>>>()?;
             Node::SortRows(columns)
+        } else if let Some(count) = any.downcast_ref::<crate::materialize::CountRowsExec>() {
+            Node::CountRows { keys: count.keys() }
+        } else if let Some(write) = any.downcast_ref::<crate::materialize::WriteFilesExec>() {
+            Node::WriteFiles(Box::new(write.spec().clone()))
         } else {
             return Err(DataFusionError::NotImplemented(format!("Quiver cannot encode {}", node.name())));
         };

@@ -25,7 +25,7 @@ use quiver_core::dtype::DType;
 use quiver_core::state::{FeatureStatistics, Histogram, QUANTILES};
 use quiver_sample::rng::SplitMix64;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::lock;
 
 /// Values sampled per feature and writer partition.
@@ -295,6 +295,32 @@ impl Statistics {
         Ok(())
     }
 
+    /// What `partition` saw so far, to carry to the process that merges it
+    /// ([`Statistics::absorb`]): the statistics of a window written on a cluster are
+    /// gathered by each executor for its partitions and merged by the client.
+    pub fn export(&self, partition: usize) -> Result<String> {
+        let partials = lock(&self.parts[partition % self.parts.len()]);
+        let states: Vec<PartialState> = partials.iter().map(PartialState::from).collect();
+        serde_json::to_string(&states).map_err(|e| Error::Internal(format!("encoding statistics: {e}")))
+    }
+
+    /// Replaces what `partition` saw with `exported` ([`Statistics::export`] of the same
+    /// view's statistics, made with the same partitions and seed).
+    pub fn absorb(&self, partition: usize, exported: &str) -> Result<()> {
+        let states: Vec<PartialState> = serde_json::from_str(exported)
+            .map_err(|e| Error::Internal(format!("decoding a partition's statistics: {e}")))?;
+        if states.len() != self.features.len() {
+            return Err(Error::Internal(format!(
+                "a partition's statistics cover {} features, the view has {}",
+                states.len(),
+                self.features.len()
+            )));
+        }
+        let partials = states.into_iter().map(Partial::from).collect();
+        *lock(&self.parts[partition % self.parts.len()]) = partials;
+        Ok(())
+    }
+
     /// Every feature's statistics, after the last batch.
     pub fn finish(&self) -> BTreeMap<String, FeatureStatistics> {
         let parts: Vec<MutexGuard<'_, Vec<Partial>>> = self.parts.iter().map(lock).collect();
@@ -304,6 +330,69 @@ impl Statistics {
             out.insert(name.clone(), merge(*kind, &partials));
         }
         out
+    }
+}
+
+/// A [`Partial`] as it travels between processes: floats by their bits (min and max start
+/// infinite, which JSON numbers cannot hold).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PartialState {
+    count: u64,
+    nulls: u64,
+    registers: Vec<u8>,
+    non_finite: u64,
+    n: u64,
+    /// `mean`, `m2`, `min`, `max`, as bits.
+    moments: [u64; 4],
+    sample: Vec<u64>,
+    seen: u64,
+    next: u64,
+    w: u64,
+    rng: u64,
+    top: Vec<(String, u64)>,
+}
+
+impl From<&Partial> for PartialState {
+    fn from(p: &Partial) -> Self {
+        PartialState {
+            count: p.count,
+            nulls: p.nulls,
+            registers: p.registers.clone(),
+            non_finite: p.non_finite,
+            n: p.n,
+            moments: [p.mean.to_bits(), p.m2.to_bits(), p.min.to_bits(), p.max.to_bits()],
+            sample: p.sample.values.iter().map(|v| v.to_bits()).collect(),
+            seen: p.sample.seen,
+            next: p.sample.next,
+            w: p.sample.w.to_bits(),
+            rng: p.sample.rng.state(),
+            top: p.top.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+}
+
+impl From<PartialState> for Partial {
+    fn from(s: PartialState) -> Self {
+        let [mean, m2, min, max] = s.moments.map(f64::from_bits);
+        Partial {
+            count: s.count,
+            nulls: s.nulls,
+            registers: s.registers,
+            non_finite: s.non_finite,
+            n: s.n,
+            mean,
+            m2,
+            min,
+            max,
+            sample: Reservoir {
+                values: s.sample.into_iter().map(f64::from_bits).collect(),
+                seen: s.seen,
+                next: s.next,
+                w: f64::from_bits(s.w),
+                rng: SplitMix64::new(s.rng),
+            },
+            top: s.top.into_iter().collect(),
+        }
     }
 }
 

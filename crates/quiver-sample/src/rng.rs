@@ -44,6 +44,11 @@ impl SplitMix64 {
         Self::new(mix64(family ^ item.wrapping_mul(0xD1B5_4A32_D192_ED03)))
     }
 
+    /// The generator's state: [`SplitMix64::new`] of it continues the same sequence.
+    pub const fn state(&self) -> u64 {
+        self.state
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);

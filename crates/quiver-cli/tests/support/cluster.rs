@@ -33,21 +33,40 @@ pub struct Cluster {
     pub executors: Vec<Process>,
 }
 
+/// `quiver ARGS` with `env` added, no input and no output but its standard error when
+/// `stderr` is piped.
+fn quiver(args: &[&str], env: &[(String, String)], stderr: Stdio) -> Command {
+    let mut command = Command::new(QUIVER);
+    command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    command
+}
+
 impl Cluster {
     /// A scheduler on a free port and `executors` executors registered with it, each with
     /// `env` added to its environment (the `AWS_*` of an object store, say) and its work
     /// folder under `work`.
     pub async fn start(executors: usize, env: &[(String, String)], work: &Path) -> Cluster {
-        let mut scheduler = Process(
-            Command::new(QUIVER)
-                .args(["ballista", "scheduler", "--bind", "127.0.0.1:0"])
-                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        Self::start_with(executors, env, work, None).await
+    }
+
+    /// [`Cluster::start`], with `liveness` (the executors' heartbeat and the scheduler's
+    /// executor timeout, as flags take them) instead of the defaults.
+    pub async fn start_with(
+        executors: usize,
+        env: &[(String, String)],
+        work: &Path,
+        liveness: Option<(&str, &str)>,
+    ) -> Cluster {
+        let mut args = vec!["ballista", "scheduler", "--bind", "127.0.0.1:0"];
+        if let Some((_, timeout)) = liveness {
+            args.extend(["--executor-timeout", timeout]);
+        }
+        let mut scheduler = Process(quiver(&args, env, Stdio::piped()).spawn().unwrap());
         // It prints the address it listens on.
         let stderr = scheduler.0.stderr.take().unwrap();
         let (lines_tx, lines_rx) = mpsc::channel::<String>();
@@ -66,19 +85,15 @@ impl Cluster {
         let url = format!("df://{listening}");
         let mut started = Vec::new();
         for i in 0..executors {
-            started.push(Process(
-                Command::new(QUIVER)
-                    .args(["--memory-limit", "256MiB", "ballista", "executor", "--scheduler", &url, "--bind"])
-                    .arg(format!("127.0.0.1:{}", free_port()))
-                    .args(["--grpc-port", &free_port().to_string(), "--concurrent-tasks", "2", "--work-dir"])
-                    .arg(work.join(format!("executor-{i}")))
-                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            ));
+            let (bind, grpc) = (format!("127.0.0.1:{}", free_port()), free_port().to_string());
+            let work = work.join(format!("executor-{i}"));
+            let mut args = vec!["--memory-limit", "256MiB", "ballista", "executor", "--scheduler", &url];
+            args.extend(["--bind", &bind, "--grpc-port", &grpc, "--concurrent-tasks", "2"]);
+            args.extend(["--work-dir", work.to_str().unwrap()]);
+            if let Some((heartbeat, _)) = liveness {
+                args.extend(["--heartbeat", heartbeat]);
+            }
+            started.push(Process(quiver(&args, env, Stdio::null()).spawn().unwrap()));
         }
         let mut cluster = Cluster { url, scheduler, executors: started };
         let addr = SchedulerAddr::parse(&cluster.url).unwrap();

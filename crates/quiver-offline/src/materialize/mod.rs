@@ -20,6 +20,7 @@
 
 mod online;
 mod progress;
+mod remote;
 mod source;
 
 use std::collections::BTreeMap;
@@ -37,9 +38,12 @@ use quiver_online::OnlineStore;
 use serde::{Deserialize, Serialize};
 
 pub use online::{RebuildReport, rebuild_online};
+pub(crate) use progress::CountRowsExec;
 pub use progress::{NoProgress, Progress, ViewRows};
+pub use remote::{WriteFilesExec, WriteSpec};
 pub use source::{data_start, window_rows};
 
+use crate::engine::{Engine, LocalEngine};
 use crate::error::{Error, Result};
 use crate::expect::Checker;
 use crate::lake::Lake;
@@ -47,9 +51,8 @@ use crate::layout::{EVENT_TIMESTAMP, Window, latest_row_ordering, offline_schema
 use crate::lease::{Lease, LeaseSettings};
 use crate::rowsort::SortRowsExec;
 use crate::stats::Statistics;
-use crate::store::{CommitGuard, OfflineStore, RowObserver, WriteOutcome, WriteWatch};
+use crate::store::{CommitGuard, Files, OfflineStore, RowObserver, WriteOutcome, WriteWatch};
 use online::{Candidates, write_latest};
-use progress::CountRowsExec;
 
 /// What to materialize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +135,9 @@ pub struct Materializer {
     /// current columns (for a view whose keys or features changed), and restart its
     /// watermark from that window. Needs the views named.
     pub rebuild: bool,
+    /// Where windows are read, sorted and written: this process ([`LocalEngine`]), or a
+    /// cluster's executors, which write the files for this process to commit.
+    pub engine: Arc<dyn Engine>,
 }
 
 /// How far past now a window may end without `allow_future` (clocks differ a little).
@@ -240,6 +246,7 @@ impl Materializer {
             lease: LeaseSettings::for_process("quiver"),
             allow_future: false,
             rebuild: false,
+            engine: Arc::new(LocalEngine),
         })
     }
 
@@ -471,23 +478,40 @@ impl Materializer {
         let ViewTask { defs, view, per_writer, progress, .. } = task;
         let rows = window_rows(&self.lake, defs, view, window).await?.create_physical_plan().await?;
         crate::fault::point("materialize.after_plan");
-        let target_partitions = self.lake.session().copied_config().target_partitions();
-        let rows = source::writer_partitions(rows, target_partitions, per_writer)?;
+        let elsewhere = self.engine.runs_elsewhere();
+        let rows = if elsewhere {
+            // On a cluster the window is shuffled by its join keys: every row of an entity
+            // meets in one partition, on one executor.
+            let schema = rows.schema();
+            let keys = (0..defs.join_keys(view).len())
+                .map(|i| {
+                    Arc::new(datafusion::physical_expr::expressions::Column::new(schema.field(i).name(), i))
+                        as Arc<dyn datafusion::physical_expr::PhysicalExpr>
+                })
+                .collect();
+            let partitions =
+                datafusion::physical_plan::Partitioning::Hash(keys, self.engine.join_partitions());
+            Arc::new(datafusion::physical_plan::repartition::RepartitionExec::try_new(rows, partitions)?)
+        } else {
+            let target_partitions = self.lake.session().copied_config().target_partitions();
+            source::writer_partitions(rows, target_partitions, per_writer)?
+        };
         let partitions = rows.output_partitioning().partition_count();
         let ordering = latest_row_ordering(&rows.schema())?;
         let schema = rows.schema();
         let counters = ViewRows { partitions, ..ViewRows::default() };
         let pool = self.lake.session().runtime_env().memory_pool.clone();
         let checker = Checker::new(defs, view, &schema, partitions, false, Some(&pool))?.map(Arc::new);
-        let statistics =
-            Arc::new(Statistics::new(view, &schema, partitions, sample_seed(&view.name, window)));
+        let seed = sample_seed(&view.name, window);
+        let statistics = Arc::new(Statistics::new(view, &schema, partitions, seed));
         found.checker.clone_from(&checker);
         found.statistics = Some(statistics.clone());
         let counted = Arc::new(CountRowsExec::new(rows, defs.join_keys(view).len(), &counters));
         // Each partition is sorted on its own (on row-format keys, in memory when the pool
         // allows) and written by its own writer: no merge into one stream, and Parquet
         // encoding runs on every core.
-        let plan = Arc::new(SortRowsExec::new(ordering, counted));
+        let plan: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
+            Arc::new(SortRowsExec::new(ordering, counted));
         progress.start_view(&view.name, counters.clone());
         // The online candidates are kept until the offline commit succeeds, so the online
         // store never gets values the offline store did not.
@@ -495,23 +519,58 @@ impl Materializer {
             .then(|| Arc::new(Candidates::new(defs.join_keys(view).len(), partitions)));
         // The newest event time is tracked on the way too, for freshness.
         let newest = Arc::new(AtomicI64::new(i64::MIN));
-        let observer: RowObserver = {
-            let candidates = candidates.clone();
-            let newest = newest.clone();
-            let checker = checker.clone();
-            Arc::new(move |partition, batch| {
-                if let Some(t) = newest_event_us(batch) {
-                    newest.fetch_max(t, Ordering::Relaxed);
-                }
-                if let Some(c) = &checker {
-                    c.observe(partition, batch)?;
-                }
-                statistics.observe(partition, batch)?;
-                match &candidates {
-                    Some(c) => c.push(partition, batch),
-                    None => Ok(()),
-                }
-            })
+        let (files, observer): (Files<'_>, Option<RowObserver>) = if elsewhere {
+            let (only_view, check_seeds) = (defs.only_view(view), checker.as_ref().map(|c| c.seed_values()));
+            let (checker, candidates, counters, newest, statistics) =
+                (checker.clone(), candidates.clone(), counters.clone(), newest.clone(), statistics.clone());
+            let engine = self.engine.clone();
+            let session = self.lake.session();
+            let write: crate::store::WriteElsewhere<'_> = Box::new(move |target| {
+                Box::pin(async move {
+                    let spec = WriteSpec {
+                        view: view.name.clone(),
+                        target,
+                        defs: only_view,
+                        partitions,
+                        sample_seed: seed,
+                        check_seeds,
+                        online: candidates.is_some(),
+                    };
+                    let plan = Arc::new(WriteFilesExec::new(plan, spec));
+                    let stream = engine.execute(session, plan).await?;
+                    let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(stream).await?;
+                    let sinks = remote::Sinks {
+                        statistics: &statistics,
+                        checker: checker.as_deref(),
+                        candidates: candidates.as_deref(),
+                        counters: &counters,
+                        newest: &newest,
+                    };
+                    let merged = remote::merge(&view.name, partitions, &batches, &sinks)?;
+                    Ok((merged.adds, merged.rows))
+                })
+            });
+            (Files::Elsewhere(write), None)
+        } else {
+            let observer: RowObserver = {
+                let candidates = candidates.clone();
+                let newest = newest.clone();
+                let checker = checker.clone();
+                Arc::new(move |partition, batch| {
+                    if let Some(t) = newest_event_us(batch) {
+                        newest.fetch_max(t, Ordering::Relaxed);
+                    }
+                    if let Some(c) = &checker {
+                        c.observe(partition, batch)?;
+                    }
+                    statistics.observe(partition, batch)?;
+                    match &candidates {
+                        Some(c) => c.push(partition, batch),
+                        None => Ok(()),
+                    }
+                })
+            };
+            (Files::Here(plan), Some(observer))
         };
         // Under `on_failure: fail`, broken expectations stop the commit itself.
         let guard: CommitGuard = {
@@ -522,20 +581,19 @@ impl Materializer {
                 checker.as_ref().map_or(Ok(()), |c| c.verdict(Some(end)))
             })
         };
-        let watch =
-            WriteWatch { rows: counters.written.clone(), observer: Some(observer), guard: Some(guard) };
+        let watch = WriteWatch { rows: counters.written.clone(), observer, guard: Some(guard) };
         let session = self.lake.session();
         let (outcome, rebuilt) = if self.rebuild {
             let previous_version = self.store.latest_version(&view.name).await?;
             let (outcome, pushed_rows_left_behind) = self
                 .store
-                .rebuild_table(session, &view.name, offline_schema(defs, view), plan, window, watch)
+                .rebuild_table(session, &view.name, offline_schema(defs, view), files, window, watch)
                 .await?;
             (outcome, Some(Rebuilt { previous_version, pushed_rows_left_behind }))
         } else {
             let outcome = self
                 .store
-                .write_window(session, &view.name, offline_schema(defs, view), plan, window, watch)
+                .write_window(session, &view.name, offline_schema(defs, view), files, window, watch)
                 .await?;
             (outcome, None)
         };

@@ -151,7 +151,7 @@ pub(super) async fn write_latest(online: &dyn OnlineStore, rows: Vec<RowWrite>) 
 }
 
 /// The last row of each run of equal join keys in one sorted partition.
-struct RunEnds {
+pub(super) struct RunEnds {
     /// The join keys are the first columns of the offline layout.
     keys: usize,
     /// Complete runs' last rows.
@@ -161,11 +161,11 @@ struct RunEnds {
 }
 
 impl RunEnds {
-    fn new(keys: usize) -> Self {
+    pub(super) fn new(keys: usize) -> Self {
         RunEnds { keys, done: Vec::new(), pending: None }
     }
 
-    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(super) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         use datafusion::arrow::compute::{partition, take_record_batch};
         if batch.num_rows() == 0 {
             return Ok(());
@@ -196,7 +196,7 @@ impl RunEnds {
         Ok(())
     }
 
-    fn finish(mut self) -> Vec<RecordBatch> {
+    pub(super) fn finish(mut self) -> Vec<RecordBatch> {
         self.done.extend(self.pending.take());
         self.done
     }

@@ -2,8 +2,9 @@
 //! callback it receives, and the pass-through operator that counts rows as they enter the
 //! sorts (so progress needs no counting pass over the window).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result as DfResult;
@@ -65,7 +66,7 @@ impl Progress for NoProgress {
 /// partitions read to the end, and leaving out rows that lack a join key or an event time
 /// (each counted apart).
 #[derive(Clone, Debug)]
-pub(super) struct CountRowsExec {
+pub(crate) struct CountRowsExec {
     input: Arc<dyn ExecutionPlan>,
     /// The join keys are the first `keys` columns (the offline layout).
     keys: usize,
@@ -73,6 +74,9 @@ pub(super) struct CountRowsExec {
     null_keys: Arc<AtomicU64>,
     null_event_times: Arc<AtomicU64>,
     partitions_read: Arc<AtomicUsize>,
+    /// Per partition read to the end: rows kept, rows without a key, rows without a time
+    /// (what an executor reports of the partitions it ran).
+    finished: Arc<Mutex<BTreeMap<usize, [u64; 3]>>>,
 }
 
 impl CountRowsExec {
@@ -88,7 +92,24 @@ impl CountRowsExec {
             null_keys: counters.null_keys.clone(),
             null_event_times: counters.null_event_times.clone(),
             partitions_read: counters.partitions_read.clone(),
+            finished: Arc::default(),
         }
+    }
+
+    /// Counts of its own (an operator decoded on an executor).
+    pub(crate) fn detached(input: Arc<dyn ExecutionPlan>, keys: usize) -> Self {
+        CountRowsExec::new(input, keys, &ViewRows::default())
+    }
+
+    /// How many join-key columns lead its input.
+    pub(crate) fn keys(&self) -> usize {
+        self.keys
+    }
+
+    /// Rows kept, rows without a key and rows without a time of `partition`, once it was
+    /// read to the end.
+    pub(crate) fn finished(&self, partition: usize) -> Option<[u64; 3]> {
+        crate::exec::lock(&self.finished).get(&partition).copied()
     }
 }
 
@@ -170,8 +191,13 @@ impl ExecutionPlan for CountRowsExec {
         let null_event_times = self.null_event_times.clone();
         let keys = self.keys;
         let partitions_read = self.partitions_read.clone();
+        let finished = self.finished.clone();
+        let mine = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+        let counts = mine.clone();
         let end = futures::stream::once(async move {
             partitions_read.fetch_add(1, Ordering::Relaxed);
+            let counts = counts.each_ref().map(|c| c.load(Ordering::Relaxed));
+            crate::exec::lock(&finished).insert(partition, counts);
         })
         .filter_map(|()| futures::future::ready(None));
         let stream = self
@@ -182,6 +208,9 @@ impl ExecutionPlan for CountRowsExec {
                 null_keys.fetch_add(no_key, Ordering::Relaxed);
                 null_event_times.fetch_add(no_time, Ordering::Relaxed);
                 rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                for (counter, n) in mine.iter().zip([batch.num_rows() as u64, no_key, no_time]) {
+                    counter.fetch_add(n, Ordering::Relaxed);
+                }
                 Ok(batch)
             })
             .chain(end);

@@ -40,14 +40,15 @@ use quiver_core::registry::Registry;
 use quiver_core::state::StateStore;
 use url::Url;
 
-pub use writer::MIN_ROWS_PER_WRITER;
+pub(crate) use writer::{FileTarget, write_stream};
+pub use writer::{MIN_ROWS_PER_WRITER, TargetSpec};
 
 use crate::error::{Error, Result};
 use crate::layout::{PUSHED_DIR, Window, sort_columns};
 use crate::sidecar;
 use replace::{InWindow, file_in_window, rewrite_outside};
 use table::{add_path, check_schema, commit, live_files, record_sorted_files, table_schema};
-use writer::{FileTarget, write_partitions};
+use writer::write_partitions;
 
 /// Sees every row batch on its way into the table, with the partition it belongs to, in
 /// write order within each partition; an error aborts the write (nothing is committed).
@@ -68,6 +69,24 @@ pub struct WriteWatch {
 fn ask(guard: Option<&CommitGuard>) -> Result<()> {
     guard.map_or(Ok(()), |g| g())
 }
+
+/// Who writes a window's Parquet files.
+pub enum Files<'a> {
+    /// This process: each partition of the plan (in the latest-row order) by its own
+    /// writer, concurrently; the [`WriteWatch`]'s counter and observer see the rows.
+    Here(Arc<dyn ExecutionPlan>),
+    /// Another process (a cluster's executors): given where and how to write, it returns
+    /// the files written and their rows; this process commits them. The watch's guard is
+    /// still asked before the commit.
+    Elsewhere(WriteElsewhere<'a>),
+}
+
+/// See [`Files::Elsewhere`].
+pub type WriteElsewhere<'a> = Box<
+    dyn FnOnce(TargetSpec) -> futures::future::BoxFuture<'a, Result<(Vec<deltalake::kernel::Add>, u64)>>
+        + Send
+        + 'a,
+>;
 
 /// One committed write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,7 +278,7 @@ impl OfflineStore {
         ctx: &SessionContext,
         view: &str,
         schema: SchemaRef,
-        rows: Arc<dyn ExecutionPlan>,
+        files: Files<'_>,
         window: &Window,
         watch: WriteWatch,
     ) -> Result<WriteOutcome> {
@@ -269,9 +288,7 @@ impl OfflineStore {
             check_schema(view, &table, &schema)?;
         }
         let target = FileTarget::new(view, &table, &schema)?;
-        let counted_before = counter.load(Ordering::Relaxed);
-        let added = write_partitions(view, rows, ctx.task_ctx(), &target, counter.clone(), observer).await?;
-        let rows = counter.load(Ordering::Relaxed) - counted_before;
+        let (added, rows) = self.write_files(ctx, view, files, &target, counter, observer).await?;
         let predicate = deltalake::delta_datafusion::expr::fmt_expr_to_sql(&window.table_inside())
             .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
         loop {
@@ -309,20 +326,18 @@ impl OfflineStore {
         ctx: &SessionContext,
         view: &str,
         schema: SchemaRef,
-        rows: Arc<dyn ExecutionPlan>,
+        files: Files<'_>,
         window: &Window,
         watch: WriteWatch,
     ) -> Result<(WriteOutcome, u64)> {
         use deltalake::kernel::MetadataExt;
         let table = self.open_table(view).await?;
         if table.version().is_none() {
-            return Ok((self.write_window(ctx, view, schema, rows, window, watch).await?, 0));
+            return Ok((self.write_window(ctx, view, schema, files, window, watch).await?, 0));
         }
         let WriteWatch { rows: counter, observer, guard } = watch;
         let target = FileTarget::fresh(view, &table, &schema)?;
-        let counted_before = counter.load(Ordering::Relaxed);
-        let added = write_partitions(view, rows, ctx.task_ctx(), &target, counter.clone(), observer).await?;
-        let rows = counter.load(Ordering::Relaxed) - counted_before;
+        let (added, rows) = self.write_files(ctx, view, files, &target, counter, observer).await?;
         let fail = |e: &dyn std::fmt::Display| Error::Store(format!("rebuilding view '{view}': {e}"));
         let metadata = table
             .snapshot()
@@ -342,6 +357,27 @@ impl OfflineStore {
         let state = commit(view, &table, &target, actions, SaveMode::Overwrite, None).await?;
         record_sorted_files(view, &table, &state, &schema, sorted_paths).await;
         Ok((WriteOutcome { version: state.version(), rows }, pushed_rows))
+    }
+
+    /// Writes a window's files to `target` ([`Files`]), returning them and their rows.
+    async fn write_files(
+        &self,
+        ctx: &SessionContext,
+        view: &str,
+        files: Files<'_>,
+        target: &FileTarget,
+        counter: Arc<AtomicU64>,
+        observer: Option<RowObserver>,
+    ) -> Result<(Vec<deltalake::kernel::Add>, u64)> {
+        match files {
+            Files::Here(rows) => {
+                let before = counter.load(Ordering::Relaxed);
+                let added =
+                    write_partitions(view, rows, ctx.task_ctx(), target, counter.clone(), observer).await?;
+                Ok((added, counter.load(Ordering::Relaxed) - before))
+            }
+            Files::Elsewhere(write) => write(target.spec(&self.table_url(view)?)).await,
+        }
     }
 
     /// After a failed first commit of a view's table: the table another writer created in
@@ -560,7 +596,14 @@ mod tests {
         };
         let watch = || WriteWatch { rows: Arc::new(AtomicU64::new(0)), observer: None, guard: None };
         store
-            .write_window(&ctx, "v", schema.clone(), materialize(vec![1, 2], vec![10, 20]), &window, watch())
+            .write_window(
+                &ctx,
+                "v",
+                schema.clone(),
+                Files::Here(materialize(vec![1, 2], vec![10, 20])),
+                &window,
+                watch(),
+            )
             .await
             .unwrap();
         // Pushed rows inside the window and across its end.
@@ -574,12 +617,26 @@ mod tests {
         // The window again, from a lake that now says otherwise: its own rows are replaced,
         // the pushed ones (inside it too) stay, once.
         store
-            .write_window(&ctx, "v", schema.clone(), materialize(vec![2], vec![30]), &window, watch())
+            .write_window(
+                &ctx,
+                "v",
+                schema.clone(),
+                Files::Here(materialize(vec![2], vec![30])),
+                &window,
+                watch(),
+            )
             .await
             .unwrap();
         assert_eq!(all_rows(&store, "v").await, vec![(1, 50), (2, 30), (3, 150)]);
         store
-            .write_window(&ctx, "v", schema.clone(), materialize(vec![2], vec![30]), &window, watch())
+            .write_window(
+                &ctx,
+                "v",
+                schema.clone(),
+                Files::Here(materialize(vec![2], vec![30])),
+                &window,
+                watch(),
+            )
             .await
             .unwrap();
         assert_eq!(all_rows(&store, "v").await, vec![(1, 50), (2, 30), (3, 150)], "idempotent");

@@ -25,13 +25,35 @@ pub const MIN_ROWS_PER_WRITER: usize = 1 << 20;
 /// How the files of one table are written: their schema (the table's own, as Delta stores
 /// it) and the Parquet writer settings.
 #[derive(Clone)]
-pub(super) struct FileTarget {
+pub(crate) struct FileTarget {
     pub(super) delta_schema: deltalake::kernel::StructType,
     pub(super) file_schema: SchemaRef,
     config: deltalake::datafile::writer::WriterConfig,
     store: deltalake::logstore::ObjectStoreRef,
     /// The folder inside the table the files go to (`None`: the table's root).
     folder: Option<String>,
+    /// What [`FileTarget::spec`] carries to another process.
+    settings: Settings,
+}
+
+/// The writer settings of a table other than its schema.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Settings {
+    target_size: u64,
+    /// Columns with statistics: `None` for all of them.
+    indexed_columns: Option<u64>,
+    stats_columns: Option<Vec<String>>,
+}
+
+/// Where and how the files of one write go, as it travels to an executor that writes them
+/// ([`FileTarget::spec`]): the table's URL, its schema, and the writer settings.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct TargetSpec {
+    /// The table's folder (`scheme://…/view/`): the executor opens it with its own
+    /// object-store settings, registered in its runtime.
+    pub table_url: String,
+    delta_schema: deltalake::kernel::StructType,
+    settings: Settings,
 }
 
 impl FileTarget {
@@ -47,7 +69,7 @@ impl FileTarget {
     }
 
     fn build(view: &str, table: &DeltaTable, schema: &SchemaRef, table_schema: bool) -> Result<Self> {
-        use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+        use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
         use deltalake::table::config::TablePropertiesExt;
         let bad = |e: String| Error::Store(format!("view '{view}': the table schema: {e}"));
         let properties = match table.version() {
@@ -61,8 +83,6 @@ impl FileTarget {
             let normalized = deltalake::kernel::normalize_for_delta(schema);
             normalized.as_ref().try_into_kernel().map_err(|e| bad(e.to_string()))?
         };
-        let file_schema: Schema = (&delta_schema).try_into_arrow().map_err(|e| bad(e.to_string()))?;
-        let file_schema = Arc::new(file_schema);
         let (num_indexed, stats_columns, target_size) = match &properties {
             Some(p) => (
                 p.num_indexed_cols(),
@@ -75,16 +95,52 @@ impl FileTarget {
                 deltalake::table::config::DEFAULT_TARGET_FILE_SIZE,
             ),
         };
+        let indexed_columns = match num_indexed {
+            delta_kernel::table_properties::DataSkippingNumIndexedCols::AllColumns => None,
+            delta_kernel::table_properties::DataSkippingNumIndexedCols::NumColumns(n) => Some(n),
+        };
+        let settings = Settings { target_size: target_size.get(), indexed_columns, stats_columns };
+        Self::with_settings(delta_schema, settings, table.object_store())
+    }
+
+    fn with_settings(
+        delta_schema: deltalake::kernel::StructType,
+        settings: Settings,
+        store: deltalake::logstore::ObjectStoreRef,
+    ) -> Result<Self> {
+        use delta_kernel::table_properties::DataSkippingNumIndexedCols;
+        use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+        let file_schema: Schema =
+            (&delta_schema).try_into_arrow().map_err(|e| Error::Store(format!("the table schema: {e}")))?;
+        let file_schema = Arc::new(file_schema);
+        let target_size = std::num::NonZeroU64::new(settings.target_size)
+            .ok_or_else(|| Error::Store("a target file size of 0 bytes".into()))?;
         let config = deltalake::datafile::writer::WriterConfig::new(
             file_schema.clone(),
             Vec::new(),
             Some(writer_properties(&file_schema)),
             Some(target_size),
             Some(WRITE_CHUNK_ROWS),
-            num_indexed,
-            stats_columns,
+            settings
+                .indexed_columns
+                .map_or(DataSkippingNumIndexedCols::AllColumns, DataSkippingNumIndexedCols::NumColumns),
+            settings.stats_columns.clone(),
         );
-        Ok(FileTarget { delta_schema, file_schema, config, store: table.object_store(), folder: None })
+        Ok(FileTarget { delta_schema, file_schema, config, store, folder: None, settings })
+    }
+
+    /// This target for another process, the table being at `table_url`.
+    pub(super) fn spec(&self, table_url: &url::Url) -> TargetSpec {
+        TargetSpec {
+            table_url: table_url.to_string(),
+            delta_schema: self.delta_schema.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// The target `spec` names, writing through `store` (the table's folder).
+    pub(crate) fn from_spec(spec: &TargetSpec, store: deltalake::logstore::ObjectStoreRef) -> Result<Self> {
+        Self::with_settings(spec.delta_schema.clone(), spec.settings.clone(), store)
     }
 
     /// The same target with its files in `folder` inside the table ([`crate::layout::PUSHED_DIR`]).
@@ -144,41 +200,17 @@ pub(super) async fn write_partitions(
 ) -> Result<Vec<deltalake::kernel::Add>> {
     let mut writers = tokio::task::JoinSet::new();
     for partition in 0..plan.output_partitioning().partition_count() {
-        let mut stream = plan.execute(partition, task_ctx.clone())?;
-        let mut writer =
-            deltalake::datafile::writer::DeltaWriter::new(target.store.clone(), target.config.clone());
+        let stream = plan.execute(partition, task_ctx.clone())?;
         let counter = counter.clone();
         let observer = observer.clone();
-        let conform = target.clone();
+        let target = target.clone();
         let view = view.to_string();
         writers.spawn(async move {
-            let streamed: Result<()> = async {
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    if let Some(observe) = &observer {
-                        observe(partition, &batch)?;
-                    }
-                    let batch = conform.conform(&batch)?;
-                    counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                    writer
-                        .write(&batch)
-                        .await
-                        .map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
-                }
-                Ok(())
-            }
-            .await;
-            match streamed {
-                Ok(()) => {
-                    writer.close().await.map_err(|e| Error::Store(format!("writing view '{view}': {e}")))
-                }
-                Err(e) => {
-                    if let Err(abort) = writer.abort().await {
-                        tracing::warn!(view, error = %abort, "could not abort an unfinished upload");
-                    }
-                    Err(e)
-                }
-            }
+            let observe = |batch: &RecordBatch| match &observer {
+                Some(observe) => observe(partition, batch),
+                None => Ok(()),
+            };
+            write_stream(&view, stream, &target, &counter, observe).await
         });
     }
     let mut added = Vec::new();
@@ -206,5 +238,39 @@ pub(super) async fn write_partitions(
     match failed {
         Some(e) => Err(e),
         None => Ok(added),
+    }
+}
+
+/// Streams one partition's rows into Parquet files of `target`, each batch shown to
+/// `observe` first, and returns the files. On an error the upload under way is aborted and
+/// nothing is returned (files already uploaded are left for vacuum, never committed).
+pub(crate) async fn write_stream(
+    view: &str,
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    target: &FileTarget,
+    counter: &AtomicU64,
+    mut observe: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<Vec<deltalake::kernel::Add>> {
+    let mut writer =
+        deltalake::datafile::writer::DeltaWriter::new(target.store.clone(), target.config.clone());
+    let streamed: Result<()> = async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            observe(&batch)?;
+            let batch = target.conform(&batch)?;
+            counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            writer.write(&batch).await.map_err(|e| Error::Store(format!("writing view '{view}': {e}")))?;
+        }
+        Ok(())
+    }
+    .await;
+    match streamed {
+        Ok(()) => writer.close().await.map_err(|e| Error::Store(format!("writing view '{view}': {e}"))),
+        Err(e) => {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(view, error = %abort, "could not abort an unfinished upload");
+            }
+            Err(e)
+        }
     }
 }

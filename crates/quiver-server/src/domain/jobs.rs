@@ -496,6 +496,7 @@ impl Project {
                 allow_future: false,
                 // A rebuild replaces whole tables: an operator's step, run from the CLI.
                 rebuild: false,
+                engine: project.engine_arc(),
             };
             let changed = Arc::new(Notify::new());
             let progress = JobProgress { job: job.clone(), changed: changed.clone() };

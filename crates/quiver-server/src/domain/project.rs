@@ -169,6 +169,11 @@ impl Project {
         self.engine.as_ref()
     }
 
+    /// The offline engine, shared (a materialization job holds it).
+    pub fn engine_arc(&self) -> Arc<dyn Engine> {
+        self.engine.clone()
+    }
+
     /// The folder training sets are built in.
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
