@@ -51,8 +51,16 @@ pub fn session_builder(stores: ObjectStores) -> SessionBuilder {
     })
 }
 
-/// How executors learn about work: the scheduler pushes tasks (Ballista's default), or
-/// executors poll for them. Scheduler and executors must agree.
+/// How executors learn about work: they poll the scheduler for tasks (Quiver's default), or
+/// the scheduler pushes tasks to them (Ballista's default). Scheduler and executors must
+/// agree.
+///
+/// Quiver defaults to polling because Ballista 55's push scheduler cannot recover from an
+/// executor lost in the middle of a stage: it rolls the stage back and cancels the tasks the
+/// surviving executors were running for it, but the refund of those tasks' slots is looked
+/// up in the rolled-back stage, finds nothing, and is lost; with every slot of the survivors
+/// spent, the re-run stage is never offered to anyone and the job waits forever. Polling
+/// executors count their own free slots, so the job is retried or fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
     Push,
@@ -132,7 +140,7 @@ impl SchedulerOptions {
         SchedulerOptions {
             bind,
             external_host,
-            policy: Policy::Push,
+            policy: Policy::Pull,
             liveness: Liveness::default(),
             min_ready_executors: 1,
         }
@@ -292,7 +300,7 @@ mod tests {
         )
         .unwrap();
         assert!(s.override_physical_codec.is_some() && s.override_session_builder.is_some());
-        assert!(matches!(s.scheduling_policy, TaskSchedulingPolicy::PushStaged));
+        assert!(matches!(s.scheduling_policy, TaskSchedulingPolicy::PullStaged));
     }
 
     #[test]

@@ -40,7 +40,7 @@ impl Default for LocalClusterOptions {
         LocalClusterOptions {
             executors: 2,
             concurrent_tasks: 2,
-            policy: Policy::Push,
+            policy: Policy::Pull,
             liveness: Liveness::quick(),
             memory_pool_bytes: 256 << 20,
             ready_timeout: Duration::from_secs(30),

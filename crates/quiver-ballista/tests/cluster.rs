@@ -159,12 +159,13 @@ fn a_job_right_after_an_executor_is_killed_gives_the_same_rows() {
     });
 }
 
-/// Executors that poll for tasks (`Policy::Pull`) run the same training set as pushed ones.
+/// Executors the scheduler pushes tasks to (`Policy::Push`) run the same training set as
+/// polling ones.
 #[test]
-fn executors_that_poll_for_tasks_give_the_same_rows() {
+fn executors_that_are_pushed_tasks_give_the_same_rows() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let options = LocalClusterOptions { policy: Policy::Pull, ..LocalClusterOptions::default() };
+        let options = LocalClusterOptions { policy: Policy::Push, ..LocalClusterOptions::default() };
         let cluster = LocalCluster::start(options, ObjectStores::from_env()).await.unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let offline = Url::from_directory_path(tmp.path().join("offline")).unwrap();

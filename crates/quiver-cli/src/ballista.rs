@@ -25,9 +25,10 @@ pub enum BallistaCommand {
 /// How executors get their tasks; scheduler and executors must agree.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum PolicyArg {
-    /// The scheduler sends tasks to executors (Ballista's default)
+    /// The scheduler sends tasks to executors (Ballista's default; a job can wait forever
+    /// after an executor is lost mid-stage)
     Push,
-    /// Executors poll the scheduler for tasks
+    /// Executors poll the scheduler for tasks (the default)
     Pull,
 }
 
@@ -49,7 +50,7 @@ pub struct SchedulerArgs {
     /// localhost when binding all addresses]
     #[arg(long, value_name = "HOST")]
     external_host: Option<String>,
-    #[arg(long, value_enum, default_value = "push")]
+    #[arg(long, value_enum, default_value = "pull")]
     policy: PolicyArg,
     /// An executor silent this long is given up and its tasks run elsewhere (5s to 1d; more
     /// than the executors' --heartbeat)
@@ -78,7 +79,7 @@ pub struct ExecutorArgs {
     /// Tasks run at once [default: the number of CPUs]
     #[arg(long, value_name = "N")]
     concurrent_tasks: Option<usize>,
-    #[arg(long, value_enum, default_value = "push")]
+    #[arg(long, value_enum, default_value = "pull")]
     policy: PolicyArg,
     /// How long to wait for the scheduler to accept connections at start (30s, 2m)
     #[arg(long, default_value = "30s", value_name = "DURATION")]

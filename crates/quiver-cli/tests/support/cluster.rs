@@ -1,7 +1,9 @@
 //! A Ballista cluster of `quiver ballista` processes on loopback ports: one scheduler and
-//! executors, each killed when the cluster is dropped.
+//! executors, each killed when the cluster is dropped. Their standard error (WARN and worse,
+//! or what `QUIVER_LOG` asks for) is kept in `scheduler.log` and `executor-N.log` in the
+//! work folder.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -70,8 +72,11 @@ impl Cluster {
         // It prints the address it listens on.
         let stderr = scheduler.0.stderr.take().unwrap();
         let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        std::fs::create_dir_all(work).unwrap();
+        let mut log = std::fs::File::create(work.join("scheduler.log")).unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
                 let _ = lines_tx.send(line);
             }
         });
@@ -93,7 +98,8 @@ impl Cluster {
             if let Some((heartbeat, _)) = liveness {
                 args.extend(["--heartbeat", heartbeat]);
             }
-            started.push(Process(quiver(&args, env, Stdio::null()).spawn().unwrap()));
+            let log = std::fs::File::create(work.with_extension("log")).unwrap();
+            started.push(Process(quiver(&args, env, Stdio::from(log)).spawn().unwrap()));
         }
         let mut cluster = Cluster { url, scheduler, executors: started };
         let addr = SchedulerAddr::parse(&cluster.url).unwrap();
