@@ -202,7 +202,17 @@ def ballista(obj, args):
     return [("ballista", args.engine, None, params, figures)]
 
 
-ADAPTERS = {"ballista": ballista, "http": http, "training_memory": training_memory, "pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
+def ballista_materialize(obj, args):
+    """bench/ballista_materialize.sh's line: one `quiver --json materialize` report on an engine
+    (the timing from --time, the executors' peak and the Redis key count from --set)."""
+    view = (obj.get("views") or [{}])[0]
+    if not obj.get("ok", False) or view.get("error"):
+        raise SystemExit(f"materialize on {args.engine} failed: {obj}")
+    figures = {"seconds": view.get("seconds"), "rows": view.get("rows"), "online_rows": view.get("online_rows")}
+    return [("ballista_materialize", args.engine, None, {}, figures)]
+
+
+ADAPTERS = {"ballista": ballista, "ballista_materialize": ballista_materialize, "http": http, "training_memory": training_memory, "pit": pit, "online": online, "grpc": grpc, "materialize": materialize, "lake": lake}
 
 
 def main():
@@ -219,7 +229,8 @@ def main():
     extra_params, extra_figures = pairs(args.param), pairs(args.set)
     if args.time:
         extra_figures.update(read_time(args.time))
-    binaries = os.environ.get("QUIVER_BIN_DIR") or os.path.join(
+    quiver_bin = os.environ.get("QUIVER_BIN")
+    binaries = (os.path.dirname(os.path.realpath(quiver_bin)) if quiver_bin else None) or os.environ.get("QUIVER_BIN_DIR") or os.path.join(
         os.environ.get("CARGO_TARGET_DIR", "/var/tmp/quiver-release"), "release"
     )
     profile = os.environ.get("BENCH_PROFILE") or (

@@ -385,6 +385,7 @@ SECTIONS = [
     ("python_training", "Training sets into pandas, beside Feast", python_training_table),
     ("http", "HTTP online reads (POST /v1/online) against Feast's feature server", http_table),
     ("ballista", "Training sets on the local engine and on a Ballista cluster", ballista_table),
+    ("ballista_materialize", "Materialization on the local engine and on a Ballista cluster", ballista_table),
 ]
 
 

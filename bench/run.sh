@@ -3,7 +3,8 @@
 #   bench/run.sh [SCALE] [OUT_DIR]
 # SCALE (default 1.0) multiplies every size: 1.0 is what BENCHMARKS.md reports, 0.1 a quick
 # run. OUT_DIR (default bench/results) receives one JSON-lines file per workload
-# (pit, online, grpc, grpc_throughput, http, materialize, lake, training_memory; records described in
+# (pit, online, grpc, grpc_throughput, http, materialize, lake, training_memory, ballista,
+# ballista_materialize; records described in
 # bench/record.py) and tables.md; the plots go to bench/plots/ when OUT_DIR is the default,
 # else to OUT_DIR/plots/. Each workload runs once.
 #
@@ -110,6 +111,14 @@ for base in 1000000 3000000 10000000; do
   bench/materialize.sh "$WORK/mat-$rows" "$rows" "$DRIVERS" 1 >/dev/null
   bench/feast_materialize.sh "$WORK/mat-$rows/lake" 1 >/dev/null
 done
+
+spine=$(scaled 1000000 1000)
+step "training sets on the local engine and on Ballista clusters of 1 and 2 executors: spine $spine rows, feature data x$SCALE"
+bench/ballista.sh "$WORK/pit" "$spine" "$SCALE" 3 >/dev/null
+
+rows=$(scaled 10000000 1000)
+step "materialization on the local engine and on Ballista clusters of 1 and 2 executors: $rows rows over $DRIVERS drivers"
+bench/ballista_materialize.sh "$WORK/mat-$rows" "$rows" "$DRIVERS" 2 >/dev/null
 
 spine=$(scaled 5000000 1000)
 step "training sets under a memory limit: spine $spine rows at 256MiB, 512MiB and 2GiB"

@@ -1,0 +1,52 @@
+# Sourced by the cluster benchmarks: a Ballista cluster of `quiver ballista` processes on
+# loopback ports of this machine. The caller sets BIN (the `quiver` to run), MEMORY (each
+# executor's --memory-limit) and WORK (a folder for the executors' work folders and logs),
+# and calls stop_cluster on exit.
+PIDS=()
+
+# stop_cluster: kills the scheduler and executors started last and waits for them.
+stop_cluster() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_cluster EXECUTORS TASKS: a scheduler and EXECUTORS executors of TASKS task slots each;
+# sets URL once every executor is registered. PIDS holds the scheduler's process, then the
+# executors'.
+start_cluster() {
+  local executors="$1" tasks="$2" port i
+  port="$(free_port)"
+  "$BIN" ballista scheduler --bind "127.0.0.1:$port" 2> "$WORK/scheduler.log" &
+  PIDS+=("$!")
+  URL="df://127.0.0.1:$port"
+  for ((i = 0; i < executors; i++)); do
+    "$BIN" --memory-limit "$MEMORY" ballista executor --scheduler "$URL" \
+      --bind "127.0.0.1:$(free_port)" --grpc-port "$(free_port)" --concurrent-tasks "$tasks" \
+      --work-dir "$WORK/executor-$i" 2> "$WORK/executor-$i.log" &
+    PIDS+=("$!")
+  done
+  for _ in $(seq 1 300); do
+    if curl -sf "http://127.0.0.1:$port/readyz" 2>/dev/null | grep -q "^ready: $executors executors"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "the cluster did not come up; its logs:" >&2
+  cat "$WORK"/*.log >&2
+  exit 1
+}
+
+# peak_rss_mib PID...: the largest peak resident size among the processes, MiB.
+peak_rss_mib() {
+  local p kib max=0
+  for p in "$@"; do
+    kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)"
+    [ "${kib:-0}" -gt "$max" ] && max="$kib"
+  done
+  echo $((max / 1024))
+}
