@@ -144,9 +144,13 @@ impl ExecutionPlan for WriteFilesExec {
         let input = self.input.clone();
         let spec = self.spec.clone();
         let written = async move {
-            write_partition(input, &spec, partition, context)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))
+            // A DataFusion error from the input goes back as it came: Ballista finds a lost
+            // shuffle file (its `FetchFailed`) by walking DataFusion's error chain, and then
+            // re-runs the stage that wrote it instead of failing the job.
+            write_partition(input, &spec, partition, context).await.map_err(|e| match e {
+                Error::DataFusion(e) => e,
+                other => DataFusionError::External(Box::new(other)),
+            })
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(output_schema(), futures::stream::once(written))))
     }
