@@ -39,10 +39,7 @@ fi
 PY="$(duckdb_python)"
 
 mkdir -p "$DIR"
-if [ "$(cat "$DIR/.scale" 2>/dev/null || true)" != "$SCALE" ]; then
-  rm -rf "$DIR/lake" "$DIR/offline" "$DIR/registry" "$DIR"/spine-*.parquet "$DIR"/out_*.parquet
-  echo "$SCALE" > "$DIR/.scale"
-fi
+reset_for_scale "$DIR" "$SCALE"
 QUIVER_MEMORY_LIMIT="$MEMORY" "$PIT" "$DIR" "$ROWS" "$SCALE" > /dev/null
 # The benchmark program's registry, lake and offline store as a project `quiver` can open.
 cat > "$DIR/quiver.yaml" <<EOF

@@ -164,3 +164,12 @@ assert "expectations:" not in views and "drift:" not in views
 (out / "views.yaml").write_text(views)
 PY
 }
+
+# reset_for_scale DIR SCALE: the point-in-time data in DIR (bench/pit.sh's program's sources,
+# tables, spines and outputs) was made for one SCALE: removed when it was made for another.
+reset_for_scale() {
+  if [ "$(cat "$1/.scale" 2>/dev/null || true)" != "$2" ]; then
+    rm -rf "$1/lake" "$1/offline" "$1/registry" "$1"/spine-*.parquet "$1"/out_*.parquet
+    echo "$2" > "$1/.scale"
+  fi
+}

@@ -25,10 +25,7 @@ PY="$(duckdb_python)"
 
 mkdir -p "$DIR"
 # What DIR holds was made for one SCALE: start again when it was made for another.
-if [ "$(cat "$DIR/.scale" 2>/dev/null || true)" != "$SCALE" ]; then
-  rm -rf "$DIR/lake" "$DIR/offline" "$DIR/registry" "$DIR"/spine-*.parquet "$DIR"/out_*.parquet
-  echo "$SCALE" > "$DIR/.scale"
-fi
+reset_for_scale "$DIR" "$SCALE"
 # Writes what is missing (sources, spine, Delta tables), then times the join once; the
 # timed run below reuses all of it.
 "$BIN" "$DIR" "$ROWS" "$SCALE" > /dev/null

@@ -173,18 +173,7 @@ async fn run_seed(seed: u64) -> usize {
     assert_eq!(ctx.runtime_env().memory_pool.reserved(), 0, "seed {seed}: memory held after the join");
 
     // The plan survives serialization with the Quiver codec and gives the same answer.
-    let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
-        planned.plan.clone(),
-        &QuiverCodec,
-    )
-    .unwrap();
-    let decoded = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
-        &bytes,
-        &ctx.task_ctx(),
-        &QuiverCodec,
-    )
-    .unwrap();
-    let again = collect(decoded, ctx.task_ctx()).await.unwrap();
+    let again = collect(through_codec(planned.plan.clone(), &ctx), ctx.task_ctx()).await.unwrap();
     let again = datafusion::arrow::compute::concat_batches(&planned.schema, &again).unwrap();
     assert_eq!(out, again, "seed {seed}: the deserialized plan differs");
 
@@ -200,21 +189,27 @@ async fn run_seed(seed: u64) -> usize {
         2 * views.len(),
         "seed {seed}:\n{split_text}"
     );
-    let bytes =
-        datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(split.plan, &QuiverCodec)
-            .unwrap();
-    let decoded = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
-        &bytes,
-        &ctx.task_ctx(),
-        &QuiverCodec,
-    )
-    .unwrap();
-    let split_out = collect(decoded, ctx.task_ctx()).await.unwrap();
+    let split_out = collect(through_codec(split.plan, &ctx), ctx.task_ctx()).await.unwrap();
     let split_out = datafusion::arrow::compute::concat_batches(&planned.schema, &split_out).unwrap();
     assert_eq!(split_out, out, "seed {seed}: the split join gives other rows:\n{split_text}");
     assert_eq!(ctx.runtime_env().memory_pool.reserved(), 0, "seed {seed}: memory held after the split join");
 
     check_training_set(seed, &out, &spine_rows, &views, &features)
+}
+
+/// `plan` encoded with the Quiver codec and decoded again, as a cluster receives it.
+fn through_codec(
+    plan: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ctx: &SessionContext,
+) -> std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+    let bytes =
+        datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &QuiverCodec).unwrap();
+    datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+        &bytes,
+        &ctx.task_ctx(),
+        &QuiverCodec,
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
