@@ -43,7 +43,7 @@ struct Cli {
     #[arg(long, global = true, env = "QUIVER_MEMORY_LIMIT", default_value = "2GiB", value_name = "SIZE")]
     memory_limit: String,
 
-    /// Where training sets' plans run: `local`, or a Ballista scheduler's df://HOST:PORT
+    /// Where offline jobs (training sets, materialization) run: `local`, or a Ballista scheduler's df://HOST:PORT
     /// [default: `offline_engine` in the config, else local]
     #[arg(long, global = true, env = "QUIVER_OFFLINE_ENGINE", value_name = "ENGINE")]
     offline_engine: Option<String>,

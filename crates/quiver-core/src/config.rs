@@ -94,7 +94,7 @@ pub struct Config {
     pub lake_roots: Vec<Url>,
     /// Who may call `quiver serve`, and how it is reached.
     pub server: ServerConfig,
-    /// Where training sets' plans run.
+    /// Where offline jobs (training sets, materialization) run.
     pub offline_engine: OfflineEngineConfig,
 }
 

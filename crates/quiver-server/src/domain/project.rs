@@ -52,7 +52,7 @@ pub struct ProjectOptions {
     pub push_max_future: Duration,
     /// How often the views' declared drift checks run (never when `None`).
     pub drift_check_every: Option<Duration>,
-    /// Where training sets' plans run (this process unless the binary opens a cluster's).
+    /// Where offline jobs (training sets, materialization) run (this process unless the binary opens a cluster's).
     pub engine: Arc<dyn Engine>,
 }
 
@@ -164,7 +164,7 @@ impl Project {
         &self.training
     }
 
-    /// Where training sets' plans run.
+    /// Where offline jobs (training sets, materialization) run.
     pub fn engine(&self) -> &dyn Engine {
         self.engine.as_ref()
     }
