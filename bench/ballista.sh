@@ -21,12 +21,9 @@ ROWS="${2:-1000000}"
 SCALE="${3:-1.0}"
 RUNS="${4:-3}"
 CMD="$(bench_command "$0" "$DIR" "$ROWS" "$SCALE" "$RUNS")"
-if [ -n "${QUIVER_MEMORY_LIMIT:-}" ]; then CMD="QUIVER_MEMORY_LIMIT=$QUIVER_MEMORY_LIMIT $CMD"; fi
-if [ -n "${PARTITIONS:-}" ]; then CMD="PARTITIONS=$PARTITIONS $CMD"; fi
-MEMORY="${QUIVER_MEMORY_LIMIT:-1GiB}"
-PARTITIONS="${PARTITIONS:-4}"
-[[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be 1 to 99, not '$RUNS'"; exit 2; }
-[[ "$PARTITIONS" =~ ^[1-9][0-9]{0,3}$ ]] || { echo "PARTITIONS must be 1 to 9999, not '$PARTITIONS'"; exit 2; }
+# shellcheck source=bench/cluster.sh
+. "$BENCH_ROOT/bench/cluster.sh"
+cluster_settings
 bench_build -p quiver-cli --bin quiver
 BIN="$(bench_bin quiver)"
 # PIT_BIN: the data generator to use (any build: it only writes and materializes the data).
@@ -50,8 +47,6 @@ offline_store: offline/
 EOF
 
 WORK="$(mktemp -d)"
-# shellcheck source=bench/cluster.sh
-. "$BENCH_ROOT/bench/cluster.sh"
 trap 'stop_cluster; rm -rf "$WORK"' EXIT
 
 # historical CONFIG OUT: one timed `quiver historical` with the config CONFIG into $DIR/OUT.

@@ -21,38 +21,19 @@ ROWS="${2:-10000000}"
 DRIVERS="${3:-60000}"
 RUNS="${4:-2}"
 CMD="$(bench_command "$0" "$DIR" "$ROWS" "$DRIVERS" "$RUNS")"
-if [ -n "${QUIVER_MEMORY_LIMIT:-}" ]; then CMD="QUIVER_MEMORY_LIMIT=$QUIVER_MEMORY_LIMIT $CMD"; fi
-if [ -n "${PARTITIONS:-}" ]; then CMD="PARTITIONS=$PARTITIONS $CMD"; fi
-MEMORY="${QUIVER_MEMORY_LIMIT:-1GiB}"
-PARTITIONS="${PARTITIONS:-4}"
-[[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be 1 to 99, not '$RUNS'"; exit 2; }
-[[ "$PARTITIONS" =~ ^[1-9][0-9]{0,3}$ ]] || { echo "PARTITIONS must be 1 to 9999, not '$PARTITIONS'"; exit 2; }
+# shellcheck source=bench/cluster.sh
+. "$BENCH_ROOT/bench/cluster.sh"
+cluster_settings
 quiver_bin
 PY="$(duckdb_python)"
 
 . "$BENCH_ROOT/bench/redis.sh"
 WORK="$(mktemp -d)"
-# shellcheck source=bench/cluster.sh
-. "$BENCH_ROOT/bench/cluster.sh"
 trap 'stop_cluster; stop_redis; rm -rf "$WORK"' EXIT
 start_redis
 
-mkdir -p "$DIR"
-rm -rf "$DIR/feature_defs" && cp -r "$BENCH_ROOT/feature_defs/rides" "$DIR/feature_defs"
-cat > "$DIR/quiver.yaml" <<YAML
-project: rides
-definitions: feature_defs
-registry: .quiver/registry
-lake: lake
-offline_store: .quiver/offline
-online_store: {type: redis, url: "redis://127.0.0.1:$REDIS_PORT/0"}
-YAML
+rides_project "$DIR" "$BENCH_ROOT/feature_defs/rides" "$REDIS_PORT" "$ROWS" "$DRIVERS"
 cd "$DIR"
-if [ ! -f "lake/.rows-$ROWS-$DRIVERS" ]; then
-  rm -rf lake
-  "$BIN" sample-lake --dir lake --rows "$ROWS" --drivers "$DRIVERS" --customers "$DRIVERS" >/dev/null
-  touch "lake/.rows-$ROWS-$DRIVERS"
-fi
 
 # materialize CONFIG: one timed materialization of the week from an empty state.
 materialize() {

@@ -1,8 +1,19 @@
 # Sourced by the cluster benchmarks: a Ballista cluster of `quiver ballista` processes on
-# loopback ports of this machine. The caller sets BIN (the `quiver` to run), MEMORY (each
-# executor's --memory-limit) and WORK (a folder for the executors' work folders and logs),
-# and calls stop_cluster on exit.
+# loopback ports of this machine. The caller sets BIN (the `quiver` to run) and WORK (a folder
+# for the executors' work folders and logs), calls cluster_settings, and stop_cluster on exit.
 PIDS=()
+
+# cluster_settings: MEMORY (each process's memory limit: QUIVER_MEMORY_LIMIT, default 1GiB)
+# and PARTITIONS (offline_engine.partitions, default 4), both added to CMD when given; checks
+# them and RUNS.
+cluster_settings() {
+  if [ -n "${QUIVER_MEMORY_LIMIT:-}" ]; then CMD="QUIVER_MEMORY_LIMIT=$QUIVER_MEMORY_LIMIT $CMD"; fi
+  if [ -n "${PARTITIONS:-}" ]; then CMD="PARTITIONS=$PARTITIONS $CMD"; fi
+  MEMORY="${QUIVER_MEMORY_LIMIT:-1GiB}"
+  PARTITIONS="${PARTITIONS:-4}"
+  [[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be 1 to 99, not '$RUNS'"; exit 2; }
+  [[ "$PARTITIONS" =~ ^[1-9][0-9]{0,3}$ ]] || { echo "PARTITIONS must be 1 to 9999, not '$PARTITIONS'"; exit 2; }
+}
 
 # stop_cluster: kills the scheduler and executors started last and waits for them.
 stop_cluster() {

@@ -173,3 +173,25 @@ reset_for_scale() {
     echo "$2" > "$1/.scale"
   fi
 }
+
+# rides_project DIR DEFS REDIS_PORT ROWS DRIVERS: DIR as a project of the definitions in DEFS
+# (copied) with its registry and offline store under DIR/.quiver, Redis on REDIS_PORT online,
+# and `quiver sample-lake`'s lake of ROWS driver_stats rows over DRIVERS drivers in DIR/lake,
+# written by $BIN once per ROWS and DRIVERS and reused.
+rides_project() {
+  mkdir -p "$1"
+  rm -rf "$1/feature_defs" && cp -r "$2" "$1/feature_defs"
+  cat > "$1/quiver.yaml" <<YAML
+project: rides
+definitions: feature_defs
+registry: .quiver/registry
+lake: lake
+offline_store: .quiver/offline
+online_store: {type: redis, url: "redis://127.0.0.1:$3/0"}
+YAML
+  if [ ! -f "$1/lake/.rows-$4-$5" ]; then
+    rm -rf "$1/lake"
+    "$BIN" sample-lake --dir "$1/lake" --rows "$4" --drivers "$5" --customers "$5" >/dev/null
+    touch "$1/lake/.rows-$4-$5"
+  fi
+}

@@ -31,26 +31,12 @@ trap 'stop_redis; rm -rf "$TMP"' EXIT
 start_redis
 PORT=$REDIS_PORT
 
-mkdir -p "$DIR"
 DEFS="${BENCH_DEFS:-$BENCH_ROOT/feature_defs/rides}"
 if [ -n "${BENCH_DEFS:-}" ]; then
   CMD="BENCH_DEFS=$BENCH_DEFS $CMD"
 fi
-rm -rf "$DIR/feature_defs" && cp -r "$DEFS" "$DIR/feature_defs"
-cat > "$DIR/quiver.yaml" <<YAML
-project: rides
-definitions: feature_defs
-registry: .quiver/registry
-lake: lake
-offline_store: .quiver/offline
-online_store: {type: redis, url: "redis://127.0.0.1:$PORT/0"}
-YAML
+rides_project "$DIR" "$DEFS" "$PORT" "$ROWS" "$DRIVERS"
 cd "$DIR"
-if [ ! -f "lake/.rows-$ROWS-$DRIVERS" ]; then
-  rm -rf lake
-  "$BIN" sample-lake --dir lake --rows "$ROWS" --drivers "$DRIVERS" --customers "$DRIVERS" >/dev/null
-  touch "lake/.rows-$ROWS-$DRIVERS"
-fi
 for _ in $(seq 1 "$RUNS"); do
   rm -rf .quiver
   redis-cli -p "$PORT" flushall >/dev/null
