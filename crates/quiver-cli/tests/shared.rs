@@ -65,6 +65,20 @@ impl SharedProject {
         project
     }
 
+    /// Applies the definitions here and to a second project in `cluster.yaml`, with its own
+    /// registry, offline store (`offline-cluster/`) and Redis database.
+    fn apply_with_twin(&self) {
+        let config = std::fs::read_to_string(self.dir.join("quiver.yaml")).unwrap();
+        let other = config
+            .replace("/registry\n", "/registry-cluster\n")
+            .replace("/offline\n", "/offline-cluster\n")
+            .replace("/0\n", "/1\n");
+        assert_ne!(other, config);
+        std::fs::write(self.dir.join("cluster.yaml"), other).unwrap();
+        self.ok(&["apply"]);
+        self.ok(&["--config", "cluster.yaml", "apply"]);
+    }
+
     fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_quiver"));
         command
@@ -670,16 +684,7 @@ async fn materialization_on_a_ballista_cluster_equals_local() {
         1,
     );
     std::fs::write(&views, defs).unwrap();
-    let config = std::fs::read_to_string(p.dir.join("quiver.yaml")).unwrap();
-    // The second project: its own registry, offline store and Redis database.
-    let other = config
-        .replace("/registry\n", "/registry-cluster\n")
-        .replace("/offline\n", "/offline-cluster\n")
-        .replace("/0\n", "/1\n");
-    assert_ne!(other, config);
-    std::fs::write(p.dir.join("cluster.yaml"), other).unwrap();
-    p.ok(&["apply"]);
-    p.ok(&["--config", "cluster.yaml", "apply"]);
+    p.apply_with_twin();
     let cluster = support::cluster::Cluster::start(2, &p.env, &p.dir.join("cluster")).await;
     let week = ["materialize", "--start", "2026-01-01", "--end", "2026-01-08", "--json"];
     let report = |args: &[&str]| -> serde_json::Value {
@@ -809,14 +814,7 @@ async fn materialization_on_a_cluster_equals_local_over_random_lakes() {
         let lake =
             ["--seed", &seed.to_string(), "--rows", &rows.to_string(), "--drivers", &drivers.to_string()];
         let p = SharedProject::with_lake(&lake).await;
-        let config = std::fs::read_to_string(p.dir.join("quiver.yaml")).unwrap();
-        let other = config
-            .replace("/registry\n", "/registry-cluster\n")
-            .replace("/offline\n", "/offline-cluster\n")
-            .replace("/0\n", "/1\n");
-        std::fs::write(p.dir.join("cluster.yaml"), other).unwrap();
-        p.ok(&["apply"]);
-        p.ok(&["--config", "cluster.yaml", "apply"]);
+        p.apply_with_twin();
         let cluster = support::cluster::Cluster::start(2, &p.env, &p.dir.join("cluster")).await;
         let week = ["materialize", "--start", "2026-01-01", "--end", "2026-01-08"];
         p.ok(&week);
@@ -853,14 +851,7 @@ async fn materialization_on_a_cluster_equals_local_over_random_lakes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_killed_mid_materialization_commits_nothing_or_the_same_rows() {
     let p = SharedProject::new(20_000).await;
-    let config = std::fs::read_to_string(p.dir.join("quiver.yaml")).unwrap();
-    let other = config
-        .replace("/registry\n", "/registry-cluster\n")
-        .replace("/offline\n", "/offline-cluster\n")
-        .replace("/0\n", "/1\n");
-    std::fs::write(p.dir.join("cluster.yaml"), other).unwrap();
-    p.ok(&["apply"]);
-    p.ok(&["--config", "cluster.yaml", "apply"]);
+    p.apply_with_twin();
     p.ok(WEEK);
     let mut cluster =
         support::cluster::Cluster::start_with(2, &p.env, &p.dir.join("cluster"), Some(("1s", "5s"))).await;

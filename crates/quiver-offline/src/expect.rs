@@ -96,6 +96,23 @@ struct Seen {
     reservation: Option<MemoryReservation>,
 }
 
+impl Seen {
+    /// Resizes the memory reservation (when there is one) to what the fingerprints hold: an
+    /// error naming Quiver's memory limit when the pool cannot give it.
+    fn account(&mut self, view: &str) -> Result<()> {
+        if let Some(r) = &mut self.reservation {
+            let bytes = self.fingerprints.capacity() * (std::mem::size_of::<u128>() + 1);
+            r.try_resize(bytes).map_err(|e| {
+                Error::Memory(format!(
+                    "checking unique of feature view '{view}' over {} rows: {e}",
+                    self.fingerprints.len()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// The expectations of one view over one window (or push).
 pub struct Checker {
     view: String,
@@ -293,17 +310,7 @@ impl Checker {
                         failing.push(i);
                     }
                 }
-                let Seen { fingerprints, reservation } = &mut *seen;
-                if let Some(r) = reservation {
-                    let bytes = fingerprints.capacity() * (std::mem::size_of::<u128>() + 1);
-                    r.try_resize(bytes).map_err(|e| {
-                        Error::Memory(format!(
-                            "checking unique of feature view '{}' over {} rows: {e}",
-                            self.view,
-                            fingerprints.len()
-                        ))
-                    })?;
-                }
+                seen.account(&self.view)?;
                 failing
             }
             Check::Rows { .. } | Check::Freshness { .. } => Vec::new(),
@@ -481,17 +488,7 @@ impl Checker {
                     mine.failing[check_index] += 1;
                 }
             }
-            let Seen { fingerprints, reservation } = &mut *seen;
-            if let Some(r) = reservation {
-                let bytes = fingerprints.capacity() * (std::mem::size_of::<u128>() + 1);
-                r.try_resize(bytes).map_err(|e| {
-                    Error::Memory(format!(
-                        "checking unique of feature view '{}' over {} rows: {e}",
-                        self.view,
-                        fingerprints.len()
-                    ))
-                })?;
-            }
+            seen.account(&self.view)?;
         }
         if !bytes.is_empty() {
             return Err(bad("fingerprints of more checks than the view has"));
