@@ -90,18 +90,13 @@ impl OnlineStore for EmbeddedStore {
         .await
     }
 
-    async fn read(&self, keys: &[(String, EntityKey)]) -> Result<Vec<Option<Vec<u8>>>> {
-        let keys = keys.to_vec();
+    async fn read(&self, keys: &[(&str, EntityKey)]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|(view, entity)| row_key(view, entity)).collect();
         self.blocking(move |s| {
             let txn = s.db.begin_read().map_err(|e| s.fail(e))?;
             let table = txn.open_table(ROWS).map_err(|e| s.fail(e))?;
             keys.iter()
-                .map(|(view, entity)| {
-                    Ok(table
-                        .get(row_key(view, entity).as_slice())
-                        .map_err(|e| s.fail(e))?
-                        .map(|v| v.value().to_vec()))
-                })
+                .map(|key| Ok(table.get(key.as_slice()).map_err(|e| s.fail(e))?.map(|v| v.value().to_vec())))
                 .collect()
         })
         .await

@@ -5,6 +5,8 @@
 //! form is the same whether the values come from a materialized Arrow batch or from a
 //! request, which is what makes a read find what a write stored.
 
+use std::fmt::Write as _;
+
 use crate::store::EntityKey;
 use crate::value::Value;
 
@@ -13,7 +15,7 @@ fn push_escaped(out: &mut String, s: &str) {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-' {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
 }
@@ -22,26 +24,37 @@ fn push_escaped(out: &mut String, s: &str) {
 /// is null or not a key type (such a row has no entity).
 pub fn entity_key(parts: &[(&str, &Value)]) -> Option<EntityKey> {
     let mut out = String::new();
-    for (i, (name, value)) in parts.iter().enumerate() {
+    write_entity_key(&mut out, parts.iter().copied()).then_some(EntityKey(out))
+}
+
+/// Appends the key of (name, value) pairs to `out`, with no allocation of its own; false
+/// (and `out` holding part of a key) when a value is null or not a key type.
+pub fn write_entity_key<'a>(out: &mut String, parts: impl IntoIterator<Item = (&'a str, &'a Value)>) -> bool {
+    for (i, (name, value)) in parts.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_escaped(&mut out, name);
+        push_escaped(out, name);
         out.push('=');
+        // Writing to a String cannot fail.
         match value {
-            Value::Int32(v) => out.push_str(&v.to_string()),
-            Value::Int64(v) => out.push_str(&v.to_string()),
-            Value::String(s) => push_escaped(&mut out, s),
+            Value::Int32(v) => {
+                let _ = write!(out, "{v}");
+            }
+            Value::Int64(v) => {
+                let _ = write!(out, "{v}");
+            }
+            Value::String(s) => push_escaped(out, s),
             Value::Bytes(b) => {
                 out.push_str("0x");
                 for x in b {
-                    out.push_str(&format!("{x:02x}"));
+                    let _ = write!(out, "{x:02x}");
                 }
             }
-            _ => return None,
+            _ => return false,
         }
     }
-    Some(EntityKey(out))
+    true
 }
 
 #[cfg(test)]

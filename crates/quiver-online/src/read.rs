@@ -19,7 +19,7 @@ use quiver_core::dtype::DType;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::keys::entity_key;
+use crate::keys::write_entity_key;
 use crate::rows::view_fingerprint;
 use crate::store::{EntityKey, OnlineStore};
 use crate::value::{Rfc3339, Value, decode, stored_fingerprint};
@@ -297,10 +297,12 @@ pub async fn get_online_features(
     }
     // One store key per (entity row, view).
     let view_keys: Vec<_> = views.iter().map(|v| defs.join_keys(v)).collect();
-    let mut keys: Vec<(String, EntityKey)> = Vec::with_capacity(entity_rows.len() * views.len());
+    let mut keys: Vec<(&str, EntityKey)> = Vec::with_capacity(entity_rows.len() * views.len());
+    // One buffer for the typed key values of a (row, view), reused for every key.
+    let mut values: Vec<Value> = Vec::new();
     for (i, row) in entity_rows.iter().enumerate() {
         for (view, join_keys) in views.iter().zip(&view_keys) {
-            let mut values = Vec::with_capacity(join_keys.len());
+            values.clear();
             for k in join_keys {
                 let given = row.get(&k.name).ok_or_else(|| {
                     Error::InvalidInput(format!(
@@ -310,11 +312,11 @@ pub async fn get_online_features(
                 })?;
                 values.push(key_value(view, &k.name, &k.dtype, given)?);
             }
-            let parts: Vec<(&str, &Value)> =
-                join_keys.iter().map(|k| k.name.as_str()).zip(values.iter()).collect();
-            let entity =
-                entity_key(&parts).ok_or_else(|| Error::Internal("a typed key did not encode".into()))?;
-            keys.push((view.name.clone(), entity));
+            let mut entity = String::with_capacity(32);
+            if !write_entity_key(&mut entity, join_keys.iter().map(|k| k.name.as_str()).zip(&values)) {
+                return Err(Error::Internal("a typed key did not encode".into()));
+            }
+            keys.push((view.name.as_str(), EntityKey(entity)));
         }
     }
     let stored = store.read(&keys).await?;
@@ -323,9 +325,10 @@ pub async fn get_online_features(
     }
     let fingerprints: Vec<u32> = views.iter().map(|v| view_fingerprint(v)).collect();
     let mut rows = Vec::with_capacity(entity_rows.len());
+    // Each view's row of one entity row, decoded once; the buffer is reused row after row.
+    let mut decoded = Vec::with_capacity(views.len());
     for i in 0..entity_rows.len() {
-        // Decode each view's row once per entity row.
-        let mut decoded = Vec::with_capacity(views.len());
+        decoded.clear();
         for (vi, view) in views.iter().enumerate() {
             let k = i * views.len() + vi;
             let row = match &stored[k] {

@@ -10,8 +10,8 @@
 //! The braces are a Redis Cluster hash tag: every view's row of one entity lives on the same
 //! shard. The project name is in every key, so projects can share a server.
 //!
-//! - Reads are one pipeline of `GET`s for the whole request: one round trip on a single
-//!   server. On a cluster a pipeline must stay within one hash slot, so the request is split
+//! - Reads are one `MGET` for the whole request: one round trip and one command on a single
+//!   server. On a cluster a command must stay within one hash slot, so the request is split
 //!   into one pipeline per entity (all its views share the slot), all sent concurrently over
 //!   the multiplexed connections; a per-shard pipeline over direct node connections would
 //!   cut that to one round trip per shard and is the next step.
@@ -166,7 +166,18 @@ impl RedisStore {
 
     /// The Redis key of a row.
     pub fn key(&self, view: &str, entity: &EntityKey) -> String {
-        format!("{}:{{{}}}:{view}", self.project, entity.0)
+        let mut key = String::with_capacity(self.project.len() + entity.0.len() + view.len() + 4);
+        self.write_key(&mut key, view, entity);
+        key
+    }
+
+    /// Appends the Redis key of a row to `out`.
+    fn write_key(&self, out: &mut String, view: &str, entity: &EntityKey) {
+        out.push_str(&self.project);
+        out.push_str(":{");
+        out.push_str(&entity.0);
+        out.push_str("}:");
+        out.push_str(view);
     }
 
     async fn query<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
@@ -312,7 +323,7 @@ impl OnlineStore for RedisStore {
         Ok(written.iter().sum())
     }
 
-    async fn read(&self, keys: &[(String, EntityKey)]) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn read(&self, keys: &[(&str, EntityKey)]) -> Result<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -322,7 +333,7 @@ impl OnlineStore for RedisStore {
                 futures::future::try_join_all(groups.into_iter().map(|idx| async move {
                     let mut pipe = redis::pipe();
                     for i in &idx {
-                        pipe.cmd("GET").arg(self.key(&keys[*i].0, &keys[*i].1));
+                        pipe.cmd("GET").arg(self.key(keys[*i].0, &keys[*i].1));
                     }
                     let got: Vec<Option<Vec<u8>>> = self.query(&pipe).await?;
                     Ok::<_, Error>((idx, got))
@@ -336,11 +347,16 @@ impl OnlineStore for RedisStore {
             }
             return Ok(out);
         }
-        let mut pipe = redis::pipe();
+        // One MGET: Redis looks the keys up in one command rather than one per key, and the
+        // keys are written into the command's buffer through one reused string.
+        let mut mget = redis::cmd("MGET");
+        let mut key = String::new();
         for (view, entity) in keys {
-            pipe.cmd("GET").arg(self.key(view, entity));
+            key.clear();
+            self.write_key(&mut key, view, entity);
+            mget.arg(key.as_str());
         }
-        Ok(self.query(&pipe).await?)
+        Ok(self.command(&mget).await?)
     }
 
     async fn delete_view(&self, view: &str) -> Result<u64> {

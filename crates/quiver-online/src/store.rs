@@ -49,7 +49,7 @@ pub trait OnlineStore: Send + Sync + fmt::Debug {
     async fn write(&self, rows: &[RowWrite]) -> Result<u64>;
 
     /// Reads `(view, entity)` pairs.
-    async fn read(&self, keys: &[(String, EntityKey)]) -> Result<Vec<Option<Vec<u8>>>>;
+    async fn read(&self, keys: &[(&str, EntityKey)]) -> Result<Vec<Option<Vec<u8>>>>;
 
     /// Removes every row of a view; returns how many were removed.
     async fn delete_view(&self, view: &str) -> Result<u64>;

@@ -28,7 +28,7 @@ async fn embedded_store_passes_the_conformance_suite() {
     store.write(&[row]).await.unwrap();
     drop(store);
     let reopened = EmbeddedStore::open(dir.path()).unwrap();
-    assert_eq!(reopened.read(&[("v".into(), k)]).await.unwrap()[0], Some(vec![1; 23]));
+    assert_eq!(reopened.read(&[("v", k)]).await.unwrap()[0], Some(vec![1; 23]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,8 +101,8 @@ async fn redis_expires_rows_past_their_ttl_when_asked() {
     let ttl: i64 = server.cli(&["pttl", "rides:{id=3}:v"]).trim().parse().unwrap();
     assert!(ttl > hour_ms - 60_000 && ttl <= hour_ms, "pttl {ttl}: the expiry is the time asked for");
     assert_eq!(server.cli(&["pttl", "rides:{id=2}:v"]).trim(), "-1", "no expiry asked, none set");
-    let keys = |ids: &[&str]| -> Vec<(String, quiver_online::store::EntityKey)> {
-        ids.iter().map(|id| ("v".to_string(), quiver_online::store::EntityKey(id.to_string()))).collect()
+    let keys = |ids: &[&str]| -> Vec<(&'static str, quiver_online::store::EntityKey)> {
+        ids.iter().map(|id| ("v", quiver_online::store::EntityKey(id.to_string()))).collect()
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let got = loop {
@@ -121,7 +121,7 @@ async fn redis_expires_rows_past_their_ttl_when_asked() {
 async fn a_stopped_redis_is_unavailable_and_the_store_recovers_when_it_returns() {
     let mut server = common::RedisServer::start();
     let store = RedisStore::connect(&server.url(), "rides").await.unwrap();
-    let key = ("v".to_string(), quiver_online::store::EntityKey("id=1".into()));
+    let key = ("v", quiver_online::store::EntityKey("id=1".into()));
     store
         .write(&[quiver_online::RowWrite {
             view: "v".into(),
@@ -172,7 +172,7 @@ async fn a_stopped_redis_is_unavailable_and_the_store_recovers_when_it_returns()
 async fn a_paused_redis_makes_reads_wait_and_never_reports_a_stored_row_missing() {
     let server = common::RedisServer::start();
     let store = RedisStore::connect(&server.url(), "rides").await.unwrap();
-    let key = ("v".to_string(), quiver_online::store::EntityKey("id=1".into()));
+    let key = ("v", quiver_online::store::EntityKey("id=1".into()));
     let row = vec![1; 23];
     let write = quiver_online::RowWrite {
         view: "v".into(),

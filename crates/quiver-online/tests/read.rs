@@ -29,7 +29,7 @@ impl OnlineStore for Counting {
     async fn write(&self, rows: &[RowWrite]) -> quiver_online::Result<u64> {
         self.inner.write(rows).await
     }
-    async fn read(&self, keys: &[(String, EntityKey)]) -> quiver_online::Result<Vec<Option<Vec<u8>>>> {
+    async fn read(&self, keys: &[(&str, EntityKey)]) -> quiver_online::Result<Vec<Option<Vec<u8>>>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read(keys).await
     }

@@ -38,7 +38,7 @@ fn row(
 }
 
 async fn value_of(store: &dyn OnlineStore, view: &str, entity: &EntityKey) -> Option<i64> {
-    let got = store.read(&[(view.to_string(), entity.clone())]).await.unwrap();
+    let got = store.read(&[(view, entity.clone())]).await.unwrap();
     got[0].as_ref().map(|b| match decode(b, "conformance").unwrap().values[0] {
         Value::Int64(v) => v,
         ref other => panic!("unexpected value {other:?}"),
@@ -52,13 +52,13 @@ pub async fn run(store: Arc<dyn OnlineStore>, tag: &str) {
     let s = store.as_ref();
 
     // A missing key reads as None.
-    assert_eq!(s.read(&[(a.clone(), key(1))]).await.unwrap(), vec![None], "{}: missing key", s.describe());
+    assert_eq!(s.read(&[(a.as_str(), key(1))]).await.unwrap(), vec![None], "{}: missing key", s.describe());
     assert_eq!(s.read(&[]).await.unwrap(), Vec::<Option<Vec<u8>>>::new());
 
     // Write, read back byte for byte.
     let first = row(&a, &key(1), 100, None, 1, 7);
     assert_eq!(s.write(std::slice::from_ref(&first)).await.unwrap(), 1);
-    assert_eq!(s.read(&[(a.clone(), key(1))]).await.unwrap()[0].as_deref(), Some(first.bytes.as_slice()));
+    assert_eq!(s.read(&[(a.as_str(), key(1))]).await.unwrap()[0].as_deref(), Some(first.bytes.as_slice()));
 
     // Newer wins by (event, created, then the values: the offline latest-row order); older
     // and equal rows are skipped.
@@ -102,9 +102,11 @@ pub async fn run(store: Arc<dyn OnlineStore>, tag: &str) {
         batch.push(row(&b, &key(1000 + id), 10, None, -id, 7));
     }
     assert_eq!(s.write(&batch).await.unwrap(), 10_000);
-    let wanted: Vec<(String, EntityKey)> = (0..300)
+    let wanted: Vec<(&str, EntityKey)> = (0..300)
         .rev()
-        .flat_map(|id| [(b.clone(), key(1000 + id)), (a.clone(), key(1000 + id)), (a.clone(), key(-id - 1))])
+        .flat_map(|id| {
+            [(b.as_str(), key(1000 + id)), (a.as_str(), key(1000 + id)), (a.as_str(), key(-id - 1))]
+        })
         .collect();
     let got = s.read(&wanted).await.unwrap();
     assert_eq!(got.len(), wanted.len());
@@ -135,7 +137,7 @@ pub async fn run(store: Arc<dyn OnlineStore>, tag: &str) {
     };
     s.write(std::slice::from_ref(&list_row)).await.unwrap();
     assert_eq!(
-        s.read(&[(b.clone(), compound)]).await.unwrap()[0].as_deref(),
+        s.read(&[(b.as_str(), compound)]).await.unwrap()[0].as_deref(),
         Some(list_row.bytes.as_slice())
     );
 
