@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Online store reads against a redis-server started here on a free port: Quiver's whole
-# read path (get_online_features) beside the raw pipelined GET of the same keys.
+# read path (get_online_features) beside one raw MGET of the same keys.
 #   bench/online.sh [ENTITIES] [ITERATIONS] [BATCHES]
 # BATCHES is a comma-separated list of batch sizes (entities per read; default 100). Prints
 # two records per batch size (quiver-store and redis-get; see bench/record.py).

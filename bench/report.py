@@ -109,7 +109,7 @@ ENGINE_NAMES = {
     "quiver": "Quiver",
     "quiver-grpc": "Quiver gRPC",
     "quiver-store": "Quiver store-level read",
-    "redis-get": "raw pipelined GET (floor)",
+    "redis-get": "raw MGET (floor)",
     "duckdb": "DuckDB",
     "feast": "Feast",
     "quiver-http": "Quiver HTTP",
@@ -119,7 +119,7 @@ ENGINE_NAMES = {
 
 def engine_label(r):
     if r["engine"] == "redis-get":
-        return f"raw pipelined GET (Redis {r['version']})" if r.get("version") else ENGINE_NAMES["redis-get"]
+        return f"raw MGET (Redis {r['version']})" if r.get("version") else ENGINE_NAMES["redis-get"]
     name = ENGINE_NAMES.get(r["engine"], r["engine"])
     return f"{name} {r['version']}" if r.get("version") else name
 

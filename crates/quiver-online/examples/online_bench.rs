@@ -5,8 +5,8 @@
 //! Writes ENTITIES entities into two views of 3 features each, then, for each batch size
 //! of BATCHES (a comma-separated list, default `100`), times ITERATIONS reads of that many
 //! random entities × 6 features through `get_online_features` (decode, statuses and all)
-//! and, as the floor, the same keys (two per entity) as one raw pipelined `GET` with the
-//! redis crate. Prints one JSON line per batch size: p50/p99 of both, with the write
+//! and, as the floor, the same keys (two per entity) as one raw `MGET` with the redis
+//! crate (the one command Quiver sends too). Prints one JSON line per batch size: p50/p99 of both, with the write
 //! throughput and Redis memory per entity repeated on each line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
@@ -126,20 +126,20 @@ async fn main() {
                     .expect("read");
             let q = t.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(r.rows.len(), size);
-            let mut pipe = redis::pipe();
+            let mut mget = redis::cmd("MGET");
             for row in &batch {
                 if let (Some(Value::Int64(d)), Some(Value::Int64(c))) =
                     (row.get("driver_id"), row.get("customer_id"))
                 {
-                    pipe.cmd("GET").arg(format!("bench:{{driver_id={d}}}:driver_stats"));
-                    pipe.cmd("GET").arg(format!("bench:{{customer_id={c}}}:customer_profile"));
+                    mget.arg(format!("bench:{{driver_id={d}}}:driver_stats"));
+                    mget.arg(format!("bench:{{customer_id={c}}}:customer_profile"));
                 }
             }
             let t = Instant::now();
-            let got: Vec<Option<Vec<u8>>> = pipe.query_async(&mut raw).await.expect("raw");
+            let got: Vec<Option<Vec<u8>>> = mget.query_async(&mut raw).await.expect("raw");
             let f = t.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(got.len(), 2 * size);
-            assert!(got.iter().all(Option::is_some), "every key of the floor's GET is present");
+            assert!(got.iter().all(Option::is_some), "every key of the floor's MGET is present");
             if it >= 100 {
                 quiver_ms.push(q);
                 floor_ms.push(f);
