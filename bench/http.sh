@@ -43,16 +43,30 @@ THREADS="${THREADS:-2}"
 WARMUP="${WARMUP:-5}"
 FEAST_WORKERS="${FEAST_WORKERS:-2}"
 # RATE: requests a second over all connections (0: as fast as answers come). At a rate each
-# connection pauses CONNECTIONS * 1000 / RATE ms after an answer (bench/http.lua).
+# connection pauses CONNECTIONS * 1000 / RATE ms after an answer (bench/http.lua). One rate
+# for every batch size, or a comma-separated list paired with BATCHES (RATE=400,40 with
+# BATCHES=1,100).
 RATE="${RATE:-0}"
+# RUNS: measured runs per batch size, each one Quiver's then Feast's (recorded with run=N).
+RUNS="${RUNS:-1}"
 FEAST_ARGS="${FEAST_ARGS:-}"
 CMD="$(bench_command "$0" "$ROWS" "$DRIVERS" "$SECONDS_EACH")"
 if [ -n "$FEAST_ARGS" ]; then
   CMD="FEAST_ARGS='$FEAST_ARGS' $CMD"
 fi
-for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES RATE; do
+for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES RATE RUNS; do
   CMD="$v=${!v} $CMD"
 done
+IFS=, read -ra BATCH_LIST <<< "$BATCHES"
+IFS=, read -ra RATE_LIST <<< "$RATE"
+for r in "${RATE_LIST[@]}"; do
+  [[ "$r" =~ ^[0-9]+$ ]] || { echo "RATE must be whole numbers of requests a second, not '$RATE'" >&2; exit 2; }
+done
+if [ "${#RATE_LIST[@]}" != 1 ] && [ "${#RATE_LIST[@]}" != "${#BATCH_LIST[@]}" ]; then
+  echo "RATE lists ${#RATE_LIST[@]} rates for ${#BATCH_LIST[@]} batch sizes: give one, or one per batch size" >&2
+  exit 2
+fi
+[[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be a count from 1 to 99, not '$RUNS'" >&2; exit 2; }
 bench_build -p quiver-cli --bin quiver
 BIN="$(bench_bin quiver)"
 PY="$(feast_python)"
@@ -169,49 +183,51 @@ wait_http "http://127.0.0.1:$F_HTTP_PORT/health" "$FEAST_PID" "$TMP/feast-serve.
 
 QUIVER_URL="http://127.0.0.1:$Q_HTTP_PORT/v1/online"
 FEAST_URL="http://127.0.0.1:$F_HTTP_PORT/get-online-features"
-IFS=, read -ra BATCH_LIST <<< "$BATCHES"
 for batch in "${BATCH_LIST[@]}"; do
   python3 "$HTTP_PY" bodies "$TMP/bodies-$batch.jsonl" "$TMP/ids.json" "$batch" 1000 42
   step "batch $batch: the same values from both servers (20 requests)"
   python3 "$HTTP_PY" compare "$QUIVER_URL" "$FEAST_URL" "$TMP/bodies-$batch.jsonl" 20
 done
 
-[[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE must be a whole number of requests a second, not '$RATE'" >&2; exit 2; }
-PAUSE_MS=0
-if [ "$RATE" != 0 ]; then PAUSE_MS=$(( CONNECTIONS * 1000 / RATE )); fi
-# load SERVER URL PATH BATCH: a warm-up, then the measured wrk run, recorded.
+# load SERVER URL PATH BATCH RATE RUN: a warm-up, then the measured wrk run, recorded.
 load() {
-  local server="$1" url="$2" path="$3" batch="$4" version=()
-  local base="${url%"$path"}"
+  local server="$1" url="$2" path="$3" batch="$4" rate="$5" run="$6" version=()
+  local base="${url%"$path"}" pause_ms=0
+  if [ "$rate" != 0 ]; then pause_ms=$(( CONNECTIONS * 1000 / rate )); fi
   if [ "$server" = feast ]; then
     version=(--version "$FEAST_VERSION" --param workers="$FEAST_WORKERS")
     if [ -n "$FEAST_ARGS" ]; then version+=(--param "feast_args=$FEAST_ARGS"); fi
   fi
-  step "$server, batch $batch: wrk -t$THREADS -c$CONNECTIONS, ${WARMUP}s warm-up, ${SECONDS_EACH}s measured"
+  step "$server, batch $batch, rate $rate/s, run $run: wrk -t$THREADS -c$CONNECTIONS, ${WARMUP}s warm-up, ${SECONDS_EACH}s measured"
   if [ "$WARMUP" != 0 ]; then
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$BENCH_ROOT/bench/http.lua" "$base" \
-      -- "$TMP/bodies-$batch.jsonl" "$path" "$PAUSE_MS" >/dev/null
+      -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" >/dev/null
   fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$BENCH_ROOT/bench/http.lua" "$base" \
-    -- "$TMP/bodies-$batch.jsonl" "$path" "$PAUSE_MS" |
+    -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" |
     bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
-      --param rate="$RATE" \
+      --param rate="$rate" --param run="$run" \
       --param connections="$CONNECTIONS" --param threads="$THREADS" --param drivers="$DRIVERS" \
       --param rows="$ROWS" | tee -a "$TMP/records.jsonl"
 }
-for batch in "${BATCH_LIST[@]}"; do
-  load quiver "$QUIVER_URL" /v1/online "$batch"
-  load feast "$FEAST_URL" /get-online-features "$batch"
+for i in "${!BATCH_LIST[@]}"; do
+  batch="${BATCH_LIST[$i]}"
+  rate="${RATE_LIST[0]}"
+  if [ "${#RATE_LIST[@]}" != 1 ]; then rate="${RATE_LIST[$i]}"; fi
+  for run in $(seq 1 "$RUNS"); do
+    load quiver "$QUIVER_URL" /v1/online "$batch" "$rate" "$run"
+    load feast "$FEAST_URL" /get-online-features "$batch" "$rate" "$run"
+  done
 done
 
 echo >&2
 python3 - "$TMP/records.jsonl" <<'PY' >&2
 import json, sys
-print(f"{'server':<22} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9} {'max ms':>9} {'req/s':>9} errors")
+print(f"{'server':<22} {'batch':>5} {'rate':>5} {'run':>3} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9} {'max ms':>9} {'req/s':>9} errors")
 for line in open(sys.argv[1]):
     r = json.loads(line)
     name = r["engine"] + (" " + r["version"] if r.get("version") else "")
     errors = sum(v for k, v in r.items() if k.startswith("errors_"))
-    print(f"{name:<22} {r['params']['batch']:>5} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['p999_ms']:>9.3f} "
+    print(f"{name:<22} {r['params']['batch']:>5} {r['params']['rate']:>5} {r['params']['run']:>3} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['p999_ms']:>9.3f} "
           f"{r['max_ms']:>9.1f} {r['requests_per_s']:>9.0f} {errors}")
 PY

@@ -356,12 +356,22 @@ def python_training_table(records):
 
 
 def http_table(records):
-    """Quiver's POST /v1/online and Feast's feature server under wrk, per batch."""
-    by = {(r["params"]["batch"], r["engine"]): r for r in records}
-    header = ["batch", "server", "p50", "p99", "p99.9", "requests/s", "errors", "Feast ÷ Quiver, p50 / p99 / requests/s"]
+    """Quiver's POST /v1/online and Feast's feature server under wrk, per batch; with an
+    offered-rate column when a rate was set and a run column when a setting ran more than
+    once."""
+    def setting(r):
+        p = r["params"]
+        return (p["batch"], p.get("rate", 0), p.get("run", 1))
+    by = {(setting(r), r["engine"]): r for r in records}
+    settings = sorted({k for k, _ in by})
+    rated = any(rate_ for _, rate_, _ in settings)
+    repeated = len({run for _, _, run in settings}) > 1
+    header = (["batch"] + (["offered"] if rated else []) + (["run"] if repeated else [])
+              + ["server", "p50", "p99", "p99.9", "requests/s", "errors", "Feast ÷ Quiver, p50 / p99 / requests/s"])
     rows = []
-    for batch in sorted({r["params"]["batch"] for r in records}):
-        quiver, feast = by.get((batch, "quiver-http")), by.get((batch, "feast-http"))
+    for key in settings:
+        batch, offered, run = key
+        quiver, feast = by.get((key, "quiver-http")), by.get((key, "feast-http"))
         for r in (quiver, feast):
             if r is None:
                 continue
@@ -369,8 +379,10 @@ def http_table(records):
             if r is feast and quiver:
                 against = " / ".join(ratio(feast[k], quiver[k]) for k in ("p50_ms", "p99_ms", "requests_per_s"))
             errors = sum(v for k, v in r.items() if k.startswith("errors_"))
-            rows.append([batch, engine_label(r), ms(r["p50_ms"]), ms(r["p99_ms"]), ms(r["p999_ms"]),
-                         rate(r["requests_per_s"]), errors, against])
+            rows.append([batch] + ([f"{offered}/s" if offered else "flat out"] if rated else [])
+                        + ([run] if repeated else [])
+                        + [engine_label(r), ms(r["p50_ms"]), ms(r["p99_ms"]), ms(r["p999_ms"]),
+                           rate(r["requests_per_s"]), errors, against])
     return table(header, rows)
 
 
