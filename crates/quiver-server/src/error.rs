@@ -1,5 +1,13 @@
 //! The one table from errors to gRPC status codes. Every status the server sends is made
-//! here, from a domain [`Error`]; the message is the error's own, which says what to fix.
+//! here, from a domain [`Error`] (the HTTP endpoint uses the same table and messages).
+//!
+//! What the caller reads ([`client_message`]): an error about the request or about what the
+//! caller may do carries its own message, which says what to fix. A fault on the server's
+//! side (a store or cluster that cannot answer, stored data that cannot be read back, the
+//! server's own disk, a bug) is told by its kind and a reference; the whole error, with the
+//! store URLs, cluster addresses and paths it may hold, goes to the server's log under the
+//! same reference and never to the caller. Errors the server words for the caller itself
+//! (`Reworded`, `StoreDown`) keep their message: it is written without such details.
 //!
 //! | error | status |
 //! |---|---|
@@ -95,7 +103,90 @@ fn is_resources_exhausted(e: &datafusion::error::DataFusionError) -> bool {
 /// The status a client sees for `error`.
 pub fn to_status(error: impl Into<Error>) -> Status {
     let error = error.into();
-    Status::new(code(&error), error.to_string())
+    Status::new(code(&error), client_message(&error))
+}
+
+/// The message a client reads for `error`: see the module documentation.
+pub fn client_message(error: &Error) -> String {
+    let Some(kind) = server_fault(error) else {
+        return error.to_string();
+    };
+    let reference = crate::domain::log_with_reference("request failed on the server's side", error);
+    format!("{kind} (the server's log has the details under reference {reference})")
+}
+
+/// For a fault on the server's side, what kind of fault it is, in words that name no
+/// address, URL or path; `None` for every other error.
+fn server_fault(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::Core(e) => core_fault(e),
+        Error::Offline(e) => offline_fault(e),
+        Error::Online(e) => online_fault(e),
+        Error::Disk(_) => Some("the server's work folder failed"),
+        Error::Internal(_) => Some("internal error (this is a bug in Quiver, please report it)"),
+        Error::Invalid(_)
+        | Error::NotFound(_)
+        | Error::NotReady(_)
+        | Error::Limit(_)
+        | Error::Timeout(_)
+        | Error::NoCredentials(_)
+        | Error::Forbidden(_)
+        | Error::StoreDown(_)
+        | Error::Unsupported(_)
+        | Error::Reworded { .. } => None,
+    }
+}
+
+fn core_fault(e: &quiver_core::Error) -> Option<&'static str> {
+    use quiver_core::Error as E;
+    match e {
+        E::Storage { .. } | E::Io { .. } => Some("registry storage unavailable: retry shortly"),
+        E::CorruptRegistry { .. } => Some("a stored registry version is unreadable"),
+        E::Internal(_) => Some("internal error (this is a bug in Quiver, please report it)"),
+        E::Invalid(_)
+        | E::InvalidArgument(_)
+        | E::NotFound { .. }
+        | E::Conflict { .. }
+        | E::Config { .. }
+        | E::ProjectMismatch { .. } => None,
+    }
+}
+
+fn online_fault(e: &quiver_online::Error) -> Option<&'static str> {
+    use quiver_online::Error as E;
+    match e {
+        E::Core(inner) => core_fault(inner),
+        E::Unavailable(_) | E::Embedded { .. } => Some("online store unavailable: retry shortly"),
+        E::Refused(_) => Some("online store refused a command"),
+        E::Corrupt { .. } => Some("a stored online value is unreadable"),
+        E::Internal(_) => Some("internal error (this is a bug in Quiver, please report it)"),
+        E::InvalidInput(_) | E::Config(_) => None,
+    }
+}
+
+fn offline_fault(e: &quiver_offline::Error) -> Option<&'static str> {
+    use quiver_offline::Error as E;
+    match e {
+        E::Core(inner) => core_fault(inner),
+        E::Online(inner) => online_fault(inner),
+        E::Store(_) => Some("offline store unavailable: retry shortly"),
+        E::Engine(_) => {
+            Some("offline engine unavailable: the cluster that runs offline plans cannot be reached")
+        }
+        E::File { .. } => Some("the server could not read or write a file of its own"),
+        E::DataFusion(e) if is_resources_exhausted(e) => None,
+        E::DataFusion(_) | E::Arrow(_) | E::Internal(_) => {
+            Some("internal error while running an offline plan")
+        }
+        E::InvalidInput(_)
+        | E::Expectations(_)
+        | E::NotFound(_)
+        | E::Source { .. }
+        | E::Transform { .. }
+        | E::Schema(_)
+        | E::Busy(_)
+        | E::Memory(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -159,9 +250,55 @@ mod tests {
         ];
         for (error, expected) in cases {
             let text = error.to_string();
+            let fault = server_fault(&error);
             let status = to_status(error);
             assert_eq!(status.code(), expected, "{text}");
-            assert_eq!(status.message(), text, "the message is the error's own");
+            match fault {
+                None => assert_eq!(status.message(), text, "the message is the error's own"),
+                Some(kind) => assert!(status.message().starts_with(kind), "{}", status.message()),
+            }
         }
+    }
+
+    #[test]
+    fn faults_on_the_servers_side_name_their_kind_and_a_reference_never_their_details() {
+        let secret = "redis://10.1.2.3:6379/0 s3://private-bucket/offline /srv/quiver/work";
+        let faults: Vec<(Error, &str)> = vec![
+            (quiver_online::Error::Unavailable(secret.into()).into(), "online store unavailable"),
+            (quiver_online::Error::Refused(secret.into()).into(), "online store refused"),
+            (
+                quiver_online::Error::Corrupt { key: secret.into(), message: secret.into() }.into(),
+                "a stored online value is unreadable",
+            ),
+            (quiver_offline::Error::Store(secret.into()).into(), "offline store unavailable"),
+            (quiver_offline::Error::Engine(secret.into()).into(), "offline engine unavailable"),
+            (
+                quiver_offline::Error::File { path: secret.into(), message: secret.into() }.into(),
+                "could not read or write",
+            ),
+            (
+                quiver_offline::Error::Online(quiver_online::Error::Unavailable(secret.into())).into(),
+                "online store",
+            ),
+            (Error::Disk(secret.into()), "work folder failed"),
+            (Error::Internal(secret.into()), "internal error"),
+        ];
+        let mut references = std::collections::HashSet::new();
+        for (error, kind) in faults {
+            let message = client_message(&error);
+            assert!(message.contains(kind), "{message}");
+            for detail in ["10.1.2.3", "private-bucket", "/srv/quiver"] {
+                assert!(!message.contains(detail), "{message} repeats {detail}");
+            }
+            let reference = message.rsplit(' ').next().unwrap().trim_end_matches(')');
+            assert!(reference.len() == 8 && reference.chars().all(|c| c.is_ascii_hexdigit()), "{message}");
+            references.insert(reference.to_string());
+        }
+        assert!(references.len() > 1, "each failure has a reference of its own");
+        // What the caller can fix is still said in full.
+        let invalid = Error::Invalid("spine has no column 'driver_id'".into());
+        assert_eq!(client_message(&invalid), "spine has no column 'driver_id'");
+        let worded = Error::StoreDown("registry version 4 is applied, but deleting rows failed".into());
+        assert_eq!(client_message(&worded), worded.to_string());
     }
 }

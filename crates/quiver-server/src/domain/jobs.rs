@@ -280,10 +280,9 @@ impl Jobs {
         let Some((store, path)) = self.record_path(&job.id) else { return Ok(()) };
         let body =
             serde_json::to_vec(job).map_err(|e| Error::Internal(format!("encoding a job record: {e}")))?;
-        store
-            .put(&path, PutPayload::from(body))
-            .await
-            .map_err(|e| Error::StoreDown(format!("storing job {} in the offline store: {e}", job.id)))?;
+        store.put(&path, PutPayload::from(body)).await.map_err(|e| {
+            super::store_down(format_args!("storing job {} in the offline store failed", job.id), e)
+        })?;
         Ok(())
     }
 
@@ -294,13 +293,17 @@ impl Jobs {
         let got = match store.get(&path).await {
             Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(Error::StoreDown(format!("reading job {id} from the offline store: {e}"))),
+            Err(e) => {
+                return Err(super::store_down(
+                    format_args!("reading job {id} from the offline store failed"),
+                    e,
+                ));
+            }
         };
         let modified = got.meta.last_modified;
-        let bytes = got
-            .bytes()
-            .await
-            .map_err(|e| Error::StoreDown(format!("reading job {id} from the offline store: {e}")))?;
+        let bytes = got.bytes().await.map_err(|e| {
+            super::store_down(format_args!("reading job {id} from the offline store failed"), e)
+        })?;
         // Written by a server only; anything else there is not a job of ours.
         let Ok(mut job) = serde_json::from_slice::<JobView>(&bytes) else { return Ok(None) };
         if job.id != id {
@@ -346,7 +349,7 @@ impl Jobs {
             .list(Some(prefix))
             .try_collect()
             .await
-            .map_err(|e| Error::StoreDown(format!("listing jobs in the offline store: {e}")))?;
+            .map_err(|e| super::store_down("listing jobs in the offline store failed", e))?;
         let mut ids: Vec<String> = listed
             .iter()
             .filter_map(|m| m.location.filename()?.strip_suffix(".json").map(str::to_string))
@@ -383,7 +386,7 @@ impl Jobs {
         for id in &ids[..extra] {
             match store.delete(&prefix.clone().join(format!("{id}.json"))).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(Error::StoreDown(format!("deleting an old job record: {e}"))),
+                Err(e) => return Err(super::store_down("deleting an old job record failed", e)),
             }
         }
         Ok(extra)

@@ -76,6 +76,25 @@ pub enum Error {
 /// `Result` with the domain [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Writes `detail` (an error holding store URLs, cluster addresses or paths) to the server's
+/// log under a new reference, and returns the reference: 8 hex digits a caller can quote,
+/// where the detail itself is never sent to a caller.
+pub fn log_with_reference(what: &str, detail: &dyn std::fmt::Display) -> String {
+    let mut bits = [0u8; 4];
+    // Without randomness the reference is still a marker to search the log for.
+    let _ = getrandom::fill(&mut bits);
+    let reference = hex::encode(bits);
+    tracing::warn!(reference = %reference, error = %detail, "{what}");
+    reference
+}
+
+/// [`Error::StoreDown`] for `what` that failed in a store with `cause`: the caller reads what
+/// failed and a reference, the server's log has the cause.
+pub fn store_down(what: impl std::fmt::Display, cause: impl std::fmt::Display) -> Error {
+    let reference = log_with_reference("a store failed", &cause);
+    Error::StoreDown(format!("{what} (the server's log has the details under reference {reference})"))
+}
+
 /// The time an operation asks about, from nanoseconds since the epoch (0 = not set).
 pub fn time_from_ns(ns: i64, what: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     if ns == 0 {

@@ -91,10 +91,13 @@ impl Project {
         let mut deleted = HashMap::new();
         for view in views_leaving_online(&changes, &loaded.definitions) {
             let n = self.online().delete_view(&view).await.map_err(|e| {
-                Error::StoreDown(format!(
-                    "registry version {version} is applied, but deleting the online rows of '{view}' \
-                     failed: {e}; apply again or delete them when the store is back"
-                ))
+                super::store_down(
+                    format_args!(
+                        "registry version {version} is applied, but deleting the online rows of '{view}' \
+                         failed; apply again or delete them when the store is back"
+                    ),
+                    e,
+                )
             })?;
             deleted.insert(view, n);
         }

@@ -133,7 +133,7 @@ impl Failure {
     /// A domain error, with the status its code has.
     pub fn from_error(error: Error, api: bool) -> Failure {
         let code = crate::error::code(&error);
-        Failure::new(http_status(code), code, error.to_string(), api)
+        Failure::new(http_status(code), code, crate::error::client_message(&error), api)
     }
 
     /// No such path. The path itself is not repeated.
