@@ -6,8 +6,8 @@
 //! side (a store or cluster that cannot answer, stored data that cannot be read back, the
 //! server's own disk, a bug) is told by its kind and a reference; the whole error, with the
 //! store URLs, cluster addresses and paths it may hold, goes to the server's log under the
-//! same reference and never to the caller. Errors the server words for the caller itself
-//! (`Reworded`, `StoreDown`) keep their message: it is written without such details.
+//! same reference and never to the caller. A `StoreDown` error keeps its message: the server
+//! words it for the caller, with the store's error left out.
 //!
 //! | error | status |
 //! |---|---|
@@ -124,6 +124,8 @@ fn server_fault(error: &Error) -> Option<&'static str> {
         Error::Online(e) => online_fault(e),
         Error::Disk(_) => Some("the server's work folder failed"),
         Error::Internal(_) => Some("internal error (this is a bug in Quiver, please report it)"),
+        // Rewording takes server paths out, not the addresses a store's error may hold.
+        Error::Reworded { kind, .. } => server_fault(kind),
         Error::Invalid(_)
         | Error::NotFound(_)
         | Error::NotReady(_)
@@ -132,8 +134,7 @@ fn server_fault(error: &Error) -> Option<&'static str> {
         | Error::NoCredentials(_)
         | Error::Forbidden(_)
         | Error::StoreDown(_)
-        | Error::Unsupported(_)
-        | Error::Reworded { .. } => None,
+        | Error::Unsupported(_) => None,
     }
 }
 
@@ -300,5 +301,14 @@ mod tests {
         assert_eq!(client_message(&invalid), "spine has no column 'driver_id'");
         let worded = Error::StoreDown("registry version 4 is applied, but deleting rows failed".into());
         assert_eq!(client_message(&worded), worded.to_string());
+        // A reworded error keeps its kind: a fault stays a fault.
+        let reworded = Error::Reworded {
+            kind: Box::new(quiver_offline::Error::Engine(secret.into()).into()),
+            message: format!("building the training set: {secret}"),
+        };
+        assert!(!client_message(&reworded).contains("10.1.2.3"), "{}", client_message(&reworded));
+        let reworded_invalid =
+            Error::Reworded { kind: Box::new(Error::Invalid("x".into())), message: "spine column 2".into() };
+        assert_eq!(client_message(&reworded_invalid), "spine column 2");
     }
 }
