@@ -50,11 +50,14 @@ RATE="${RATE:-0}"
 # RUNS: measured runs per batch size, each one Quiver's then Feast's (recorded with run=N).
 RUNS="${RUNS:-1}"
 FEAST_ARGS="${FEAST_ARGS:-}"
+# PEER=none measures Quiver alone (to compare two Quiver builds through QUIVER_BIN_DIR);
+# the default, feast, sets up and measures Feast's server beside it.
+PEER="${PEER:-feast}"
 CMD="$(bench_command "$0" "$ROWS" "$DRIVERS" "$SECONDS_EACH")"
 if [ -n "$FEAST_ARGS" ]; then
   CMD="FEAST_ARGS='$FEAST_ARGS' $CMD"
 fi
-for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES RATE RUNS; do
+for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES RATE RUNS PEER; do
   CMD="$v=${!v} $CMD"
 done
 IFS=, read -ra BATCH_LIST <<< "$BATCHES"
@@ -66,6 +69,7 @@ if [ "${#RATE_LIST[@]}" != 1 ] && [ "${#RATE_LIST[@]}" != "${#BATCH_LIST[@]}" ];
   echo "RATE lists ${#RATE_LIST[@]} rates for ${#BATCH_LIST[@]} batch sizes: give one, or one per batch size" >&2
   exit 2
 fi
+case "$PEER" in feast | none) ;; *) echo "PEER is feast or none, not '$PEER'" >&2; exit 2 ;; esac
 [[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be a count from 1 to 99, not '$RUNS'" >&2; exit 2; }
 bench_build -p quiver-cli --bin quiver
 BIN="$(bench_bin quiver)"
@@ -83,6 +87,7 @@ HTTP_PY="$BENCH_ROOT/bench/http_online.py"
 TMP=$(mktemp -d)
 QUIVER_PID=
 FEAST_PID=
+F_HTTP_PORT=
 Q_REDIS_DIR=
 cleanup() {
   local pid
@@ -166,27 +171,31 @@ Q_HTTP_PORT=$(free_port)
 QUIVER_PID=$!
 wait_http "http://127.0.0.1:$Q_HTTP_PORT/healthz" "$QUIVER_PID" "$TMP/quiver-serve.log"
 
-step "feast $FEAST_VERSION: apply, materialize the same week, serve ($FEAST_WORKERS workers${FEAST_ARGS:+, $FEAST_ARGS})"
-(cd "$BENCH_ROOT/bench" && "$PY" "$HTTP_PY" feast-setup "$TMP/feast" "$TMP/lake" "$F_REDIS_PORT" \
-  2026-01-01T00:00:00+00:00 2026-01-08T00:00:00+00:00) > "$TMP/feast-setup.json"
-python3 - "$TMP/feast-setup.json" "$Q_REDIS_PORT" <<'PY' >&2
+if [ "$PEER" = feast ]; then
+  step "feast $FEAST_VERSION: apply, materialize the same week, serve ($FEAST_WORKERS workers${FEAST_ARGS:+, $FEAST_ARGS})"
+  (cd "$BENCH_ROOT/bench" && "$PY" "$HTTP_PY" feast-setup "$TMP/feast" "$TMP/lake" "$F_REDIS_PORT" \
+    2026-01-01T00:00:00+00:00 2026-01-08T00:00:00+00:00) > "$TMP/feast-setup.json"
+  python3 - "$TMP/feast-setup.json" "$Q_REDIS_PORT" <<'PY' >&2
 import json, subprocess, sys
 d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 quiver_keys = int(subprocess.check_output(["redis-cli", "-p", sys.argv[2], "dbsize"]))
 print(f"feast materialize: {d['redis_keys']} keys in {d['materialize_s']} s (Quiver's Redis: {quiver_keys} keys)")
 PY
-F_HTTP_PORT=$(free_port)
-(cd "$TMP/feast" && exec "$FEAST_VENV/bin/feast" serve -h 127.0.0.1 -p "$F_HTTP_PORT" --no-access-log \
-  --workers "$FEAST_WORKERS" $FEAST_ARGS > "$TMP/feast-serve.log" 2>&1) &
-FEAST_PID=$!
-wait_http "http://127.0.0.1:$F_HTTP_PORT/health" "$FEAST_PID" "$TMP/feast-serve.log"
+  F_HTTP_PORT=$(free_port)
+  (cd "$TMP/feast" && exec "$FEAST_VENV/bin/feast" serve -h 127.0.0.1 -p "$F_HTTP_PORT" --no-access-log \
+    --workers "$FEAST_WORKERS" $FEAST_ARGS > "$TMP/feast-serve.log" 2>&1) &
+  FEAST_PID=$!
+  wait_http "http://127.0.0.1:$F_HTTP_PORT/health" "$FEAST_PID" "$TMP/feast-serve.log"
+fi
 
 QUIVER_URL="http://127.0.0.1:$Q_HTTP_PORT/v1/online"
 FEAST_URL="http://127.0.0.1:$F_HTTP_PORT/get-online-features"
 for batch in "${BATCH_LIST[@]}"; do
   python3 "$HTTP_PY" bodies "$TMP/bodies-$batch.jsonl" "$TMP/ids.json" "$batch" 1000 42
-  step "batch $batch: the same values from both servers (20 requests)"
-  python3 "$HTTP_PY" compare "$QUIVER_URL" "$FEAST_URL" "$TMP/bodies-$batch.jsonl" 20
+  if [ "$PEER" = feast ]; then
+    step "batch $batch: the same values from both servers (20 requests)"
+    python3 "$HTTP_PY" compare "$QUIVER_URL" "$FEAST_URL" "$TMP/bodies-$batch.jsonl" 20
+  fi
 done
 
 # load SERVER URL PATH BATCH RATE RUN: a warm-up, then the measured wrk run, recorded.
@@ -216,7 +225,7 @@ for i in "${!BATCH_LIST[@]}"; do
   if [ "${#RATE_LIST[@]}" != 1 ]; then rate="${RATE_LIST[$i]}"; fi
   for run in $(seq 1 "$RUNS"); do
     load quiver "$QUIVER_URL" /v1/online "$batch" "$rate" "$run"
-    load feast "$FEAST_URL" /get-online-features "$batch" "$rate" "$run"
+    if [ "$PEER" = feast ]; then load feast "$FEAST_URL" /get-online-features "$batch" "$rate" "$run"; fi
   done
 done
 
