@@ -212,12 +212,19 @@ load() {
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$BENCH_ROOT/bench/http.lua" "$base" \
       -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" >/dev/null
   fi
+  # The CPU the server (with its workers) and its Redis use during the measured run.
+  local pids=("$QUIVER_PID" "$(cat "$Q_REDIS_DIR/pid")") before after
+  if [ "$server" = feast ]; then pids=("$FEAST_PID" "$(cat "$REDIS_DIR/pid")"); fi
+  before=("$(python3 "$HTTP_PY" cpu "${pids[0]}")" "$(python3 "$HTTP_PY" cpu "${pids[1]}")")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$BENCH_ROOT/bench/http.lua" "$base" \
-    -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" |
-    bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
+    -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" > "$TMP/wrk.out"
+  after=("$(python3 "$HTTP_PY" cpu "${pids[0]}")" "$(python3 "$HTTP_PY" cpu "${pids[1]}")")
+  bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
+      --set server_cpu_s="$(python3 -c "print(round(${after[0]} - ${before[0]}, 2))")" \
+      --set redis_cpu_s="$(python3 -c "print(round(${after[1]} - ${before[1]}, 2))")" \
       --param rate="$rate" --param run="$run" \
       --param connections="$CONNECTIONS" --param threads="$THREADS" --param drivers="$DRIVERS" \
-      --param rows="$ROWS" | tee -a "$TMP/records.jsonl"
+      --param rows="$ROWS" < "$TMP/wrk.out" | tee -a "$TMP/records.jsonl"
 }
 for i in "${!BATCH_LIST[@]}"; do
   batch="${BATCH_LIST[$i]}"
@@ -232,11 +239,12 @@ done
 echo >&2
 python3 - "$TMP/records.jsonl" <<'PY' >&2
 import json, sys
-print(f"{'server':<22} {'batch':>5} {'rate':>5} {'run':>3} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9} {'max ms':>9} {'req/s':>9} errors")
+print(f"{'server':<22} {'batch':>5} {'rate':>5} {'run':>3} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9} {'max ms':>9} {'req/s':>9} errors {'CPU ms/req (server + Redis)':>28}")
 for line in open(sys.argv[1]):
     r = json.loads(line)
     name = r["engine"] + (" " + r["version"] if r.get("version") else "")
     errors = sum(v for k, v in r.items() if k.startswith("errors_"))
     print(f"{name:<22} {r['params']['batch']:>5} {r['params']['rate']:>5} {r['params']['run']:>3} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f} {r['p999_ms']:>9.3f} "
-          f"{r['max_ms']:>9.1f} {r['requests_per_s']:>9.0f} {errors}")
+          f"{r['max_ms']:>9.1f} {r['requests_per_s']:>9.0f} {errors:>6} "
+          f"{1000 * r['server_cpu_s'] / r['requests']:>13.3f} + {1000 * r['redis_cpu_s'] / r['requests']:.3f}")
 PY

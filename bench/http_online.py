@@ -21,9 +21,14 @@ both under wrk). Subcommands:
         POSTs the first N bodies of BODIES to both servers and checks that they answer the
         same value for every entity row and feature (float32 values compared as float32,
         nulls as nulls); exits non-zero, naming the first difference, otherwise.
+    cpu PID [PID...]                                (standard library only; Linux /proc)
+        The CPU seconds (user and system) the processes PID have used so far, with every
+        live descendant and every child already waited for: Quiver's server or Feast's
+        server with its workers, and a Redis. Prints one number.
 """
 
 import json
+import os
 import random
 import struct
 import sys
@@ -166,6 +171,35 @@ def compare(quiver_url, feast_url, path, n):
     print(f"same values from both servers: {len(lines)} requests, {cells} cells ({nulls} null)", file=sys.stderr)
 
 
+def cpu(*pids):
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue  # a process that ended meanwhile
+        # The command name, in parentheses, may hold spaces: the fields follow its last ')'.
+        fields = text[text.rindex(")") + 2:].split()
+        ppid = int(fields[1])
+        utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+        stats[int(entry)] = (ppid, utime + stime + cutime + cstime)
+    roots = {int(p) for p in pids}
+    total = 0
+    for pid, (ppid, used) in stats.items():
+        # Counted when the process or one of its ancestors is a root.
+        node, seen = pid, set()
+        while node and node not in roots and node not in seen:
+            seen.add(node)
+            node = stats.get(node, (0, 0))[0]
+        if node in roots:
+            total += used
+    print(f"{total / ticks:.2f}")
+
+
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     if command == "feast-setup":
@@ -176,6 +210,8 @@ def main():
         bodies(*args)
     elif command == "compare":
         compare(*args)
+    elif command == "cpu":
+        cpu(*args)
     else:
         raise SystemExit(f"unknown command {command}")
 

@@ -367,7 +367,8 @@ def http_table(records):
     rated = any(rate_ for _, rate_, _ in settings)
     repeated = len({run for _, _, run in settings}) > 1
     header = (["batch"] + (["offered"] if rated else []) + (["run"] if repeated else [])
-              + ["server", "p50", "p99", "p99.9", "requests/s", "errors", "Feast ÷ Quiver, p50 / p99 / requests/s"])
+              + ["server", "p50", "p99", "p99.9", "requests/s", "errors", "CPU per request, server + Redis",
+                 "Feast ÷ Quiver, p50 / p99 / requests/s"])
     rows = []
     for key in settings:
         batch, offered, run = key
@@ -379,10 +380,14 @@ def http_table(records):
             if r is feast and quiver:
                 against = " / ".join(ratio(feast[k], quiver[k]) for k in ("p50_ms", "p99_ms", "requests_per_s"))
             errors = sum(v for k, v in r.items() if k.startswith("errors_"))
+            cpu = "–"
+            if "server_cpu_s" in r and r.get("requests"):
+                per = lambda key: 1000 * r[key] / r["requests"]
+                cpu = f"{ms(per('server_cpu_s'))} + {ms(per('redis_cpu_s'))}"
             rows.append([batch] + ([f"{offered}/s" if offered else "flat out"] if rated else [])
                         + ([run] if repeated else [])
                         + [engine_label(r), ms(r["p50_ms"]), ms(r["p99_ms"]), ms(r["p999_ms"]),
-                           rate(r["requests_per_s"]), errors, against])
+                           rate(r["requests_per_s"]), errors, cpu, against])
     return table(header, rows)
 
 
