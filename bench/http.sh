@@ -215,10 +215,10 @@ load() {
   # The CPU the server (with its workers) and its Redis use during the measured run.
   local pids=("$QUIVER_PID" "$(cat "$Q_REDIS_DIR/pid")") before after
   if [ "$server" = feast ]; then pids=("$FEAST_PID" "$(cat "$REDIS_DIR/pid")"); fi
-  before=("$(python3 "$HTTP_PY" cpu "${pids[0]}")" "$(python3 "$HTTP_PY" cpu "${pids[1]}")")
+  read -ra before <<< "$(python3 "$HTTP_PY" cpu "${pids[@]}")"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$BENCH_ROOT/bench/http.lua" "$base" \
     -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" > "$TMP/wrk.out"
-  after=("$(python3 "$HTTP_PY" cpu "${pids[0]}")" "$(python3 "$HTTP_PY" cpu "${pids[1]}")")
+  read -ra after <<< "$(python3 "$HTTP_PY" cpu "${pids[@]}")"
   bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
       --set server_cpu_s="$(python3 -c "print(round(${after[0]} - ${before[0]}, 2))")" \
       --set redis_cpu_s="$(python3 -c "print(round(${after[1]} - ${before[1]}, 2))")" \

@@ -22,9 +22,9 @@ both under wrk). Subcommands:
         same value for every entity row and feature (float32 values compared as float32,
         nulls as nulls); exits non-zero, naming the first difference, otherwise.
     cpu PID [PID...]                                (standard library only; Linux /proc)
-        The CPU seconds (user and system) the processes PID have used so far, with every
-        live descendant and every child already waited for: Quiver's server or Feast's
-        server with its workers, and a Redis. Prints one number.
+        For each PID, the CPU seconds (user and system) it has used so far with every live
+        descendant and every child already waited for: Quiver's server or Feast's server
+        with its workers, and a Redis. Prints the figures on one line, in PID order.
 """
 
 import json
@@ -187,17 +187,17 @@ def cpu(*pids):
         ppid = int(fields[1])
         utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
         stats[int(entry)] = (ppid, utime + stime + cutime + cstime)
-    roots = {int(p) for p in pids}
-    total = 0
-    for pid, (ppid, used) in stats.items():
-        # Counted when the process or one of its ancestors is a root.
+    roots = [int(p) for p in pids]
+    totals = dict.fromkeys(roots, 0)
+    for pid, (_, used) in stats.items():
+        # Counted for the nearest root among the process and its ancestors.
         node, seen = pid, set()
-        while node and node not in roots and node not in seen:
+        while node and node not in totals and node not in seen:
             seen.add(node)
             node = stats.get(node, (0, 0))[0]
-        if node in roots:
-            total += used
-    print(f"{total / ticks:.2f}")
+        if node in totals:
+            totals[node] += used
+    print(" ".join(f"{totals[r] / ticks:.2f}" for r in roots))
 
 
 def main():

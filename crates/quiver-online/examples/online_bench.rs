@@ -6,8 +6,8 @@
 //! of BATCHES (a comma-separated list, default `100`), times ITERATIONS reads of that many
 //! random entities × 6 features through `get_online_features` (decode, statuses and all)
 //! and, as the floor, the same keys (two per entity) as one raw `MGET` with the redis
-//! crate (the one command Quiver sends too). Prints one JSON line per batch size: p50/p99 of both, with the write
-//! throughput and Redis memory per entity repeated on each line.
+//! crate (the one command Quiver sends too). Prints one JSON line per batch size: p50/p99
+//! of both, with the write throughput and Redis memory per entity repeated on each line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program: it stops loudly on any failure
 

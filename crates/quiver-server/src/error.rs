@@ -106,6 +106,9 @@ pub fn to_status(error: impl Into<Error>) -> Status {
     Status::new(code(&error), client_message(&error))
 }
 
+/// How a bug is told to the caller (its details go to the log).
+const BUG: &str = "internal error (this is a bug in Quiver, please report it)";
+
 /// The message a client reads for `error`: see the module documentation.
 pub fn client_message(error: &Error) -> String {
     let Some(kind) = server_fault(error) else {
@@ -123,7 +126,7 @@ fn server_fault(error: &Error) -> Option<&'static str> {
         Error::Offline(e) => offline_fault(e),
         Error::Online(e) => online_fault(e),
         Error::Disk(_) => Some("the server's work folder failed"),
-        Error::Internal(_) => Some("internal error (this is a bug in Quiver, please report it)"),
+        Error::Internal(_) => Some(BUG),
         // Rewording takes server paths out, not the addresses a store's error may hold.
         Error::Reworded { kind, .. } => server_fault(kind),
         Error::Invalid(_)
@@ -143,7 +146,7 @@ fn core_fault(e: &quiver_core::Error) -> Option<&'static str> {
     match e {
         E::Storage { .. } | E::Io { .. } => Some("registry storage unavailable: retry shortly"),
         E::CorruptRegistry { .. } => Some("a stored registry version is unreadable"),
-        E::Internal(_) => Some("internal error (this is a bug in Quiver, please report it)"),
+        E::Internal(_) => Some(BUG),
         E::Invalid(_)
         | E::InvalidArgument(_)
         | E::NotFound { .. }
@@ -160,7 +163,7 @@ fn online_fault(e: &quiver_online::Error) -> Option<&'static str> {
         E::Unavailable(_) | E::Embedded { .. } => Some("online store unavailable: retry shortly"),
         E::Refused(_) => Some("online store refused a command"),
         E::Corrupt { .. } => Some("a stored online value is unreadable"),
-        E::Internal(_) => Some("internal error (this is a bug in Quiver, please report it)"),
+        E::Internal(_) => Some(BUG),
         E::InvalidInput(_) | E::Config(_) => None,
     }
 }
