@@ -270,6 +270,12 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
         "helper_name.csv",
         "driver_id,customer_id,event_timestamp,__quiver_row\n1001,2001,2026-01-02T00:00:00Z,5\n",
     );
+    write(
+        "helper_inside.csv",
+        "x__quiver_y,driver_id,customer_id,event_timestamp\n1,1001,2001,2026-01-02T00:00:00Z\n",
+    );
+    let wide: Vec<String> = (0..30).map(|i| format!("c{i}")).chain(["event_timestamp".into()]).collect();
+    write("wide.csv", &format!("{}\n{}\n", wide.join(","), vec!["1"; 31].join(",")));
     let cases: &[(&[&str], &str)] = &[
         (
             &["--entities", "int_time.csv", "--service", "ride_ranking_v1", "--timestamp-column", "when"],
@@ -281,8 +287,17 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
         ),
         (
             &["--entities", "helper_name.csv", "--service", "ride_ranking_v1"],
-            "spine column 4: its name starts with two underscores and 'quiver', a prefix reserved for \
-             Quiver's own helper columns; rename it",
+            "spine column 4: its name holds two underscores followed by 'quiver', a marker reserved \
+             for Quiver's own helper columns; rename it",
+        ),
+        (
+            &["--entities", "helper_inside.csv", "--service", "ride_ranking_v1"],
+            "spine column 1: its name holds two underscores followed by 'quiver'",
+        ),
+        (
+            &["--entities", "wide.csv", "--service", "ride_ranking_v1"],
+            "(spine columns: c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, \
+             c17, c18, c19, and 11 more)",
         ),
         (
             &["--entities", "no_key.csv", "--service", "ride_ranking_v1"],

@@ -42,6 +42,8 @@ use crate::pit::{AsofJoinExec, AsofParams};
 use crate::store::{OfflineStore, TableSnapshot};
 use crate::types::{arrow_type, is_compatible};
 
+/// What every helper column's name starts with; no spine column may hold it.
+const RESERVED_MARKER: &str = "__quiver";
 /// Helper column: the spine row's position in the input.
 const ROW: &str = "__quiver_row";
 /// Helper column: the spine's time as UTC nanoseconds.
@@ -129,12 +131,12 @@ pub async fn plan_historical(
     }
     let spine_schema = spine.schema().as_arrow().clone();
     let spine_columns: Vec<String> = spine_schema.fields().iter().map(|f| f.name().clone()).collect();
-    // Names Quiver uses for its own helper columns while it joins. The error gives the
-    // column's position, not its name: a reserved name in a message would read as one of
-    // Quiver's internal columns leaking out.
-    if let Some(position) = spine_columns.iter().position(|c| c.starts_with("__quiver")) {
+    // Quiver's own helper columns while it joins are named `__quiver…`. A spine column with
+    // that marker anywhere in its name is refused, and the error gives its position, not its
+    // name: a reserved name in a message would read as an internal column leaking out.
+    if let Some(position) = spine_columns.iter().position(|c| c.contains(RESERVED_MARKER)) {
         return Err(Error::InvalidInput(format!(
-            "spine column {}: its name starts with two underscores and 'quiver', a prefix \
+            "spine column {}: its name holds two underscores followed by 'quiver', a marker \
              reserved for Quiver's own helper columns; rename it",
             position + 1
         )));
@@ -170,7 +172,7 @@ pub async fn plan_historical(
         Error::InvalidInput(format!(
             "the spine has no timestamp column '{}' (columns: {}); name it with --timestamp-column",
             request.timestamp_column,
-            spine_columns.join(", ")
+            shown_columns(&spine_columns)
         ))
     })?;
     let mut exprs: Vec<Expr> =
@@ -183,7 +185,7 @@ pub async fn plan_historical(
                     "the spine has no column '{}', a join key of feature view '{}' (spine columns: {})",
                     key.name,
                     view.name,
-                    spine_columns.join(", ")
+                    shown_columns(&spine_columns)
                 ))
             })?;
             if !is_compatible(&key.dtype, field.data_type()) {
@@ -313,10 +315,58 @@ fn parallel_sort(
     Ok(crate::sorted::sort_into_one(dealt, ordering))
 }
 
+/// The spine's column names for an error message, bounded: at most [`SHOWN_COLUMNS`] names of
+/// at most [`SHOWN_NAME_CHARS`] characters each, control characters escaped, and how many
+/// more there are. A spine's header is the caller's input; a message never repeats it whole.
+fn shown_columns(columns: &[String]) -> String {
+    let mut shown: Vec<String> = columns
+        .iter()
+        .take(SHOWN_COLUMNS)
+        .map(|c| {
+            let mut name = String::new();
+            for ch in c.chars().take(SHOWN_NAME_CHARS) {
+                if ch.is_control() {
+                    name.extend(ch.escape_default());
+                } else {
+                    name.push(ch);
+                }
+            }
+            if c.chars().nth(SHOWN_NAME_CHARS).is_some() {
+                name.push('…');
+            }
+            name
+        })
+        .collect();
+    if columns.len() > SHOWN_COLUMNS {
+        shown.push(format!("and {} more", columns.len() - SHOWN_COLUMNS));
+    }
+    shown.join(", ")
+}
+const SHOWN_COLUMNS: usize = 20;
+const SHOWN_NAME_CHARS: usize = 64;
+
 fn key_column(view: usize, key: usize) -> String {
     format!("__quiver_v{view}_k{key}")
 }
 
 fn ascending() -> SortOptions {
     SortOptions { descending: false, nulls_first: true }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spine_columns_in_a_message_are_bounded_and_control_characters_escaped() {
+        let columns: Vec<String> = (0..25).map(|i| format!("c{i}")).collect();
+        let shown = shown_columns(&columns);
+        assert!(shown.starts_with("c0, c1, "), "{shown}");
+        assert!(shown.ends_with("c19, and 5 more"), "{shown}");
+
+        let long = "é".repeat(100);
+        let shown = shown_columns(&[long, "a\u{0}b\nc".into()]);
+        assert_eq!(shown, format!("{}…, a\\u{{0}}b\\nc", "é".repeat(64)));
+        assert_eq!(shown_columns(&[]), "");
+    }
 }
