@@ -276,7 +276,18 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
     );
     let wide: Vec<String> = (0..30).map(|i| format!("c{i}")).chain(["event_timestamp".into()]).collect();
     write("wide.csv", &format!("{}\n{}\n", wide.join(","), vec!["1"; 31].join(",")));
+    // Types are inferred from the first rows: a bad time after them fails as the spine is read.
+    let mut late_bad = String::from("driver_id,customer_id,event_timestamp\n");
+    for _ in 0..1500 {
+        late_bad.push_str("1001,2001,2026-01-02T00:00:00Z\n");
+    }
+    late_bad.push_str("1001,2001,2026-13-45Tsecret-value\n");
+    write("late_bad_time.csv", &late_bad);
     let cases: &[(&[&str], &str)] = &[
+        (
+            &["--entities", "late_bad_time.csv", "--service", "ride_ranking_v1"],
+            "cannot read the spine: a value does not parse as its column's type",
+        ),
         (
             &["--entities", "int_time.csv", "--service", "ride_ranking_v1", "--timestamp-column", "when"],
             "the spine's timestamp column: column 'when' is Int64, not a timestamp",
@@ -345,6 +356,7 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
         all.extend_from_slice(&["--out", "out.parquet"]);
         let err = fails(&dir, &all);
         assert!(err.contains(expected), "{args:?}: expected {expected:?} in:\n{err}");
+        assert!(!err.contains("secret-value"), "{args:?}: a spine value repeated in:\n{err}");
         assert!(!dir.join("out.parquet").exists(), "{args:?} wrote an output");
         assert!(!dir.join("out.parquet.manifest.json").exists());
     }

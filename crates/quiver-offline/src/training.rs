@@ -417,11 +417,13 @@ async fn build_from(
         partitions: engine.join_partitions(),
     };
     let planned = plan_historical(ctx, &registry.definitions, store, spines.planned, &historical).await?;
+    // The first whole read of the spine: every failure to decode it is the spine's.
     let missing_time = spines
         .local
         .filter(col(datafusion::common::Column::from_name(&request.timestamp_column)).is_null())?
         .count()
-        .await?;
+        .await
+        .map_err(|e| spine_error(e.into(), true))?;
     if missing_time > 0 {
         return Err(Error::InvalidInput(format!(
             "{missing_time} spine rows have no value in the timestamp column '{}'; every row needs a time",
@@ -437,7 +439,7 @@ async fn build_from(
         out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         std::process::id()
     ));
-    let result = write_output(engine, ctx, &planned, &partial).await;
+    let result = write_output(engine, ctx, &planned, &partial).await.map_err(|e| spine_error(e, false));
     let output_rows = match result {
         Ok(n) => n,
         Err(e) => {
@@ -488,6 +490,41 @@ async fn build_from(
     let mpath = manifest_path(out);
     std::fs::write(&mpath, body).map_err(|e| file_error(&mpath, e))?;
     Ok(manifest)
+}
+
+/// `e` as the spine's fault when it can only be one: a value that does not parse as its
+/// column's type (or cast to a join key's) comes from the spine, since the offline store's
+/// files are typed Parquet; with `spine_only` (a read of nothing but the spine), so does a
+/// Parquet file that does not decode. The message never repeats a value or a line of the
+/// spine: it is the caller's data, and may be anything. The whole error goes to the log.
+fn spine_error(e: Error, spine_only: bool) -> Error {
+    use datafusion::arrow::error::ArrowError as A;
+    let mut parse = false;
+    let mut parquet = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match &e {
+        Error::DataFusion(inner) => Some(inner),
+        Error::Arrow(inner) => Some(inner),
+        _ => return e,
+    };
+    while let Some(error) = cause {
+        if let Some(arrow) = error.downcast_ref::<A>() {
+            parse |= matches!(arrow, A::ParseError(_) | A::CsvError(_) | A::CastError(_));
+            parquet |= matches!(arrow, A::ParquetError(_));
+        }
+        parquet |= error.downcast_ref::<parquet::errors::ParquetError>().is_some();
+        cause = error.source();
+    }
+    let message = if parse {
+        "cannot read the spine: a value does not parse as its column's type (a CSV spine's \
+         column types are inferred from its first rows: every row needs the same kind of value \
+         in a column, and times written as RFC 3339)"
+    } else if parquet && spine_only {
+        "cannot read the spine: its Parquet data does not decode (a damaged or unsupported file)"
+    } else {
+        return e;
+    };
+    tracing::info!(error = %e, "a spine that cannot be read");
+    Error::InvalidInput(message.into())
 }
 
 async fn write_output(
