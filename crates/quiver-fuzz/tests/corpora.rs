@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn inputs(target: &str, folder: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz").join(folder).join(target);
@@ -14,7 +16,24 @@ fn inputs(target: &str, folder: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Panics seen in any thread of this process. libFuzzer stops at a panic in any thread (a
+/// runtime's worker too, whose panic the runtime would otherwise turn into an error), and so
+/// does the replay.
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            default(info);
+        }));
+    });
+}
+
 fn replay(target: &str) {
+    count_panics();
     let body = quiver_fuzz::TARGETS.iter().find(|(name, _)| *name == target).expect("a target").1;
     let corpus = inputs(target, "corpus");
     assert!(
@@ -23,7 +42,8 @@ fn replay(target: &str) {
     );
     for path in corpus.iter().chain(inputs(target, "regressions").iter()) {
         let data = std::fs::read(path).unwrap();
-        if std::panic::catch_unwind(|| body(&data)).is_err() {
+        let before = PANICS.load(Ordering::SeqCst);
+        if std::panic::catch_unwind(|| body(&data)).is_err() || PANICS.load(Ordering::SeqCst) != before {
             panic!("the fuzz input {} fails (see the panic above)", path.display());
         }
     }

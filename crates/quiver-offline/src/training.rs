@@ -193,18 +193,19 @@ fn check_parquet_footer(path: &Path) -> Result<()> {
     if &head != b"PAR1" || &tail[4..] != b"PAR1" || footer + 12 > len {
         return Err(truncated());
     }
-    check_declared_sizes(path, &file)
+    check_declared_sizes(path, &file, len)
 }
 
 /// The most rows a spine file may declare. Far above any spine a server accepts, far below
 /// the counts whose byte sizes overflow DataFusion's size estimates.
 const MAX_DECLARED_SPINE_ROWS: i64 = 1 << 40;
 
-/// Checks the row counts and sizes a Parquet footer declares before DataFusion plans with
-/// them: it multiplies a declared row count by a value width and sums declared sizes without
-/// checking, which panics (or, in a release build, wraps) on a crafted footer (found by the
+/// Checks the row counts, sizes and chunk offsets a Parquet footer declares before DataFusion
+/// plans with them: it multiplies a declared row count by a value width and sums declared
+/// sizes without checking, which panics (or, in a release build, wraps) on a crafted footer,
+/// and the Parquet reader panics on a chunk that starts before the file (both found by the
 /// `spine` fuzz target).
-fn check_declared_sizes(path: &Path, file: &std::fs::File) -> Result<()> {
+fn check_declared_sizes(path: &Path, file: &std::fs::File, file_len: u64) -> Result<()> {
     use parquet::file::metadata::ParquetMetaDataReader;
     let bad = |what: String| file_error(path, format!("cannot read the spine: its Parquet footer {what}"));
     let metadata = ParquetMetaDataReader::new()
@@ -223,6 +224,17 @@ fn check_declared_sizes(path: &Path, file: &std::fs::File) -> Result<()> {
                 .checked_add(size)
                 .filter(|_| size >= 0 && packed >= 0)
                 .ok_or_else(|| bad(format!("declares an impossible column size in row group {i}")))?;
+            // The Parquet reader asserts that a chunk's start is not negative (a panic on a
+            // crafted footer); a chunk must also lie inside the file.
+            let start = column.dictionary_page_offset().unwrap_or(column.data_page_offset());
+            let inside = u64::try_from(start)
+                .ok()
+                .filter(|_| column.data_page_offset() >= 0)
+                .and_then(|start| start.checked_add(u64::try_from(packed).ok()?))
+                .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(bad(format!("places a column chunk outside the file in row group {i}")));
+            }
         }
     }
     Ok(())
