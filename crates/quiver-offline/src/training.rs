@@ -203,14 +203,32 @@ const MAX_DECLARED_SPINE_ROWS: i64 = 1 << 40;
 /// Checks the row counts, sizes and chunk offsets a Parquet footer declares before DataFusion
 /// plans with them: it multiplies a declared row count by a value width and sums declared
 /// sizes without checking, which panics (or, in a release build, wraps) on a crafted footer,
-/// and the Parquet reader panics on a chunk that starts before the file (both found by the
-/// `spine` fuzz target).
+/// the Parquet reader panics on a chunk that starts before the file, and Arrow's IPC reader on
+/// a malformed embedded Arrow schema (all found by the `spine` fuzz target).
 fn check_declared_sizes(path: &Path, file: &std::fs::File, file_len: u64) -> Result<()> {
     use parquet::file::metadata::ParquetMetaDataReader;
     let bad = |what: String| file_error(path, format!("cannot read the spine: its Parquet footer {what}"));
     let metadata = ParquetMetaDataReader::new()
         .parse_and_finish(file)
         .map_err(|e| bad(format!("cannot be read ({e})")))?;
+    // A writer may embed its Arrow schema in the footer (`ARROW:schema`); Arrow's IPC reader,
+    // which decodes it, panics on some malformed ones (a type it does not know). Decoded here
+    // first, the panic caught, so the reader never meets such a footer.
+    let file_metadata = metadata.file_metadata();
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parquet::arrow::parquet_to_arrow_schema(
+            file_metadata.schema_descr(),
+            file_metadata.key_value_metadata(),
+        )
+    }));
+    match decoded {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "a spine whose schema has no Arrow equivalent");
+            return Err(bad("has a schema that cannot be read as an Arrow schema".into()));
+        }
+        Err(_) => return Err(bad("embeds an Arrow schema (ARROW:schema) that is malformed".into())),
+    }
     let (mut rows, mut bytes): (i64, i64) = (0, 0);
     for (i, group) in metadata.row_groups().iter().enumerate() {
         let declared = group.num_rows();
