@@ -112,8 +112,21 @@ impl Fixture {
     }
 
     /// Runs `f` to its end on the fixture's runtime.
+    /// Runs `f` on the fixture's runtime. A panic that unwinds out of it fails the input with
+    /// a message of its own: a panic passed over by the hook above would otherwise reach
+    /// libFuzzer only as "panic in a function that cannot unwind", its origin unprinted.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime.block_on(f)
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runtime.block_on(f))) {
+            Ok(output) => output,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| payload.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic without a message");
+                panic!("a panic unwound out of the target: {what}")
+            }
+        }
     }
 
     /// Builds a training set of [`SERVICE`] from a spine file holding `body`.
