@@ -283,10 +283,22 @@ async fn bad_spines_get_clear_errors_and_write_nothing() {
     }
     late_bad.push_str("1001,2001,2026-13-45Tsecret-value\n");
     write("late_bad_time.csv", &late_bad);
+    // A spine the fuzzer made: its page index places a page past the end of its column chunk,
+    // on which the Parquet reader panics (the first byte of a fuzz input picks the file type).
+    let damaged = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/regressions/spine/page-past-its-column-chunk"
+    ))
+    .unwrap();
+    std::fs::write(dir.join("damaged_page.parquet"), &damaged[1..]).unwrap();
     let cases: &[(&[&str], &str)] = &[
         (
             &["--entities", "late_bad_time.csv", "--service", "ride_ranking_v1"],
             "cannot read the spine: a value does not parse as its column's type",
+        ),
+        (
+            &["--entities", "damaged_page.parquet", "--service", "ride_ranking_v1"],
+            "damaged_page.parquet: cannot read the spine: its Parquet data does not decode",
         ),
         (
             &["--entities", "int_time.csv", "--service", "ride_ranking_v1", "--timestamp-column", "when"],

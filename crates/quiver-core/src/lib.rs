@@ -40,6 +40,7 @@ pub mod registry;
 pub mod repo;
 pub mod state;
 pub mod storage;
+pub mod untrusted;
 pub mod validate;
 
 pub use error::{Error, Result};

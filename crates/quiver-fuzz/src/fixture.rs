@@ -47,16 +47,18 @@ pub(crate) fn assert_not_internal(status: &Status) {
 
 /// libFuzzer's panic hook aborts on every panic, caught or not. Arrow's IPC reader panics on
 /// a buffer past its message's body, and Quiver catches exactly that where it reads client
-/// bytes (`convert::decode_ipc`, the Flight spine decoder) and refuses the input: such a
-/// panic is passed over here. Any other panic goes to the hook that was installed (the
+/// bytes (`convert::decode_ipc`, the Flight spine decoder) and refuses the input; a Parquet
+/// spine is decoded once under `quiver_core::untrusted::guarded`, which marks its thread.
+/// Such panics are passed over here. Any other panic goes to the hook that was installed (the
 /// fuzzer's, or the default one under `cargo test`); one that is not caught still fails the
 /// input when it unwinds out of the target.
 fn tolerate_arrow_reader_panics() {
     let installed = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let in_arrow_reader = info
-            .location()
-            .is_some_and(|l| l.file().contains("/arrow-buffer-") || l.file().contains("/arrow-ipc-"));
+        let in_arrow_reader = quiver_core::untrusted::decoding()
+            || info
+                .location()
+                .is_some_and(|l| l.file().contains("/arrow-buffer-") || l.file().contains("/arrow-ipc-"));
         if !in_arrow_reader {
             installed(info);
         }

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 
 fn inputs(target: &str, folder: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz").join(folder).join(target);
@@ -33,6 +33,10 @@ fn count_panics() {
 }
 
 fn replay(target: &str) {
+    // One target at a time: a panic is counted process-wide, so it is told against the
+    // input that caused it.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     count_panics();
     let body = quiver_fuzz::TARGETS.iter().find(|(name, _)| *name == target).expect("a target").1;
     let corpus = inputs(target, "corpus");
