@@ -55,11 +55,11 @@ pub(crate) fn assert_not_internal(status: &Status) {
 fn tolerate_arrow_reader_panics() {
     let installed = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let in_arrow_reader = quiver_core::untrusted::decoding()
+        let caught_by_quiver = quiver_core::untrusted::decoding()
             || info
                 .location()
                 .is_some_and(|l| l.file().contains("/arrow-buffer-") || l.file().contains("/arrow-ipc-"));
-        if !in_arrow_reader {
+        if !caught_by_quiver {
             installed(info);
         }
     }));
@@ -113,21 +113,16 @@ impl Fixture {
         Fixture { runtime, app, dir }
     }
 
-    /// Runs `f` to its end on the fixture's runtime.
     /// Runs `f` on the fixture's runtime. A panic that unwinds out of it fails the input with
     /// a message of its own: a panic passed over by the hook above would otherwise reach
     /// libFuzzer only as "panic in a function that cannot unwind", its origin unprinted.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runtime.block_on(f))) {
             Ok(output) => output,
-            Err(payload) => {
-                let what = payload
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| payload.downcast_ref::<&str>().copied())
-                    .unwrap_or("a panic without a message");
-                panic!("a panic unwound out of the target: {what}")
-            }
+            Err(payload) => panic!(
+                "a panic unwound out of the target: {}",
+                quiver_core::untrusted::panic_message(payload.as_ref())
+            ),
         }
     }
 
