@@ -195,7 +195,7 @@ fn check_parquet_spine(path: &Path) -> Result<()> {
         return Err(truncated());
     }
     check_declared_sizes(path, &file, len)?;
-    decode_whole(path, &file)
+    decode_whole(path, &file, len)
 }
 
 /// Decodes the whole spine once, its rows dropped as they come, with any panic caught: the
@@ -205,7 +205,7 @@ fn check_parquet_spine(path: &Path) -> Result<()> {
 /// The decoder is the one DataFusion reads with (Parquet's push decoder: it asks for each row
 /// group's column chunks as byte ranges), so it meets the same pages the same way. One row
 /// group's chunks are held at a time.
-fn decode_whole(path: &Path, file: &std::fs::File) -> Result<()> {
+fn decode_whole(path: &Path, file: &std::fs::File, file_len: u64) -> Result<()> {
     use parquet::DecodeResult;
     use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
     use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
@@ -226,9 +226,12 @@ fn decode_whole(path: &Path, file: &std::fs::File) -> Result<()> {
                 DecodeResult::NeedsData(ranges) => {
                     let mut data = Vec::with_capacity(ranges.len());
                     for range in &ranges {
-                        // Every range lies inside the file: the footer check placed each chunk.
-                        let len = usize::try_from(range.end.saturating_sub(range.start))
-                            .map_err(|e| e.to_string())?;
+                        // A range comes from the footer or the page index: refused, before
+                        // anything is allocated for it, unless it lies inside the file.
+                        if range.start > range.end || range.end > file_len {
+                            return Err(format!("asks for bytes {range:?} of a {file_len}-byte file"));
+                        }
+                        let len = usize::try_from(range.end - range.start).map_err(|e| e.to_string())?;
                         let mut bytes = vec![0u8; len];
                         file.seek(SeekFrom::Start(range.start)).map_err(|e| e.to_string())?;
                         file.read_exact(&mut bytes).map_err(|e| e.to_string())?;
