@@ -46,10 +46,11 @@ pub(crate) fn assert_not_internal(status: &Status) {
 }
 
 /// libFuzzer's panic hook aborts on every panic, caught or not. Arrow's IPC reader panics on
-/// a buffer past its message's body, and Quiver catches exactly that where it reads client
-/// bytes (`convert::decode_ipc`, the Flight spine decoder) and refuses the input; a Parquet
-/// spine is decoded once under `quiver_core::untrusted::guarded`, which marks its thread.
-/// Such panics are passed over here. Any other panic goes to the hook that was installed (the
+/// a buffer past its message's body, and the Parquet reader on some damaged files. Quiver
+/// catches those where it reads a caller's bytes and refuses the input: `convert::decode_ipc`
+/// and the Parquet spine check run under `quiver_core::untrusted::guarded`, which marks its
+/// thread; the Flight spine decoder, a stream polled on any thread, is told by the panic's
+/// place in Arrow's code. Such panics are passed over here. Any other panic goes to the hook that was installed (the
 /// fuzzer's, or the default one under `cargo test`); one that is not caught still fails the
 /// input when it unwinds out of the target.
 fn tolerate_arrow_reader_panics() {

@@ -64,7 +64,7 @@ pub fn decode_ipc(bytes: &[u8], what: &str) -> Result<(SchemaRef, Vec<RecordBatc
     // end of its body (found by the `push_ipc` fuzz target): the bytes come from a client,
     // so a panic while reading them is a malformed stream, not a bug of ours. The decoder's
     // state is local to this call, so nothing is left half-changed by the unwind.
-    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let read = quiver_core::untrusted::guarded(|| {
         let bad = |e: ArrowError| Error::Invalid(format!("{what} is not a readable Arrow IPC stream: {e}"));
         let mut decoder = StreamDecoder::new();
         let mut rest = Buffer::from(bytes.to_vec());
@@ -83,7 +83,7 @@ pub fn decode_ipc(bytes: &[u8], what: &str) -> Result<(SchemaRef, Vec<RecordBatc
             ))
         })?;
         Ok((schema, batches))
-    }));
+    });
     read.unwrap_or_else(|_| {
         Err(Error::Invalid(format!(
             "{what}: the Arrow IPC stream is malformed (a buffer lies outside its message)"
