@@ -220,8 +220,8 @@ load() {
     -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" > "$TMP/wrk.out"
   read -ra after <<< "$(python3 "$HTTP_PY" cpu "${pids[@]}")"
   bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
-      --set server_cpu_s="$(python3 -c "print(round(${after[0]} - ${before[0]}, 2))")" \
-      --set redis_cpu_s="$(python3 -c "print(round(${after[1]} - ${before[1]}, 2))")" \
+      --set server_cpu_s="$(awk -v a="${after[0]}" -v b="${before[0]}" 'BEGIN { printf "%.2f", a - b }')" \
+      --set redis_cpu_s="$(awk -v a="${after[1]}" -v b="${before[1]}" 'BEGIN { printf "%.2f", a - b }')" \
       --param rate="$rate" --param run="$run" \
       --param connections="$CONNECTIONS" --param threads="$THREADS" --param drivers="$DRIVERS" \
       --param rows="$ROWS" < "$TMP/wrk.out" | tee -a "$TMP/records.jsonl"

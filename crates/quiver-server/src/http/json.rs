@@ -33,10 +33,16 @@ const MAX_ANSWER_HINT: usize = 8 << 20;
 pub async fn online(app: &App, body: Bytes, max_values: usize) -> Result<Vec<u8>> {
     let request = online_request(&body)?;
     let answer = app.project().online_features(request, max_values).await?;
-    // About 80 bytes per value (name, time, status, value): one allocation, not a doubling
-    // buffer copied a dozen times for a large answer.
-    let values = answer.entity_rows.len().saturating_mul(answer.response.features.len());
-    let mut body = Vec::with_capacity(values.saturating_mul(96).saturating_add(64).min(MAX_ANSWER_HINT));
+    // One allocation, not a doubling buffer copied a dozen times for a large answer: per
+    // entity row its keys, per value its name and about 100 bytes of time, status and value.
+    let per_row = answer
+        .response
+        .features
+        .iter()
+        .map(|f| f.view.len() + f.feature.len() + 104)
+        .fold(64usize, usize::saturating_add);
+    let hint = answer.entity_rows.len().saturating_mul(per_row).saturating_add(16);
+    let mut body = Vec::with_capacity(hint.min(MAX_ANSWER_HINT));
     answer
         .response
         .write_json(&answer.entity_rows, &mut body)
