@@ -80,9 +80,9 @@ YAML
 cd "$DIR"
 "$QUIVER" apply >/dev/null
 "$QUIVER" materialize-incremental --end now >/dev/null
-# As docker/Dockerfile sets it: quiver allocates through mimalloc, but the C libraries inside
-# it (zstd, aws-lc) use glibc's malloc, which gives each thread that allocates at once an
-# arena of its own (up to 8 per core) and rarely returns their memory (RELIABILITY.md, Soak).
+# glibc's malloc gives each thread that allocates at once an arena of its own (up to 8 per
+# core) and rarely returns their memory: capped at 2, as docker/Dockerfile sets it, the
+# server's RSS levels off after a few minutes (RELIABILITY.md, Soak).
 MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" NO_COLOR=1 "$QUIVER" serve --addr "127.0.0.1:$PORT" --metrics-addr "127.0.0.1:$METRICS_PORT" \
   > "$DIR/server.log" 2>&1 &
 SERVER_PID=$!

@@ -24,14 +24,6 @@ use quiver_core::config::{Config, OfflineEngineConfig};
 
 use crate::failure::Failure;
 
-/// mimalloc rather than the system allocator: an online read allocates per entity row and
-/// per value and frees it all when the answer is sent, and a large answer's buffer is tens of
-/// kilobytes. Under glibc's malloc, its functions took about a fifth of the server's CPU on
-/// 100-entity HTTP reads; with mimalloc the server spends about 15 % less CPU per such read
-/// (BENCHMARKS.md, HTTP section). DataFusion's own command line uses mimalloc too.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "quiver",
