@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::keys::write_entity_key;
 use crate::rows::view_fingerprint;
 use crate::store::{EntityKey, OnlineStore};
-use crate::value::{Rfc3339, Value, decode, stored_fingerprint};
+use crate::value::{Rfc3339, Value, decode_into, stored_fingerprint};
 
 /// How a value was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,6 +56,130 @@ pub struct FeatureValue {
     pub event_ns: Option<i64>,
 }
 
+/// The entity rows of one read: for each row, the value of each join key it gives.
+///
+/// Two shapes hold them: one map per row (`[BTreeMap<String, Value>]`, as `quiver online`
+/// parses `--entity` flags, each row free to name its own keys) and [`EntityColumns`] (one
+/// list per join key, as the gRPC and JSON APIs send them), which a read of many rows takes
+/// without building a map for each.
+pub trait EntityRows: Sync {
+    /// How many rows.
+    fn count(&self) -> usize;
+    /// Row `row`'s value of join key `key`, if the row gives one.
+    fn value(&self, row: usize, key: &str) -> Option<&Value>;
+    /// Appends row `row` as a JSON object with its keys sorted (`{"driver_id":1001}`): the
+    /// bytes `serde_json` writes for the row's `BTreeMap<String, Value>`.
+    fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+impl EntityRows for [BTreeMap<String, Value>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn value(&self, row: usize, key: &str) -> Option<&Value> {
+        self.get(row)?.get(key)
+    }
+    fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self[row])
+    }
+}
+
+impl EntityRows for Vec<BTreeMap<String, Value>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn value(&self, row: usize, key: &str) -> Option<&Value> {
+        self.as_slice().value(row, key)
+    }
+    fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        self.as_slice().write_row_json(row, out)
+    }
+}
+
+impl<const N: usize> EntityRows for [BTreeMap<String, Value>; N] {
+    fn count(&self) -> usize {
+        N
+    }
+    fn value(&self, row: usize, key: &str) -> Option<&Value> {
+        self.as_slice().value(row, key)
+    }
+    fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        self.as_slice().write_row_json(row, out)
+    }
+}
+
+/// Entity rows as columns: each join key once, with one value per row, every column as long
+/// as the others.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EntityColumns {
+    /// (join key, its value in each row), sorted by join key, no key twice.
+    columns: Vec<(String, Vec<Value>)>,
+    rows: usize,
+}
+
+impl EntityColumns {
+    /// The rows of `columns` (join key -> one value per row). Refused when the columns differ
+    /// in length, or when there are no rows.
+    pub fn new(columns: BTreeMap<String, Vec<Value>>) -> Result<Self> {
+        let Some(rows) = columns.values().map(Vec::len).next() else {
+            return Err(Error::InvalidInput("no entity rows: send join key columns in `entities`".into()));
+        };
+        if let Some((key, column)) = columns.iter().find(|(_, c)| c.len() != rows) {
+            return Err(Error::InvalidInput(format!(
+                "entity columns differ in length: '{key}' has {} values, another column has {rows}",
+                column.len()
+            )));
+        }
+        if rows == 0 {
+            return Err(Error::InvalidInput("no entity rows: the join key columns are empty".into()));
+        }
+        // A BTreeMap iterates in key order: the columns come out sorted.
+        Ok(EntityColumns { columns: columns.into_iter().collect(), rows })
+    }
+
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether there are no rows (never, for columns made by [`EntityColumns::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The join keys, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// One row as a map, join key -> value.
+    pub fn row(&self, row: usize) -> BTreeMap<String, Value> {
+        self.columns.iter().filter_map(|(k, c)| Some((k.clone(), c.get(row)?.clone()))).collect()
+    }
+}
+
+impl EntityRows for EntityColumns {
+    fn count(&self) -> usize {
+        self.rows
+    }
+    fn value(&self, row: usize, key: &str) -> Option<&Value> {
+        self.columns.iter().find(|(k, _)| k == key)?.1.get(row)
+    }
+    fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.push(b'{');
+        for (i, (key, column)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, key.as_str())?;
+            out.push(b':');
+            serde_json::to_writer(&mut *out, &column[row])?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
 /// The answer: per entity row, per requested feature (in request order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnlineResponse {
@@ -76,12 +200,17 @@ impl OnlineResponse {
     /// The same answer, serialized where it goes (`serde_json::to_vec(&response.json(rows))`
     /// writes the bytes with no tree in between).
     pub fn json<'a>(&'a self, entity_rows: &'a [BTreeMap<String, Value>]) -> OnlineJson<'a> {
+        OnlineJson { response: self, entity_rows, names: self.names() }
+    }
+
+    /// Each distinct feature reference as text, sorted, with its position in the answer. A
+    /// feature asked for twice is one key; both positions hold the same value.
+    fn names(&self) -> Vec<(String, usize)> {
         let mut names: Vec<(String, usize)> =
             self.features.iter().enumerate().map(|(i, r)| (r.to_string(), i)).collect();
-        // A feature asked for twice is one key; both positions hold the same value.
         names.sort();
         names.dedup_by(|later, earlier| later.0 == earlier.0);
-        OnlineJson { response: self, entity_rows, names }
+        names
     }
 }
 
@@ -91,12 +220,12 @@ impl OnlineResponse {
     /// answer spends its time on. Each feature name is escaped once per answer rather than
     /// once per entity row, the constant keys are copied as bytes, and an event time shared
     /// by the features of one view row is formatted once.
-    pub fn write_json(
+    pub fn write_json<R: EntityRows + ?Sized>(
         &self,
-        entity_rows: &[BTreeMap<String, Value>],
+        entity_rows: &R,
         out: &mut Vec<u8>,
     ) -> serde_json::Result<()> {
-        let names = self.json(entity_rows).names;
+        let names = self.names();
         // Every distinct name as `"name":`, escaped, one after the other in one buffer.
         let mut keys = Vec::with_capacity(names.iter().map(|(n, _)| n.len() + 3).sum());
         let mut ends = Vec::with_capacity(names.len());
@@ -107,12 +236,12 @@ impl OnlineResponse {
         }
         let mut time: Option<(i64, Rfc3339)> = None;
         out.extend_from_slice(b"{\"results\":[");
-        for (r, (entity, values)) in entity_rows.iter().zip(&self.rows).enumerate() {
+        for (r, values) in self.rows.iter().enumerate().take(entity_rows.count()) {
             if r > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"entity\":");
-            serde_json::to_writer(&mut *out, entity)?;
+            entity_rows.write_row_json(r, out)?;
             out.extend_from_slice(b",\"features\":{");
             let mut start = 0;
             let mut first = true;
@@ -257,11 +386,11 @@ pub fn key_value(view: &FeatureView, key: &str, dtype: &DType, value: &Value) ->
 /// Reads `features` for `entity_rows` (join key name -> value, per row) at time `now_ns`.
 /// A stored row whose event time is after `now_ns` reads as `NotFound`: the online store
 /// holds only each entity's latest row, and a value from later is not what was known then.
-pub async fn get_online_features(
+pub async fn get_online_features<R: EntityRows + ?Sized>(
     store: &dyn OnlineStore,
     defs: &Definitions,
     features: &[FeatureRef],
-    entity_rows: &[BTreeMap<String, Value>],
+    entity_rows: &R,
     now_ns: i64,
 ) -> Result<OnlineResponse> {
     if features.is_empty() {
@@ -297,14 +426,15 @@ pub async fn get_online_features(
     }
     // One store key per (entity row, view).
     let view_keys: Vec<_> = views.iter().map(|v| defs.join_keys(v)).collect();
-    let mut keys: Vec<(&str, EntityKey)> = Vec::with_capacity(entity_rows.len() * views.len());
+    let row_count = entity_rows.count();
+    let mut keys: Vec<(&str, EntityKey)> = Vec::with_capacity(row_count.saturating_mul(views.len()));
     // One buffer for the typed key values of a (row, view), reused for every key.
     let mut values: Vec<Value> = Vec::new();
-    for (i, row) in entity_rows.iter().enumerate() {
+    for i in 0..row_count {
         for (view, join_keys) in views.iter().zip(&view_keys) {
             values.clear();
             for k in join_keys {
-                let given = row.get(&k.name).ok_or_else(|| {
+                let given = entity_rows.value(i, &k.name).ok_or_else(|| {
                     Error::InvalidInput(format!(
                         "entity row {i} has no value for join key '{}' of feature view '{}'",
                         k.name, view.name
@@ -324,50 +454,52 @@ pub async fn get_online_features(
         return Err(Error::Internal(format!("the store answered {} of {} keys", stored.len(), keys.len())));
     }
     let fingerprints: Vec<u32> = views.iter().map(|v| view_fingerprint(v)).collect();
-    let mut rows = Vec::with_capacity(entity_rows.len());
-    // Each view's row of one entity row, decoded once; the buffer is reused row after row.
-    let mut decoded = Vec::with_capacity(views.len());
-    for i in 0..entity_rows.len() {
-        decoded.clear();
+    let mut rows = Vec::with_capacity(row_count);
+    // Per view, the event time of the entity row's stored row (None: nothing usable stored)
+    // and its values, decoded into a buffer reused row after row.
+    let mut decoded: Vec<(Option<i64>, Vec<Value>)> = views.iter().map(|_| (None, Vec::new())).collect();
+    for i in 0..row_count {
         for (vi, view) in views.iter().enumerate() {
             let k = i * views.len() + vi;
-            let row = match &stored[k] {
+            let (event, values) = &mut decoded[vi];
+            *event = match &stored[k] {
                 Some(bytes) if stored_fingerprint(bytes) == Some(fingerprints[vi]) => {
                     // The key is named only when the row does not decode.
-                    Some(decode(bytes, "").map_err(|e| match e {
+                    let (event_ns, _) = decode_into(bytes, "", values).map_err(|e| match e {
                         Error::Corrupt { message, .. } => {
                             Error::Corrupt { key: format!("{}:{}", view.name, keys[k].1), message }
                         }
                         other => other,
-                    })?)
+                    })?;
+                    Some(event_ns)
                 }
                 _ => None,
             };
-            decoded.push(row);
         }
         let mut out = Vec::with_capacity(columns.len());
         for (vi, position) in &columns {
             let view = views[*vi];
-            let fv = match &decoded[*vi] {
+            let (event, values) = &decoded[*vi];
+            let fv = match *event {
                 None => FeatureValue { value: Value::Null, status: Status::NotFound, event_ns: None },
                 // The stored row is newer than the time asked about: it was not known then.
                 // The store keeps only the latest row, so what held at that time is not here
                 // (a training set has it); the answer is NOT_FOUND, never a value from later.
-                Some(row) if row.event_ns > now_ns => {
+                Some(event_ns) if event_ns > now_ns => {
                     FeatureValue { value: Value::Null, status: Status::NotFound, event_ns: None }
                 }
-                Some(row) => {
+                Some(event_ns) => {
                     let ttl_ns = (view.ttl.seconds() as i64).saturating_mul(1_000_000_000);
-                    if ttl_ns > 0 && now_ns.saturating_sub(row.event_ns) > ttl_ns {
+                    if ttl_ns > 0 && now_ns.saturating_sub(event_ns) > ttl_ns {
                         FeatureValue {
                             value: Value::Null,
                             status: Status::OutsideMaxAge,
-                            event_ns: Some(row.event_ns),
+                            event_ns: Some(event_ns),
                         }
                     } else {
-                        let value = row.values.get(*position).cloned().unwrap_or(Value::Null);
+                        let value = values.get(*position).cloned().unwrap_or(Value::Null);
                         let status = if value.is_null() { Status::NullValue } else { Status::Present };
-                        FeatureValue { value, status, event_ns: Some(row.event_ns) }
+                        FeatureValue { value, status, event_ns: Some(event_ns) }
                     }
                 }
             };
@@ -422,6 +554,18 @@ mod tests {
         let mut by_hand = b"already here".to_vec();
         response.write_json(&entities, &mut by_hand).unwrap();
         assert_eq!(by_hand, [b"already here", written.as_bytes()].concat());
+        // The same rows held as columns (as the gRPC and JSON APIs send them) write the same bytes.
+        let mut columns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for row in &entities {
+            for (k, v) in row {
+                columns.entry(k.clone()).or_default().push(v.clone());
+            }
+        }
+        let columns = EntityColumns::new(columns).unwrap();
+        assert_eq!((0..2).map(|r| columns.row(r)).collect::<Vec<_>>(), entities);
+        let mut from_columns = Vec::new();
+        response.write_json(&columns, &mut from_columns).unwrap();
+        assert_eq!(String::from_utf8(from_columns).unwrap(), written);
         let first = &tree["results"][0]["features"];
         assert_eq!(first.as_object().unwrap().len(), 3, "a feature asked for twice is one key: {first}");
         assert_eq!(first["zeta:b"]["value"], serde_json::json!(0.5329));

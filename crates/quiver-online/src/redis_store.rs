@@ -104,6 +104,8 @@ pub struct RedisStore {
     conn: Conn,
     project: String,
     url: String,
+    /// `url` with any credentials masked: what logs, errors and `describe` show.
+    shown: String,
     script: Script,
     /// TLS (`rediss://`): the CA to trust (PEM), `None` for the system's roots. Kept so the
     /// per-node connections of a scan use the same trust as the main connection.
@@ -112,7 +114,7 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RedisStore({}, project {})", self.url, self.project)
+        write!(f, "RedisStore({}, project {})", self.shown, self.project)
     }
 }
 
@@ -159,6 +161,7 @@ impl RedisStore {
             conn,
             project: project.to_string(),
             url: url.to_string(),
+            shown: masked_url(url),
             script: Script::new(NEWER_WINS),
             tls,
         })
@@ -291,6 +294,31 @@ fn client_for(url: &str, tls: &Option<Option<Vec<u8>>>) -> Result<redis::Client>
     client.map_err(|e| Error::Config(format!("the Redis url of online_store: {e}")))
 }
 
+/// A Redis url as it may be shown: the user and password of every host (`redis://:secret@h`,
+/// `redis+cluster://u:p@h1:1,u:p@h2:2`) become `***`; the rest is kept so the host and
+/// database stay recognisable.
+pub fn masked_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a url at all: nothing in it can be told apart from a secret.
+        return "(an unreadable url)".into();
+    };
+    // The hosts end at the first '/', '?' or '#' after the last '@': a password written
+    // without percent-encoding may hold those characters itself.
+    let from = rest.rfind('@').unwrap_or(0);
+    let end = rest[from..].find(['/', '?', '#']).map_or(rest.len(), |i| from + i);
+    let (hosts, path) = rest.split_at(end);
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|h| match h.rfind('@') {
+            Some(at) => format!("***{}", &h[at..]),
+            None => h.to_string(),
+        })
+        .collect();
+    // A query string may carry a password too (`?password=`): it is left out.
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{}{path}", hosts.join(","))
+}
+
 /// Indices grouped by entity, in first-seen order.
 fn group_by_entity<'a>(entities: impl Iterator<Item = &'a EntityKey>) -> Vec<Vec<usize>> {
     let mut index: std::collections::HashMap<&'a str, usize> = std::collections::HashMap::new();
@@ -396,7 +424,7 @@ impl OnlineStore for RedisStore {
     }
 
     fn describe(&self) -> String {
-        self.url.clone()
+        self.shown.clone()
     }
 }
 
@@ -410,4 +438,27 @@ fn manager_config() -> redis::aio::ConnectionManagerConfig {
         .set_min_delay(std::time::Duration::from_millis(100))
         .set_max_delay(std::time::Duration::from_secs(1))
         .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked_url;
+
+    #[test]
+    fn urls_are_shown_without_their_credentials() {
+        assert_eq!(masked_url("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(masked_url("redis://:s3cret@cache:6379/2"), "redis://***@cache:6379/2");
+        assert_eq!(masked_url("rediss://user:p@ss/w?rd@cache/0"), "rediss://***@cache/0");
+        assert_eq!(
+            masked_url("redis+cluster://u:one@h1:7000,u:two@h2:7001"),
+            "redis+cluster://***@h1:7000,***@h2:7001"
+        );
+        assert_eq!(masked_url("redis://cache/0?password=hunter2"), "redis://cache/0");
+        assert_eq!(masked_url("no-scheme:hunter2"), "(an unreadable url)");
+        for url in
+            ["redis://:hunter2@h/0", "redis://a:hunter2@h1,b:hunter2@h2", "redis://h/0?password=hunter2"]
+        {
+            assert!(!masked_url(url).contains("hunter2"), "{url}");
+        }
+    }
 }

@@ -416,6 +416,16 @@ pub fn stored_fingerprint(bytes: &[u8]) -> Option<u32> {
 
 /// Decodes a row. `key` names it in errors.
 pub fn decode(bytes: &[u8], key: &str) -> Result<StoredRow> {
+    let mut values = Vec::new();
+    let (event_ns, created_ns) = decode_into(bytes, key, &mut values)?;
+    Ok(StoredRow { event_ns, created_ns, values })
+}
+
+/// Decodes a stored row as [`decode`] does, its values into `values` (cleared first, its
+/// allocation kept): an online read decodes one row per (entity, view) and reuses one buffer
+/// per view. Returns the row's event time and created time.
+pub fn decode_into(bytes: &[u8], key: &str, values: &mut Vec<Value>) -> Result<(i64, Option<i64>)> {
+    values.clear();
     let corrupt = |m: &str| Error::Corrupt { key: key.to_string(), message: m.to_string() };
     if bytes.len() < HEADER_V1 {
         return Err(corrupt("shorter than the header"));
@@ -434,14 +444,16 @@ pub fn decode(bytes: &[u8], key: &str) -> Result<StoredRow> {
     let created = from_order_key(eight(13..21)?);
     let count = take(bytes, &mut pos, 2).ok_or_else(|| corrupt("shorter than the header"))?;
     let n = u16::from_le_bytes([count[0], count[1]]) as usize;
-    let mut values = Vec::with_capacity(n);
+    // Each value takes at least its tag byte: a count the bytes cannot hold reserves nothing
+    // beyond what is there.
+    values.reserve(n.min(bytes.len() - pos));
     for _ in 0..n {
         values.push(decode_value(bytes, &mut pos).ok_or_else(|| corrupt("truncated value"))?);
     }
     if pos != bytes.len() {
         return Err(corrupt("trailing bytes"));
     }
-    Ok(StoredRow { event_ns, created_ns: (created != i64::MIN).then_some(created), values })
+    Ok((event_ns, (created != i64::MIN).then_some(created)))
 }
 
 fn take<'a>(bytes: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int8Type, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
-use quiver_online::read::{OnlineResponse, get_online_features};
+use quiver_online::read::{EntityColumns, OnlineResponse, get_online_features};
 use quiver_online::value::Value;
 
 use super::project::Project;
@@ -38,9 +38,9 @@ pub struct OnlineAnswer {
     pub response: OnlineResponse,
     /// Each requested feature's Arrow type (its declared dtype), in request order.
     pub types: Vec<DataType>,
-    /// The entity rows read (join key -> value), in request order: what the JSON answer
-    /// names each result by.
-    pub entity_rows: Vec<BTreeMap<String, Value>>,
+    /// The entity rows read (join key -> one value per row), in request order: what the
+    /// JSON answer names each result by.
+    pub entity_rows: EntityColumns,
 }
 
 impl OnlineAnswer {
@@ -130,7 +130,7 @@ impl Project {
                 refs.len(),
             )));
         }
-        let rows = entity_rows(request.entities)?;
+        let rows = EntityColumns::new(request.entities)?;
         let now_ns =
             request.at_ns.unwrap_or_else(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX));
         let response = get_online_features(self.online().as_ref(), defs, &refs, &rows, now_ns).await?;
@@ -164,29 +164,6 @@ fn entity_row_count(entities: &BTreeMap<String, Vec<Value>>) -> Result<usize> {
     Ok(n)
 }
 
-/// Columnar entity rows (join key -> values) as one map per row.
-fn entity_rows(entities: BTreeMap<String, Vec<Value>>) -> Result<Vec<BTreeMap<String, Value>>> {
-    let Some(n) = entities.values().map(Vec::len).next() else {
-        return Err(Error::Invalid("no entity rows: send join key columns in `entities`".into()));
-    };
-    if let Some((key, column)) = entities.iter().find(|(_, c)| c.len() != n) {
-        return Err(Error::Invalid(format!(
-            "entity columns differ in length: '{key}' has {} values, another column has {n}",
-            column.len()
-        )));
-    }
-    if n == 0 {
-        return Err(Error::Invalid("no entity rows: the join key columns are empty".into()));
-    }
-    let mut rows = vec![BTreeMap::new(); n];
-    for (key, column) in entities {
-        for (row, value) in rows.iter_mut().zip(column) {
-            row.insert(key.clone(), value);
-        }
-    }
-    Ok(rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,14 +173,17 @@ mod tests {
         let mut cols = BTreeMap::new();
         cols.insert("driver_id".to_string(), vec![Value::Int64(1), Value::Int64(2)]);
         cols.insert("customer_id".to_string(), vec![Value::Int64(7), Value::Int64(8)]);
-        let rows = entity_rows(cols.clone()).unwrap();
+        let rows = EntityColumns::new(cols.clone()).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1]["driver_id"], Value::Int64(2));
-        assert_eq!(rows[0]["customer_id"], Value::Int64(7));
+        assert_eq!(rows.row(1)["driver_id"], Value::Int64(2));
+        assert_eq!(rows.row(0)["customer_id"], Value::Int64(7));
         cols.insert("city".to_string(), vec![Value::Int64(1)]);
-        let e = entity_rows(cols).unwrap_err();
+        let e = Error::from(EntityColumns::new(cols).unwrap_err());
         assert!(e.to_string().contains("differ in length"), "{e}");
-        assert!(entity_rows(BTreeMap::new()).is_err());
+        assert_eq!(crate::error::code(&e), tonic::Code::InvalidArgument);
+        assert!(EntityColumns::new(BTreeMap::new()).is_err());
+        let empty = BTreeMap::from([("driver_id".to_string(), Vec::new())]);
+        assert!(EntityColumns::new(empty).unwrap_err().to_string().contains("columns are empty"));
     }
 
     #[test]
