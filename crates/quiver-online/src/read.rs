@@ -147,11 +147,6 @@ impl EntityColumns {
         self.rows == 0
     }
 
-    /// The join keys, sorted.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.columns.iter().map(|(k, _)| k.as_str())
-    }
-
     /// One row as a map, join key -> value.
     pub fn row(&self, row: usize) -> BTreeMap<String, Value> {
         self.columns.iter().filter_map(|(k, c)| Some((k.clone(), c.get(row)?.clone()))).collect()
