@@ -84,7 +84,7 @@ pub async fn online(
         .map_err(|e| Failure::new(format!("opening the online store: {e}")))?;
     let now = at.unwrap_or_else(chrono::Utc::now);
     let now_ns = now.timestamp_nanos_opt().ok_or_else(|| Failure::new("--at is out of range"))?;
-    let response = get_online_features(store.as_ref(), defs, &refs, &rows, now_ns)
+    let response = get_online_features(store.as_ref(), defs, &refs, &rows[..], now_ns)
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
     // The output is JSON whether or not --json is given: this command is for machines first.

@@ -156,6 +156,18 @@ impl Registry {
         Ok(self.versions().await?.last().copied().unwrap_or(0))
     }
 
+    /// Whether version `version` exists: one HEAD request (one `stat` on a local disk), far
+    /// cheaper than listing every version. Versions are created one after another from 1
+    /// and never deleted, so a reader holding version N learns of newer ones by asking for
+    /// N + 1.
+    pub async fn has_version(&self, version: u64) -> Result<bool> {
+        match self.location.store.head(&self.version_path(version)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::storage(&self.location.url, e)),
+        }
+    }
+
     /// Reads one version and checks it is intact.
     pub async fn get(&self, version: u64) -> Result<Snapshot> {
         let path = self.version_path(version);

@@ -167,6 +167,9 @@ async fn two_writers_racing_from_the_same_version_one_wins() {
         let conflicts = [&ra, &rb].iter().filter(|r| matches!(r, Err(Error::Conflict { .. }))).count();
         assert_eq!((wins, conflicts), (1, 1), "round {round}: {ra:?} {rb:?}");
         assert_eq!(reg.head_version().await.unwrap(), round + 1);
+        // What a watcher holding the version before learns from one HEAD.
+        assert!(reg.has_version(round + 1).await.unwrap());
+        assert!(!reg.has_version(round + 2).await.unwrap());
     }
 }
 

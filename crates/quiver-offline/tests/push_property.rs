@@ -163,7 +163,7 @@ async fn online(
     let rows: Vec<BTreeMap<String, Value>> =
         (1..=ENTITIES).map(|id| BTreeMap::from([("id".to_string(), Value::Int64(id))])).collect();
     let now = Utc::now().timestamp_nanos_opt().unwrap();
-    let answer = get_online_features(store, defs, &features, &rows, now).await.unwrap();
+    let answer = get_online_features(store, defs, &features, &rows[..], now).await.unwrap();
     answer
         .rows
         .iter()

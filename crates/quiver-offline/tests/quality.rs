@@ -207,7 +207,7 @@ impl Project {
             (1..=IDS as i64).map(|id| BTreeMap::from([("id".to_string(), Value::Int64(id))])).collect();
         let now = Utc::now().timestamp_nanos_opt().unwrap();
         let answer =
-            get_online_features(self.online.as_ref(), &self.defs, &features, &rows, now).await.unwrap();
+            get_online_features(self.online.as_ref(), &self.defs, &features, &rows[..], now).await.unwrap();
         answer.rows.iter().map(|r| format!("{:?}@{:?}", r[0].value, r[0].event_ns)).collect()
     }
 }
@@ -531,7 +531,7 @@ async fn skew_is_zero_after_a_clean_materialization_and_counts_an_online_value_p
     // larger x, which wins the tie: training still reads the materialized row.
     let row = BTreeMap::from([("id".to_string(), Value::Int64(7))]);
     let now = Utc::now().timestamp_nanos_opt().unwrap();
-    let served = get_online_features(p.online.as_ref(), &p.defs, &features, &[row], now).await.unwrap();
+    let served = get_online_features(p.online.as_ref(), &p.defs, &features, &[row][..], now).await.unwrap();
     let (Value::Float64(x), Some(event_ns)) = (&served.rows[0][0].value, served.rows[0][0].event_ns) else {
         panic!("{served:?}")
     };

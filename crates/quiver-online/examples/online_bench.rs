@@ -120,10 +120,15 @@ async fn main() {
                 batch.push(row);
             }
             let t = Instant::now();
-            let r =
-                get_online_features(&store, &defs, &features, &batch, 1_767_225_600_000_000_000 + entities)
-                    .await
-                    .expect("read");
+            let r = get_online_features(
+                &store,
+                &defs,
+                &features,
+                &batch[..],
+                1_767_225_600_000_000_000 + entities,
+            )
+            .await
+            .expect("read");
             let q = t.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(r.rows.len(), size);
             let mut mget = redis::cmd("MGET");

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::keys::write_entity_key;
 use crate::rows::view_fingerprint;
 use crate::store::{EntityKey, OnlineStore};
-use crate::value::{Rfc3339, Value, decode_into, stored_fingerprint};
+use crate::value::{Rfc3339, Value, decode_into, stored_fingerprint, write_json_value};
 
 /// How a value was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -81,30 +81,6 @@ impl EntityRows for [BTreeMap<String, Value>] {
     }
     fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
         serde_json::to_writer(out, &self[row])
-    }
-}
-
-impl EntityRows for Vec<BTreeMap<String, Value>> {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn value(&self, row: usize, key: &str) -> Option<&Value> {
-        self.as_slice().value(row, key)
-    }
-    fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        self.as_slice().write_row_json(row, out)
-    }
-}
-
-impl<const N: usize> EntityRows for [BTreeMap<String, Value>; N] {
-    fn count(&self) -> usize {
-        N
-    }
-    fn value(&self, row: usize, key: &str) -> Option<&Value> {
-        self.as_slice().value(row, key)
-    }
-    fn write_row_json(&self, row: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        self.as_slice().write_row_json(row, out)
     }
 }
 
@@ -267,7 +243,7 @@ impl OnlineResponse {
                 out.extend_from_slice(b",\"status\":\"");
                 out.extend_from_slice(fv.status.name().as_bytes());
                 out.extend_from_slice(b"\",\"value\":");
-                serde_json::to_writer(&mut *out, &fv.value)?;
+                write_json_value(&fv.value, out)?;
                 out.push(b'}');
             }
             out.extend_from_slice(b"}}");
@@ -547,7 +523,7 @@ mod tests {
         // The same text byte for byte: a tree's maps are sorted, so the writer's are too.
         assert_eq!(written, tree.to_string());
         let mut by_hand = b"already here".to_vec();
-        response.write_json(&entities, &mut by_hand).unwrap();
+        response.write_json(&entities[..], &mut by_hand).unwrap();
         assert_eq!(by_hand, [b"already here", written.as_bytes()].concat());
         // The same rows held as columns (as the gRPC and JSON APIs send them) write the same bytes.
         let mut columns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -636,7 +612,7 @@ mod tests {
             let response = OnlineResponse { features, rows };
             let expected = serde_json::to_vec(&response.json(&entities)).unwrap();
             let mut written = Vec::new();
-            response.write_json(&entities, &mut written).unwrap();
+            response.write_json(&entities[..], &mut written).unwrap();
             assert_eq!(
                 String::from_utf8(written).unwrap(),
                 String::from_utf8(expected).unwrap(),

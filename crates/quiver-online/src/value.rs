@@ -107,6 +107,34 @@ fn shortest_f64(v: f32) -> Option<f64> {
     zmij::Buffer::new().format_finite(v).parse::<f64>().ok()
 }
 
+/// Appends `value`'s JSON to `out`: the same bytes as `serde_json::to_writer(out, value)`.
+/// A float32 (most of a large online answer) is written from its shortest digits directly
+/// when they read the same as float64 text, skipping the parse to float64 and the second
+/// formatting that [`Value`]'s `Serialize` does.
+pub fn write_json_value(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    if let Value::Float32(v) = value {
+        if v.is_finite() && !may_tie(*v) {
+            let mut buffer = zmij::Buffer::new();
+            let text = buffer.format_finite(*v);
+            if same_as_float64_text(text) {
+                out.extend_from_slice(text.as_bytes());
+                return Ok(());
+            }
+        }
+    }
+    serde_json::to_writer(out, value)
+}
+
+/// Whether a float32's shortest text (zmij's) is also the text of the float64 it reads as.
+/// The digits are the same (at most 9 significant digits, which float64 keeps), so only
+/// the notation can differ: zmij writes a float32 in fixed notation for decimal exponents
+/// -6..=12 and a float64 for -5..=15. Fixed text without four zeros after the point has an
+/// exponent of -4 or more, inside both ranges; anything else takes the float64 path.
+fn same_as_float64_text(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.contains(['e', 'E']) && !digits.starts_with("0.0000")
+}
+
 /// Whether `v` (finite) could lie exactly halfway between two shortest decimal forms. A
 /// float32's shortest form has at most 9 significant digits, and a tie needs the exact
 /// value to have one digit more, ending in 5: so only a value whose exact decimal
@@ -779,6 +807,14 @@ mod tests {
                 samples.push(k as f32 / (1u32 << j) as f32);
             }
         }
+        // Around the edges of fixed notation (float32: exponents -6..=12, float64: -5..=15).
+        for edge in [1e-7f32, 1e-6, 1e-5, 1e-4, 1e-3, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17] {
+            for step in 0..=8u32 {
+                for x in [f32::from_bits(edge.to_bits() + step), f32::from_bits(edge.to_bits() - step)] {
+                    samples.extend([x, -x]);
+                }
+            }
+        }
         for _ in 0..200_000 {
             bits ^= bits << 13;
             bits ^= bits >> 17;
@@ -790,6 +826,10 @@ mod tests {
             assert_eq!(json, reference(v), "{v:e}");
             // Written straight to bytes, the same text as printing the tree.
             assert_eq!(serde_json::to_string(&Value::Float32(v)).unwrap(), json.to_string(), "{v:e}");
+            // And the same again from the direct writer, fast path or not.
+            let mut direct = Vec::new();
+            write_json_value(&Value::Float32(v), &mut direct).unwrap();
+            assert_eq!(String::from_utf8(direct).unwrap(), json.to_string(), "{v:e}");
         }
     }
 

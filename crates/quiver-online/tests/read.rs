@@ -139,7 +139,7 @@ async fn every_status_comes_out_as_training_would_see_it() {
             ])
         })
         .collect();
-    let r = get_online_features(store.as_ref(), &d, &features, &rows, NOW).await.unwrap();
+    let r = get_online_features(store.as_ref(), &d, &features, &rows[..], NOW).await.unwrap();
     assert_eq!(store.reads.load(Ordering::SeqCst), 1, "one store call for 6 entities x 3 views");
     let status = |row: usize, col: usize| r.rows[row][col].status;
     assert_eq!((status(0, 0), status(0, 1)), (Status::Present, Status::Present));
@@ -163,13 +163,14 @@ async fn every_status_comes_out_as_training_would_see_it() {
 
     // Read at a moment before the stored rows: what training would see is not here, and a
     // value from later is never given for it.
-    let before = get_online_features(store.as_ref(), &d, &features, &rows, NOW - HOUR / 2 - 1).await.unwrap();
+    let before =
+        get_online_features(store.as_ref(), &d, &features, &rows[..], NOW - HOUR / 2 - 1).await.unwrap();
     assert_eq!(before.rows[0][0].status, Status::NotFound, "stored half an hour ago, asked just before");
     assert_eq!((before.rows[0][0].value.clone(), before.rows[0][0].event_ns), (Value::Null, None));
     assert_eq!(before.rows[2][0].status, Status::Present, "stored an hour ago: known then");
     assert_eq!(before.rows[0][2].status, Status::Present, "city row from long before");
     // Exactly at the row's event time it is known (the point-in-time rule is inclusive).
-    let at = get_online_features(store.as_ref(), &d, &features, &rows, NOW - HOUR / 2).await.unwrap();
+    let at = get_online_features(store.as_ref(), &d, &features, &rows[..], NOW - HOUR / 2).await.unwrap();
     assert_eq!(at.rows[0][0].status, Status::Present);
 }
 
@@ -197,7 +198,7 @@ async fn bad_requests_are_clear_errors() {
         (vec![], one.clone(), "no features requested"),
     ];
     for (features, rows, expected) in cases {
-        let err = get_online_features(&store, &d, &features, &rows, NOW).await.unwrap_err();
+        let err = get_online_features(&store, &d, &features, &rows[..], NOW).await.unwrap_err();
         assert!(matches!(err, quiver_online::Error::InvalidInput(_)), "{err}");
         assert!(err.to_string().contains(expected), "expected {expected:?} in {err}");
     }
@@ -206,7 +207,7 @@ async fn bad_requests_are_clear_errors() {
         &store,
         &d,
         &refs(&["stats:a"]),
-        &[entity(&[("driver_id", Value::Int32(1))])],
+        &[entity(&[("driver_id", Value::Int32(1))])][..],
         NOW,
     )
     .await

@@ -202,7 +202,7 @@ async fn every_rpc_over_the_network() {
         server.app.project().online().as_ref(),
         &snapshot.definitions,
         &feature_refs,
-        &rows,
+        &rows[..],
         at,
     )
     .await

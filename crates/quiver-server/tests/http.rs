@@ -129,7 +129,7 @@ async fn cli_answer(server: &TestServer, refs: &[&str], drivers: &[i64], at: &st
         server.app.project().online().as_ref(),
         &snapshot.definitions,
         &feature_refs,
-        &rows,
+        &rows[..],
         ns(at),
     )
     .await

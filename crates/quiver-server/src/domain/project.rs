@@ -237,10 +237,16 @@ impl Project {
         });
     }
 
-    /// Checks the registry once; installs a newer version if there is one.
+    /// Checks the registry once; installs a newer version if there is one. The check is one
+    /// HEAD of the version after the one held (the watcher makes it four times a second, on
+    /// an object store too); only when that exists are the versions listed, to install the
+    /// newest even when several were applied since.
     pub async fn refresh(&self) -> Result<()> {
-        let latest = self.registry.head_version().await?;
         let held = self.current().map_or(0, |c| c.version);
+        if !self.registry.has_version(held + 1).await? {
+            return Ok(());
+        }
+        let latest = self.registry.head_version().await?;
         if latest > held {
             let snapshot = self.registry.get(latest).await?;
             tracing::info!(version = latest, "registry version installed");
