@@ -203,7 +203,7 @@ pub async fn skew(
     let at_ns =
         at.timestamp_nanos_opt().ok_or_else(|| Error::Internal("now is outside nanoseconds".into()))?;
 
-    let served = get_online_features(online, defs, features, &rows, at_ns).await?;
+    let served = get_online_features(online, defs, features, &rows[..], at_ns).await?;
 
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
