@@ -110,6 +110,9 @@ pub struct RedisStore {
     /// TLS (`rediss://`): the CA to trust (PEM), `None` for the system's roots. Kept so the
     /// per-node connections of a scan use the same trust as the main connection.
     tls: Option<Option<Vec<u8>>>,
+    /// A cluster's credentials (`user:password`, as the url gives them), for the per-node
+    /// connections of a scan.
+    cluster_auth: Option<String>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -143,9 +146,11 @@ impl RedisStore {
                     .map_err(|e| Error::Config(format!("the Redis TLS CA {}: {e}", path.display())))?,
             )),
         };
+        let mut cluster_auth = None;
         let conn = if let Some((scheme, rest)) = cluster {
-            let nodes: Vec<String> =
-                rest.split(',').map(|h| format!("{scheme}://{}", h.trim().trim_end_matches('/'))).collect();
+            let (auth, hosts) = cluster_hosts(rest);
+            let nodes: Vec<String> = hosts.iter().map(|h| node_url(scheme, auth, h)).collect();
+            cluster_auth = auth.map(str::to_string);
             let mut builder = redis::cluster::ClusterClientBuilder::new(nodes);
             if let Some(root_cert) = &tls {
                 builder =
@@ -164,6 +169,7 @@ impl RedisStore {
             shown: masked_url(url),
             script: Script::new(NEWER_WINS),
             tls,
+            cluster_auth,
         })
     }
 
@@ -269,7 +275,7 @@ impl RedisStore {
                     if parts.len() > 2 && parts[2].contains("master") && !parts[2].contains("fail") {
                         let addr = parts[1].split('@').next().unwrap_or_default();
                         let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
-                        out.push(format!("{scheme}://{addr}"));
+                        out.push(node_url(scheme, self.cluster_auth.as_deref(), addr));
                     }
                 }
                 if out.is_empty() {
@@ -278,6 +284,37 @@ impl RedisStore {
                 Ok(out)
             }
         }
+    }
+}
+
+/// The hosts of a cluster url's list (`u:p@h1:1,h2:2`) without their credentials, and the
+/// credentials that apply to every node: those of the first host that gives any. A
+/// password written once applies to the whole cluster, as every node of a cluster shares
+/// it; a host giving other credentials keeps them (and the cluster client refuses the mix).
+fn cluster_hosts(list: &str) -> (Option<&str>, Vec<&str>) {
+    let mut auth = None;
+    let hosts = list
+        .split(',')
+        .map(|h| {
+            let h = h.trim().trim_end_matches('/');
+            match h.rsplit_once('@') {
+                Some((given, _)) if auth.is_none() => {
+                    auth = Some(given);
+                    &h[given.len() + 1..]
+                }
+                Some((given, _)) if auth == Some(given) => &h[given.len() + 1..],
+                _ => h,
+            }
+        })
+        .collect();
+    (auth, hosts)
+}
+
+/// The url of one cluster node (`host:port`, or `user:password@host:port`).
+fn node_url(scheme: &str, auth: Option<&str>, host: &str) -> String {
+    match auth {
+        Some(auth) if !host.contains('@') => format!("{scheme}://{auth}@{host}"),
+        _ => format!("{scheme}://{host}"),
     }
 }
 
@@ -442,7 +479,22 @@ fn manager_config() -> redis::aio::ConnectionManagerConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::masked_url;
+    use super::{cluster_hosts, masked_url, node_url};
+
+    #[test]
+    fn cluster_credentials_written_once_apply_to_every_node() {
+        let (auth, hosts) = cluster_hosts("u:p%2C@h1:1, h2:2/,u:p%2C@h3:3");
+        assert_eq!((auth, hosts.clone()), (Some("u:p%2C"), vec!["h1:1", "h2:2", "h3:3"]));
+        let urls: Vec<String> = hosts.iter().map(|h| node_url("redis", auth, h)).collect();
+        assert_eq!(urls, ["redis://u:p%2C@h1:1", "redis://u:p%2C@h2:2", "redis://u:p%2C@h3:3"]);
+        // Credentials first given on a later host still apply to all; other credentials on
+        // a host are kept as given.
+        let (auth, hosts) = cluster_hosts("h1:1,:secret@h2:2,:other@h3:3");
+        assert_eq!((auth, hosts.clone()), (Some(":secret"), vec!["h1:1", "h2:2", ":other@h3:3"]));
+        assert_eq!(node_url("rediss", auth, hosts[2]), "rediss://:other@h3:3");
+        assert_eq!(cluster_hosts("h1:1,h2:2"), (None, vec!["h1:1", "h2:2"]));
+        assert_eq!(node_url("redis", None, "h1:1"), "redis://h1:1");
+    }
 
     #[test]
     fn urls_are_shown_without_their_credentials() {

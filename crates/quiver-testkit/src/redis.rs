@@ -18,12 +18,22 @@ pub fn free_port() -> u16 {
     }
 }
 
-fn ping(port: u16) -> bool {
-    Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "ping"])
+fn ping(port: u16, password: Option<&str>) -> bool {
+    cli(port, password)
+        .arg("ping")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
         .unwrap_or(false)
+}
+
+/// `redis-cli` for the server on `port`, authenticating when it has a password.
+fn cli(port: u16, password: Option<&str>) -> Command {
+    let mut command = Command::new("redis-cli");
+    command.args(["-p", &port.to_string()]);
+    if let Some(password) = password {
+        command.args(["-a", password, "--no-auth-warning"]);
+    }
+    command
 }
 
 pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -39,6 +49,8 @@ pub struct RedisServer {
     pub port: u16,
     /// The TLS port, when started with [`RedisServer::start_tls`].
     pub tls_port: Option<u16>,
+    /// The password clients give (`--requirepass` among the arguments), if any.
+    pub password: Option<String>,
     child: Child,
     _dir: tempfile::TempDir,
     extra: Vec<String>,
@@ -64,10 +76,16 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (a prerequisite of the tests)");
-        wait_until(&format!("redis-server on {port}"), || ping(port));
+        let password = extra
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .and_then(|i| extra.get(i + 1))
+            .map(|p| p.to_string());
+        wait_until(&format!("redis-server on {port}"), || ping(port, password.as_deref()));
         RedisServer {
             port,
             tls_port: None,
+            password,
             child,
             _dir: dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -127,7 +145,7 @@ impl RedisServer {
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
-        let o = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().unwrap();
+        let o = cli(self.port, self.password.as_deref()).args(args).output().unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
@@ -150,6 +168,16 @@ impl RedisCluster {
         Self::create((0..3).map(|_| RedisServer::start_with(&CLUSTER_ARGS)).collect())
     }
 
+    /// A cluster whose nodes ask clients (and each other) for `password`.
+    pub fn start_with_password(password: &str) -> Self {
+        let args: Vec<&str> = CLUSTER_ARGS
+            .iter()
+            .copied()
+            .chain(["--requirepass", password, "--masterauth", password])
+            .collect();
+        Self::create((0..3).map(|_| RedisServer::start_with(&args)).collect())
+    }
+
     /// A cluster whose nodes also listen with TLS, and talk to each other over TLS; a client
     /// on a TLS port is told the other nodes' TLS ports.
     pub fn start_tls(certs: &crate::tls::TestCerts) -> Self {
@@ -163,7 +191,7 @@ impl RedisCluster {
 
     fn create(nodes: Vec<RedisServer>) -> Self {
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        let out = Command::new("redis-cli")
+        let out = cli(nodes[0].port, nodes[0].password.as_deref())
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
