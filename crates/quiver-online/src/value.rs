@@ -112,14 +112,15 @@ fn shortest_f64(v: f32) -> Option<f64> {
 /// when they read the same as float64 text, skipping the parse to float64 and the second
 /// formatting that [`Value`]'s `Serialize` does.
 pub fn write_json_value(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    if let Value::Float32(v) = value {
-        if v.is_finite() && !may_tie(*v) {
-            let mut buffer = zmij::Buffer::new();
-            let text = buffer.format_finite(*v);
-            if same_as_float64_text(text) {
-                out.extend_from_slice(text.as_bytes());
-                return Ok(());
-            }
+    if let Value::Float32(v) = value
+        && v.is_finite()
+        && !may_tie(*v)
+    {
+        let mut buffer = zmij::Buffer::new();
+        let text = buffer.format_finite(*v);
+        if same_as_float64_text(text) {
+            out.extend_from_slice(text.as_bytes());
+            return Ok(());
         }
     }
     serde_json::to_writer(out, value)
