@@ -139,12 +139,18 @@ pub fn what_to_check(location: &str, e: &object_store::Error) -> String {
         let bucket =
             Url::parse(location).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
         format!("the bucket '{bucket}' does not exist: create it, or correct the URL")
-    } else if lower.contains("signaturedoesnotmatch")
+    } else if matches!(
+        e,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) || lower.contains("signaturedoesnotmatch")
         || lower.contains("invalidaccesskeyid")
         || lower.contains("accessdenied")
         || lower.contains("authenticationfailed")
-        || lower.contains("403")
-        || lower.contains("401")
+        // A status, as the HTTP client words it; never a bare number, which the elapsed
+        // time of a retried request (`in 6.118484403s`) may contain.
+        || ["status code: 403", "status code: 401", "403 forbidden", "401 unauthorized"]
+            .iter()
+            .any(|status| lower.contains(status))
     {
         "the credentials were refused: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and \
          AWS_SESSION_TOKEN), or GOOGLE_* / AZURE_* for those stores, or the role this process \
@@ -185,6 +191,30 @@ pub fn check_create_only(url: &Url) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_to_check_reads_statuses_not_digits_in_a_time() {
+        let generic = |text: &str| object_store::Error::Generic { store: "S3", source: text.into() };
+        // Nothing listening: the elapsed time happens to hold "403" and "401".
+        let unreachable = generic(
+            "Error performing HEAD http://127.0.0.1:9/q/x.json in 6.118484403s, after 10 retries, \
+             max_retries: 10, retry_timeout: 180s  - HTTP error: error sending request",
+        );
+        assert_eq!(what_to_check("s3://q/", &unreachable), UNREACHABLE);
+        let slow = generic("Error performing HEAD http://h/q in 2.401s - HTTP error: error sending request");
+        assert_eq!(what_to_check("s3://q/", &slow), UNREACHABLE);
+        let refused = generic(
+            "Error performing GET http://h/q in 20ms - Server returned non-2xx status code: 403 Forbidden: ",
+        );
+        assert!(what_to_check("s3://q/", &refused).starts_with("the credentials were refused"));
+        let denied = object_store::Error::PermissionDenied { path: "q/x".into(), source: "denied".into() };
+        assert!(what_to_check("s3://q/", &denied).starts_with("the credentials were refused"));
+        let bucket = generic("NoSuchBucket: The specified bucket does not exist");
+        assert_eq!(
+            what_to_check("s3://q/", &bucket),
+            "the bucket 'q' does not exist: create it, or correct the URL"
+        );
+    }
 
     #[test]
     fn each_cloud_scheme_opens_its_own_client_with_the_prefix() {
