@@ -26,6 +26,12 @@ fn ping(port: u16, password: Option<&str>) -> bool {
         .unwrap_or(false)
 }
 
+/// The value of `--requirepass` among a server's arguments.
+fn required_password<S: AsRef<str>>(args: &[S]) -> Option<&str> {
+    let at = args.iter().position(|a| a.as_ref() == "--requirepass")?;
+    args.get(at + 1).map(AsRef::as_ref)
+}
+
 /// `redis-cli` for the server on `port`, authenticating when it has a password.
 fn cli(port: u16, password: Option<&str>) -> Command {
     let mut command = Command::new("redis-cli");
@@ -49,8 +55,6 @@ pub struct RedisServer {
     pub port: u16,
     /// The TLS port, when started with [`RedisServer::start_tls`].
     pub tls_port: Option<u16>,
-    /// The password clients give (`--requirepass` among the arguments), if any.
-    pub password: Option<String>,
     child: Child,
     _dir: tempfile::TempDir,
     extra: Vec<String>,
@@ -76,16 +80,10 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (a prerequisite of the tests)");
-        let password = extra
-            .iter()
-            .position(|a| *a == "--requirepass")
-            .and_then(|i| extra.get(i + 1))
-            .map(|p| p.to_string());
-        wait_until(&format!("redis-server on {port}"), || ping(port, password.as_deref()));
+        wait_until(&format!("redis-server on {port}"), || ping(port, required_password(extra)));
         RedisServer {
             port,
             tls_port: None,
-            password,
             child,
             _dir: dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -144,8 +142,13 @@ impl RedisServer {
         *self = again;
     }
 
+    /// The password clients give (`--requirepass` among the server's arguments), if any.
+    pub fn password(&self) -> Option<&str> {
+        required_password(&self.extra)
+    }
+
     pub fn cli(&self, args: &[&str]) -> String {
-        let o = cli(self.port, self.password.as_deref()).args(args).output().unwrap();
+        let o = cli(self.port, self.password()).args(args).output().unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
@@ -191,7 +194,7 @@ impl RedisCluster {
 
     fn create(nodes: Vec<RedisServer>) -> Self {
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        let out = cli(nodes[0].port, nodes[0].password.as_deref())
+        let out = cli(nodes[0].port, nodes[0].password())
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
