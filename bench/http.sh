@@ -50,6 +50,11 @@ RATE="${RATE:-0}"
 # RUNS: measured runs per batch size, each one Quiver's then Feast's (recorded with run=N).
 RUNS="${RUNS:-1}"
 FEAST_ARGS="${FEAST_ARGS:-}"
+# PERF_DIR: record where Quiver's server spends its CPU during each of its measured runs
+# (`perf record` attached to the server, sampling at 999 Hz with DWARF call graphs) into
+# PERF_DIR/quiver-batch-B-run-R.data; read them with `perf report -i FILE`. perf's own
+# sampling costs the server a little CPU: leave it unset for the figures.
+PERF_DIR="${PERF_DIR:-}"
 # PEER=none measures Quiver alone (to compare two Quiver builds through QUIVER_BIN_DIR);
 # the default, feast, sets up and measures Feast's server beside it.
 PEER="${PEER:-feast}"
@@ -57,6 +62,7 @@ CMD="$(bench_command "$0" "$ROWS" "$DRIVERS" "$SECONDS_EACH")"
 if [ -n "$FEAST_ARGS" ]; then
   CMD="FEAST_ARGS='$FEAST_ARGS' $CMD"
 fi
+if [ -n "$PERF_DIR" ]; then CMD="PERF_DIR=$PERF_DIR $CMD"; fi
 for v in FEAST_WORKERS WARMUP THREADS CONNECTIONS BATCHES RATE RUNS PEER; do
   CMD="$v=${!v} $CMD"
 done
@@ -69,6 +75,7 @@ if [ "${#RATE_LIST[@]}" != 1 ] && [ "${#RATE_LIST[@]}" != "${#BATCH_LIST[@]}" ];
   echo "RATE lists ${#RATE_LIST[@]} rates for ${#BATCH_LIST[@]} batch sizes: give one, or one per batch size" >&2
   exit 2
 fi
+if [ -n "$PERF_DIR" ]; then mkdir -p "$PERF_DIR"; command -v perf >/dev/null || { echo "PERF_DIR needs perf (apt-get install linux-perf)" >&2; exit 2; }; fi
 case "$PEER" in feast | none) ;; *) echo "PEER is feast or none, not '$PEER'" >&2; exit 2 ;; esac
 [[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be a count from 1 to 99, not '$RUNS'" >&2; exit 2; }
 bench_build -p quiver-cli --bin quiver
@@ -216,9 +223,16 @@ load() {
   local pids=("$QUIVER_PID" "$(cat "$Q_REDIS_DIR/pid")") before after
   if [ "$server" = feast ]; then pids=("$FEAST_PID" "$(cat "$REDIS_DIR/pid")"); fi
   read -ra before <<< "$(python3 "$HTTP_PY" cpu "${pids[@]}")"
+  local perf_pid=
+  if [ -n "$PERF_DIR" ] && [ "$server" = quiver ]; then
+    perf record -q -F 999 --call-graph dwarf,16384 -p "$QUIVER_PID" -o "$PERF_DIR/quiver-batch-$batch-run-$run.data" \
+      -- sleep "$SECONDS_EACH" 2>/dev/null &
+    perf_pid=$!
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$BENCH_ROOT/bench/http.lua" "$base" \
     -- "$TMP/bodies-$batch.jsonl" "$path" "$pause_ms" > "$TMP/wrk.out"
   read -ra after <<< "$(python3 "$HTTP_PY" cpu "${pids[@]}")"
+  if [ -n "$perf_pid" ]; then wait "$perf_pid" || echo "perf record failed (is perf installed?)" >&2; fi
   bench_record http --engine "$server" --command "$CMD" "${version[@]}" --param batch="$batch" \
       --set server_cpu_s="$(awk -v a="${after[0]}" -v b="${before[0]}" 'BEGIN { printf "%.2f", a - b }')" \
       --set redis_cpu_s="$(awk -v a="${after[1]}" -v b="${before[1]}" 'BEGIN { printf "%.2f", a - b }')" \
