@@ -2,6 +2,7 @@
 //!
 //! - [`store`] — the [`OnlineStore`] trait and its contract;
 //! - [`redis_store`] — Redis and Redis Cluster;
+//! - [`direct`] — single-server reads over pooled connections of their own;
 //! - [`embedded`] — a file-backed store (redb) for projects without Redis;
 //! - [`value`] — feature values and their binary encoding;
 //! - [`keys`] — entity keys;
@@ -11,6 +12,7 @@
 //! Every store implementation passes one conformance suite (`tests/suite/`), run against
 //! the embedded store, a `redis-server`, a Redis Cluster and both over TLS.
 
+pub mod direct;
 pub mod embedded;
 pub mod error;
 pub mod keys;

@@ -11,7 +11,8 @@
 //! shard. The project name is in every key, so projects can share a server.
 //!
 //! - Reads are one `MGET` for the whole request: one round trip and one command on a single
-//!   server. On a cluster a command must stay within one hash slot, so the request is split
+//!   server, sent over a connection the read holds for its round trip and parsed in the
+//!   read's own task ([`crate::direct`]; over TLS, through redis-rs's connection). On a cluster a command must stay within one hash slot, so the request is split
 //!   into one pipeline per entity (all its views share the slot), all sent concurrently over
 //!   the multiplexed connections; a per-shard pipeline over direct node connections would
 //!   cut that to one round trip per shard and is the next step.
@@ -28,6 +29,7 @@
 //!   [`Error::Unavailable`].
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -35,6 +37,7 @@ use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use redis::{Pipeline, RedisResult, Script};
 
+use crate::direct::{ReadPool, Target, push_header};
 use crate::error::{Error, Result};
 use crate::store::{EntityKey, OnlineStore, RowWrite};
 
@@ -94,7 +97,9 @@ return written
 
 #[derive(Clone)]
 enum Conn {
-    Single(ConnectionManager),
+    /// A single server: redis-rs's managed connection, and for a plaintext url the pool
+    /// reads take connections from ([`crate::direct`]).
+    Single(ConnectionManager, Option<Arc<ReadPool>>),
     Cluster(ClusterConnection),
 }
 
@@ -160,7 +165,8 @@ impl RedisStore {
             Conn::Cluster(client.get_async_connection().await?)
         } else {
             let client = client_for(url, &tls)?;
-            Conn::Single(client.get_connection_manager_with_config(manager_config()).await?)
+            let reads = Target::of(client.get_connection_info(), &masked_url(url)).map(ReadPool::new);
+            Conn::Single(client.get_connection_manager_with_config(manager_config()).await?, reads)
         };
         Ok(RedisStore {
             conn,
@@ -189,16 +195,36 @@ impl RedisStore {
         out.push_str(view);
     }
 
+    /// `MGET` of the keys of `keys`, encoded in Redis's protocol, each key written straight
+    /// into the command.
+    fn mget_command(&self, keys: &[(&str, EntityKey)]) -> Vec<u8> {
+        let per_key = self.project.len() + 16;
+        let size = keys.iter().map(|(v, e)| v.len() + e.0.len() + per_key).sum::<usize>() + 32;
+        let mut out = Vec::with_capacity(size);
+        push_header(&mut out, b'*', keys.len() + 1);
+        out.extend_from_slice(b"$4\r\nMGET\r\n");
+        for (view, entity) in keys {
+            push_header(&mut out, b'$', self.project.len() + entity.0.len() + view.len() + 4);
+            out.extend_from_slice(self.project.as_bytes());
+            out.extend_from_slice(b":{");
+            out.extend_from_slice(entity.0.as_bytes());
+            out.extend_from_slice(b"}:");
+            out.extend_from_slice(view.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
     async fn query<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
         match &self.conn {
-            Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
+            Conn::Single(c, _) => pipe.query_async(&mut c.clone()).await,
             Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
         }
     }
 
     async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> RedisResult<T> {
         match &self.conn {
-            Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
+            Conn::Single(c, _) => cmd.query_async(&mut c.clone()).await,
             Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
         }
     }
@@ -247,7 +273,20 @@ impl RedisStore {
     /// Runs a write pipeline (loading the script first where a node lacks it); returns the
     /// rows set.
     async fn run_writes(&self, pipe: &Pipeline) -> Result<u64> {
-        let result: RedisResult<Vec<u64>> = self.query(pipe).await;
+        let result: RedisResult<Vec<u64>> = match self.query(pipe).await {
+            Err(e)
+                if matches!(self.conn, Conn::Single(..))
+                    && (e.is_connection_dropped() || e.is_io_error()) =>
+            {
+                // The managed connection finds out that the server closed it (a restart)
+                // only when a command fails, and reads take connections of their own, so a
+                // write may be the first to find out; it reconnects now. Sending the rows
+                // again cannot move a value backwards: the script keeps the newer row.
+                tracing::debug!(error = %e, store = %self.shown, "Redis connection dropped; writing again");
+                self.query(pipe).await
+            }
+            other => other,
+        };
         let counts = match result {
             Ok(c) => c,
             Err(e)
@@ -266,7 +305,7 @@ impl RedisStore {
     /// The addresses of the cluster's primaries (or the single server).
     async fn primaries(&self) -> Result<Vec<String>> {
         match &self.conn {
-            Conn::Single(_) => Ok(vec![self.url.clone()]),
+            Conn::Single(..) => Ok(vec![self.url.clone()]),
             Conn::Cluster(_) => {
                 let text: String = self.command(redis::cmd("CLUSTER").arg("NODES")).await?;
                 let mut out = Vec::new();
@@ -412,8 +451,11 @@ impl OnlineStore for RedisStore {
             }
             return Ok(out);
         }
-        // One MGET: Redis looks the keys up in one command rather than one per key, and the
-        // keys are written into the command's buffer through one reused string.
+        // One MGET: Redis looks the keys up in one command rather than one per key.
+        if let Conn::Single(_, Some(reads)) = &self.conn {
+            return reads.mget(&self.mget_command(keys), keys.len()).await;
+        }
+        // The keys are written into the command's buffer through one reused string.
         let mut mget = redis::cmd("MGET");
         let mut key = String::new();
         for (view, entity) in keys {

@@ -267,3 +267,65 @@ async fn redis_cluster_over_tls_passes_the_conformance_suite() {
     let untrusted = RedisStore::connect_with_ca(&url, "rides", Some(&certs.other_ca())).await;
     assert!(untrusted.is_err(), "a cluster signed by another CA was trusted");
 }
+
+/// Reads on a single server travel over connections of their own (`quiver_online::direct`):
+/// they log in as the url's user, use the url's database, carry replies far larger than one
+/// socket read, and outlive the server closing them between reads. A password changed under
+/// a running store is a configuration error that does not repeat the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_server_reads_log_in_use_the_database_and_outlive_closed_connections() {
+    let server = common::RedisServer::start_with(&["--requirepass", "admin-pw"]);
+    server.cli(&["acl", "setuser", "reader", "on", ">r-pass%", "~*", "+@all"]);
+    let url = format!("redis://reader:r-pass%25@127.0.0.1:{}/3", server.port);
+    let store = RedisStore::connect(&url, "rides").await.unwrap();
+    // 2 000 rows of 2 KiB, each different: a reply of about 4 MB.
+    let row = |i: u64| {
+        let mut bytes = vec![1u8; 2048];
+        bytes[100..108].copy_from_slice(&i.to_be_bytes());
+        bytes
+    };
+    let entity = |i: u64| quiver_online::store::EntityKey(format!("id={i}"));
+    let rows: Vec<quiver_online::RowWrite> = (0..2000)
+        .map(|i| quiver_online::RowWrite {
+            view: "v".into(),
+            entity: entity(i),
+            bytes: row(i),
+            expire_at_ms: None,
+        })
+        .collect();
+    assert_eq!(store.write(&rows).await.unwrap(), 2000);
+    assert_eq!(server.cli(&["-n", "3", "dbsize"]).trim(), "2000", "the rows are in the url's database");
+    assert_eq!(server.cli(&["-n", "0", "dbsize"]).trim(), "0");
+    // Every other key is missing: nulls and values interleave through the reply.
+    let keys: Vec<(&str, quiver_online::store::EntityKey)> =
+        (0..4000u64).map(|k| ("v", if k % 2 == 0 { entity(k / 2) } else { entity(5000 + k) })).collect();
+    let expected: Vec<Option<Vec<u8>>> = (0..4000u64).map(|k| (k % 2 == 0).then(|| row(k / 2))).collect();
+    for _ in 0..3 {
+        let got = store.read(&keys).await.unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "a large read came back different");
+        // The server closes every client connection (as a restart or its idle timeout would):
+        // the next read still answers.
+        server.cli(&["client", "kill", "type", "normal"]);
+    }
+    let one = [("v", entity(7))];
+    assert_eq!(store.read(&one).await.unwrap(), vec![Some(row(7))]);
+    // Reads at once.
+    let store = Arc::new(store);
+    let reads: Vec<_> = (0..16u64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.read(&[("v", entity(i))]).await.unwrap() })
+        })
+        .collect();
+    for (i, read) in reads.into_iter().enumerate() {
+        assert_eq!(read.await.unwrap(), vec![Some(row(i as u64))]);
+    }
+    // The reader's password changes; connections opened from now on are refused.
+    server.cli(&["acl", "setuser", "reader", "resetpass", ">another"]);
+    server.cli(&["client", "kill", "type", "normal"]);
+    let e = store.read(&one).await.unwrap_err();
+    assert!(matches!(e, quiver_online::Error::Config(_)), "{e:?}");
+    assert!(e.to_string().contains("credentials"), "{e}");
+    assert!(!e.to_string().contains("r-pass"), "the password is repeated: {e}");
+}
