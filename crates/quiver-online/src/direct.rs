@@ -42,6 +42,8 @@ const MAX_HEADER_LINE: usize = 32;
 const MAX_ERROR_LINE: usize = 512;
 /// Bytes a read asks the socket for at least.
 const READ_CHUNK: usize = 64 << 10;
+/// Largest read buffer an idle connection keeps.
+const KEEP_BUFFER: usize = 1 << 20;
 
 /// Where and as whom the pool connects.
 #[derive(Clone)]
@@ -129,7 +131,11 @@ impl ReadPool {
         }
     }
 
-    fn put_back(&self, conn: ReadConn) {
+    fn put_back(&self, mut conn: ReadConn) {
+        // An idle connection keeps a buffer for the usual reply, not the largest one seen.
+        if conn.buf.capacity() > KEEP_BUFFER {
+            conn.buf = Vec::new();
+        }
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE
         {
