@@ -99,8 +99,8 @@ impl ReadPool {
         Arc::new(ReadPool { target, idle: Mutex::new(Vec::new()) })
     }
 
-    /// Sends `command` (an encoded `MGET` of `count` keys) and returns
-    /// each key's value or `None`, in key order.
+    /// Sends `command` (an encoded `MGET` of `count` keys) and returns each key's value or
+    /// `None`, in key order.
     pub async fn mget(&self, command: &[u8], count: usize) -> Result<Vec<Option<Vec<u8>>>> {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         if let Some(mut conn) = pooled {

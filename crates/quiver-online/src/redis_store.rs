@@ -12,8 +12,9 @@
 //!
 //! - Reads are one `MGET` for the whole request: one round trip and one command on a single
 //!   server, sent over a connection the read holds for its round trip and parsed in the
-//!   read's own task ([`crate::direct`]; over TLS, through redis-rs's connection). On a cluster a command must stay within one hash slot, so the request is split
-//!   into one pipeline per entity (all its views share the slot), all sent concurrently over
+//!   read's own task ([`crate::direct`]; over TLS, through redis-rs's connection). On a
+//!   cluster a command must stay within one hash slot, so the request is split into one
+//!   pipeline per entity (all its views share the slot), all sent concurrently over
 //!   the multiplexed connections; a per-shard pipeline over direct node connections would
 //!   cut that to one round trip per shard and is the next step.
 //! - Writes run a Lua script that, for each of its rows, keeps the stored row unless the new
