@@ -182,18 +182,24 @@ impl RedisStore {
 
     /// The Redis key of a row.
     pub fn key(&self, view: &str, entity: &EntityKey) -> String {
-        let mut key = String::with_capacity(self.project.len() + entity.0.len() + view.len() + 4);
-        self.write_key(&mut key, view, entity);
+        let parts = self.key_parts(view, entity);
+        let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            key.push_str(part);
+        }
         key
+    }
+
+    /// The pieces of a row's Redis key, in order: `<project>:{<entity>}:<view>`.
+    fn key_parts<'a>(&'a self, view: &'a str, entity: &'a EntityKey) -> [&'a str; 5] {
+        [&self.project, ":{", &entity.0, "}:", view]
     }
 
     /// Appends the Redis key of a row to `out`.
     fn write_key(&self, out: &mut String, view: &str, entity: &EntityKey) {
-        out.push_str(&self.project);
-        out.push_str(":{");
-        out.push_str(&entity.0);
-        out.push_str("}:");
-        out.push_str(view);
+        for part in self.key_parts(view, entity) {
+            out.push_str(part);
+        }
     }
 
     /// `MGET` of the keys of `keys`, encoded in Redis's protocol, each key written straight
@@ -205,12 +211,11 @@ impl RedisStore {
         push_header(&mut out, b'*', keys.len() + 1);
         out.extend_from_slice(b"$4\r\nMGET\r\n");
         for (view, entity) in keys {
-            push_header(&mut out, b'$', self.project.len() + entity.0.len() + view.len() + 4);
-            out.extend_from_slice(self.project.as_bytes());
-            out.extend_from_slice(b":{");
-            out.extend_from_slice(entity.0.as_bytes());
-            out.extend_from_slice(b"}:");
-            out.extend_from_slice(view.as_bytes());
+            let parts = self.key_parts(view, entity);
+            push_header(&mut out, b'$', parts.iter().map(|p| p.len()).sum());
+            for part in parts {
+                out.extend_from_slice(part.as_bytes());
+            }
             out.extend_from_slice(b"\r\n");
         }
         out
