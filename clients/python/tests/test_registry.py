@@ -94,7 +94,7 @@ def test_plan_then_apply_then_a_lost_apply(client: Client, tmp_path: Path) -> No
 def test_documents_from_a_mapping_and_invalid_definitions(client: Client, tmp_path: Path) -> None:
     docs = {p.name: p.read_text() for p in sorted(DEFINITIONS.glob("*.yaml"))}
     assert client.plan(docs).changes == ()
-    docs["views.yaml"] = docs["views.yaml"].replace("dtype: float32}", "dtype: float33}", 1)
+    docs["views.yaml"] = docs["views.yaml"].replace("dtype: float32", "dtype: float33", 1)
     with pytest.raises(InvalidArgument, match="views.yaml"):
         client.plan(docs)
     with pytest.raises(InvalidArgument, match="does not exist"):

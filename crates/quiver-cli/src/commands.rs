@@ -169,8 +169,41 @@ fn read_plan(file: &Path, config: &Config) -> Result<PlanFile, Failure> {
     Ok(plan)
 }
 
+/// Who the registry records as applying (and a plan file as planning): `QUIVER_USER`, else
+/// `USER` or `LOGNAME`, else the system account this process runs as (containers and CI jobs
+/// often set neither variable), else "unknown". The registry bounds what it records.
 fn applied_by() -> String {
-    std::env::var("QUIVER_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
+    ["QUIVER_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|name| !name.trim().is_empty())
+        .or_else(system_account)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The name of the account this process runs as: the owner of `/proc/self` looked up in
+/// `/etc/passwd`, or `uid N` when the passwd file does not name it. `None` without `/proc`.
+#[cfg(unix)]
+fn system_account() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    Some(account_name(&passwd, uid).unwrap_or_else(|| format!("uid {uid}")))
+}
+
+#[cfg(not(unix))]
+fn system_account() -> Option<String> {
+    None
+}
+
+/// The name `passwd` (the text of `/etc/passwd`) gives `uid`.
+fn account_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 pub async fn apply(config: &Config, expect: Expect, out: &Output) -> Result<(), Failure> {
@@ -558,4 +591,21 @@ pub fn sample_lake(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account_name;
+
+    #[test]
+    fn account_names_are_read_from_the_passwd_text() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      # a comment line\n\
+                      broken line\n\
+                      ci:x:1001:1001::/home/ci:/bin/sh\n";
+        assert_eq!(account_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(account_name(passwd, 1001).as_deref(), Some("ci"));
+        assert_eq!(account_name(passwd, 1002), None);
+        assert_eq!(account_name("", 0), None);
+    }
 }

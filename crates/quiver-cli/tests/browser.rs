@@ -32,8 +32,10 @@ fn the_catalog_works_in_headless_chromium_and_firefox_and_the_http_api_meets_its
     assert!(output.status.success(), "{}\n{stdout}\n{stderr}", script.display());
     assert!(stdout.contains("catalog browser test: ok"), "{stdout}");
     assert!(stdout.contains("API schema test: ok"), "{stdout}");
-    for page in ["catalog", "view", "service", "lineage", "history", "runs", "catalog-phone", "view-phone"] {
-        assert!(artifacts.join(format!("{page}.png")).exists(), "no Chromium screenshot of {page}");
-        assert!(artifacts.join(format!("firefox-{page}.png")).exists(), "no Firefox screenshot of {page}");
+    for page in ["catalog", "view", "service", "lineage", "history", "runs"] {
+        for shot in [page.to_string(), format!("{page}-phone")] {
+            assert!(artifacts.join(format!("{shot}.png")).exists(), "no Chromium screenshot {shot}");
+            assert!(artifacts.join(format!("firefox-{shot}.png")).exists(), "no Firefox screenshot {shot}");
+        }
     }
 }

@@ -712,7 +712,10 @@ async fn a_view_whose_columns_changed_is_rebuilt_and_older_training_sets_still_r
         assert_ne!(yaml, changed, "{file}");
         std::fs::write(&path, changed).unwrap();
     };
-    edit("views.yaml", "      - {name: acc_rate, dtype: float32}\n");
+    edit(
+        "views.yaml",
+        "      - {name: acc_rate, dtype: float32, description: \"Share of ride offers the driver accepted (0 to 1).\"}\n",
+    );
     edit("views.yaml", "      - {column: acc_rate, min: 0, max: 1}\n");
     edit("services.yaml", "      - driver_stats:acc_rate\n");
     ok(&dir, &["apply"]);

@@ -68,6 +68,16 @@ pub enum ApplyOutcome {
     Applied(Box<Snapshot>),
 }
 
+/// `applied_by` as a snapshot records it: control characters dropped, at most
+/// [`APPLIED_BY_MAX_CHARS`] characters kept. Every writer's name passes through it, whether it
+/// came from a gRPC request, a token's name or the CLI's environment.
+pub fn bounded_applied_by(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(APPLIED_BY_MAX_CHARS).collect()
+}
+
+/// The most characters of `applied_by` a snapshot keeps.
+pub const APPLIED_BY_MAX_CHARS: usize = 64;
+
 /// Hash over the per-object hashes, in key order.
 pub fn definitions_hash(hashes: &BTreeMap<String, String>) -> String {
     let mut h = Sha256::new();
@@ -271,7 +281,7 @@ impl Registry {
             project: self.project.clone(),
             version,
             applied_at: Utc::now(),
-            applied_by: applied_by.to_string(),
+            applied_by: bounded_applied_by(applied_by),
             summary,
             definitions_hash: definitions_hash(&hashes),
             hashes,

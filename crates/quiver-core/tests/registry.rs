@@ -9,7 +9,7 @@ use std::sync::Arc;
 use quiver_core::Error;
 use quiver_core::definitions::{Definitions, Entity, Field};
 use quiver_core::dtype::DType;
-use quiver_core::registry::{ApplyOutcome, Registry};
+use quiver_core::registry::{APPLIED_BY_MAX_CHARS, ApplyOutcome, Registry};
 use quiver_core::storage::resolve_location;
 
 fn entity(name: &str) -> Entity {
@@ -78,6 +78,19 @@ async fn versions_grow_unchanged_applies_write_nothing_and_history_is_kept() {
     // A registry reopened from disk reads the same.
     let again = file_registry(tmp.path());
     assert_eq!(again.head().await.unwrap().unwrap(), *v3);
+}
+
+#[tokio::test]
+async fn applied_by_is_recorded_without_control_characters_and_bounded_in_length() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = file_registry(tmp.path());
+    let name = format!("mallory\n\x1b[31m{}", "x".repeat(500));
+    let ApplyOutcome::Applied(v1) = reg.apply(&defs(&["driver"]), 0, &name).await.unwrap() else {
+        panic!("expected a write")
+    };
+    assert!(v1.applied_by.starts_with("mallory[31mxxx"), "{}", v1.applied_by);
+    assert_eq!(v1.applied_by.chars().count(), APPLIED_BY_MAX_CHARS);
+    assert_eq!(reg.history().await.unwrap()[0].applied_by, v1.applied_by);
 }
 
 #[tokio::test]

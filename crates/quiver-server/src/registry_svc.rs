@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
+use quiver_core::registry::bounded_applied_by;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
 use crate::auth::Principal;
 use crate::convert;
-use crate::domain::registry::bounded_name;
 use crate::error::to_status;
 use crate::pb;
 use crate::pb::registry_service_server::RegistryService;
@@ -40,8 +40,10 @@ impl RegistryService for RegistryApi {
         let req = request.into_inner();
         let applied_by = match principal {
             Some(p) => p.name,
-            None if req.applied_by.is_empty() => "grpc".to_string(),
-            None => bounded_name(&req.applied_by),
+            None => match bounded_applied_by(&req.applied_by) {
+                name if name.trim().is_empty() => "grpc".to_string(),
+                name => name,
+            },
         };
         let applied = self
             .0

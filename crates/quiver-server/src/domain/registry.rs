@@ -31,11 +31,6 @@ pub struct Applied {
     pub deleted_online_rows: HashMap<String, u64>,
 }
 
-/// A free-text `applied_by` as recorded: at most 64 characters, no control characters.
-pub fn bounded_name(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(64).collect()
-}
-
 impl Project {
     /// Parses and checks documents (structure, references, lake data); each is
     /// `(name, YAML text)`.

@@ -5,8 +5,8 @@ the server it started for Chromium.
 
 Checks: every page loads and renders its main content with no console error or uncaught
 exception; real key presses in the search box filter the catalog; the view page draws its
-histograms; at a phone's width no page is wider than the screen; a screenshot of each page
-is saved as `firefox-<page>.png`.
+histograms, freshness and drift scores; at a phone's width no page is wider than the screen;
+a screenshot of each page is saved as `firefox-<page>.png` and `firefox-<page>-phone.png`.
 """
 
 import base64
@@ -201,17 +201,20 @@ def check(base, root, artifacts):
         browser.goto(base + "/views/driver_stats")
         if browser.value("document.querySelectorAll('svg rect.bar').length") == 0:
             problems.append("firefox: the view page draws no histogram")
-        if "newest event" not in browser.value("document.querySelector('main').innerText"):
+        text = browser.value("document.querySelector('main').innerText")
+        if "newest event" not in text:
             problems.append("firefox: the view page shows no freshness")
+        if "PSI" not in text or "Checked " not in text:
+            problems.append("firefox: the view page shows no drift scores")
 
         # A phone's width.
         browser.viewport(390, 844)
-        for path, shot in [("/", "catalog-phone"), ("/views/driver_stats", "view-phone")]:
+        for path, shot in PAGES:
             browser.goto(base + path)
             width = browser.value("document.documentElement.scrollWidth")
             if width > 392:
                 problems.append(f"firefox: {path} is {width} px wide on a 390 px screen")
-            browser.screenshot(artifacts / f"firefox-{shot}.png")
+            browser.screenshot(artifacts / f"firefox-{shot}-phone.png")
         problems.extend(browser.errors())
     finally:
         browser.close()

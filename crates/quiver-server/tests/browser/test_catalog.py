@@ -11,10 +11,11 @@ Playwright, and needs `chromium` on PATH). Environment:
 - ARTIFACTS: where screenshots go (default: a temporary folder, printed).
 
 Checks: the catalog lists the example project's objects; typing in the search box filters
-them; a view page shows its features, freshness and runs after a materialization; the
+them; a view page shows its features with their descriptions, freshness and runs after a
+materialization, and the scores of the server's declared drift check; the
 lineage graph links a source to its views and services; the history page shows the diff of
 a change applied in the test; every href answers 200; no console error on any page; a
-screenshot of each page (and of the catalog at phone width) is saved. In Firefox: see
+screenshot of each page, at a desktop's and at a phone's width, is saved. In Firefox: see
 firefox.py.
 """
 
@@ -33,6 +34,8 @@ from playwright.sync_api import sync_playwright
 import firefox
 
 PAGES = ["/", "/views/driver_stats", "/services/ride_ranking_v1", "/lineage", "/history", "/runs"]
+# The screenshot of each page: `<shot>.png`, and `<shot>-phone.png` at a phone's width.
+SHOTS = ["catalog", "view", "service", "lineage", "history", "runs"]
 
 
 def free_port():
@@ -65,6 +68,9 @@ def make_project(quiver, root):
     assert old in text, "the example's driver_stats description changed; update this test"
     views.write_text(text.replace(old, "Conversion, acceptance and trips of each driver, refreshed hourly."))
     run([quiver, "apply", "--config", str(project / "quiver.yaml")], cwd=project)
+    # A second, newer window of driver_stats: the server's declared drift check compares it
+    # with the window of the same length before it, which the quickstart materialized.
+    run([quiver, "materialize", "--start", "2026-01-04", "--end", "2026-01-08", "--views", "driver_stats"], cwd=project)
     return project
 
 
@@ -72,7 +78,16 @@ def start_server(quiver, project):
     """`quiver serve` on free loopback ports in `project`: the process and the HTTP base URL."""
     grpc, http = free_port(), free_port()
     server = subprocess.Popen(
-        [quiver, "serve", "--addr", f"127.0.0.1:{grpc}", "--http-addr", f"127.0.0.1:{http}"],
+        [
+            quiver,
+            "serve",
+            "--addr",
+            f"127.0.0.1:{grpc}",
+            "--http-addr",
+            f"127.0.0.1:{http}",
+            "--check-drift-every",
+            "1s",
+        ],
         cwd=project,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -95,6 +110,19 @@ def wait_for(url, server):
     sys.exit(f"{url} did not answer within 60 s")
 
 
+def wait_for_text(url, text, server):
+    """Polls `url` until its body holds `text` (a background job's result), for up to 60 s."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"quiver serve exited: {server.stderr.read()}")
+        with urllib.request.urlopen(url, timeout=5) as r:
+            if text in r.read().decode():
+                return
+        time.sleep(0.2)
+    sys.exit(f"{url} did not show {text!r} within 60 s")
+
+
 def main():
     quiver = quiver_bin()
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -108,6 +136,8 @@ def main():
     problems = []
     try:
         wait_for(base + "/healthz", server)
+        # The first declared drift check runs a second after the start.
+        wait_for_text(base + "/views/driver_stats", "<th>PSI</th>", server)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -144,6 +174,11 @@ def main():
             for text in ["conv_rate", "acc_rate", "avg_daily_trips", "newest event", "Materialization runs", "succeeded"]:
                 assert text in body, f"{text!r} not on the view page"
             assert page.locator("svg rect.bar").count() > 0, "no histogram drawn"
+            # Each feature's description, and the declared drift check's scores per feature.
+            assert "Share of ride offers the driver accepted" in body, "no feature description"
+            assert "Drift" in body and "Checked " in body, "no drift scores on the view page"
+            drift = page.locator("table", has=page.locator("th", has_text="PSI"))
+            assert drift.locator("tbody tr").count() == 3, drift.inner_text()
 
             visit("/services/ride_ranking_v1", "service")
             assert "current_balance" in page.inner_text("main")
@@ -179,12 +214,12 @@ def main():
             # A phone's width: nothing wider than the screen but the scrolling tables and graph.
             phone = browser.new_page(viewport={"width": 390, "height": 844})
             phone.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
-            for path, shot in [("/", "catalog-phone"), ("/views/driver_stats", "view-phone")]:
+            for path, shot in zip(PAGES, SHOTS):
                 phone.goto(base + path)
                 width = phone.evaluate("document.documentElement.scrollWidth")
                 if width > 392:
                     problems.append(f"{path} is {width} px wide on a 390 px screen")
-                phone.screenshot(path=str(artifacts / f"{shot}.png"), full_page=True)
+                phone.screenshot(path=str(artifacts / f"{shot}-phone.png"), full_page=True)
             browser.close()
             problems.extend(console)
         # The same server in Firefox.
