@@ -9,7 +9,7 @@ use quiver_core::definitions::{Definitions, FeatureView};
 use quiver_core::registry::Snapshot;
 use quiver_core::state::{RunRecord, RunStatus, ViewState};
 
-use super::html::{Nav, age, esc, num, page, seg, span, table, tags, time};
+use super::html::{Nav, age, elapsed, esc, num, page, seg, table, tags, time};
 use super::svg;
 use crate::app::App;
 use crate::domain::{Error, Result, project};
@@ -374,14 +374,13 @@ pub fn run_status(run: &RunRecord) -> String {
 
 /// A run's cells: started, window, status, rows, duration, error.
 pub fn run_cells(run: &RunRecord) -> Vec<String> {
-    let seconds = (run.finished_at - run.started_at).num_seconds().max(0) as u64;
     vec![
         esc(&time(run.started_at)),
         format!("{} to {}", esc(&time(run.window_start)), esc(&time(run.window_end))),
         run_status(run),
         run.rows.to_string(),
         run.online_rows.map_or("—".into(), |n| n.to_string()),
-        span(seconds),
+        elapsed(run.finished_at - run.started_at),
         esc(run.error.as_deref().unwrap_or("")),
     ]
 }

@@ -96,6 +96,17 @@ pub fn span(seconds: u64) -> String {
     }
 }
 
+/// How long a run took: milliseconds under a second, tenths of a second under a minute
+/// (materialization windows often take less than a second), else as [`span`].
+pub fn elapsed(took: chrono::TimeDelta) -> String {
+    let ms = took.num_milliseconds().max(0).unsigned_abs();
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => span(ms / 1000),
+    }
+}
+
 /// Tags as small labels.
 pub fn tags<'a>(tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
     tags.into_iter().map(|(k, v)| format!("<span class=\"tag\">{}={}</span>", esc(k), esc(v))).collect()
@@ -153,6 +164,10 @@ mod tests {
         assert_eq!(span(42), "42 s");
         assert_eq!(span(3 * 3600 + 12 * 60), "3 h 12 min");
         assert_eq!(span(2 * 86_400 + 3600), "2 d 1 h");
+        assert_eq!(elapsed(chrono::TimeDelta::milliseconds(312)), "312 ms");
+        assert_eq!(elapsed(chrono::TimeDelta::milliseconds(4_260)), "4.3 s");
+        assert_eq!(elapsed(chrono::TimeDelta::milliseconds(61_900)), "1 min 1 s");
+        assert_eq!(elapsed(chrono::TimeDelta::milliseconds(-5)), "0 ms");
         let t = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap();
         assert_eq!(age(t, t + chrono::Duration::seconds(90)), "1 min 30 s ago");
         assert_eq!(age(t + chrono::Duration::seconds(60), t), "in 1 min 0 s");
