@@ -163,6 +163,10 @@ def main():
             assert page.locator("a[href='/views/driver_stats']").is_visible(), "the gold view is hidden"
             page.fill("#search", "pricing-team conv_rate")
             assert page.locator("a[href='/views/driver_stats']").is_visible()
+            # A word found only in one feature's description finds that feature's view alone.
+            page.fill("#search", "accepted")
+            visible = [r.get_attribute("data-search") for r in rows.all() if r.is_visible()]
+            assert len(visible) == 1 and visible[0].startswith("driver_stats "), visible
             page.fill("#search", "no-such-thing-anywhere")
             assert not any(r.is_visible() for r in rows.all()), "a search matching nothing hides every row"
             page.fill("#search", "")
