@@ -75,32 +75,41 @@ def make_project(quiver, root):
 
 
 def start_server(quiver, project):
-    """`quiver serve` on free loopback ports in `project`: the process and the HTTP base URL."""
+    """`quiver serve` on free loopback ports in `project`: the process and the HTTP base URL.
+    Its log goes to `server.log` beside the project, not to a pipe that nobody reads while
+    the server runs (a full pipe would block it)."""
     grpc, http = free_port(), free_port()
-    server = subprocess.Popen(
-        [
-            quiver,
-            "serve",
-            "--addr",
-            f"127.0.0.1:{grpc}",
-            "--http-addr",
-            f"127.0.0.1:{http}",
-            "--check-drift-every",
-            "1s",
-        ],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log_path = project.parent / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [
+                quiver,
+                "serve",
+                "--addr",
+                f"127.0.0.1:{grpc}",
+                "--http-addr",
+                f"127.0.0.1:{http}",
+                "--check-drift-every",
+                "1s",
+            ],
+            cwd=project,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    server.log_path = log_path
     return server, f"http://127.0.0.1:{http}"
+
+
+def server_log(server):
+    """What a server started by `start_server` has logged."""
+    return server.log_path.read_text()
 
 
 def wait_for(url, server):
     deadline = time.time() + 60
     while time.time() < deadline:
         if server.poll() is not None:
-            sys.exit(f"quiver serve exited: {server.stderr.read()}")
+            sys.exit(f"quiver serve exited: {server_log(server)}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -115,7 +124,7 @@ def wait_for_text(url, text, server):
     deadline = time.time() + 60
     while time.time() < deadline:
         if server.poll() is not None:
-            sys.exit(f"quiver serve exited: {server.stderr.read()}")
+            sys.exit(f"quiver serve exited: {server_log(server)}")
         with urllib.request.urlopen(url, timeout=5) as r:
             if text in r.read().decode():
                 return
