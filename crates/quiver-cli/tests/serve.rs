@@ -76,6 +76,9 @@ fn serve_runs_until_sigterm_and_exposes_metrics() {
     assert!(stderr.contains("serving project 'rides'"), "{stderr}");
     assert!(!stderr.contains("bearer token"), "an empty QUIVER_AUTH_TOKEN means no token: {stderr}");
     assert!(stderr.contains("stopped"), "{stderr}");
+    // The log lines (tracing's INFO lines, here the shutdown's) are plain text on a pipe.
+    assert!(stderr.contains(" INFO "), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "terminal colour codes in a piped log: {stderr:?}");
 }
 
 #[test]
