@@ -171,13 +171,15 @@ fn read_plan(file: &Path, config: &Config) -> Result<PlanFile, Failure> {
 
 /// Who the registry records as applying (and a plan file as planning): `QUIVER_USER`, else
 /// `USER` or `LOGNAME`, else the system account this process runs as (containers and CI jobs
-/// often set neither variable), else "unknown". The registry bounds what it records.
+/// often set neither variable), else "unknown"; bounded as the registry records it, so a
+/// plan file's `planned_by` is bounded too.
 fn applied_by() -> String {
     ["QUIVER_USER", "USER", "LOGNAME"]
         .iter()
         .filter_map(|var| std::env::var(var).ok())
+        .chain(std::iter::once_with(system_account).flatten())
+        .map(|name| quiver_core::registry::bounded_applied_by(&name))
         .find(|name| !name.trim().is_empty())
-        .or_else(system_account)
         .unwrap_or_else(|| "unknown".into())
 }
 

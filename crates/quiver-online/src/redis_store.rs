@@ -182,12 +182,14 @@ impl RedisStore {
 
     /// The Redis key of a row.
     pub fn key(&self, view: &str, entity: &EntityKey) -> String {
-        let parts = self.key_parts(view, entity);
-        let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        for part in parts {
-            key.push_str(part);
-        }
+        let mut key = String::with_capacity(self.key_len(view, entity));
+        self.write_key(&mut key, view, entity);
         key
+    }
+
+    /// The length in bytes of a row's Redis key.
+    fn key_len(&self, view: &str, entity: &EntityKey) -> usize {
+        self.key_parts(view, entity).iter().map(|p| p.len()).sum()
     }
 
     /// The pieces of a row's Redis key, in order: `<project>:{<entity>}:<view>`.
@@ -211,9 +213,8 @@ impl RedisStore {
         push_header(&mut out, b'*', keys.len() + 1);
         out.extend_from_slice(b"$4\r\nMGET\r\n");
         for (view, entity) in keys {
-            let parts = self.key_parts(view, entity);
-            push_header(&mut out, b'$', parts.iter().map(|p| p.len()).sum());
-            for part in parts {
+            push_header(&mut out, b'$', self.key_len(view, entity));
+            for part in self.key_parts(view, entity) {
                 out.extend_from_slice(part.as_bytes());
             }
             out.extend_from_slice(b"\r\n");
